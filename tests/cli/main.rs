@@ -1,0 +1,4 @@
+//! The one integration-test binary: every module drives the built `kubepki` and checks its
+//! output with the real consumers (openssl, kubectl, etcd).
+
+mod support;
