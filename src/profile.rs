@@ -123,7 +123,7 @@ const CA: Profile = Profile {
 const SERVING: &[Eku] = &[Eku::ServerAuth, Eku::ClientAuth];
 
 /// Every row, in kubeadm's phase order: CAs before the certificates they sign.
-pub const PROFILES: &[Profile] = &[
+pub static PROFILES: &[Profile] = &[
     Profile {
         name: "ca",
         file: "ca",
@@ -275,7 +275,7 @@ impl Selection {
         match self {
             Selection::All => true,
             Selection::Group(group) => profile.group() == *group,
-            Selection::One(one) => std::ptr::eq(*one, profile),
+            Selection::One(one) => one.name == profile.name,
         }
     }
 }

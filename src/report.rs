@@ -137,6 +137,14 @@ impl InitReport {
 }
 
 impl StepReport {
+    fn file_name(&self) -> String {
+        self.files
+            .first()
+            .and_then(|f| std::path::Path::new(f).file_name())
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
+
     fn line(&self, dry_run: bool) -> String {
         let group = self.group;
         let name = self.name;
@@ -152,9 +160,15 @@ impl StepReport {
                 self.files.join(", "),
                 self.reason
             ),
-            (false, "create") if self.kind == Kind::KeyPair => format!("[{group}] Generating {name:?} key and public key\n"),
+            (false, "create") if matches!(self.kind, Kind::Kubeconfig(_)) => {
+                format!("[{group}] Writing {:?} {what}\n", self.file_name())
+            }
             (false, "create") => format!("[{group}] Generating {name:?} {what}\n"),
             (false, "complete") => format!("[{group}] Completing {name:?}: {}\n", self.reason),
+            (false, _) if matches!(self.kind, Kind::Kubeconfig(_)) => format!(
+                "[{group}] Using existing {what}: {:?}\n",
+                self.files.join("")
+            ),
             (false, _) => format!("[{group}] Using the existing {name:?} {what}\n"),
         };
         if !self.dns_names.is_empty() && self.action != "error" {
