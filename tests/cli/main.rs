@@ -2,3 +2,4 @@
 //! output with the real consumers (openssl, kubectl, etcd).
 
 mod support;
+mod kubectl;
