@@ -10,7 +10,7 @@
 //! - anything else → a 404 `Status`.
 //!
 //! Every request line, every identity served and every failed TLS handshake is recorded (and
-//! request lines logged to stderr), so tests can check what the server saw. The server stops
+//! request lines and handshake errors logged to stderr), so tests can check what the server saw. The server stops
 //! when the [`Endpoint`] is dropped.
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -153,6 +153,7 @@ fn serve(mut tcp: TcpStream, config: Arc<ServerConfig>, seen: &Mutex<Seen>) {
     let _ = tcp.set_write_timeout(Some(IO_TIMEOUT));
     let mut conn = ServerConnection::new(config).expect("server connection");
     if let Err(e) = handshake(&mut conn, &mut tcp) {
+        eprintln!("endpoint: TLS handshake failed: {e}");
         seen.lock().expect("lock").tls_errors.push(e.to_string());
         return;
     }
