@@ -2,4 +2,5 @@
 //! output with the real consumers (openssl, kubectl, etcd).
 
 mod init;
+mod kubectl;
 mod support;
