@@ -77,6 +77,7 @@ impl Plan {
 /// The state of a CA as the plan leaves it, for deciding about the rows it signs.
 struct CaState {
     cert: Option<CertInfo>,
+    refused: bool,
     can_sign: bool,
     key_path: PathBuf,
 }
@@ -101,6 +102,7 @@ pub fn plan_init(spec: &ClusterSpec, dirs: &TreeDirs, selection: Selection) -> P
                 profile.name,
                 CaState {
                     cert: step.existing_cert.clone(),
+                    refused: step.action == Action::Refuse,
                     can_sign,
                     key_path,
                 },
@@ -244,6 +246,7 @@ fn signer_problem(
 ) -> Result<(), String> {
     let issuer = profile.issuer.unwrap_or_default();
     match cas.get(issuer) {
+        Some(ca) if ca.refused => Err(unusable_ca(missing, issuer)),
         Some(ca) if ca.can_sign => Ok(()),
         Some(ca) if ca.cert.is_some() => Err(format!(
             "{} is missing and the CA key {} is needed to create it (external CA)",
@@ -257,6 +260,13 @@ fn signer_problem(
     }
 }
 
+fn unusable_ca(path: &Path, issuer: &str) -> String {
+    format!(
+        "{}: cannot be checked or created while its CA {issuer:?} is unusable (see that error)",
+        path.display()
+    )
+}
+
 /// The issuer's certificate, which an existing file must verify against.
 fn issuer_cert<'a>(
     profile: &Profile,
@@ -264,6 +274,9 @@ fn issuer_cert<'a>(
     path: &Path,
 ) -> Result<&'a CertInfo, String> {
     let issuer = profile.issuer.unwrap_or_default();
+    if cas.get(issuer).is_some_and(|ca| ca.refused) {
+        return Err(unusable_ca(path, issuer));
+    }
     cas.get(issuer).and_then(|ca| ca.cert.as_ref()).ok_or_else(|| {
         format!("{}: exists, but its CA {issuer:?} does not, so it cannot be trusted; restore the CA or delete the file", path.display())
     })
