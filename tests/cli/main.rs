@@ -2,6 +2,7 @@
 //! output with the real consumers (openssl, kubectl, etcd).
 
 mod errors;
+mod examples;
 mod init;
 mod kubectl;
 mod support;
