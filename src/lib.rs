@@ -6,6 +6,7 @@
 pub mod apply;
 pub mod cli;
 pub mod commands;
+pub mod config;
 pub mod duration;
 pub mod inspect;
 pub mod issue;

@@ -83,13 +83,15 @@ struct CaState {
 }
 
 /// Plans `init` (or a phase) for `selection`. CA rows are always examined, because the rows
-/// they sign depend on them, but only selected rows become steps.
+/// they sign depend on them, but only selected rows become steps. With an external etcd
+/// (`etcd.external`) the etcd CA and the rows it signs are left out, as kubeadm does.
 pub fn plan_init(spec: &ClusterSpec, dirs: &TreeDirs, selection: Selection) -> Plan {
     let mut cas: HashMap<&str, CaState> = HashMap::new();
     let (mut steps, mut context) = (Vec::new(), Vec::new());
     for profile in PROFILES {
         let selected = selection.includes(profile);
-        if !selected && profile.kind != Kind::Ca {
+        let skipped = spec.external_etcd && profile.needs_local_etcd();
+        if skipped || (!selected && profile.kind != Kind::Ca) {
             continue;
         }
         let step = decide(profile, spec, dirs, &cas);

@@ -1,6 +1,7 @@
 //! Dispatch: one `run` per command file. Commands turn arguments into a spec, call the
 //! engine (plan, apply) and hand the result to `report`; they parse and decide nothing.
 
+mod config;
 mod init;
 
 use crate::cli::{Cli, Command};
@@ -11,5 +12,6 @@ use std::process::ExitCode;
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Init(args) => init::run(&args, cli.verbose),
+        Command::Config { command } => config::run(&command),
     }
 }
