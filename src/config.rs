@@ -471,3 +471,368 @@ caCertificateValidityPeriod: {DEFAULT_CA_VALIDITY}
         algorithm = Algorithm::Rsa2048,
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::duration::Duration;
+    use crate::netaddr::San;
+    use std::io::Write;
+    use std::path::PathBuf;
+
+    fn file(text: &str) -> tempfile::NamedTempFile {
+        let mut file = tempfile::NamedTempFile::new().expect("temp file");
+        file.write_all(text.as_bytes()).expect("write");
+        file
+    }
+
+    fn load(text: &str) -> Result<InitConfig> {
+        InitConfig::load(file(text).path())
+    }
+
+    fn error(text: &str) -> String {
+        format!("{:#}", load(text).expect_err("the file is refused"))
+    }
+
+    fn sans(list: &[&str]) -> Vec<San> {
+        list.iter().map(|s| s.parse().expect("test SAN")).collect()
+    }
+
+    const V1BETA4: &str = "\
+# a comment before the first document
+apiVersion: kubeadm.k8s.io/v1beta4
+kind: InitConfiguration
+bootstrapTokens:
+- token: abcdef.0123456789abcdef
+  ttl: 30m
+  usages: [signing, authentication]
+  groups: [system:bootstrappers:kubeadm:default-node-token]
+localAPIEndpoint:
+  advertiseAddress: 192.168.1.10
+  bindPort: 7443
+nodeRegistration:
+  name: cp1
+  criSocket: unix:///var/run/containerd/containerd.sock
+  kubeletExtraArgs:
+  - name: node-ip
+    value: 192.168.1.10
+  taints: []
+timeouts:
+  controlPlaneComponentHealthCheck: 4m0s
+---
+apiVersion: kubeadm.k8s.io/v1beta4
+kind: ClusterConfiguration
+kubernetesVersion: v1.33.0
+clusterName: prod
+controlPlaneEndpoint: lb.example.com:6443
+certificatesDir: /srv/pki
+networking:
+  serviceSubnet: 10.100.0.0/16
+  dnsDomain: corp.local
+  podSubnet: 10.244.0.0/16
+apiServer:
+  certSANs: &sans [10.0.0.5, api.example.com]
+  extraArgs:
+  - name: audit-log-path
+    value: /var/log/audit.log
+etcd:
+  local:
+    dataDir: /var/lib/etcd
+    serverCertSANs: *sans
+    peerCertSANs: [etcd.example.com]
+encryptionAlgorithm: ECDSA-P384
+certificateValidityPeriod: 48h0m0s
+caCertificateValidityPeriod: 876000h
+featureGates: {ControlPlaneKubeletLocalMode: true}
+---
+apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+cgroupDriver: systemd
+";
+
+    #[test]
+    fn v1beta4_every_pki_field_with_anchors_and_several_documents() {
+        let config = load(V1BETA4).expect("valid v1beta4");
+        let (init, cluster) = (&config.init, &config.cluster);
+        assert_eq!(init.node_name.as_ref().map(|n| n.as_str()), Some("cp1"));
+        assert_eq!(
+            init.advertise_address,
+            Some("192.168.1.10".parse().unwrap())
+        );
+        assert_eq!(init.bind_port, Some(7443));
+        let token = &init.bootstrap_tokens[0];
+        assert_eq!(token.token.as_ref().map(|t| t.id()), Some("abcdef"));
+        assert_eq!(token.ttl, Some(Duration::from_secs(1800)));
+        assert_eq!(
+            token.usages,
+            [TokenUsage::Signing, TokenUsage::Authentication]
+        );
+        assert_eq!(cluster.cluster_name.as_deref(), Some("prod"));
+        assert_eq!(cluster.certificates_dir, Some(PathBuf::from("/srv/pki")));
+        assert_eq!(
+            cluster
+                .service_subnet
+                .as_ref()
+                .map(|c| c.api_server_ip().to_string()),
+            Some("10.100.0.1".into())
+        );
+        assert_eq!(
+            cluster.api_server_cert_sans,
+            sans(&["10.0.0.5", "api.example.com"])
+        );
+        assert_eq!(
+            cluster.etcd,
+            Etcd::Local {
+                server_cert_sans: sans(&["10.0.0.5", "api.example.com"]),
+                peer_cert_sans: sans(&["etcd.example.com"]),
+            }
+        );
+        assert_eq!(cluster.encryption_algorithm, Some(Algorithm::EcdsaP384));
+        assert_eq!(
+            cluster.certificate_validity_period,
+            Some(Duration::from_hours(48))
+        );
+        assert_eq!(
+            cluster.ca_certificate_validity_period,
+            Some(Duration::from_hours(876_000))
+        );
+        assert_eq!(config.notes.len(), 1, "{:?}", config.notes);
+        assert!(config.notes[0].contains("KubeletConfiguration"));
+    }
+
+    #[test]
+    fn v1beta3_map_extra_args_and_the_ecdsa_gate() {
+        let config = load(
+            "apiVersion: kubeadm.k8s.io/v1beta3\nkind: ClusterConfiguration\n\
+             apiServer:\n  timeoutForControlPlane: 4m0s\n  extraArgs:\n    audit-log-path: /x\n\
+             featureGates:\n  PublicKeysECDSA: true\netcd:\n  external:\n    endpoints: [https://e:2379]\n",
+        )
+        .expect("valid v1beta3");
+        assert_eq!(
+            config.cluster.encryption_algorithm,
+            Some(Algorithm::EcdsaP256)
+        );
+        assert_eq!(config.cluster.etcd, Etcd::External);
+        let list_args = error(
+            "apiVersion: kubeadm.k8s.io/v1beta3\nkind: ClusterConfiguration\n\
+             apiServer:\n  extraArgs:\n  - name: a\n    value: b\n",
+        );
+        assert!(
+            list_args.contains("ClusterConfiguration.apiServer.extraArgs at "),
+            "{list_args}"
+        );
+        let v4_only = error(
+            "apiVersion: kubeadm.k8s.io/v1beta3\nkind: ClusterConfiguration\nencryptionAlgorithm: RSA-4096\n",
+        );
+        assert!(
+            v4_only.contains("unknown field \"encryptionAlgorithm\""),
+            "{v4_only}"
+        );
+    }
+
+    #[test]
+    fn unknown_fields_name_file_position_path_and_nearest_name() {
+        let config = file(
+            "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\napiServer:\n  certSAN: [a]\n",
+        );
+        let message = format!("{:#}", InitConfig::load(config.path()).unwrap_err());
+        let expected = format!(
+            "unknown field \"certSAN\" in ClusterConfiguration.apiServer at {}:4:3 (did you mean \"certSANs\"?)",
+            config.path().display()
+        );
+        assert_eq!(message, expected);
+        let merge =
+            error("apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\n<<: {a: 1}\n");
+        assert!(merge.contains("merge keys"), "{merge}");
+    }
+
+    #[test]
+    fn bad_values_are_located() {
+        let cases = [
+            (
+                "kind: InitConfiguration\nlocalAPIEndpoint:\n  bindPort: 70000\n",
+                "InitConfiguration.localAPIEndpoint.bindPort at",
+                "70000 is not a port",
+            ),
+            (
+                "kind: ClusterConfiguration\ncertificateValidityPeriod: 0s\n",
+                "ClusterConfiguration.certificateValidityPeriod at",
+                "longer than zero",
+            ),
+            (
+                "kind: ClusterConfiguration\ncertificatesDir: pki\n",
+                "ClusterConfiguration.certificatesDir at",
+                "absolute",
+            ),
+            (
+                "kind: ClusterConfiguration\netcd: {local: {}, external: {}}\n",
+                "ClusterConfiguration: etcd.local",
+                "mutually exclusive",
+            ),
+            (
+                "kind: InitConfiguration\nbootstrapTokens: [{token: NOT-A-TOKEN}]\n",
+                "bootstrapTokens[0].token at",
+                "not a bootstrap token",
+            ),
+        ];
+        for (body, where_, what) in cases {
+            let message = error(&format!("apiVersion: kubeadm.k8s.io/v1beta4\n{body}"));
+            assert!(
+                message.contains(where_) && message.contains(what),
+                "{message}"
+            );
+            assert!(
+                !message.contains("NOT-A-TOKEN"),
+                "a token was echoed: {message}"
+            );
+        }
+    }
+
+    #[test]
+    fn join_configuration_is_typed_for_both_versions() {
+        let v1beta4 = file(
+            "apiVersion: kubeadm.k8s.io/v1beta4\nkind: JoinConfiguration\n\
+             nodeRegistration: {name: worker1}\ncaCertPath: /etc/kubernetes/pki/ca.crt\n\
+             discovery:\n  bootstrapToken:\n    token: abcdef.0123456789abcdef\n\
+             \x20   apiServerEndpoint: 10.0.0.1:6443\n    caCertHashes: [SHA256:ABCDEF0123456789abcdef0123456789ABCDEF0123456789abcdef0123456789]\n\
+             \x20 tlsBootstrapToken: abcdef.0123456789abcdef\n\
+             controlPlane:\n  localAPIEndpoint: {advertiseAddress: 10.0.0.2, bindPort: 6443}\n\
+             timeouts: {discovery: 5m0s}\n",
+        );
+        let (join, notes) = load_join(v1beta4.path()).expect("valid join");
+        assert!(notes.is_empty());
+        assert_eq!(
+            join.node_name.map(|n| n.to_string()),
+            Some("worker1".into())
+        );
+        let token = join.discovery.bootstrap_token.expect("bootstrapToken");
+        assert_eq!(
+            token.ca_cert_hashes[0].hex(),
+            "abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789"
+        );
+        assert!(
+            !format!("{:?}", token.token).contains("0123456789abcdef"),
+            "secret in Debug"
+        );
+        assert_eq!(join.discovery.timeout, Some(Duration::from_secs(300)));
+        assert_eq!(join.control_plane.and_then(|c| c.bind_port), Some(6443));
+        let v1beta3 = file(
+            "apiVersion: kubeadm.k8s.io/v1beta3\nkind: JoinConfiguration\n\
+             discovery:\n  file: {kubeConfigPath: /etc/kubernetes/discovery.conf}\n  timeout: 1m\n\
+             \x20 bootstrapToken: {unsafeSkipCAVerification: true}\n",
+        );
+        let (join, _) = load_join(v1beta3.path()).expect("valid v1beta3 join");
+        assert_eq!(
+            join.discovery.file.as_deref(),
+            Some("/etc/kubernetes/discovery.conf")
+        );
+        assert_eq!(join.discovery.timeout, Some(Duration::from_secs(60)));
+        assert!(
+            join.discovery
+                .bootstrap_token
+                .is_some_and(|t| t.unsafe_skip_ca_verification)
+        );
+    }
+
+    #[test]
+    fn flags_override_the_file() {
+        use clap::Parser;
+        let config = load(V1BETA4).expect("valid");
+        let cli = crate::cli::Cli::try_parse_from([
+            "kubepki",
+            "init",
+            "--apiserver-bind-port",
+            "8443",
+            "--cert-dir",
+            "/flag/pki",
+            "--apiserver-cert-extra-sans",
+            "flag.example.com",
+        ])
+        .expect("flags");
+        let crate::cli::Command::Init(init) = cli.command else {
+            panic!("init")
+        };
+        let merged = config.merge_flags(&init.cluster);
+        assert_eq!(merged.apiserver_bind_port, Some(8443));
+        assert_eq!(
+            merged.apiserver_cert_extra_sans,
+            sans(&["flag.example.com"])
+        );
+        assert_eq!(merged.node_name.map(|n| n.to_string()), Some("cp1".into()));
+        assert_eq!(merged.encryption_algorithm, Some(Algorithm::EcdsaP384));
+        let tree = config.merge_tree(&init.tree);
+        assert_eq!(tree.cert_dir, Some(PathBuf::from("/flag/pki")));
+    }
+
+    #[test]
+    fn init_defaults_read_back_as_kubepkis_defaults() {
+        let config = load(&init_defaults()).expect("the defaults are valid");
+        assert!(config.notes.is_empty());
+        let merged = config.merge_flags(&ClusterArgs::default());
+        assert!(merged.node_name.is_none() && merged.apiserver_advertise_address.is_none());
+        let spec = config.complete(
+            ClusterSpec::resolve(
+                &ClusterArgs {
+                    node_name: Some("cp1".parse().unwrap()),
+                    apiserver_advertise_address: Some("10.1.1.1".parse().unwrap()),
+                    ..merged
+                },
+                time::OffsetDateTime::now_utc(),
+            )
+            .expect("resolves"),
+        );
+        let plain = crate::spec::tests::spec_for(&["--apiserver-advertise-address", "10.1.1.1"]);
+        assert_eq!(
+            format!(
+                "{:?}",
+                (
+                    spec.cluster_name,
+                    spec.bind_port,
+                    spec.service_cidrs,
+                    spec.dns_domain,
+                    spec.algorithm,
+                    spec.cert_validity,
+                    spec.ca_validity,
+                    spec.extra_sans,
+                    spec.etcd_server_sans,
+                    spec.external_etcd
+                )
+            ),
+            format!(
+                "{:?}",
+                (
+                    plain.cluster_name,
+                    plain.bind_port,
+                    plain.service_cidrs,
+                    plain.dns_domain,
+                    plain.algorithm,
+                    plain.cert_validity,
+                    plain.ca_validity,
+                    plain.extra_sans,
+                    plain.etcd_server_sans,
+                    plain.external_etcd
+                )
+            )
+        );
+    }
+
+    #[test]
+    fn documents_need_a_type_and_appear_once() {
+        assert!(error("").contains("empty"));
+        assert!(error("# only a comment\n---\n").contains("empty"));
+        assert!(error("kind: ClusterConfiguration\n").contains("no apiVersion"));
+        assert!(
+            error("apiVersion: kubeadm.k8s.io/v1beta2\nkind: ClusterConfiguration\n")
+                .contains("kubeadm config migrate")
+        );
+        assert!(
+            error("apiVersion: kubeadm.k8s.io/v1beta3\nkind: UpgradeConfiguration\n")
+                .contains("does not exist in kubeadm.k8s.io/v1beta3")
+        );
+        let twice = "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\n";
+        assert!(error(&format!("{twice}---\n{twice}")).contains("appears twice"));
+        let only_kubelet =
+            "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n";
+        assert!(error(only_kubelet).contains("no InitConfiguration or ClusterConfiguration"));
+    }
+}
