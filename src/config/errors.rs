@@ -21,6 +21,12 @@ pub fn located_header(path: &Path, error: Located) -> anyhow::Error {
                 at.column()
             )
         }
+        (Some(at), _) if !message.starts_with("invalid type") => anyhow!(
+            "{}:{}:{}: not valid YAML: {message}",
+            path.display(),
+            at.line(),
+            at.column()
+        ),
         (Some(at), _) => anyhow!(
             "{}:{}:{}: not a kubeadm configuration document \
              (expected a mapping with apiVersion and kind): {message}",
