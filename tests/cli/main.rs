@@ -1,5 +1,6 @@
 //! The one integration-test binary: every module drives the built `kubepki` and checks its
 //! output with the real consumers (openssl, kubectl, etcd).
 
+mod etcd;
 mod openssl;
 mod support;
