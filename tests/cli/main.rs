@@ -2,5 +2,7 @@
 //! output with the real consumers (openssl, kubectl, etcd).
 
 mod etcd;
+mod init;
+mod kubectl;
 mod openssl;
 mod support;

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod endpoint;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -15,7 +17,9 @@ pub struct TempTree {
 impl TempTree {
     /// An empty tree.
     pub fn new() -> TempTree {
-        TempTree { dir: tempfile::tempdir().expect("creating a temp dir") }
+        TempTree {
+            dir: tempfile::tempdir().expect("creating a temp dir"),
+        }
     }
 
     /// The kubeconfig directory (the tree's root).
@@ -79,9 +83,22 @@ impl TempTree {
                 if meta.is_dir() {
                     stack.push(path.clone());
                 }
-                let content = if meta.is_file() { std::fs::read(&path).expect("read") } else { Vec::new() };
-                let rel = path.strip_prefix(self.root()).expect("prefix").display().to_string();
-                entries.push((rel, meta.permissions().mode(), meta.modified().expect("mtime"), content));
+                let content = if meta.is_file() {
+                    std::fs::read(&path).expect("read")
+                } else {
+                    Vec::new()
+                };
+                let rel = path
+                    .strip_prefix(self.root())
+                    .expect("prefix")
+                    .display()
+                    .to_string();
+                entries.push((
+                    rel,
+                    meta.permissions().mode(),
+                    meta.modified().expect("mtime"),
+                    content,
+                ));
             }
         }
         entries.sort();
@@ -118,11 +135,16 @@ pub fn require_tool(tool: &str, install: &str) -> PathBuf {
             return candidate;
         }
     }
-    panic!("`{tool}` is not installed; install it with: {install} (or run ./scripts/test, which does)");
+    panic!(
+        "`{tool}` is not installed; install it with: {install} (or run ./scripts/test, which does)"
+    );
 }
 
 /// Runs openssl with `args`, returning its output (not asserting success).
 pub fn openssl<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Output {
     let bin = require_tool("openssl", "apt-get update && apt-get install -y openssl");
-    Command::new(bin).args(args).output().expect("running openssl")
+    Command::new(bin)
+        .args(args)
+        .output()
+        .expect("running openssl")
 }

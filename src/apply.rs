@@ -1,0 +1,223 @@
+//! Carrying out a `Plan`: new keys are generated in parallel (a work queue sized to the
+//! cores), certificates are issued in table order (CAs before what they sign), and only
+//! when every byte is ready are the files handed to `store`, keys before their
+//! certificates. A failure before the first write leaves the tree untouched.
+
+use crate::inspect::CertInfo;
+use crate::issue::{self, Signer};
+use crate::keys::{self, Algorithm};
+use crate::kubeconfig::{ClientCredentials, Kubeconfig};
+use crate::pem;
+use crate::plan::{Action, Plan, Step};
+use crate::profile::Kind;
+use crate::spec::ClusterSpec;
+use crate::store::{self, FileWrite, PUBLIC_MODE, SECRET_MODE};
+use anyhow::{Result, anyhow};
+use rcgen::KeyPair;
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// What applying a plan produced beyond the files.
+pub struct Applied {
+    /// The cluster CA's pin (`sha256:<hex>`), when the cluster CA exists.
+    pub ca_pin: Option<String>,
+}
+
+/// A CA as the rows it signs need it.
+struct Ca {
+    cert: CertInfo,
+    signer: Option<Signer>,
+}
+
+/// Issues everything `plan` creates and writes it. The plan must hold no refusal.
+pub fn apply(plan: Plan, spec: &ClusterSpec) -> Result<Applied> {
+    let new_key_count = plan
+        .steps
+        .iter()
+        .filter(|s| s.action == Action::Create)
+        .count();
+    let mut new_keys = generate_keys(spec.algorithm, new_key_count)?.into_iter();
+    let mut cas: HashMap<&str, Ca> = HashMap::new();
+    for step in plan.context {
+        remember_existing_ca(step, &mut cas)?;
+    }
+    let mut writes = Vec::new();
+    for step in plan.steps {
+        let key = match step.action {
+            Action::Create => new_keys
+                .next()
+                .ok_or_else(|| anyhow!("internal error: too few keys"))?,
+            Action::Complete => step
+                .existing_key
+                .ok_or_else(|| anyhow!("internal error: no key to complete"))?,
+            Action::Reuse => {
+                remember_existing_ca(step, &mut cas)?;
+                continue;
+            }
+            Action::Refuse => return Err(anyhow!("{}", step.reason)),
+        };
+        let new_key = step.action == Action::Create;
+        writes.extend(issue_row(
+            step.profile,
+            key,
+            new_key,
+            spec,
+            &plan.dirs,
+            &mut cas,
+        )?);
+    }
+    store::create_all(&writes)?;
+    let ca_pin = cas.get("ca").map(|ca| ca.cert.pin()).transpose()?;
+    Ok(Applied { ca_pin })
+}
+
+/// Keeps an existing CA (with its signer, when its key is present) for the rows it signs.
+fn remember_existing_ca(step: Step, cas: &mut HashMap<&str, Ca>) -> Result<()> {
+    if step.profile.kind != Kind::Ca {
+        return Ok(());
+    }
+    let cert = step
+        .existing_cert
+        .ok_or_else(|| anyhow!("internal error: reused CA without certificate"))?;
+    let signer = step
+        .existing_key
+        .map(|key| issue::existing_ca(&cert.der, key))
+        .transpose()?;
+    cas.insert(step.profile.name, Ca { cert, signer });
+    Ok(())
+}
+
+/// Issues one row for `key` and returns its files, key first. `new_key` says whether the
+/// key file must be written too.
+fn issue_row(
+    profile: &'static crate::profile::Profile,
+    key: KeyPair,
+    new_key: bool,
+    spec: &ClusterSpec,
+    dirs: &crate::spec::TreeDirs,
+    cas: &mut HashMap<&str, Ca>,
+) -> Result<Vec<FileWrite>> {
+    let cert_file = |rel: &Path, content: Vec<u8>, mode| FileWrite {
+        root: dirs.cert_dir.clone(),
+        rel: rel.into(),
+        content,
+        mode,
+    };
+    let mut writes = Vec::new();
+    if let Some(key_rel) = profile.key_file().filter(|_| new_key) {
+        writes.push(cert_file(
+            &key_rel,
+            keys::to_pem(&key)?.into_bytes(),
+            SECRET_MODE,
+        ));
+    }
+    match profile.kind {
+        Kind::KeyPair => {
+            let pub_rel = profile.pub_file().unwrap_or_default();
+            writes.push(cert_file(
+                &pub_rel,
+                keys::public_key_pem(&key).into_bytes(),
+                SECRET_MODE,
+            ));
+        }
+        Kind::Ca => {
+            let request = profile
+                .request(spec, spec.now)
+                .ok_or_else(|| anyhow!("internal error: CA row without request"))?;
+            let (der, signer) = issue::self_signed_ca(&request, key)?;
+            let cert_rel = profile.cert_file().unwrap_or_default();
+            writes.push(cert_file(
+                &cert_rel,
+                pem::encode("CERTIFICATE", &der).into_bytes(),
+                PUBLIC_MODE,
+            ));
+            cas.insert(
+                profile.name,
+                Ca {
+                    cert: CertInfo::parse(der)?,
+                    signer: Some(signer),
+                },
+            );
+        }
+        Kind::Leaf => {
+            let (ca, request) = signer_and_request(profile, spec, cas)?;
+            let der = issue::signed_by(&request, &key, ca.signer.as_ref().ok_or_else(no_signer)?)?;
+            let cert_rel = profile.cert_file().unwrap_or_default();
+            writes.push(cert_file(
+                &cert_rel,
+                pem::encode("CERTIFICATE", &der).into_bytes(),
+                PUBLIC_MODE,
+            ));
+        }
+        Kind::Kubeconfig(_) => {
+            let (ca, request) = signer_and_request(profile, spec, cas)?;
+            let der = issue::signed_by(&request, &key, ca.signer.as_ref().ok_or_else(no_signer)?)?;
+            let creds = ClientCredentials {
+                ca_pem: pem::encode("CERTIFICATE", &ca.cert.der).into_bytes(),
+                server: profile.server_url(spec).unwrap_or_default(),
+                cert_pem: pem::encode("CERTIFICATE", &der).into_bytes(),
+                key_pem: keys::to_pem(&key)?.into_bytes(),
+            };
+            let yaml = Kubeconfig::with_client_cert(
+                &spec.cluster_name,
+                &creds.server,
+                &request.cn,
+                &creds,
+            )
+            .to_yaml()?;
+            writes.push(FileWrite {
+                root: dirs.kubeconfig_dir.clone(),
+                rel: profile.file.into(),
+                content: yaml.into_bytes(),
+                mode: SECRET_MODE,
+            });
+        }
+    }
+    Ok(writes)
+}
+
+fn signer_and_request<'a>(
+    profile: &crate::profile::Profile,
+    spec: &ClusterSpec,
+    cas: &'a HashMap<&str, Ca>,
+) -> Result<(&'a Ca, crate::issue::CertRequest)> {
+    let issuer = profile.issuer.unwrap_or_default();
+    let ca = cas.get(issuer).ok_or_else(no_signer)?;
+    let request = profile.request(spec, ca.cert.not_before).ok_or_else(|| {
+        anyhow!(
+            "internal error: {} has no certificate request",
+            profile.name
+        )
+    })?;
+    Ok((ca, request))
+}
+
+fn no_signer() -> anyhow::Error {
+    anyhow!("internal error: a certificate's CA cannot sign (the plan should have refused)")
+}
+
+/// Generates `count` keys of `algorithm` on all cores: each worker takes the next index
+/// from a shared counter, so one slow RSA key does not hold up the rest.
+fn generate_keys(algorithm: Algorithm, count: usize) -> Result<Vec<KeyPair>> {
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(count);
+    let next = AtomicUsize::new(0);
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            let sender = sender.clone();
+            let next = &next;
+            scope.spawn(move || {
+                while next.fetch_add(1, Ordering::Relaxed) < count {
+                    if sender.send(keys::generate(algorithm)).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    drop(sender);
+    receiver.into_iter().collect()
+}

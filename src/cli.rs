@@ -1,0 +1,143 @@
+//! The command line (clap derive): commands, flags, help and value parsers. Flags that a
+//! config file may also set are `Option`s, so that "flags override the file" stays a simple
+//! merge; their defaults live in `spec.rs` and are shown in the help. No I/O.
+
+use crate::duration::Duration;
+use crate::keys::Algorithm;
+use crate::netaddr::{DnsName, Endpoint, San, ServiceCidrs};
+use crate::profile::{Group, phase_names};
+use clap::builder::PossibleValuesParser;
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+/// kubepki: a Kubernetes cluster's PKI, as kubeadm writes it, without kubeadm.
+#[derive(Debug, Parser)]
+#[command(
+    name = "kubepki",
+    version,
+    args_override_self = true,
+    propagate_version = true
+)]
+pub struct Cli {
+    /// More detail on stderr (paths, timings).
+    #[arg(short, long, action = ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write every certificate, key and kubeconfig a control-plane host needs (idempotent).
+    Init(InitArgs),
+}
+
+/// `kubepki init` and its phases.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The directories of the tree.
+    #[command(flatten)]
+    pub tree: TreeArgs,
+    /// The cluster facts that shape certificates and kubeconfigs.
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// Print what would be created or reused, and write nothing.
+    #[arg(long, global = true)]
+    pub dry_run: bool,
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Text, global = true)]
+    pub output: OutputFormat,
+    /// Run a single phase instead of everything.
+    #[command(subcommand)]
+    pub phase: Option<InitCommand>,
+}
+
+/// Where the tree lives.
+#[derive(Debug, Args)]
+pub struct TreeArgs {
+    /// Directory of certificates and keys [default: /etc/kubernetes/pki].
+    #[arg(long, global = true, value_name = "DIR")]
+    pub cert_dir: Option<PathBuf>,
+    /// Directory of kubeconfig files [default: /etc/kubernetes].
+    #[arg(long, global = true, value_name = "DIR")]
+    pub kubeconfig_dir: Option<PathBuf>,
+}
+
+/// kubeadm's init flags that shape the PKI.
+#[derive(Debug, Args, Default)]
+pub struct ClusterArgs {
+    /// Node name, the CN of etcd certs and of kubelet.conf's user [default: hostname, lower-cased].
+    #[arg(long, global = true, value_name = "NAME")]
+    pub node_name: Option<DnsName>,
+    /// IP address the API server advertises [default: this host's first non-loopback address].
+    #[arg(long, global = true, value_name = "IP")]
+    pub apiserver_advertise_address: Option<IpAddr>,
+    /// Port the API server binds to [default: 6443].
+    #[arg(long, global = true, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
+    pub apiserver_bind_port: Option<u16>,
+    /// Stable address of the control plane: HOST, HOST:PORT or [IPv6]:PORT.
+    #[arg(long, global = true, value_name = "ENDPOINT")]
+    pub control_plane_endpoint: Option<Endpoint>,
+    /// Extra subject alternative names (IPs or DNS names) for the API server certificate.
+    #[arg(long, global = true, value_name = "SAN,...", value_delimiter = ',')]
+    pub apiserver_cert_extra_sans: Vec<San>,
+    /// Service CIDR, or two for dual-stack (A,B) [default: 10.96.0.0/12].
+    #[arg(long, global = true, value_name = "CIDR[,CIDR]")]
+    pub service_cidr: Option<ServiceCidrs>,
+    /// Cluster DNS domain [default: cluster.local].
+    #[arg(long, global = true, value_name = "DOMAIN")]
+    pub service_dns_domain: Option<DnsName>,
+    /// Key algorithm: RSA-2048, RSA-3072, RSA-4096, ECDSA-P256, ECDSA-P384 [default: RSA-2048].
+    #[arg(long, global = true, value_name = "ALGORITHM")]
+    pub encryption_algorithm: Option<Algorithm>,
+    /// Validity of leaf certificates [default: 8760h].
+    #[arg(long, global = true, value_name = "DURATION")]
+    pub cert_validity: Option<Duration>,
+    /// Validity of CA certificates [default: 87600h].
+    #[arg(long, global = true, value_name = "DURATION")]
+    pub ca_validity: Option<Duration>,
+}
+
+/// `init phase ...`.
+#[derive(Debug, Subcommand)]
+pub enum InitCommand {
+    /// Run one phase of init.
+    Phase {
+        /// Which phase.
+        #[command(subcommand)]
+        phase: Phase,
+    },
+}
+
+/// The phase groups, with kubeadm's names.
+#[derive(Debug, Subcommand)]
+pub enum Phase {
+    /// Certificates and keys: `all` or one of them.
+    Certs {
+        /// Which certificate.
+        #[arg(value_parser = phase_choices(Group::Certs))]
+        name: String,
+    },
+    /// Kubeconfig files: `all` or one of them.
+    Kubeconfig {
+        /// Which kubeconfig.
+        #[arg(value_parser = phase_choices(Group::Kubeconfig))]
+        name: String,
+    },
+}
+
+fn phase_choices(group: Group) -> PossibleValuesParser {
+    PossibleValuesParser::new(std::iter::once("all").chain(phase_names(group)))
+}
+
+/// How results are printed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// Lines for people.
+    Text,
+    /// One JSON document on stdout.
+    Json,
+}

@@ -1,0 +1,64 @@
+//! `kubepki init` and `kubepki init phase certs|kubeconfig <name>`: the same plan over a
+//! narrower selection of the profile table.
+
+use crate::apply::apply;
+use crate::cli::{InitArgs, InitCommand, Phase};
+use crate::plan::{ensure_no_refusal, plan_init};
+use crate::profile::{self, Group, Selection};
+use crate::report::{InitReport, describe_dirs, detail};
+use crate::spec::{ClusterSpec, TreeDirs};
+use anyhow::{Result, anyhow};
+use std::process::ExitCode;
+use std::time::Instant;
+use time::OffsetDateTime;
+
+/// Runs init (or one phase of it).
+pub fn run(args: &InitArgs, verbose: u8) -> Result<ExitCode> {
+    let started = Instant::now();
+    let spec = ClusterSpec::resolve(&args.cluster, OffsetDateTime::now_utc())?;
+    let dirs = TreeDirs::from_args(&args.tree);
+    detail(
+        verbose,
+        format_args!(
+            "{}; node {}, advertise {}",
+            describe_dirs(&dirs),
+            spec.node_name,
+            spec.advertise_address
+        ),
+    );
+    let plan = plan_init(&spec, &dirs, selection(args)?);
+    detail(verbose, format_args!("planned in {:?}", started.elapsed()));
+    let mut report = InitReport::of_plan(&plan, &spec, args.dry_run);
+    if args.dry_run {
+        report.print(args.output)?;
+        return Ok(if report.failed {
+            ExitCode::FAILURE
+        } else {
+            ExitCode::SUCCESS
+        });
+    }
+    ensure_no_refusal(&plan)?;
+    let applied = apply(plan, &spec)?;
+    detail(verbose, format_args!("written in {:?}", started.elapsed()));
+    report.ca_cert_hash = applied.ca_pin;
+    report.print(args.output)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn selection(args: &InitArgs) -> Result<Selection> {
+    let (group, name) = match &args.phase {
+        None => return Ok(Selection::All),
+        Some(InitCommand::Phase {
+            phase: Phase::Certs { name },
+        }) => (Group::Certs, name),
+        Some(InitCommand::Phase {
+            phase: Phase::Kubeconfig { name },
+        }) => (Group::Kubeconfig, name),
+    };
+    if name == "all" {
+        return Ok(Selection::Group(group));
+    }
+    profile::by_name(name)
+        .map(Selection::One)
+        .ok_or_else(|| anyhow!("unknown phase {name:?}"))
+}

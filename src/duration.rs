@@ -1,0 +1,132 @@
+//! Go-style durations (`8760h`, `1h30m`, `8760h0m0s`, `30m`) plus days (`30d`): parsing and
+//! display in Go's canonical form. Owns no policy about which durations make sense.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// A non-negative duration with whole-second precision, as written on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Duration {
+    seconds: u64,
+}
+
+impl Duration {
+    /// A duration of `seconds` seconds.
+    pub const fn from_secs(seconds: u64) -> Duration {
+        Duration { seconds }
+    }
+
+    /// A duration of `hours` hours.
+    pub const fn from_hours(hours: u64) -> Duration {
+        Duration::from_secs(hours * 3600)
+    }
+
+    /// Whole seconds.
+    pub fn as_secs(self) -> u64 {
+        self.seconds
+    }
+
+    /// The same span as a `time::Duration`, for date arithmetic.
+    pub fn to_time(self) -> time::Duration {
+        time::Duration::seconds(i64::try_from(self.seconds).unwrap_or(i64::MAX))
+    }
+}
+
+/// Seconds per unit, longest unit name first where one is a prefix of another.
+const UNITS: &[(&str, f64)] = &[
+    ("ms", 0.001),
+    ("d", 86_400.0),
+    ("h", 3_600.0),
+    ("m", 60.0),
+    ("s", 1.0),
+];
+
+impl FromStr for Duration {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Duration, String> {
+        let invalid = || format!("invalid duration {text:?} (expected e.g. 8760h, 1h30m, 30d)");
+        if text == "0" {
+            return Ok(Duration::from_secs(0));
+        }
+        let mut rest = text;
+        let mut total = 0f64;
+        if rest.is_empty() {
+            return Err(invalid());
+        }
+        while !rest.is_empty() {
+            let number_len = rest
+                .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+                .ok_or_else(invalid)?;
+            let number: f64 = rest[..number_len].parse().map_err(|_| invalid())?;
+            rest = &rest[number_len..];
+            let (unit, seconds) = UNITS
+                .iter()
+                .find(|(unit, _)| rest.starts_with(unit))
+                .ok_or_else(invalid)?;
+            total += number * seconds;
+            rest = &rest[unit.len()..];
+        }
+        if !total.is_finite() || total > 1e15 {
+            return Err(format!("duration {text:?} is too long"));
+        }
+        Ok(Duration::from_secs(total.round() as u64))
+    }
+}
+
+impl fmt::Display for Duration {
+    /// Go's `time.Duration.String()` for whole seconds: `8760h0m0s`, `30m0s`, `45s`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (hours, minutes, seconds) = (
+            self.seconds / 3600,
+            self.seconds / 60 % 60,
+            self.seconds % 60,
+        );
+        if hours > 0 {
+            write!(f, "{hours}h{minutes}m{seconds}s")
+        } else if minutes > 0 {
+            write!(f, "{minutes}m{seconds}s")
+        } else {
+            write!(f, "{seconds}s")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_go_forms_and_days() {
+        let secs = |s: &str| s.parse::<Duration>().map(Duration::as_secs);
+        assert_eq!(secs("8760h"), Ok(8760 * 3600));
+        assert_eq!(secs("8760h0m0s"), Ok(8760 * 3600));
+        assert_eq!(secs("1h30m"), Ok(5400));
+        assert_eq!(secs("30d"), Ok(30 * 86_400));
+        assert_eq!(secs("1.5h"), Ok(5400));
+        assert_eq!(secs("0"), Ok(0));
+    }
+
+    #[test]
+    fn rejects_garbage() {
+        for bad in [
+            "",
+            "h",
+            "10",
+            "10x",
+            "1h-5m",
+            "abc",
+            "1e400h",
+            "99999999999999999999h",
+        ] {
+            assert!(bad.parse::<Duration>().is_err(), "{bad:?} parsed");
+        }
+    }
+
+    #[test]
+    fn displays_like_go() {
+        assert_eq!(Duration::from_hours(8760).to_string(), "8760h0m0s");
+        assert_eq!(Duration::from_secs(1800).to_string(), "30m0s");
+        assert_eq!(Duration::from_secs(5).to_string(), "5s");
+    }
+}

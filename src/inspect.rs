@@ -1,0 +1,167 @@
+//! Reading certificates with x509-parser: the facts kubepki decides on (subject, SANs, CA
+//! flag, validity, public key), signature checks against a CA, and the CA pin. Reads only
+//! bytes it is given; no file I/O.
+
+use anyhow::{Result, anyhow, bail};
+use rcgen::{KeyPair, PublicKeyData};
+use rustls_pki_types::CertificateDer;
+use std::net::IpAddr;
+use time::OffsetDateTime;
+use x509_parser::certificate::X509Certificate;
+use x509_parser::extensions::GeneralName;
+
+/// The parts of a certificate that kubepki checks and copies.
+#[derive(Clone, Debug)]
+pub struct CertInfo {
+    /// The certificate itself.
+    pub der: CertificateDer<'static>,
+    /// Subject common name (empty when absent).
+    pub cn: String,
+    /// Subject organizations, in order.
+    pub orgs: Vec<String>,
+    /// DNS SANs, in order.
+    pub dns_names: Vec<String>,
+    /// IP SANs, in order.
+    pub ips: Vec<IpAddr>,
+    /// basicConstraints CA flag.
+    pub is_ca: bool,
+    /// Start of validity.
+    pub not_before: OffsetDateTime,
+    /// End of validity.
+    pub not_after: OffsetDateTime,
+    /// The subjectPublicKey bit string contents (what a key's raw public key must equal).
+    pub public_key: Vec<u8>,
+}
+
+impl CertInfo {
+    /// Parses a DER certificate.
+    pub fn parse(der: CertificateDer<'static>) -> Result<CertInfo> {
+        let info = {
+            let cert = parse_x509(&der)?;
+            let subject = cert.subject();
+            let text = |attr: &x509_parser::x509::AttributeTypeAndValue| {
+                attr.as_str()
+                    .map(str::to_string)
+                    .map_err(|_| anyhow!("undecodable subject attribute"))
+            };
+            let cn = subject
+                .iter_common_name()
+                .next()
+                .map(text)
+                .transpose()?
+                .unwrap_or_default();
+            let orgs = subject
+                .iter_organization()
+                .map(text)
+                .collect::<Result<Vec<_>>>()?;
+            let (dns_names, ips) = sans(&cert)?;
+            let is_ca = cert
+                .basic_constraints()
+                .map_err(|e| anyhow!("bad basicConstraints: {e}"))?
+                .is_some_and(|bc| bc.value.ca);
+            (
+                cn,
+                orgs,
+                dns_names,
+                ips,
+                is_ca,
+                validity(&cert)?,
+                cert.public_key().subject_public_key.data.to_vec(),
+            )
+        };
+        let (cn, orgs, dns_names, ips, is_ca, (not_before, not_after), public_key) = info;
+        Ok(CertInfo {
+            der,
+            cn,
+            orgs,
+            dns_names,
+            ips,
+            is_ca,
+            not_before,
+            not_after,
+            public_key,
+        })
+    }
+
+    /// Whether `key` is the private key of this certificate.
+    pub fn matches_key(&self, key: &KeyPair) -> bool {
+        key.der_bytes() == self.public_key.as_slice()
+    }
+
+    /// Checks that `ca` signed this certificate.
+    pub fn verify_signed_by(&self, ca: &CertInfo) -> Result<()> {
+        let cert = parse_x509(&self.der)?;
+        let ca_cert = parse_x509(&ca.der)?;
+        if cert.issuer() != ca_cert.subject() {
+            bail!(
+                "issued by {:?}, not by {:?}",
+                cert.issuer().to_string(),
+                ca_cert.subject().to_string()
+            );
+        }
+        cert.verify_signature(Some(ca_cert.public_key()))
+            .map_err(|_| anyhow!("its signature does not verify with the CA's public key"))
+    }
+
+    /// Whether a DNS name is covered by a DNS SAN (exact, or by a `*.` wildcard one label deep).
+    pub fn covers_dns(&self, name: &str) -> bool {
+        self.dns_names.iter().any(|san| {
+            san == name
+                || san.strip_prefix("*.").is_some_and(|suffix| {
+                    name.split_once('.').is_some_and(|(_, rest)| rest == suffix)
+                })
+        })
+    }
+
+    /// kubeadm's CA pin: `sha256:` + hex SHA-256 of the DER SubjectPublicKeyInfo.
+    pub fn pin(&self) -> Result<String> {
+        let cert = parse_x509(&self.der)?;
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, cert.public_key().raw);
+        Ok(format!("sha256:{}", hex(digest.as_ref())))
+    }
+}
+
+fn parse_x509<'a>(der: &'a CertificateDer<'_>) -> Result<X509Certificate<'a>> {
+    let (rest, cert) = x509_parser::parse_x509_certificate(der)
+        .map_err(|e| anyhow!("malformed X.509 certificate: {e}"))?;
+    if !rest.is_empty() {
+        bail!("trailing bytes after the certificate");
+    }
+    Ok(cert)
+}
+
+fn sans(cert: &X509Certificate<'_>) -> Result<(Vec<String>, Vec<IpAddr>)> {
+    let (mut dns_names, mut ips) = (Vec::new(), Vec::new());
+    let Some(ext) = cert
+        .subject_alternative_name()
+        .map_err(|e| anyhow!("bad subjectAltName: {e}"))?
+    else {
+        return Ok((dns_names, ips));
+    };
+    for name in &ext.value.general_names {
+        match name {
+            GeneralName::DNSName(dns) => dns_names.push(dns.to_string()),
+            GeneralName::IPAddress(bytes) => ips.push(ip_from_bytes(bytes)?),
+            _ => {}
+        }
+    }
+    Ok((dns_names, ips))
+}
+
+fn ip_from_bytes(bytes: &[u8]) -> Result<IpAddr> {
+    match bytes.len() {
+        4 => Ok(IpAddr::from(<[u8; 4]>::try_from(bytes)?)),
+        16 => Ok(IpAddr::from(<[u8; 16]>::try_from(bytes)?)),
+        n => bail!("IP SAN of {n} bytes"),
+    }
+}
+
+fn validity(cert: &X509Certificate<'_>) -> Result<(OffsetDateTime, OffsetDateTime)> {
+    let v = cert.validity();
+    Ok((v.not_before.to_datetime(), v.not_after.to_datetime()))
+}
+
+/// Lower-case hex.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

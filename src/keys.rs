@@ -1,0 +1,246 @@
+//! Private keys: generation per algorithm, kubeadm's on-disk formats (PKCS#1
+//! `RSA PRIVATE KEY`, SEC1 `EC PRIVATE KEY` with the named curve, PKIX `PUBLIC KEY`), and
+//! loading any of those (or PKCS#8) back, converted to PKCS#8 for rcgen.
+
+use anyhow::{Context, Result, anyhow, bail};
+use pkcs8::der::asn1::{AnyRef, ObjectIdentifier};
+use pkcs8::der::{Decode, Encode};
+use rcgen::{KeyPair, PublicKeyData, RsaKeySize, SignatureAlgorithm};
+use rustls_pki_types::PrivateKeyDer;
+use rustls_pki_types::pem::PemObject;
+use std::fmt;
+use std::str::FromStr;
+
+const RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
+const EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
+const PRIME256V1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
+const SECP384R1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.34");
+
+/// A key algorithm, named as kubeadm's `encryptionAlgorithm`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Algorithm {
+    /// RSA, 2048-bit modulus (kubeadm's default).
+    Rsa2048,
+    /// RSA, 3072-bit modulus.
+    Rsa3072,
+    /// RSA, 4096-bit modulus.
+    Rsa4096,
+    /// ECDSA on NIST P-256.
+    EcdsaP256,
+    /// ECDSA on NIST P-384.
+    EcdsaP384,
+}
+
+impl Algorithm {
+    /// Every algorithm with its kubeadm name.
+    pub const ALL: [(Algorithm, &'static str); 5] = [
+        (Algorithm::Rsa2048, "RSA-2048"),
+        (Algorithm::Rsa3072, "RSA-3072"),
+        (Algorithm::Rsa4096, "RSA-4096"),
+        (Algorithm::EcdsaP256, "ECDSA-P256"),
+        (Algorithm::EcdsaP384, "ECDSA-P384"),
+    ];
+
+    /// The kubeadm name, e.g. `RSA-2048`.
+    pub fn name(self) -> &'static str {
+        Algorithm::ALL
+            .iter()
+            .find(|(alg, _)| *alg == self)
+            .map_or("", |(_, name)| name)
+    }
+}
+
+impl FromStr for Algorithm {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Algorithm, String> {
+        Algorithm::ALL
+            .iter()
+            .find(|(_, name)| name.eq_ignore_ascii_case(text))
+            .map(|(alg, _)| *alg)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Algorithm::ALL.iter().map(|(_, n)| *n).collect();
+                format!(
+                    "unknown algorithm {text:?} (expected one of {})",
+                    names.join(", ")
+                )
+            })
+    }
+}
+
+impl fmt::Display for Algorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Generates a new key pair; RSA keys are signed with SHA-256, P-256 with SHA-256 and P-384
+/// with SHA-384, as Go does.
+pub fn generate(algorithm: Algorithm) -> Result<KeyPair> {
+    let rsa = |size| KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, size);
+    match algorithm {
+        Algorithm::Rsa2048 => rsa(RsaKeySize::_2048),
+        Algorithm::Rsa3072 => rsa(RsaKeySize::_3072),
+        Algorithm::Rsa4096 => rsa(RsaKeySize::_4096),
+        Algorithm::EcdsaP256 => KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256),
+        Algorithm::EcdsaP384 => KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384),
+    }
+    .map_err(|e| anyhow!("generating a {algorithm} key: {e}"))
+}
+
+/// The private key as kubeadm writes it: PKCS#1 for RSA, SEC1 with curve parameters and
+/// public key for ECDSA.
+pub fn to_pem(key: &KeyPair) -> Result<String> {
+    let info = pkcs8::PrivateKeyInfo::from_der(key.serialized_der())
+        .map_err(|e| anyhow!("re-reading a generated key: {e}"))?;
+    if info.algorithm.oid == RSA_ENCRYPTION {
+        return Ok(crate::pem::encode("RSA PRIVATE KEY", info.private_key));
+    }
+    let curve = curve_of(&info.algorithm)?;
+    let inner = sec1::EcPrivateKey::from_der(info.private_key)
+        .map_err(|e| anyhow!("re-reading a generated EC key: {e}"))?;
+    let public_key = key.public_key_raw();
+    let sec1_key = sec1::EcPrivateKey {
+        private_key: inner.private_key,
+        parameters: Some(sec1::EcParameters::NamedCurve(curve)),
+        public_key: Some(public_key),
+    };
+    let der = sec1_key
+        .to_der()
+        .map_err(|e| anyhow!("encoding an EC key: {e}"))?;
+    Ok(crate::pem::encode("EC PRIVATE KEY", &der))
+}
+
+/// The public key as PKIX `PUBLIC KEY` PEM (`sa.pub`).
+pub fn public_key_pem(key: &KeyPair) -> String {
+    crate::pem::encode("PUBLIC KEY", &key.subject_public_key_info())
+}
+
+/// Loads a private key from PEM: `RSA PRIVATE KEY`, `EC PRIVATE KEY` (P-256 or P-384) or
+/// `PRIVATE KEY` (PKCS#8) holding one of those. Anything else is an error.
+pub fn from_pem(pem: &[u8]) -> Result<KeyPair> {
+    let key = PrivateKeyDer::from_pem_slice(pem)
+        .map_err(|e| anyhow!("no usable PEM private key ({e})"))?;
+    let pkcs8_der = match &key {
+        PrivateKeyDer::Pkcs1(der) => wrap_pkcs8(RSA_ENCRYPTION, None, der.secret_pkcs1_der())?,
+        PrivateKeyDer::Sec1(der) => {
+            let ec = sec1::EcPrivateKey::from_der(der.secret_sec1_der())
+                .map_err(|e| anyhow!("malformed EC private key: {e}"))?;
+            let curve = match ec.parameters {
+                Some(sec1::EcParameters::NamedCurve(oid)) => oid,
+                None => bail!("EC private key has no curve parameters"),
+            };
+            wrap_pkcs8(EC_PUBLIC_KEY, Some(curve), der.secret_sec1_der())?
+        }
+        PrivateKeyDer::Pkcs8(der) => der.secret_pkcs8_der().to_vec(),
+        _ => bail!("unsupported private key format"),
+    };
+    let info = pkcs8::PrivateKeyInfo::from_der(&pkcs8_der)
+        .map_err(|e| anyhow!("malformed private key: {e}"))?;
+    let signature = signature_algorithm(&info.algorithm)?;
+    let pkcs8 = rustls_pki_types::PrivatePkcs8KeyDer::from(pkcs8_der.as_slice());
+    KeyPair::from_pkcs8_der_and_sign_algo(&pkcs8, signature)
+        .map_err(|e| anyhow!("invalid private key: {e}"))
+}
+
+fn wrap_pkcs8(
+    oid: ObjectIdentifier,
+    curve: Option<ObjectIdentifier>,
+    inner: &[u8],
+) -> Result<Vec<u8>> {
+    let parameters = match &curve {
+        Some(curve) => Some(AnyRef::from(curve)),
+        None => Some(AnyRef::NULL),
+    };
+    let info = pkcs8::PrivateKeyInfo {
+        algorithm: pkcs8::AlgorithmIdentifierRef { oid, parameters },
+        private_key: inner,
+        public_key: None,
+    };
+    info.to_der()
+        .map_err(|e| anyhow!("converting a private key to PKCS#8: {e}"))
+}
+
+fn curve_of(algorithm: &pkcs8::AlgorithmIdentifierRef<'_>) -> Result<ObjectIdentifier> {
+    algorithm
+        .parameters_oid()
+        .map_err(|_| anyhow!("EC key without a named curve"))
+}
+
+fn signature_algorithm(
+    algorithm: &pkcs8::AlgorithmIdentifierRef<'_>,
+) -> Result<&'static SignatureAlgorithm> {
+    if algorithm.oid == RSA_ENCRYPTION {
+        return Ok(&rcgen::PKCS_RSA_SHA256);
+    }
+    if algorithm.oid != EC_PUBLIC_KEY {
+        bail!("private key is neither RSA nor ECDSA");
+    }
+    match curve_of(algorithm)? {
+        PRIME256V1 => Ok(&rcgen::PKCS_ECDSA_P256_SHA256),
+        SECP384R1 => Ok(&rcgen::PKCS_ECDSA_P384_SHA384),
+        other => Err(anyhow!(
+            "unsupported elliptic curve {other} (expected P-256 or P-384)"
+        )),
+    }
+}
+
+/// Reads a key from `bytes` of file `path`, naming the file in the error.
+pub fn load(path: &std::path::Path, bytes: &[u8]) -> Result<KeyPair> {
+    from_pem(bytes).with_context(|| format!("{}: not a valid private key", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn roundtrip(algorithm: Algorithm, label: &str) {
+        let key = generate(algorithm).unwrap();
+        let pem = to_pem(&key).unwrap();
+        assert!(
+            pem.starts_with(&format!("-----BEGIN {label}-----\n")),
+            "{pem}"
+        );
+        let loaded = from_pem(pem.as_bytes()).unwrap();
+        assert_eq!(loaded.public_key_raw(), key.public_key_raw());
+        assert_eq!(loaded.algorithm(), key.algorithm());
+    }
+
+    #[test]
+    fn every_algorithm_roundtrips_in_kubeadm_format() {
+        roundtrip(Algorithm::Rsa2048, "RSA PRIVATE KEY");
+        roundtrip(Algorithm::EcdsaP256, "EC PRIVATE KEY");
+        roundtrip(Algorithm::EcdsaP384, "EC PRIVATE KEY");
+    }
+
+    #[test]
+    fn sec1_keys_carry_the_curve_and_public_key() {
+        let key = generate(Algorithm::EcdsaP384).unwrap();
+        let pem = to_pem(&key).unwrap();
+        let der = PrivateKeyDer::from_pem_slice(pem.as_bytes()).unwrap();
+        let ec = sec1::EcPrivateKey::from_der(der.secret_der()).unwrap();
+        assert_eq!(
+            ec.parameters,
+            Some(sec1::EcParameters::NamedCurve(SECP384R1))
+        );
+        assert_eq!(ec.public_key, Some(key.public_key_raw()));
+    }
+
+    #[test]
+    fn pkcs8_input_is_accepted_and_garbage_refused() {
+        let key = generate(Algorithm::EcdsaP256).unwrap();
+        let loaded = from_pem(key.serialize_pem().as_bytes()).unwrap();
+        assert_eq!(loaded.public_key_raw(), key.public_key_raw());
+        assert!(from_pem(b"garbage").is_err());
+        assert!(
+            from_pem(b"-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY-----\n")
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn algorithm_names_parse() {
+        assert_eq!("ECDSA-P384".parse::<Algorithm>(), Ok(Algorithm::EcdsaP384));
+        assert!("RSA-1024".parse::<Algorithm>().is_err());
+    }
+}

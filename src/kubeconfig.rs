@@ -1,0 +1,259 @@
+//! The kubeconfig model (client-go's `clientcmd` layout, keys in alphabetical order as
+//! kubeadm writes them): building one with embedded CA, client cert and key, and reading the
+//! current context's CA and client credentials back. No file I/O.
+
+use anyhow::{Context, Result, anyhow};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// A kubeconfig file.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Kubeconfig {
+    #[serde(rename = "apiVersion")]
+    api_version: String,
+    clusters: Vec<NamedCluster>,
+    contexts: Vec<NamedContext>,
+    current_context: String,
+    kind: String,
+    #[serde(default)]
+    preferences: serde_yaml::Mapping,
+    users: Vec<NamedUser>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct NamedCluster {
+    cluster: Cluster,
+    name: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+struct Cluster {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    certificate_authority_data: Option<String>,
+    server: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct NamedContext {
+    context: Context_,
+    name: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Context_ {
+    cluster: String,
+    user: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct NamedUser {
+    name: String,
+    user: User,
+}
+
+#[derive(Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+struct User {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    client_certificate_data: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    client_key_data: Option<String>,
+}
+
+impl fmt::Debug for User {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("User")
+            .field(
+                "client_certificate_data",
+                &self.client_certificate_data.is_some(),
+            )
+            .field(
+                "client_key_data",
+                &self.client_key_data.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
+}
+
+/// The credentials a kubeconfig carries for its current context, decoded to PEM.
+pub struct ClientCredentials {
+    /// The cluster's CA certificate(s), PEM.
+    pub ca_pem: Vec<u8>,
+    /// The server URL.
+    pub server: String,
+    /// The client certificate, PEM.
+    pub cert_pem: Vec<u8>,
+    /// The client private key, PEM.
+    pub key_pem: Vec<u8>,
+}
+
+impl fmt::Debug for ClientCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientCredentials")
+            .field("server", &self.server)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Kubeconfig {
+    /// A kubeconfig for `user` in `cluster_name`, authenticating with an embedded client cert.
+    pub fn with_client_cert(
+        cluster_name: &str,
+        server: &str,
+        user: &str,
+        creds: &ClientCredentials,
+    ) -> Kubeconfig {
+        let context_name = format!("{user}@{cluster_name}");
+        Kubeconfig {
+            api_version: "v1".into(),
+            clusters: vec![NamedCluster {
+                cluster: Cluster {
+                    certificate_authority_data: Some(BASE64.encode(&creds.ca_pem)),
+                    server: server.into(),
+                },
+                name: cluster_name.into(),
+            }],
+            contexts: vec![NamedContext {
+                context: Context_ {
+                    cluster: cluster_name.into(),
+                    user: user.into(),
+                },
+                name: context_name.clone(),
+            }],
+            current_context: context_name,
+            kind: "Config".into(),
+            preferences: serde_yaml::Mapping::new(),
+            users: vec![NamedUser {
+                name: user.into(),
+                user: User {
+                    client_certificate_data: Some(BASE64.encode(&creds.cert_pem)),
+                    client_key_data: Some(BASE64.encode(&creds.key_pem)),
+                },
+            }],
+        }
+    }
+
+    /// Parses kubeconfig YAML.
+    pub fn parse(yaml: &[u8]) -> Result<Kubeconfig> {
+        serde_yaml::from_slice(yaml).map_err(|e| anyhow!("not a valid kubeconfig: {e}"))
+    }
+
+    /// The YAML text.
+    pub fn to_yaml(&self) -> Result<String> {
+        serde_yaml::to_string(self).context("serializing a kubeconfig")
+    }
+
+    /// The current context's CA, server, client certificate and key.
+    pub fn client_credentials(&self) -> Result<ClientCredentials> {
+        let context = self
+            .contexts
+            .iter()
+            .find(|c| c.name == self.current_context)
+            .ok_or_else(|| anyhow!("current context {:?} not found", self.current_context))?;
+        let cluster = self
+            .clusters
+            .iter()
+            .find(|c| c.name == context.context.cluster)
+            .ok_or_else(|| anyhow!("cluster {:?} not found", context.context.cluster))?;
+        let user = self
+            .users
+            .iter()
+            .find(|u| u.name == context.context.user)
+            .ok_or_else(|| anyhow!("user {:?} not found", context.context.user))?;
+        Ok(ClientCredentials {
+            ca_pem: decode(
+                &cluster.cluster.certificate_authority_data,
+                "certificate-authority-data",
+            )?,
+            server: cluster.cluster.server.clone(),
+            cert_pem: decode(
+                &user.user.client_certificate_data,
+                "client-certificate-data",
+            )?,
+            key_pem: decode(&user.user.client_key_data, "client-key-data")?,
+        })
+    }
+}
+
+fn decode(field: &Option<String>, name: &str) -> Result<Vec<u8>> {
+    let text = field
+        .as_deref()
+        .ok_or_else(|| anyhow!("no embedded {name}"))?;
+    BASE64
+        .decode(text.trim())
+        .map_err(|_| anyhow!("{name} is not valid base64"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn creds() -> ClientCredentials {
+        ClientCredentials {
+            ca_pem: b"CA\n".to_vec(),
+            server: String::new(),
+            cert_pem: b"CERT\n".to_vec(),
+            key_pem: b"KEY\n".to_vec(),
+        }
+    }
+
+    #[test]
+    fn layout_matches_clientcmd() {
+        let yaml = Kubeconfig::with_client_cert(
+            "kubernetes",
+            "https://10.0.0.1:6443",
+            "kubernetes-admin",
+            &creds(),
+        )
+        .to_yaml()
+        .unwrap();
+        let expected = "apiVersion: v1
+clusters:
+- cluster:
+    certificate-authority-data: Q0EK
+    server: https://10.0.0.1:6443
+  name: kubernetes
+contexts:
+- context:
+    cluster: kubernetes
+    user: kubernetes-admin
+  name: kubernetes-admin@kubernetes
+current-context: kubernetes-admin@kubernetes
+kind: Config
+preferences: {}
+users:
+- name: kubernetes-admin
+  user:
+    client-certificate-data: Q0VSVAo=
+    client-key-data: S0VZCg==
+";
+        assert_eq!(yaml, expected);
+    }
+
+    #[test]
+    fn credentials_roundtrip_and_errors_name_the_field() {
+        let kc = Kubeconfig::with_client_cert("c", "https://s:1", "u", &creds());
+        let back = Kubeconfig::parse(kc.to_yaml().unwrap().as_bytes())
+            .unwrap()
+            .client_credentials()
+            .unwrap();
+        assert_eq!(
+            (back.ca_pem, back.cert_pem, back.key_pem),
+            (b"CA\n".to_vec(), b"CERT\n".to_vec(), b"KEY\n".to_vec())
+        );
+        assert!(Kubeconfig::parse(b"{{{").is_err());
+        let broken = kc
+            .to_yaml()
+            .unwrap()
+            .replace("current-context: u@c", "current-context: x");
+        let err = Kubeconfig::parse(broken.as_bytes())
+            .unwrap()
+            .client_credentials()
+            .unwrap_err();
+        assert!(err.to_string().contains("current context"));
+    }
+}

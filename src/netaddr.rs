@@ -1,0 +1,313 @@
+//! Typed network values taken from users: DNS names, subject alternative names, service
+//! CIDRs and control-plane endpoints. Parsing validates once, so raw strings never travel
+//! inward. No I/O.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::str::FromStr;
+
+/// A DNS name that is a valid RFC 1123 subdomain, optionally with a leading `*.` wildcard.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct DnsName(String);
+
+impl DnsName {
+    /// The name as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for DnsName {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<DnsName, String> {
+        let bare = text.strip_prefix("*.").unwrap_or(text);
+        let label_ok = |label: &str| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        };
+        if text.len() > 253 || !bare.split('.').all(label_ok) {
+            return Err(format!(
+                "{text:?} is not a valid DNS name (lower-case RFC 1123 subdomain)"
+            ));
+        }
+        Ok(DnsName(text.to_string()))
+    }
+}
+
+impl fmt::Display for DnsName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A subject alternative name: an IP address if the text parses as one, else a DNS name.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum San {
+    /// An IP address SAN.
+    Ip(IpAddr),
+    /// A DNS name SAN.
+    Dns(DnsName),
+}
+
+impl FromStr for San {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<San, String> {
+        match text.parse::<IpAddr>() {
+            Ok(ip) => Ok(San::Ip(ip)),
+            Err(_) => text.parse().map(San::Dns),
+        }
+    }
+}
+
+/// An IP network in CIDR notation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cidr {
+    network: IpAddr,
+    prefix: u8,
+}
+
+impl Cidr {
+    /// The first usable address (network address + 1), kubeadm's API server service IP.
+    pub fn first_host(&self) -> IpAddr {
+        match self.network {
+            IpAddr::V4(v4) => IpAddr::from((u32::from(v4) | 1).to_be_bytes()),
+            IpAddr::V6(v6) => IpAddr::from((u128::from(v6) | 1).to_be_bytes()),
+        }
+    }
+
+    fn is_ipv4(&self) -> bool {
+        self.network.is_ipv4()
+    }
+}
+
+impl FromStr for Cidr {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Cidr, String> {
+        let invalid = || format!("{text:?} is not a CIDR (expected e.g. 10.96.0.0/12)");
+        let (addr, prefix) = text.split_once('/').ok_or_else(invalid)?;
+        let addr: IpAddr = addr.parse().map_err(|_| invalid())?;
+        let prefix: u8 = prefix.parse().map_err(|_| invalid())?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        if prefix > max || prefix + 1 >= max {
+            return Err(format!(
+                "{text:?}: prefix /{prefix} leaves no room for a service IP"
+            ));
+        }
+        let network = match addr {
+            IpAddr::V4(v4) => {
+                IpAddr::from((u32::from(v4) & (u32::MAX << (32 - prefix))).to_be_bytes())
+            }
+            IpAddr::V6(v6) => IpAddr::from(
+                (u128::from(v6) & u128::MAX.checked_shl(128 - u32::from(prefix)).unwrap_or(0))
+                    .to_be_bytes(),
+            ),
+        };
+        Ok(Cidr { network, prefix })
+    }
+}
+
+impl fmt::Display for Cidr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.network, self.prefix)
+    }
+}
+
+/// One or two service CIDRs (`a` or dual-stack `a,b`, one per IP family).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceCidrs(Vec<Cidr>);
+
+impl ServiceCidrs {
+    /// The API server's service IP: the first host of the first CIDR, as kubeadm.
+    pub fn api_server_ip(&self) -> IpAddr {
+        self.0[0].first_host()
+    }
+}
+
+impl FromStr for ServiceCidrs {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<ServiceCidrs, String> {
+        let cidrs = text
+            .split(',')
+            .map(|part| part.trim().parse())
+            .collect::<Result<Vec<Cidr>, String>>()?;
+        let dual_stack_ok = cidrs.len() == 2 && cidrs[0].is_ipv4() != cidrs[1].is_ipv4();
+        if cidrs.len() > 2 || (cidrs.len() == 2 && !dual_stack_ok) {
+            return Err(format!(
+                "{text:?}: expected one CIDR, or two of different IP families (dual-stack)"
+            ));
+        }
+        Ok(ServiceCidrs(cidrs))
+    }
+}
+
+/// The host of an endpoint: an IP address or a DNS name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Host {
+    /// An IP literal (brackets already removed for IPv6).
+    Ip(IpAddr),
+    /// A DNS name.
+    Dns(DnsName),
+}
+
+impl Host {
+    /// The host as a SAN.
+    pub fn to_san(&self) -> San {
+        match self {
+            Host::Ip(ip) => San::Ip(*ip),
+            Host::Dns(name) => San::Dns(name.clone()),
+        }
+    }
+}
+
+/// `https://host:port` with IPv6 hosts bracketed.
+pub fn https_url(host: &Host, port: u16) -> String {
+    match host {
+        Host::Ip(IpAddr::V6(v6)) => format!("https://[{v6}]:{port}"),
+        Host::Ip(ip) => format!("https://{ip}:{port}"),
+        Host::Dns(name) => format!("https://{name}:{port}"),
+    }
+}
+
+/// A control-plane endpoint: `host`, `host:port`, `[v6]` or `[v6]:port`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Endpoint {
+    /// The host part.
+    pub host: Host,
+    /// The port, when one was given.
+    pub port: Option<u16>,
+}
+
+impl FromStr for Endpoint {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Endpoint, String> {
+        let invalid = |why: &str| format!("{text:?} is not HOST[:PORT] ({why})");
+        if let Ok(ip) = text.parse::<IpAddr>() {
+            return Ok(Endpoint {
+                host: Host::Ip(ip),
+                port: None,
+            });
+        }
+        let (host, port) = if let Some(rest) = text.strip_prefix('[') {
+            let (v6, after) = rest
+                .split_once(']')
+                .ok_or_else(|| invalid("unclosed '['"))?;
+            let ip = v6
+                .parse::<std::net::Ipv6Addr>()
+                .map_err(|_| invalid("bad IPv6 address"))?;
+            let port = match after {
+                "" => None,
+                _ => Some(
+                    after
+                        .strip_prefix(':')
+                        .ok_or_else(|| invalid("junk after ']'"))?,
+                ),
+            };
+            (Host::Ip(IpAddr::V6(ip)), port)
+        } else {
+            let (host, port) = match text.rsplit_once(':') {
+                Some((host, port)) => (host, Some(port)),
+                None => (text, None),
+            };
+            let host = match host.parse::<IpAddr>() {
+                Ok(ip) => Host::Ip(ip),
+                Err(_) => Host::Dns(host.parse().map_err(|e: String| invalid(&e))?),
+            };
+            (host, port)
+        };
+        let port = port
+            .map(|p| {
+                p.parse::<u16>()
+                    .ok()
+                    .filter(|p| *p != 0)
+                    .ok_or_else(|| invalid("bad port"))
+            })
+            .transpose()?;
+        Ok(Endpoint { host, port })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn service_ip_is_first_host_of_first_cidr() {
+        let ip = |s: &str| {
+            s.parse::<ServiceCidrs>()
+                .map(|c| c.api_server_ip().to_string())
+        };
+        assert_eq!(ip("10.96.0.0/12"), Ok("10.96.0.1".into()));
+        assert_eq!(ip("10.96.5.7/12"), Ok("10.96.0.1".into()));
+        assert_eq!(ip("fd00:10:96::/112"), Ok("fd00:10:96::1".into()));
+        assert_eq!(ip("fd00::/108,10.96.0.0/12"), Ok("fd00::1".into()));
+        assert_eq!(ip("10.96.0.0/12,fd00::/108"), Ok("10.96.0.1".into()));
+    }
+
+    #[test]
+    fn bad_cidrs_are_refused() {
+        for bad in [
+            "10.96.0.0",
+            "10.96.0.0/33",
+            "10.96.0.0/32",
+            "300.1.1.1/8",
+            "a/b",
+            "10.0.0.0/8,10.1.0.0/16",
+            "",
+        ] {
+            assert!(bad.parse::<ServiceCidrs>().is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn endpoints_in_every_form() {
+        let ep = |s: &str| s.parse::<Endpoint>().expect(s);
+        assert_eq!(ep("lb.example.com").port, None);
+        assert_eq!(ep("lb.example.com:443").port, Some(443));
+        assert_eq!(
+            ep("10.0.0.1:6443").host,
+            Host::Ip("10.0.0.1".parse().unwrap())
+        );
+        assert_eq!(
+            ep("[fd00::1]:6443").host,
+            Host::Ip("fd00::1".parse().unwrap())
+        );
+        assert_eq!(ep("[fd00::1]").port, None);
+        assert_eq!(ep("fd00::1").port, None);
+        assert_eq!(
+            https_url(&ep("[fd00::1]:443").host, 443),
+            "https://[fd00::1]:443"
+        );
+        for bad in [
+            "lb:0",
+            "lb:99999",
+            "[fd00::1",
+            "[fd00::1]x",
+            "Bad_Name:1",
+            "",
+        ] {
+            assert!(bad.parse::<Endpoint>().is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn sans_are_ips_or_validated_dns_names() {
+        assert_eq!(
+            "10.0.0.1".parse::<San>(),
+            Ok(San::Ip("10.0.0.1".parse().unwrap()))
+        );
+        assert!(matches!("*.example.com".parse::<San>(), Ok(San::Dns(_))));
+        for bad in ["under_score", "-x", "a..b", "UPPER", "x.", ""] {
+            assert!(bad.parse::<San>().is_err(), "{bad:?} accepted");
+        }
+    }
+}

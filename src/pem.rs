@@ -1,0 +1,56 @@
+//! PEM text: encoding as Go's `pem.Encode` does (64-column lines, `\n` endings) and reading
+//! certificates with the `PemObject` API of `rustls-pki-types` (the maintained successor of
+//! the archived `rustls-pemfile`).
+
+use anyhow::{Context, Result, bail};
+use base64::Engine;
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
+
+/// One PEM block with `label` around `der`, ending in a newline.
+pub fn encode(label: &str, der: &[u8]) -> String {
+    let body = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut text = format!("-----BEGIN {label}-----\n");
+    for line in body.as_bytes().chunks(64) {
+        text.push_str(&String::from_utf8_lossy(line));
+        text.push('\n');
+    }
+    text.push_str(&format!("-----END {label}-----\n"));
+    text
+}
+
+/// The first `CERTIFICATE` block of `pem` (later blocks are intermediates, as for kubeadm).
+pub fn first_certificate(pem: &[u8]) -> Result<CertificateDer<'static>> {
+    match CertificateDer::pem_slice_iter(pem).next() {
+        Some(cert) => cert.context("malformed PEM certificate block"),
+        None => bail!("no PEM CERTIFICATE block found"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodes_64_column_lines() {
+        let text = encode("CERTIFICATE", &[7u8; 100]);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "-----BEGIN CERTIFICATE-----");
+        assert_eq!(lines[1].len(), 64);
+        assert_eq!(lines.last(), Some(&"-----END CERTIFICATE-----"));
+        assert!(text.ends_with('\n'));
+        assert_eq!(
+            first_certificate(text.as_bytes()).unwrap().as_ref(),
+            &[7u8; 100]
+        );
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        assert!(first_certificate(b"not pem").is_err());
+        assert!(
+            first_certificate(b"-----BEGIN CERTIFICATE-----\n!!!\n-----END CERTIFICATE-----\n")
+                .is_err()
+        );
+    }
+}

@@ -1,0 +1,599 @@
+//! THE table: one row for every certificate, key pair and kubeconfig kubepki manages, as
+//! kubeadm's cert list. Rows are static data with named rules (`Cn`, `Sans`, `Validity`)
+//! that resolve against a `ClusterSpec` into owned `CertRequest`s. Every command is a loop
+//! over this table; nothing else in the code names a certificate. No I/O, no crypto.
+
+use crate::issue::{CertRequest, Eku};
+use crate::netaddr::San;
+use crate::spec::ClusterSpec;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use time::OffsetDateTime;
+
+/// What a row produces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// A self-signed CA: `<file>.crt` and `<file>.key`.
+    Ca,
+    /// A leaf certificate signed by `issuer`: `<file>.crt` and `<file>.key`.
+    Leaf,
+    /// A bare key pair: `<file>.key` and `<file>.pub`.
+    KeyPair,
+    /// A kubeconfig with an embedded client certificate signed by `issuer`.
+    Kubeconfig(Server),
+}
+
+/// The `init phase` group a row belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Group {
+    /// `init phase certs`: files under the cert dir.
+    Certs,
+    /// `init phase kubeconfig`: files under the kubeconfig dir.
+    Kubeconfig,
+}
+
+/// Which API server URL a kubeconfig points at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Server {
+    /// This node's advertise address and bind port.
+    Local,
+    /// The control-plane endpoint when one is set, else the local one.
+    ControlPlane,
+}
+
+/// The subject common name rule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cn {
+    /// A fixed name.
+    Fixed(&'static str),
+    /// The node name.
+    NodeName,
+    /// A prefix followed by the node name (`system:node:<name>`).
+    NodePrefixed(&'static str),
+}
+
+/// The subject alternative name rule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sans {
+    /// No SANs.
+    None,
+    /// DNS = the common name (kubeadm's CA quirk).
+    OwnCn,
+    /// The API server's names and addresses.
+    ApiServer,
+    /// etcd serving: node name, localhost, advertise address and loopbacks.
+    EtcdServer,
+    /// etcd peer: the same set as `EtcdServer`.
+    EtcdPeer,
+}
+
+/// The validity period rule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Validity {
+    /// `--ca-validity`.
+    Ca,
+    /// `--cert-validity`.
+    Leaf,
+}
+
+/// One certificate, key pair or kubeconfig.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Profile {
+    /// Phase name, e.g. `apiserver`, `etcd-peer`, `admin`.
+    pub name: &'static str,
+    /// What it produces.
+    pub kind: Kind,
+    /// File stem under the cert dir (`etcd/peer`), or file name under the kubeconfig dir.
+    pub file: &'static str,
+    /// The CA row that signs it.
+    pub issuer: Option<&'static str>,
+    /// Subject common name.
+    pub cn: Cn,
+    /// Subject organizations.
+    pub orgs: &'static [&'static str],
+    /// Subject alternative names.
+    pub sans: Sans,
+    /// Extended key usages.
+    pub ekus: &'static [Eku],
+    /// Validity period.
+    pub validity: Validity,
+}
+
+const CLIENT: Profile = Profile {
+    name: "",
+    kind: Kind::Leaf,
+    file: "",
+    issuer: Some("ca"),
+    cn: Cn::Fixed(""),
+    orgs: &[],
+    sans: Sans::None,
+    ekus: &[Eku::ClientAuth],
+    validity: Validity::Leaf,
+};
+
+const CA: Profile = Profile {
+    kind: Kind::Ca,
+    issuer: None,
+    sans: Sans::OwnCn,
+    ekus: &[],
+    validity: Validity::Ca,
+    ..CLIENT
+};
+
+const SERVING: &[Eku] = &[Eku::ServerAuth, Eku::ClientAuth];
+
+/// Every row, in kubeadm's phase order: CAs before the certificates they sign.
+pub static PROFILES: &[Profile] = &[
+    Profile {
+        name: "ca",
+        file: "ca",
+        cn: Cn::Fixed("kubernetes"),
+        ..CA
+    },
+    Profile {
+        name: "apiserver",
+        file: "apiserver",
+        cn: Cn::Fixed("kube-apiserver"),
+        sans: Sans::ApiServer,
+        ekus: &[Eku::ServerAuth],
+        ..CLIENT
+    },
+    Profile {
+        name: "apiserver-kubelet-client",
+        file: "apiserver-kubelet-client",
+        cn: Cn::Fixed("kube-apiserver-kubelet-client"),
+        orgs: &["kubeadm:cluster-admins"],
+        ..CLIENT
+    },
+    Profile {
+        name: "front-proxy-ca",
+        file: "front-proxy-ca",
+        cn: Cn::Fixed("front-proxy-ca"),
+        ..CA
+    },
+    Profile {
+        name: "front-proxy-client",
+        file: "front-proxy-client",
+        issuer: Some("front-proxy-ca"),
+        cn: Cn::Fixed("front-proxy-client"),
+        ..CLIENT
+    },
+    Profile {
+        name: "etcd-ca",
+        file: "etcd/ca",
+        cn: Cn::Fixed("etcd-ca"),
+        ..CA
+    },
+    Profile {
+        name: "etcd-server",
+        file: "etcd/server",
+        issuer: Some("etcd-ca"),
+        cn: Cn::NodeName,
+        sans: Sans::EtcdServer,
+        ekus: SERVING,
+        ..CLIENT
+    },
+    Profile {
+        name: "etcd-peer",
+        file: "etcd/peer",
+        issuer: Some("etcd-ca"),
+        cn: Cn::NodeName,
+        sans: Sans::EtcdPeer,
+        ekus: SERVING,
+        ..CLIENT
+    },
+    Profile {
+        name: "etcd-healthcheck-client",
+        file: "etcd/healthcheck-client",
+        issuer: Some("etcd-ca"),
+        cn: Cn::Fixed("kube-etcd-healthcheck-client"),
+        ..CLIENT
+    },
+    Profile {
+        name: "apiserver-etcd-client",
+        file: "apiserver-etcd-client",
+        issuer: Some("etcd-ca"),
+        cn: Cn::Fixed("kube-apiserver-etcd-client"),
+        ..CLIENT
+    },
+    Profile {
+        name: "sa",
+        kind: Kind::KeyPair,
+        file: "sa",
+        issuer: None,
+        ekus: &[],
+        ..CLIENT
+    },
+    Profile {
+        name: "admin",
+        kind: Kind::Kubeconfig(Server::ControlPlane),
+        file: "admin.conf",
+        cn: Cn::Fixed("kubernetes-admin"),
+        orgs: &["kubeadm:cluster-admins"],
+        ..CLIENT
+    },
+    Profile {
+        name: "super-admin",
+        kind: Kind::Kubeconfig(Server::ControlPlane),
+        file: "super-admin.conf",
+        cn: Cn::Fixed("kubernetes-super-admin"),
+        orgs: &["system:masters"],
+        ..CLIENT
+    },
+    // kubeadm 1.33+ (ControlPlaneKubeletLocalMode): the kubelet talks to its local API server.
+    Profile {
+        name: "kubelet",
+        kind: Kind::Kubeconfig(Server::Local),
+        file: "kubelet.conf",
+        cn: Cn::NodePrefixed("system:node:"),
+        orgs: &["system:nodes"],
+        ..CLIENT
+    },
+    Profile {
+        name: "controller-manager",
+        kind: Kind::Kubeconfig(Server::Local),
+        file: "controller-manager.conf",
+        cn: Cn::Fixed("system:kube-controller-manager"),
+        ..CLIENT
+    },
+    Profile {
+        name: "scheduler",
+        kind: Kind::Kubeconfig(Server::Local),
+        file: "scheduler.conf",
+        cn: Cn::Fixed("system:kube-scheduler"),
+        ..CLIENT
+    },
+];
+
+/// The row named `name`.
+pub fn by_name(name: &str) -> Option<&'static Profile> {
+    PROFILES.iter().find(|p| p.name == name)
+}
+
+/// The phase names of `group`, for the CLI's accepted values.
+pub fn phase_names(group: Group) -> impl Iterator<Item = &'static str> {
+    PROFILES
+        .iter()
+        .filter(move |p| p.group() == group)
+        .map(|p| p.name)
+}
+
+/// Which rows a command acts on.
+#[derive(Clone, Copy, Debug)]
+pub enum Selection {
+    /// Every row.
+    All,
+    /// Every row of a group (`init phase certs all`).
+    Group(Group),
+    /// One row.
+    One(&'static Profile),
+}
+
+impl Selection {
+    /// Whether `profile` is selected.
+    pub fn includes(&self, profile: &Profile) -> bool {
+        match self {
+            Selection::All => true,
+            Selection::Group(group) => profile.group() == *group,
+            Selection::One(one) => one.name == profile.name,
+        }
+    }
+}
+
+/// kubeadm's back-dating of NotBefore, for clock skew between nodes.
+pub const BACKDATE: time::Duration = time::Duration::minutes(5);
+
+impl Profile {
+    /// The `init phase` group.
+    pub fn group(&self) -> Group {
+        match self.kind {
+            Kind::Kubeconfig(_) => Group::Kubeconfig,
+            _ => Group::Certs,
+        }
+    }
+
+    /// The certificate file under its directory, if the row has a separate one.
+    pub fn cert_file(&self) -> Option<PathBuf> {
+        matches!(self.kind, Kind::Ca | Kind::Leaf).then(|| format!("{}.crt", self.file).into())
+    }
+
+    /// The private key file under the cert dir, if the row has a separate one.
+    pub fn key_file(&self) -> Option<PathBuf> {
+        matches!(self.kind, Kind::Ca | Kind::Leaf | Kind::KeyPair)
+            .then(|| format!("{}.key", self.file).into())
+    }
+
+    /// The public key file (`sa.pub`), for key pairs.
+    pub fn pub_file(&self) -> Option<PathBuf> {
+        (self.kind == Kind::KeyPair).then(|| format!("{}.pub", self.file).into())
+    }
+
+    /// The common name for `spec`.
+    pub fn common_name(&self, spec: &ClusterSpec) -> String {
+        match self.cn {
+            Cn::Fixed(cn) => cn.to_string(),
+            Cn::NodeName => spec.node_name.to_string(),
+            Cn::NodePrefixed(prefix) => format!("{prefix}{}", spec.node_name),
+        }
+    }
+
+    /// The API server URL a kubeconfig row points at.
+    pub fn server_url(&self, spec: &ClusterSpec) -> Option<String> {
+        match self.kind {
+            Kind::Kubeconfig(Server::Local) => Some(spec.local_url()),
+            Kind::Kubeconfig(Server::ControlPlane) => Some(spec.control_plane_url()),
+            _ => None,
+        }
+    }
+
+    /// The SANs a certificate of this row must carry: DNS names sorted and unique, IPs in
+    /// first-seen order (kubeadm's `RemoveDuplicateAltNames`).
+    pub fn alt_names(&self, spec: &ClusterSpec) -> (Vec<String>, Vec<IpAddr>) {
+        let node = spec.node_name.to_string();
+        let (mut dns_names, mut ips): (Vec<String>, Vec<IpAddr>) = match self.sans {
+            Sans::None => (vec![], vec![]),
+            Sans::OwnCn => (vec![self.common_name(spec)], vec![]),
+            Sans::ApiServer => {
+                let mut dns_names = vec![
+                    node,
+                    "kubernetes".into(),
+                    "kubernetes.default".into(),
+                    "kubernetes.default.svc".into(),
+                ];
+                dns_names.push(format!("kubernetes.default.svc.{}", spec.dns_domain));
+                let mut ips = vec![spec.service_cidrs.api_server_ip(), spec.advertise_address];
+                let user_sans = spec
+                    .control_plane_endpoint
+                    .iter()
+                    .map(|e| e.host.to_san())
+                    .chain(spec.extra_sans.iter().cloned());
+                for san in user_sans {
+                    match san {
+                        San::Dns(name) => dns_names.push(name.to_string()),
+                        San::Ip(ip) => ips.push(ip),
+                    }
+                }
+                (dns_names, ips)
+            }
+            Sans::EtcdServer | Sans::EtcdPeer => (
+                vec![node, "localhost".into()],
+                vec![
+                    spec.advertise_address,
+                    IpAddr::from([127, 0, 0, 1]),
+                    IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
+                ],
+            ),
+        };
+        dns_names.sort();
+        dns_names.dedup();
+        let mut seen = Vec::with_capacity(ips.len());
+        ips.retain(|ip| {
+            !seen.contains(ip) && {
+                seen.push(*ip);
+                true
+            }
+        });
+        (dns_names, ips)
+    }
+
+    /// The certificate request for this row, or `None` for a bare key pair. A kubeconfig's
+    /// client certificate starts at its CA's NotBefore (`ca_not_before`), as kubeadm's.
+    pub fn request(
+        &self,
+        spec: &ClusterSpec,
+        ca_not_before: OffsetDateTime,
+    ) -> Option<CertRequest> {
+        if self.kind == Kind::KeyPair {
+            return None;
+        }
+        let (dns_names, ips) = self.alt_names(spec);
+        let validity = match self.validity {
+            Validity::Ca => spec.ca_validity,
+            Validity::Leaf => spec.cert_validity,
+        };
+        let not_before = match self.kind {
+            Kind::Kubeconfig(_) => ca_not_before,
+            _ => spec.now - BACKDATE,
+        };
+        Some(CertRequest {
+            cn: self.common_name(spec),
+            orgs: self.orgs.iter().map(|o| o.to_string()).collect(),
+            dns_names,
+            ips,
+            ekus: self.ekus.to_vec(),
+            is_ca: self.kind == Kind::Ca,
+            not_before,
+            not_after: spec.now + validity.to_time(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::tests::spec_for;
+
+    #[test]
+    fn table_invariants() {
+        for (i, p) in PROFILES.iter().enumerate() {
+            assert_eq!(
+                PROFILES.iter().filter(|q| q.name == p.name).count(),
+                1,
+                "{}",
+                p.name
+            );
+            assert_eq!(
+                PROFILES.iter().filter(|q| q.file == p.file).count(),
+                1,
+                "{}",
+                p.file
+            );
+            let needs_issuer = matches!(p.kind, Kind::Leaf | Kind::Kubeconfig(_));
+            assert_eq!(p.issuer.is_some(), needs_issuer, "{}", p.name);
+            if let Some(issuer) = p.issuer {
+                let ca = PROFILES[..i].iter().find(|q| q.name == issuer);
+                assert!(
+                    ca.is_some_and(|ca| ca.kind == Kind::Ca),
+                    "{}: issuer {issuer} is not an earlier CA row",
+                    p.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_phase_name_of_the_cli_contract_has_a_row() {
+        let certs = "ca apiserver apiserver-kubelet-client front-proxy-ca front-proxy-client etcd-ca etcd-server etcd-peer etcd-healthcheck-client apiserver-etcd-client sa";
+        let kubeconfigs = "admin super-admin kubelet controller-manager scheduler";
+        assert_eq!(
+            phase_names(Group::Certs).collect::<Vec<_>>().join(" "),
+            certs
+        );
+        assert_eq!(
+            phase_names(Group::Kubeconfig).collect::<Vec<_>>().join(" "),
+            kubeconfigs
+        );
+    }
+
+    fn sans_of(name: &str, args: &[&str]) -> (Vec<String>, Vec<String>) {
+        let spec = spec_for(args);
+        let (dns, ips) = by_name(name).unwrap().alt_names(&spec);
+        (dns, ips.iter().map(|ip| ip.to_string()).collect())
+    }
+
+    #[test]
+    fn apiserver_sans_ipv4_defaults() {
+        let (dns, ips) = sans_of("apiserver", &[]);
+        assert_eq!(
+            dns,
+            [
+                "cp1",
+                "kubernetes",
+                "kubernetes.default",
+                "kubernetes.default.svc",
+                "kubernetes.default.svc.cluster.local"
+            ]
+        );
+        assert_eq!(ips, ["10.96.0.1", "192.168.1.10"]);
+    }
+
+    #[test]
+    fn apiserver_sans_ipv6_and_dual_stack() {
+        let (_, ips) = sans_of(
+            "apiserver",
+            &[
+                "--apiserver-advertise-address",
+                "fd00::10",
+                "--service-cidr",
+                "fd00:10:96::/112,10.96.0.0/12",
+            ],
+        );
+        assert_eq!(ips, ["fd00:10:96::1", "fd00::10"]);
+    }
+
+    #[test]
+    fn apiserver_sans_with_endpoint_and_extra_sans_deduplicated() {
+        let (dns, ips) = sans_of(
+            "apiserver",
+            &[
+                "--control-plane-endpoint",
+                "lb.example.com:443",
+                "--apiserver-cert-extra-sans",
+                "10.0.0.5,zz.example.com,10.0.0.5,lb.example.com,192.168.1.10",
+                "--service-dns-domain",
+                "corp.local",
+            ],
+        );
+        assert_eq!(
+            dns,
+            [
+                "cp1",
+                "kubernetes",
+                "kubernetes.default",
+                "kubernetes.default.svc",
+                "kubernetes.default.svc.corp.local",
+                "lb.example.com",
+                "zz.example.com"
+            ]
+        );
+        assert_eq!(ips, ["10.96.0.1", "192.168.1.10", "10.0.0.5"]);
+        let (_, ips) = sans_of("apiserver", &["--control-plane-endpoint", "[fd00::1]:6443"]);
+        assert_eq!(ips, ["10.96.0.1", "192.168.1.10", "fd00::1"]);
+    }
+
+    #[test]
+    fn etcd_sans_and_loopback_advertise() {
+        assert_eq!(
+            sans_of("etcd-peer", &[]),
+            (
+                vec!["cp1".into(), "localhost".into()],
+                vec!["192.168.1.10".into(), "127.0.0.1".into(), "::1".into()]
+            )
+        );
+        let (_, ips) = sans_of(
+            "etcd-server",
+            &["--apiserver-advertise-address", "127.0.0.1"],
+        );
+        assert_eq!(ips, ["127.0.0.1", "::1"]);
+        assert_eq!(sans_of("front-proxy-ca", &[]).0, ["front-proxy-ca"]);
+        assert_eq!(sans_of("admin", &[]), (vec![], vec![]));
+    }
+
+    #[test]
+    fn kubeconfig_servers_follow_kubeadm() {
+        let spec = spec_for(&[
+            "--control-plane-endpoint",
+            "lb.example.com",
+            "--apiserver-bind-port",
+            "7443",
+        ]);
+        assert_eq!(
+            by_name("admin").unwrap().server_url(&spec).unwrap(),
+            "https://lb.example.com:7443"
+        );
+        assert_eq!(
+            by_name("scheduler").unwrap().server_url(&spec).unwrap(),
+            "https://192.168.1.10:7443"
+        );
+        assert_eq!(
+            by_name("kubelet").unwrap().server_url(&spec).unwrap(),
+            "https://192.168.1.10:7443"
+        );
+        let spec = spec_for(&[
+            "--control-plane-endpoint",
+            "[fd00::1]:443",
+            "--apiserver-advertise-address",
+            "fd00::10",
+        ]);
+        assert_eq!(
+            by_name("super-admin").unwrap().server_url(&spec).unwrap(),
+            "https://[fd00::1]:443"
+        );
+        assert_eq!(
+            by_name("controller-manager")
+                .unwrap()
+                .server_url(&spec)
+                .unwrap(),
+            "https://[fd00::10]:6443"
+        );
+    }
+
+    #[test]
+    fn validity_and_backdating() {
+        let spec = spec_for(&[]);
+        let ca = by_name("ca").unwrap().request(&spec, spec.now).unwrap();
+        assert_eq!(ca.not_before, spec.now - BACKDATE);
+        assert_eq!(ca.not_after - spec.now, time::Duration::hours(87600));
+        let ca_start = spec.now - time::Duration::days(3);
+        let admin = by_name("admin").unwrap().request(&spec, ca_start).unwrap();
+        assert_eq!(
+            (admin.not_before, admin.not_after - spec.now),
+            (ca_start, time::Duration::hours(8760))
+        );
+        assert_eq!(admin.orgs, ["kubeadm:cluster-admins"]);
+        assert_eq!(
+            by_name("kubelet").unwrap().common_name(&spec),
+            "system:node:cp1"
+        );
+    }
+}
