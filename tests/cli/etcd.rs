@@ -44,6 +44,7 @@ fn check_cluster(algorithm: &str) {
         endpoints: cluster.client_urls(),
     };
     cluster.wait_healthy(&ctl);
+    check_all_healthy(&ctl, "apiserver-etcd-client");
     check_round_trip(&ctl, algorithm);
     check_all_healthy(&ctl, "etcd/healthcheck-client");
     check_refused(&cluster, &ctl);
