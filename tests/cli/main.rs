@@ -2,7 +2,9 @@
 //! output with the real consumers (openssl, kubectl, etcd).
 
 mod errors;
+mod etcd;
 mod examples;
 mod init;
 mod kubectl;
+mod openssl;
 mod support;
