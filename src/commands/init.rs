@@ -5,6 +5,7 @@ use crate::apply::apply;
 use crate::cli::{InitArgs, InitCommand, Phase};
 use crate::plan::{ensure_no_refusal, plan_init};
 use crate::profile::{self, Group, Selection};
+use crate::renewal::complete_staged;
 use crate::report::{InitReport, describe_dirs, detail};
 use crate::spec::{ClusterSpec, TreeDirs};
 use anyhow::{Result, anyhow};
@@ -17,6 +18,17 @@ pub fn run(args: &InitArgs, verbose: u8) -> Result<ExitCode> {
     let started = Instant::now();
     let spec = ClusterSpec::resolve(&args.cluster, OffsetDateTime::now_utc())?;
     let dirs = TreeDirs::from_args(&args.tree);
+    if !args.dry_run {
+        for path in complete_staged(&dirs)? {
+            detail(
+                verbose,
+                format_args!(
+                    "completed {} left staged by an interrupted run",
+                    path.display()
+                ),
+            );
+        }
+    }
     detail(
         verbose,
         format_args!(

@@ -1,7 +1,9 @@
 //! Dispatch: one `run` per command file. Commands turn arguments into a spec, call the
 //! engine (plan, apply) and hand the result to `report`; they parse and decide nothing.
 
+mod certs;
 mod init;
+mod kubeconfig;
 
 use crate::cli::{Cli, Command};
 use anyhow::Result;
@@ -11,5 +13,15 @@ use std::process::ExitCode;
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Init(args) => init::run(&args, cli.verbose),
+        Command::Certs { command } => certs::run(&command),
+        Command::Kubeconfig { command } => kubeconfig::run(&command),
+        Command::Completion { shell } => completion(shell),
     }
+}
+
+/// Prints the completion script for `shell`, generated from the command-line definition.
+fn completion(shell: clap_complete::Shell) -> Result<ExitCode> {
+    let mut command = <Cli as clap::CommandFactory>::command();
+    clap_complete::generate(shell, &mut command, "kubepki", &mut std::io::stdout());
+    Ok(ExitCode::SUCCESS)
 }

@@ -34,11 +34,24 @@ fn three_member_cluster_ecdsa_p256() {
     check_cluster("ECDSA-P256");
 }
 
+#[test]
+fn three_member_cluster_on_renewed_certs() {
+    let tree = TempTree::new();
+    tree.init("ECDSA-P256", &[]);
+    tree.renew_all();
+    check_cluster_on(&tree, "ECDSA-P256");
+}
+
 /// Starts the cluster on a fresh tree and checks the three client identities against it.
 fn check_cluster(algorithm: &str) {
     let tree = TempTree::new();
     tree.init(algorithm, &[]);
-    let mut cluster = Cluster::start(&tree);
+    check_cluster_on(&tree, algorithm);
+}
+
+/// Starts the cluster on `tree` and checks the three client identities against it.
+fn check_cluster_on(tree: &TempTree, algorithm: &str) {
+    let mut cluster = Cluster::start(tree);
     let ctl = Etcdctl {
         pki: tree.pki(),
         endpoints: cluster.client_urls(),

@@ -91,43 +91,12 @@ fn full_init_writes_the_whole_tree_with_kubeadms_modes() {
         );
     }
     let text = stdout(&out);
-    let pin = pin_of(&tree);
+    let pin = crate::support::ca_pin(&tree);
     assert!(
         text.contains(&format!("--discovery-token-ca-cert-hash {pin}")),
         "{text}"
     );
     assert!(!text.contains("PRIVATE KEY"), "a key was printed");
-}
-
-/// The pin as openssl computes it: SHA-256 of the DER SubjectPublicKeyInfo.
-fn pin_of(tree: &TempTree) -> String {
-    let pubkey = openssl(&[
-        "x509",
-        "-in",
-        &tree.pki().join("ca.crt").display().to_string(),
-        "-noout",
-        "-pubkey",
-    ]);
-    let dir = tempfile::tempdir().unwrap();
-    let pem = dir.path().join("pub.pem");
-    fs::write(&pem, &pubkey.stdout).unwrap();
-    let der = openssl(&[
-        "pkey",
-        "-pubin",
-        "-in",
-        &pem.display().to_string(),
-        "-outform",
-        "DER",
-    ]);
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &der.stdout);
-    format!(
-        "sha256:{}",
-        digest
-            .as_ref()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
-    )
 }
 
 #[test]
@@ -216,7 +185,7 @@ fn dry_run_writes_nothing_and_json_lists_every_row() {
             .iter()
             .all(|s| s["action"] == "reuse")
     );
-    assert_eq!(result["caCertHash"], pin_of(&tree));
+    assert_eq!(result["caCertHash"], crate::support::ca_pin(&tree));
 }
 
 #[test]

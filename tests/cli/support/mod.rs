@@ -65,6 +65,15 @@ impl TempTree {
         out
     }
 
+    /// Runs `kubepki certs renew all` on this tree; panics with stderr if it fails.
+    pub fn renew_all(&self) -> Output {
+        let mut args = vec!["certs".to_string(), "renew".into(), "all".into()];
+        args.extend(self.dir_args());
+        let out = kubepki(&args);
+        assert_success(&out, "kubepki certs renew all");
+        out
+    }
+
     /// Reads a file of the tree, relative to the root.
     pub fn read(&self, rel: &str) -> Vec<u8> {
         std::fs::read(self.root().join(rel)).unwrap_or_else(|e| panic!("reading {rel}: {e}"))
@@ -147,4 +156,30 @@ pub fn openssl<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Output {
         .args(args)
         .output()
         .expect("running openssl")
+}
+
+/// The cluster CA's pin as openssl computes it: SHA-256 of the DER SubjectPublicKeyInfo.
+pub fn ca_pin(tree: &TempTree) -> String {
+    let ca = tree.pki().join("ca.crt").display().to_string();
+    let pubkey = openssl(&["x509", "-in", &ca, "-noout", "-pubkey"]);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let pem = dir.path().join("pub.pem");
+    std::fs::write(&pem, &pubkey.stdout).expect("writing the public key");
+    let der = openssl(&[
+        "pkey",
+        "-pubin",
+        "-in",
+        &pem.display().to_string(),
+        "-outform",
+        "DER",
+    ]);
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &der.stdout);
+    format!(
+        "sha256:{}",
+        digest
+            .as_ref()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    )
 }
