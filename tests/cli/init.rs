@@ -37,21 +37,7 @@ const TREE: &[&str] = &[
 ];
 
 fn init_args(tree: &TempTree, extra: &[&str]) -> Vec<String> {
-    let mut args = vec!["init".to_string()];
-    args.extend(tree.dir_args());
-    args.extend(
-        [
-            "--node-name",
-            "cp1",
-            "--apiserver-advertise-address",
-            "127.0.0.1",
-            "--encryption-algorithm",
-            "ECDSA-P256",
-        ]
-        .map(String::from),
-    );
-    args.extend(extra.iter().map(|s| s.to_string()));
-    args
+    tree.init_args("ECDSA-P256", extra)
 }
 
 fn phase(tree: &TempTree, group: &str, name: &str) -> std::process::Output {
@@ -306,22 +292,16 @@ fn modes_do_not_depend_on_the_umask() {
 #[test]
 fn ipv6_dual_stack_and_endpoint_reach_sans_and_kubeconfigs() {
     let tree = TempTree::new();
-    let mut args = vec!["init".to_string()];
-    args.extend(tree.dir_args());
-    args.extend(
-        [
-            "--node-name",
-            "cp1",
+    let args = init_args(
+        &tree,
+        &[
             "--apiserver-advertise-address",
             "fd00::10",
             "--service-cidr",
             "fd00:10:96::/112,10.96.0.0/12",
             "--control-plane-endpoint",
             "[fd00::1]:7443",
-            "--encryption-algorithm",
-            "ECDSA-P256",
-        ]
-        .map(String::from),
+        ],
     );
     assert_success(&kubepki(&args), "IPv6 init");
     let sans = openssl(&[
