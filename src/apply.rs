@@ -5,7 +5,7 @@
 
 use crate::inspect::CertInfo;
 use crate::issue::{self, Signer};
-use crate::keys::{self, Algorithm};
+use crate::keys;
 use crate::kubeconfig::{ClientCredentials, Kubeconfig};
 use crate::pem;
 use crate::plan::{Action, Plan, Step};
@@ -16,7 +16,6 @@ use anyhow::{Result, anyhow};
 use rcgen::KeyPair;
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// What applying a plan produced beyond the files.
 pub struct Applied {
@@ -37,7 +36,7 @@ pub fn apply(plan: Plan, spec: &ClusterSpec) -> Result<Applied> {
         .iter()
         .filter(|s| s.action == Action::Create)
         .count();
-    let mut new_keys = generate_keys(spec.algorithm, new_key_count)?.into_iter();
+    let mut new_keys = keys::generate_all(&vec![spec.algorithm; new_key_count])?.into_iter();
     let mut cas: HashMap<&str, Ca> = HashMap::new();
     for step in plan.context {
         remember_existing_ca(step, &mut cas)?;
@@ -195,29 +194,4 @@ fn signer_and_request<'a>(
 
 fn no_signer() -> anyhow::Error {
     anyhow!("internal error: a certificate's CA cannot sign (the plan should have refused)")
-}
-
-/// Generates `count` keys of `algorithm` on all cores: each worker takes the next index
-/// from a shared counter, so one slow RSA key does not hold up the rest.
-fn generate_keys(algorithm: Algorithm, count: usize) -> Result<Vec<KeyPair>> {
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(count);
-    let next = AtomicUsize::new(0);
-    let (sender, receiver) = std::sync::mpsc::channel();
-    std::thread::scope(|scope| {
-        for _ in 0..workers {
-            let sender = sender.clone();
-            let next = &next;
-            scope.spawn(move || {
-                while next.fetch_add(1, Ordering::Relaxed) < count {
-                    if sender.send(keys::generate(algorithm)).is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-    });
-    drop(sender);
-    receiver.into_iter().collect()
 }

@@ -5,7 +5,7 @@
 use crate::duration::Duration;
 use crate::keys::Algorithm;
 use crate::netaddr::{DnsName, Endpoint, San, ServiceCidrs};
-use crate::profile::{Group, phase_names};
+use crate::profile::{Group, phase_names, renewable_names};
 use clap::builder::PossibleValuesParser;
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 use std::net::IpAddr;
@@ -34,11 +34,28 @@ pub struct Cli {
 pub enum Command {
     /// Write every certificate, key and kubeconfig a control-plane host needs (idempotent).
     Init(InitArgs),
+    /// Keep certificates alive: expiry, renewal, the CA pin, certificate keys.
+    Certs {
+        /// The certs command.
+        #[command(subcommand)]
+        command: CertsCommand,
+    },
+    /// Kubeconfig files for users.
+    Kubeconfig {
+        /// The kubeconfig command.
+        #[command(subcommand)]
+        command: KubeconfigCommand,
+    },
     /// kubeadm configuration files: print kubepki's defaults, or check a file.
     Config {
         /// What to do.
         #[command(subcommand)]
         command: ConfigCommand,
+    },
+    /// Print a shell completion script (bash, zsh, fish, ...).
+    Completion {
+        /// The shell.
+        shell: clap_complete::Shell,
     },
 }
 
@@ -64,6 +81,107 @@ pub enum ConfigCommand {
 pub enum PrintWhat {
     /// A v1beta4 InitConfiguration and ClusterConfiguration with kubepki's defaults.
     InitDefaults,
+}
+
+/// `kubepki certs ...`.
+#[derive(Debug, Subcommand)]
+pub enum CertsCommand {
+    /// Show when every certificate expires (kubeadm's tables, or JSON/YAML).
+    CheckExpiration(CheckExpirationArgs),
+    /// Re-issue leaf and kubeconfig certificates from the existing CAs.
+    Renew(RenewArgs),
+    /// Print the cluster CA's pin, sha256:<hex> of its public key (for joining nodes).
+    CaCertHash {
+        /// The directories of the tree.
+        #[command(flatten)]
+        tree: TreeArgs,
+    },
+    /// Print a new random certificate key (32 bytes, hex).
+    CertificateKey,
+}
+
+/// `kubepki certs check-expiration`.
+#[derive(Debug, Args)]
+pub struct CheckExpirationArgs {
+    /// The directories of the tree.
+    #[command(flatten)]
+    pub tree: TreeArgs,
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value_t = ExpirationFormat::Text)]
+    pub output: ExpirationFormat,
+    /// Exit with status 3 when a certificate is expired or expires within DURATION (e.g. 30d).
+    #[arg(long, value_name = "DURATION")]
+    pub fail_within: Option<Duration>,
+    /// Also write the facts in Prometheus text format (node_exporter textfile collector).
+    #[arg(long, value_name = "PATH")]
+    pub metrics_file: Option<PathBuf>,
+}
+
+/// Output formats of check-expiration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ExpirationFormat {
+    /// kubeadm's two tables.
+    Text,
+    /// kubeadm's CertificateExpirationInfo as JSON.
+    Json,
+    /// kubeadm's CertificateExpirationInfo as YAML.
+    Yaml,
+}
+
+/// `kubepki certs renew`.
+#[derive(Debug, Args)]
+pub struct RenewArgs {
+    /// `all`, or the certificates to renew.
+    #[arg(required = true, value_parser = PossibleValuesParser::new(std::iter::once("all").chain(renewable_names())))]
+    pub names: Vec<String>,
+    /// The directories of the tree.
+    #[command(flatten)]
+    pub tree: TreeArgs,
+    /// Renew only certificates that expire within DURATION (e.g. 30d); for cron.
+    #[arg(long, value_name = "DURATION")]
+    pub expiring_within: Option<Duration>,
+    /// Where old files are copied first [default: <kubeconfig-dir>/tmp/kubepki-backup-<UTC time>].
+    #[arg(long, value_name = "DIR")]
+    pub backup_dir: Option<PathBuf>,
+    /// Algorithm of the new keys [default: each certificate's current algorithm].
+    #[arg(long, value_name = "ALGORITHM")]
+    pub encryption_algorithm: Option<Algorithm>,
+    /// Validity of the new certificates [default: 8760h].
+    #[arg(long, value_name = "DURATION")]
+    pub cert_validity: Option<Duration>,
+}
+
+/// `kubepki kubeconfig ...`.
+#[derive(Debug, Subcommand)]
+pub enum KubeconfigCommand {
+    /// A kubeconfig for any user, with a client certificate signed by the cluster CA.
+    User(KubeconfigUserArgs),
+}
+
+/// `kubepki kubeconfig user`.
+#[derive(Debug, Args)]
+pub struct KubeconfigUserArgs {
+    /// The user name (the certificate's CN).
+    #[arg(long, value_name = "NAME")]
+    pub client_name: String,
+    /// A group (the certificate's O); repeat for two groups.
+    #[arg(long = "org", value_name = "GROUP")]
+    pub orgs: Vec<String>,
+    /// Validity of the certificate [default: 8760h].
+    #[arg(long, value_name = "DURATION")]
+    pub validity_period: Option<Duration>,
+    /// API server URL [default: the server of <kubeconfig-dir>/admin.conf].
+    #[arg(long, value_name = "URL")]
+    pub server: Option<String>,
+    /// Key algorithm [default: the cluster CA's algorithm].
+    #[arg(long, value_name = "ALGORITHM")]
+    pub encryption_algorithm: Option<Algorithm>,
+    /// Write to FILE (mode 0600) instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// The directories of the tree.
+    #[command(flatten)]
+    pub tree: TreeArgs,
 }
 
 /// `kubepki init` and its phases.

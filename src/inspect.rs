@@ -2,6 +2,7 @@
 //! flag, validity, public key), signature checks against a CA, and the CA pin. Reads only
 //! bytes it is given; no file I/O.
 
+use crate::keys::Algorithm;
 use anyhow::{Result, anyhow, bail};
 use rcgen::{KeyPair, PublicKeyData};
 use rustls_pki_types::CertificateDer;
@@ -31,45 +32,39 @@ pub struct CertInfo {
     pub not_after: OffsetDateTime,
     /// The subjectPublicKey bit string contents (what a key's raw public key must equal).
     pub public_key: Vec<u8>,
+    /// The algorithm of the certified key, when it is one kubepki generates.
+    pub key_algorithm: Option<Algorithm>,
 }
 
 impl CertInfo {
     /// Parses a DER certificate.
     pub fn parse(der: CertificateDer<'static>) -> Result<CertInfo> {
-        let info = {
-            let cert = parse_x509(&der)?;
-            let subject = cert.subject();
-            let text = |attr: &x509_parser::x509::AttributeTypeAndValue| {
-                attr.as_str()
-                    .map(str::to_string)
-                    .map_err(|_| anyhow!("undecodable subject attribute"))
-            };
-            let cn = subject
-                .iter_common_name()
-                .next()
-                .map(text)
-                .transpose()?
-                .unwrap_or_default();
-            let orgs = subject
-                .iter_organization()
-                .map(text)
-                .collect::<Result<Vec<_>>>()?;
-            let (dns_names, ips) = sans(&cert)?;
-            let is_ca = cert
-                .basic_constraints()
-                .map_err(|e| anyhow!("bad basicConstraints: {e}"))?
-                .is_some_and(|bc| bc.value.ca);
-            (
-                cn,
-                orgs,
-                dns_names,
-                ips,
-                is_ca,
-                validity(&cert)?,
-                cert.public_key().subject_public_key.data.to_vec(),
-            )
+        let cert = parse_x509(&der)?;
+        let text = |attr: &x509_parser::x509::AttributeTypeAndValue| {
+            attr.as_str()
+                .map(str::to_string)
+                .map_err(|_| anyhow!("undecodable subject attribute"))
         };
-        let (cn, orgs, dns_names, ips, is_ca, (not_before, not_after), public_key) = info;
+        let cn = cert
+            .subject()
+            .iter_common_name()
+            .next()
+            .map(text)
+            .transpose()?
+            .unwrap_or_default();
+        let orgs = cert
+            .subject()
+            .iter_organization()
+            .map(text)
+            .collect::<Result<Vec<_>>>()?;
+        let (dns_names, ips) = sans(&cert)?;
+        let is_ca = cert
+            .basic_constraints()
+            .map_err(|e| anyhow!("bad basicConstraints: {e}"))?
+            .is_some_and(|bc| bc.value.ca);
+        let (not_before, not_after) = validity(&cert)?;
+        let public_key = cert.public_key().subject_public_key.data.to_vec();
+        let key_algorithm = key_algorithm(&cert);
         Ok(CertInfo {
             der,
             cn,
@@ -80,6 +75,7 @@ impl CertInfo {
             not_before,
             not_after,
             public_key,
+            key_algorithm,
         })
     }
 
@@ -118,6 +114,24 @@ impl CertInfo {
         let cert = parse_x509(&self.der)?;
         let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, cert.public_key().raw);
         Ok(format!("sha256:{}", hex(digest.as_ref())))
+    }
+}
+
+fn key_algorithm(cert: &X509Certificate<'_>) -> Option<Algorithm> {
+    use x509_parser::public_key::PublicKey;
+    match cert.public_key().parsed().ok()? {
+        PublicKey::RSA(rsa) => match rsa.key_size() {
+            2048 => Some(Algorithm::Rsa2048),
+            3072 => Some(Algorithm::Rsa3072),
+            4096 => Some(Algorithm::Rsa4096),
+            _ => None,
+        },
+        PublicKey::EC(point) => match point.key_size() {
+            256 => Some(Algorithm::EcdsaP256),
+            384 => Some(Algorithm::EcdsaP384),
+            _ => None,
+        },
+        _ => None,
     }
 }
 

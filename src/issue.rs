@@ -26,7 +26,7 @@ pub enum Eku {
 pub struct CertRequest {
     /// Subject common name.
     pub cn: String,
-    /// Subject organizations (at most one: rcgen keeps one value per attribute).
+    /// Subject organizations (at most two: rcgen keeps one value per attribute type).
     pub orgs: Vec<String>,
     /// DNS subject alternative names, in order.
     pub dns_names: Vec<String>,
@@ -132,15 +132,21 @@ fn random_serial() -> Result<SerialNumber> {
 
 /// O then CN, one RDN each; PrintableString when the text allows it, else UTF8String (Go's rule).
 fn subject(request: &CertRequest) -> Result<DistinguishedName> {
-    if request.orgs.len() > 1 {
+    // rcgen keeps one value per attribute type; a second O is written under the same OID
+    // as a custom attribute type, which rcgen keys separately. A third cannot be expressed.
+    let org_types = [
+        DnType::OrganizationName,
+        DnType::CustomDnType(vec![2, 5, 4, 10]),
+    ];
+    if request.orgs.len() > org_types.len() {
         return Err(anyhow!(
-            "certificate {:?}: more than one organization is not supported",
+            "certificate {:?}: at most two organizations (groups) are supported",
             request.cn
         ));
     }
     let mut name = DistinguishedName::new();
-    for org in &request.orgs {
-        name.push(DnType::OrganizationName, dn_value(org));
+    for (org, org_type) in request.orgs.iter().zip(org_types) {
+        name.push(org_type, dn_value(org));
     }
     name.push(DnType::CommonName, dn_value(&request.cn));
     Ok(name)

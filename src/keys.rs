@@ -10,6 +10,7 @@ use rustls_pki_types::PrivateKeyDer;
 use rustls_pki_types::pem::PemObject;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 const RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
 const EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
@@ -86,6 +87,42 @@ pub fn generate(algorithm: Algorithm) -> Result<KeyPair> {
         Algorithm::EcdsaP384 => KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384),
     }
     .map_err(|e| anyhow!("generating a {algorithm} key: {e}"))
+}
+
+/// Generates one key per entry of `algorithms`, in that order, on all cores: each worker
+/// takes the next index from a shared counter (a work queue sized to the cores, not a
+/// thread per key), so one slow RSA key does not hold up the rest.
+pub fn generate_all(algorithms: &[Algorithm]) -> Result<Vec<KeyPair>> {
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(algorithms.len());
+    let next = AtomicUsize::new(0);
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            let (sender, next) = (sender.clone(), &next);
+            scope.spawn(move || {
+                loop {
+                    let index = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(algorithm) = algorithms.get(index) else {
+                        break;
+                    };
+                    if sender.send((index, generate(*algorithm))).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    drop(sender);
+    let mut slots: Vec<Option<KeyPair>> = algorithms.iter().map(|_| None).collect();
+    for (index, key) in receiver {
+        slots[index] = Some(key?);
+    }
+    slots
+        .into_iter()
+        .map(|k| k.ok_or_else(|| anyhow!("a key generation worker stopped")))
+        .collect()
 }
 
 /// The private key as kubeadm writes it: PKCS#1 for RSA, SEC1 with curve parameters and
@@ -236,6 +273,19 @@ mod tests {
             from_pem(b"-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY-----\n")
                 .is_err()
         );
+    }
+
+    #[test]
+    fn generate_all_keeps_the_order_of_algorithms() {
+        let algorithms = [
+            Algorithm::EcdsaP384,
+            Algorithm::EcdsaP256,
+            Algorithm::EcdsaP384,
+        ];
+        let keys = generate_all(&algorithms).unwrap();
+        let sizes: Vec<usize> = keys.iter().map(|k| k.public_key_raw().len()).collect();
+        assert_eq!(sizes, [97, 65, 97]);
+        assert!(generate_all(&[]).unwrap().is_empty());
     }
 
     #[test]

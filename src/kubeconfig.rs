@@ -21,6 +21,8 @@ pub struct Kubeconfig {
     #[serde(default)]
     preferences: serde_yaml::Mapping,
     users: Vec<NamedUser>,
+    #[serde(flatten)]
+    rest: serde_yaml::Mapping,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -35,6 +37,8 @@ struct Cluster {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     certificate_authority_data: Option<String>,
     server: String,
+    #[serde(flatten)]
+    rest: serde_yaml::Mapping,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -47,6 +51,8 @@ struct NamedContext {
 struct Context_ {
     cluster: String,
     user: String,
+    #[serde(flatten)]
+    rest: serde_yaml::Mapping,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -62,6 +68,12 @@ struct User {
     client_certificate_data: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     client_key_data: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    client_certificate: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    client_key: Option<String>,
+    #[serde(flatten)]
+    rest: serde_yaml::Mapping,
 }
 
 impl fmt::Debug for User {
@@ -114,6 +126,7 @@ impl Kubeconfig {
                 cluster: Cluster {
                     certificate_authority_data: Some(BASE64.encode(&creds.ca_pem)),
                     server: server.into(),
+                    rest: Default::default(),
                 },
                 name: cluster_name.into(),
             }],
@@ -121,6 +134,7 @@ impl Kubeconfig {
                 context: Context_ {
                     cluster: cluster_name.into(),
                     user: user.into(),
+                    rest: Default::default(),
                 },
                 name: context_name.clone(),
             }],
@@ -132,8 +146,10 @@ impl Kubeconfig {
                 user: User {
                     client_certificate_data: Some(BASE64.encode(&creds.cert_pem)),
                     client_key_data: Some(BASE64.encode(&creds.key_pem)),
+                    ..Default::default()
                 },
             }],
+            rest: Default::default(),
         }
     }
 
@@ -147,35 +163,80 @@ impl Kubeconfig {
         serde_yaml::to_string(self).context("serializing a kubeconfig")
     }
 
-    /// The current context's CA, server, client certificate and key.
+    /// The current context's CA, server, client certificate and key; the certificate and
+    /// key must be embedded.
     pub fn client_credentials(&self) -> Result<ClientCredentials> {
-        let context = self
-            .contexts
+        let (cluster, user) = self.current()?;
+        Ok(ClientCredentials {
+            ca_pem: decode(
+                &cluster.certificate_authority_data,
+                "certificate-authority-data",
+            )?,
+            server: cluster.server.clone(),
+            cert_pem: decode(&user.client_certificate_data, "client-certificate-data")?,
+            key_pem: decode(&user.client_key_data, "client-key-data")?,
+        })
+    }
+
+    /// The file the current user's client certificate is read from, when it is not embedded
+    /// (the kubelet's rotated `kubelet-client-current.pem`).
+    pub fn client_certificate_file(&self) -> Result<Option<String>> {
+        let (_, user) = self.current()?;
+        Ok(match user.client_certificate_data {
+            Some(_) => None,
+            None => user.client_certificate.clone(),
+        })
+    }
+
+    /// Replaces the current cluster's CA and the current user's embedded certificate and key;
+    /// everything else (server, names, unknown fields) stays as it is.
+    pub fn replace_credentials(
+        &mut self,
+        ca_pem: &[u8],
+        cert_pem: &[u8],
+        key_pem: &[u8],
+    ) -> Result<()> {
+        let (cluster_name, user_name) = {
+            let context = self.current_context()?;
+            (context.cluster.clone(), context.user.clone())
+        };
+        let cluster = self
+            .clusters
+            .iter_mut()
+            .find(|c| c.name == cluster_name)
+            .ok_or_else(|| anyhow!("cluster {cluster_name:?} not found"))?;
+        cluster.cluster.certificate_authority_data = Some(BASE64.encode(ca_pem));
+        let user = self
+            .users
+            .iter_mut()
+            .find(|u| u.name == user_name)
+            .ok_or_else(|| anyhow!("user {user_name:?} not found"))?;
+        user.user.client_certificate_data = Some(BASE64.encode(cert_pem));
+        user.user.client_key_data = Some(BASE64.encode(key_pem));
+        Ok(())
+    }
+
+    fn current_context(&self) -> Result<&Context_> {
+        self.contexts
             .iter()
             .find(|c| c.name == self.current_context)
-            .ok_or_else(|| anyhow!("current context {:?} not found", self.current_context))?;
+            .map(|c| &c.context)
+            .ok_or_else(|| anyhow!("current context {:?} not found", self.current_context))
+    }
+
+    fn current(&self) -> Result<(&Cluster, &User)> {
+        let context = self.current_context()?;
         let cluster = self
             .clusters
             .iter()
-            .find(|c| c.name == context.context.cluster)
-            .ok_or_else(|| anyhow!("cluster {:?} not found", context.context.cluster))?;
+            .find(|c| c.name == context.cluster)
+            .ok_or_else(|| anyhow!("cluster {:?} not found", context.cluster))?;
         let user = self
             .users
             .iter()
-            .find(|u| u.name == context.context.user)
-            .ok_or_else(|| anyhow!("user {:?} not found", context.context.user))?;
-        Ok(ClientCredentials {
-            ca_pem: decode(
-                &cluster.cluster.certificate_authority_data,
-                "certificate-authority-data",
-            )?,
-            server: cluster.cluster.server.clone(),
-            cert_pem: decode(
-                &user.user.client_certificate_data,
-                "client-certificate-data",
-            )?,
-            key_pem: decode(&user.user.client_key_data, "client-key-data")?,
-        })
+            .find(|u| u.name == context.user)
+            .ok_or_else(|| anyhow!("user {:?} not found", context.user))?;
+        Ok((&cluster.cluster, &user.user))
     }
 }
 
@@ -255,5 +316,40 @@ users:
             .client_credentials()
             .unwrap_err();
         assert!(err.to_string().contains("current context"));
+    }
+
+    #[test]
+    fn replacing_credentials_keeps_everything_else() {
+        let yaml = Kubeconfig::with_client_cert("c", "https://s:1", "u", &creds())
+            .to_yaml()
+            .unwrap()
+            .replace("    user: u\n", "    namespace: team\n    user: u\n");
+        let mut kc = Kubeconfig::parse(yaml.as_bytes()).unwrap();
+        kc.replace_credentials(b"CA2\n", b"CERT2\n", b"KEY2\n")
+            .unwrap();
+        let out = kc.to_yaml().unwrap();
+        assert!(out.contains("namespace: team"), "{out}");
+        let back = Kubeconfig::parse(out.as_bytes())
+            .unwrap()
+            .client_credentials()
+            .unwrap();
+        assert_eq!(
+            (back.ca_pem, back.cert_pem, back.server),
+            (
+                b"CA2\n".to_vec(),
+                b"CERT2\n".to_vec(),
+                "https://s:1".to_string()
+            )
+        );
+    }
+
+    #[test]
+    fn a_rotated_kubelet_certificate_is_a_file() {
+        let yaml = "apiVersion: v1\nclusters:\n- cluster:\n    certificate-authority-data: Q0EK\n    server: https://s:1\n  name: default-cluster\ncontexts:\n- context:\n    cluster: default-cluster\n    namespace: default\n    user: default-auth\n  name: default-context\ncurrent-context: default-context\nkind: Config\npreferences: {}\nusers:\n- name: default-auth\n  user:\n    client-certificate: /var/lib/kubelet/pki/kubelet-client-current.pem\n    client-key: /var/lib/kubelet/pki/kubelet-client-current.pem\n";
+        let kc = Kubeconfig::parse(yaml.as_bytes()).unwrap();
+        assert_eq!(
+            kc.client_certificate_file().unwrap().as_deref(),
+            Some("/var/lib/kubelet/pki/kubelet-client-current.pem")
+        );
     }
 }

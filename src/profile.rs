@@ -97,6 +97,10 @@ pub struct Profile {
     pub ekus: &'static [Eku],
     /// Validity period.
     pub validity: Validity,
+    /// kubeadm's description, used in renew and check-expiration messages.
+    pub long_name: &'static str,
+    /// The component that must restart to pick up a renewed file, if any.
+    pub restart: Option<&'static str>,
 }
 
 const CLIENT: Profile = Profile {
@@ -109,6 +113,8 @@ const CLIENT: Profile = Profile {
     sans: Sans::None,
     ekus: &[Eku::ClientAuth],
     validity: Validity::Leaf,
+    long_name: "",
+    restart: None,
 };
 
 const CA: Profile = Profile {
@@ -119,135 +125,49 @@ const CA: Profile = Profile {
     validity: Validity::Ca,
     ..CLIENT
 };
-
+const KUBECONFIG_LOCAL: Kind = Kind::Kubeconfig(Server::Local);
+const KUBECONFIG_ENDPOINT: Kind = Kind::Kubeconfig(Server::ControlPlane);
 const SERVING: &[Eku] = &[Eku::ServerAuth, Eku::ClientAuth];
+const APISERVER: Option<&str> = Some("kube-apiserver");
 
 /// Every row, in kubeadm's phase order: CAs before the certificates they sign.
+#[rustfmt::skip]
 pub static PROFILES: &[Profile] = &[
-    Profile {
-        name: "ca",
-        file: "ca",
-        cn: Cn::Fixed("kubernetes"),
-        ..CA
-    },
-    Profile {
-        name: "apiserver",
-        file: "apiserver",
-        cn: Cn::Fixed("kube-apiserver"),
-        sans: Sans::ApiServer,
-        ekus: &[Eku::ServerAuth],
-        ..CLIENT
-    },
-    Profile {
-        name: "apiserver-kubelet-client",
-        file: "apiserver-kubelet-client",
-        cn: Cn::Fixed("kube-apiserver-kubelet-client"),
-        orgs: &["kubeadm:cluster-admins"],
-        ..CLIENT
-    },
-    Profile {
-        name: "front-proxy-ca",
-        file: "front-proxy-ca",
-        cn: Cn::Fixed("front-proxy-ca"),
-        ..CA
-    },
-    Profile {
-        name: "front-proxy-client",
-        file: "front-proxy-client",
-        issuer: Some("front-proxy-ca"),
-        cn: Cn::Fixed("front-proxy-client"),
-        ..CLIENT
-    },
-    Profile {
-        name: "etcd-ca",
-        file: "etcd/ca",
-        cn: Cn::Fixed("etcd-ca"),
-        ..CA
-    },
-    Profile {
-        name: "etcd-server",
-        file: "etcd/server",
-        issuer: Some("etcd-ca"),
-        cn: Cn::NodeName,
-        sans: Sans::EtcdServer,
-        ekus: SERVING,
-        ..CLIENT
-    },
-    Profile {
-        name: "etcd-peer",
-        file: "etcd/peer",
-        issuer: Some("etcd-ca"),
-        cn: Cn::NodeName,
-        sans: Sans::EtcdPeer,
-        ekus: SERVING,
-        ..CLIENT
-    },
-    Profile {
-        name: "etcd-healthcheck-client",
-        file: "etcd/healthcheck-client",
-        issuer: Some("etcd-ca"),
-        cn: Cn::Fixed("kube-etcd-healthcheck-client"),
-        ..CLIENT
-    },
-    Profile {
-        name: "apiserver-etcd-client",
-        file: "apiserver-etcd-client",
-        issuer: Some("etcd-ca"),
-        cn: Cn::Fixed("kube-apiserver-etcd-client"),
-        ..CLIENT
-    },
-    Profile {
-        name: "sa",
-        kind: Kind::KeyPair,
-        file: "sa",
-        issuer: None,
-        ekus: &[],
-        ..CLIENT
-    },
-    Profile {
-        name: "admin",
-        kind: Kind::Kubeconfig(Server::ControlPlane),
-        file: "admin.conf",
-        cn: Cn::Fixed("kubernetes-admin"),
-        orgs: &["kubeadm:cluster-admins"],
-        ..CLIENT
-    },
-    Profile {
-        name: "super-admin",
-        kind: Kind::Kubeconfig(Server::ControlPlane),
-        file: "super-admin.conf",
-        cn: Cn::Fixed("kubernetes-super-admin"),
-        orgs: &["system:masters"],
-        ..CLIENT
-    },
+    Profile { name: "ca", file: "ca", cn: Cn::Fixed("kubernetes"), long_name: "self-signed Kubernetes CA to provision identities for other Kubernetes components", ..CA },
+    Profile { name: "apiserver", file: "apiserver", cn: Cn::Fixed("kube-apiserver"), sans: Sans::ApiServer, ekus: &[Eku::ServerAuth], long_name: "certificate for serving the Kubernetes API", restart: APISERVER, ..CLIENT },
+    Profile { name: "apiserver-kubelet-client", file: "apiserver-kubelet-client", cn: Cn::Fixed("kube-apiserver-kubelet-client"), orgs: &["kubeadm:cluster-admins"], long_name: "certificate for the API server to connect to kubelet", restart: APISERVER, ..CLIENT },
+    Profile { name: "front-proxy-ca", file: "front-proxy-ca", cn: Cn::Fixed("front-proxy-ca"), long_name: "self-signed CA to provision identities for front proxy", ..CA },
+    Profile { name: "front-proxy-client", file: "front-proxy-client", issuer: Some("front-proxy-ca"), cn: Cn::Fixed("front-proxy-client"), long_name: "certificate for the front proxy client", restart: APISERVER, ..CLIENT },
+    Profile { name: "etcd-ca", file: "etcd/ca", cn: Cn::Fixed("etcd-ca"), long_name: "self-signed CA to provision identities for etcd", ..CA },
+    Profile { name: "etcd-server", file: "etcd/server", issuer: Some("etcd-ca"), cn: Cn::NodeName, sans: Sans::EtcdServer, ekus: SERVING, long_name: "certificate for serving etcd", restart: Some("etcd"), ..CLIENT },
+    Profile { name: "etcd-peer", file: "etcd/peer", issuer: Some("etcd-ca"), cn: Cn::NodeName, sans: Sans::EtcdPeer, ekus: SERVING, long_name: "certificate for etcd nodes to communicate with each other", restart: Some("etcd"), ..CLIENT },
+    Profile { name: "etcd-healthcheck-client", file: "etcd/healthcheck-client", issuer: Some("etcd-ca"), cn: Cn::Fixed("kube-etcd-healthcheck-client"), long_name: "certificate for liveness probes to healthcheck etcd", ..CLIENT },
+    Profile { name: "apiserver-etcd-client", file: "apiserver-etcd-client", issuer: Some("etcd-ca"), cn: Cn::Fixed("kube-apiserver-etcd-client"), long_name: "certificate the apiserver uses to access etcd", restart: APISERVER, ..CLIENT },
+    Profile { name: "sa", kind: Kind::KeyPair, file: "sa", issuer: None, ekus: &[], long_name: "private key to sign service account tokens along with its public key", ..CLIENT },
+    Profile { name: "admin", kind: KUBECONFIG_ENDPOINT, file: "admin.conf", cn: Cn::Fixed("kubernetes-admin"), orgs: &["kubeadm:cluster-admins"], long_name: "certificate embedded in the kubeconfig file for the admin to use and for kubeadm itself", ..CLIENT },
+    Profile { name: "super-admin", kind: KUBECONFIG_ENDPOINT, file: "super-admin.conf", cn: Cn::Fixed("kubernetes-super-admin"), orgs: &["system:masters"], long_name: "certificate embedded in the kubeconfig file for the super-admin", ..CLIENT },
     // kubeadm 1.33+ (ControlPlaneKubeletLocalMode): the kubelet talks to its local API server.
-    Profile {
-        name: "kubelet",
-        kind: Kind::Kubeconfig(Server::Local),
-        file: "kubelet.conf",
-        cn: Cn::NodePrefixed("system:node:"),
-        orgs: &["system:nodes"],
-        ..CLIENT
-    },
-    Profile {
-        name: "controller-manager",
-        kind: Kind::Kubeconfig(Server::Local),
-        file: "controller-manager.conf",
-        cn: Cn::Fixed("system:kube-controller-manager"),
-        ..CLIENT
-    },
-    Profile {
-        name: "scheduler",
-        kind: Kind::Kubeconfig(Server::Local),
-        file: "scheduler.conf",
-        cn: Cn::Fixed("system:kube-scheduler"),
-        ..CLIENT
-    },
+    Profile { name: "kubelet", kind: KUBECONFIG_LOCAL, file: "kubelet.conf", cn: Cn::NodePrefixed("system:node:"), orgs: &["system:nodes"], long_name: "certificate embedded in the kubeconfig file for the kubelet to use", restart: Some("kubelet"), ..CLIENT },
+    Profile { name: "controller-manager", kind: KUBECONFIG_LOCAL, file: "controller-manager.conf", cn: Cn::Fixed("system:kube-controller-manager"), long_name: "certificate embedded in the kubeconfig file for the controller manager to use", restart: Some("kube-controller-manager"), ..CLIENT },
+    Profile { name: "scheduler", kind: KUBECONFIG_LOCAL, file: "scheduler.conf", cn: Cn::Fixed("system:kube-scheduler"), long_name: "certificate embedded in the kubeconfig file for the scheduler manager to use", restart: Some("kube-scheduler"), ..CLIENT },
 ];
 
 /// The row named `name`.
 pub fn by_name(name: &str) -> Option<&'static Profile> {
     PROFILES.iter().find(|p| p.name == name)
+}
+
+/// The row whose certificate name (see `Profile::cert_name`) is `name`.
+pub fn by_cert_name(name: &str) -> Option<&'static Profile> {
+    PROFILES.iter().find(|p| p.cert_name() == name)
+}
+
+/// Names of the rows `certs renew` accepts: leaves and kubeconfigs, as kubeadm.
+pub fn renewable_names() -> impl Iterator<Item = &'static str> {
+    PROFILES
+        .iter()
+        .filter(|p| p.is_renewable())
+        .map(|p| p.cert_name())
 }
 
 /// The phase names of `group`, for the CLI's accepted values.
@@ -284,6 +204,25 @@ impl Selection {
 pub const BACKDATE: time::Duration = time::Duration::minutes(5);
 
 impl Profile {
+    /// The name in `certs` commands: the file name for kubeconfigs (`admin.conf`), the CA
+    /// name for CAs (`etcd-ca`), else the phase name — kubeadm's `certs` names.
+    pub fn cert_name(&self) -> &'static str {
+        match self.kind {
+            Kind::Kubeconfig(_) => self.file,
+            _ => self.name,
+        }
+    }
+
+    /// Whether `certs renew` re-issues it: leaves and kubeconfigs; never CAs or key pairs.
+    pub fn is_renewable(&self) -> bool {
+        matches!(self.kind, Kind::Leaf | Kind::Kubeconfig(_))
+    }
+
+    /// Whether the row has a certificate (everything but key pairs).
+    pub fn has_certificate(&self) -> bool {
+        self.kind != Kind::KeyPair
+    }
+
     /// The `init phase` group.
     pub fn group(&self) -> Group {
         match self.kind {

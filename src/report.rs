@@ -2,13 +2,17 @@
 //! and a summary) or as one JSON document; extra detail for `-v` goes to stderr. Nothing
 //! secret is ever part of a report: it holds names, paths, reasons and public hashes.
 
-use crate::cli::OutputFormat;
+use crate::cli::{ExpirationFormat, OutputFormat};
+use crate::duration::Duration;
+use crate::expiry::{Expiration, ExpirationInfo, short_human_duration};
 use crate::plan::{Action, Plan};
-use crate::profile::{Group, Kind};
+use crate::profile::{Group, Kind, Profile};
+use crate::renewal::{Outcome, Renewal};
 use crate::spec::{ClusterSpec, TreeDirs};
 use anyhow::{Context, Result};
 use serde::Serialize;
 use std::io::Write;
+use time::OffsetDateTime;
 
 /// What `init` did or would do, per row. Field names are documented in the README.
 #[derive(Debug, Serialize)]
@@ -210,4 +214,225 @@ pub fn describe_dirs(dirs: &TreeDirs) -> String {
         dirs.cert_dir.display(),
         dirs.kubeconfig_dir.display()
     )
+}
+
+/// Prints check-expiration's result in `format`.
+pub fn print_expiration(info: &ExpirationInfo, format: ExpirationFormat) -> Result<()> {
+    let text = match format {
+        ExpirationFormat::Json => serde_json::to_string_pretty(info)? + "\n",
+        ExpirationFormat::Yaml => serde_yaml::to_string(info)?,
+        ExpirationFormat::Text => expiration_tables(info),
+    };
+    std::io::stdout()
+        .lock()
+        .write_all(text.as_bytes())
+        .context("writing to stdout")
+}
+
+/// kubeadm's two tables, laid out as Go's tabwriter does (minwidth 10, padding 3).
+pub fn expiration_tables(info: &ExpirationInfo) -> String {
+    let row = |e: &Expiration, with_ca: bool| -> Vec<String> {
+        if e.missing {
+            let blanks = if with_ca { 4 } else { 3 };
+            return std::iter::once(format!("!MISSING! {}", e.name))
+                .chain(std::iter::repeat_n(String::new(), blanks))
+                .collect();
+        }
+        let expires = e.not_after.map(format_expiry).unwrap_or_default();
+        let mut cells = vec![
+            e.name.to_string(),
+            expires,
+            short_human_duration(e.residual_time),
+        ];
+        if with_ca {
+            cells.push(e.ca_name.unwrap_or_default().to_string());
+        }
+        cells.push(format!(
+            "{:<8}",
+            if e.externally_managed { "yes" } else { "no" }
+        ));
+        cells
+    };
+    let certificates = [
+        "CERTIFICATE",
+        "EXPIRES",
+        "RESIDUAL TIME",
+        "CERTIFICATE AUTHORITY",
+        "EXTERNALLY MANAGED",
+    ];
+    let authorities = [
+        "CERTIFICATE AUTHORITY",
+        "EXPIRES",
+        "RESIDUAL TIME",
+        "EXTERNALLY MANAGED",
+    ];
+    let first = tabulate(
+        &certificates,
+        info.certificates.iter().map(|e| row(e, true)).collect(),
+    );
+    let second = tabulate(
+        &authorities,
+        info.certificate_authorities
+            .iter()
+            .map(|e| row(e, false))
+            .collect(),
+    );
+    format!("{first}\n{second}")
+}
+
+fn format_expiry(when: OffsetDateTime) -> String {
+    let format =
+        time::macros::format_description!("[month repr:short] [day], [year] [hour]:[minute] UTC");
+    when.to_offset(time::UtcOffset::UTC)
+        .format(&format)
+        .unwrap_or_default()
+}
+
+/// Lays out rows: every column but the last padded to its widest cell + 3 (at least 10).
+fn tabulate(header: &[&str], rows: Vec<Vec<String>>) -> String {
+    let columns = header.len();
+    let mut widths = vec![0usize; columns - 1];
+    let header_cells: Vec<String> = header.iter().map(|h| h.to_string()).collect();
+    for cells in std::iter::once(&header_cells).chain(&rows) {
+        for (width, cell) in widths.iter_mut().zip(cells) {
+            *width = (*width).max(cell.chars().count() + 3).max(10);
+        }
+    }
+    let mut text = String::new();
+    for cells in std::iter::once(&header_cells).chain(&rows) {
+        for (width, cell) in widths.iter().zip(cells) {
+            text.push_str(&format!("{cell:<width$}"));
+        }
+        text.push_str(cells.last().map(String::as_str).unwrap_or_default());
+        text.push('\n');
+    }
+    text
+}
+
+/// A metric's name, help text and value for one certificate (`None`: no sample).
+type MetricFamily = (&'static str, &'static str, fn(&Expiration) -> Option<i64>);
+
+/// check-expiration's facts in Prometheus text format, for node_exporter's textfile collector.
+pub fn expiration_metrics(info: &ExpirationInfo) -> String {
+    let mut text = String::new();
+    let families: [MetricFamily; 4] = [
+        (
+            "kubepki_certificate_expiration_timestamp_seconds",
+            "NotAfter of the certificate, in seconds since the Unix epoch.",
+            |e| e.not_after.map(|t| t.unix_timestamp()),
+        ),
+        (
+            "kubepki_certificate_is_ca",
+            "1 for a certificate authority, else 0.",
+            |e| Some(i64::from(e.ca_name.is_none())),
+        ),
+        (
+            "kubepki_certificate_externally_managed",
+            "1 when the signing CA's key is absent (external CA), else 0.",
+            |e| Some(i64::from(e.externally_managed)),
+        ),
+        (
+            "kubepki_certificate_missing",
+            "1 when the certificate's file is missing, else 0.",
+            |e| Some(i64::from(e.missing)),
+        ),
+    ];
+    for (metric, help, value) in families {
+        text.push_str(&format!("# HELP {metric} {help}\n# TYPE {metric} gauge\n"));
+        for entry in info.entries() {
+            if let Some(value) = value(entry) {
+                let ca = entry.ca_name.unwrap_or(entry.name);
+                text.push_str(&format!(
+                    "{metric}{{name=\"{}\",ca=\"{ca}\"}} {value}\n",
+                    entry.name
+                ));
+            }
+        }
+    }
+    text
+}
+
+/// Says on stderr which certificates made `--fail-within` fail.
+pub fn due_notice(due: &[&str], window: Duration) {
+    eprintln!(
+        "kubepki: expired or expiring within {window}: {}",
+        due.join(", ")
+    );
+}
+
+/// Prints what `certs renew` did, then which components must restart for which files.
+pub fn print_renewal(renewal: &Renewal, due_within: Option<Duration>) -> Result<()> {
+    let mut text = String::new();
+    for path in &renewal.completed {
+        text.push_str(&format!(
+            "[renew] completed the replacement of {} left by an interrupted run\n",
+            path.display()
+        ));
+    }
+    for (profile, outcome) in &renewal.outcomes {
+        let long = profile.long_name;
+        text.push_str(&match outcome {
+            Outcome::Renewed => format!("[renew] {long} renewed\n"),
+            Outcome::NotDue(left) => {
+                format!("[renew] {long}: not due (expires in {left}), skipped\n")
+            }
+            Outcome::Missing => format!("MISSING! {long}\n"),
+            Outcome::Delegated(path) => format!(
+                "[renew] {}: left alone, it points at the kubelet's own rotated certificate {}\n",
+                profile.cert_name(),
+                path.display()
+            ),
+            Outcome::External(ca) => format!(
+                "[renew] {long} can't be renewed: its CA {ca:?} is external (its key is absent)\n"
+            ),
+        });
+    }
+    let renewed: Vec<_> = renewal
+        .outcomes
+        .iter()
+        .filter(|(_, o)| *o == Outcome::Renewed)
+        .map(|(p, _)| *p)
+        .collect();
+    match (&renewal.backup_dir, renewed.is_empty()) {
+        (_, true) => text.push_str(&match due_within {
+            Some(window) => {
+                format!("\nNothing to renew: no certificate expires within {window}.\n")
+            }
+            None => "\nNothing was renewed.\n".to_string(),
+        }),
+        (Some(backup), false) => {
+            text.push_str(&format!(
+                "\nOld files were backed up in {}\n",
+                backup.display()
+            ));
+            text.push_str(&restart_hints(&renewed));
+        }
+        (None, false) => {}
+    }
+    std::io::stdout()
+        .lock()
+        .write_all(text.as_bytes())
+        .context("writing to stdout")
+}
+
+fn restart_hints(renewed: &[&'static Profile]) -> String {
+    let mut components: Vec<&str> = renewed.iter().filter_map(|p| p.restart).collect();
+    components.dedup();
+    components.sort_unstable();
+    components.dedup();
+    if components.is_empty() {
+        return "Done renewing certificates. No component needs a restart.\n".into();
+    }
+    let mut text =
+        "Done renewing certificates. Restart these components so that they use the new files:\n"
+            .to_string();
+    for component in components {
+        let names: Vec<&str> = renewed
+            .iter()
+            .filter(|p| p.restart == Some(component))
+            .map(|p| p.cert_name())
+            .collect();
+        text.push_str(&format!("  {component}: {}\n", names.join(", ")));
+    }
+    text
 }

@@ -249,7 +249,7 @@ pub(crate) mod tests {
         let cli =
             crate::cli::Cli::try_parse_from(base.iter().chain(args)).expect("test flags parse");
         let crate::cli::Command::Init(init) = cli.command else {
-            panic!("test flags are init flags")
+            panic!("not init")
         };
         ClusterSpec::resolve(&init.cluster, OffsetDateTime::now_utc()).expect("test spec resolves")
     }

@@ -18,6 +18,8 @@ pub const PUBLIC_MODE: u32 = 0o644;
 pub const DIR_MODE: u32 = 0o755;
 
 const TEMP_MARKER: &str = ".kubepki-tmp-";
+/// Suffix of a staged (complete, fsynced) replacement waiting to be renamed into place.
+const STAGED_SUFFIX: &str = ".kubepki-staged";
 
 /// A file kubepki writes: its place, content and mode.
 #[derive(Clone)]
@@ -87,6 +89,130 @@ fn create_new(file: &FileWrite) -> Result<()> {
         Err(e) => return Err(anyhow!("{}: {e}", path.display())),
     }
     sync_dir(&dir)
+}
+
+/// Replaces a key and its certificate, never leaving a certificate beside a key it does not
+/// match for longer than until the next run: both are staged (complete and fsynced) first,
+/// then the key is renamed into place, then the certificate. A run killed between the two
+/// renames leaves the staged certificate, which `complete_staged` moves into place.
+pub fn replace_pair(key: &FileWrite, cert: &FileWrite) -> Result<()> {
+    let dir = ensure_dir(&key.root, key.rel.parent().unwrap_or(Path::new("")))?;
+    let staged_key = stage(&dir, key)?;
+    let staged_cert = stage(&dir, cert)?;
+    sync_dir(&dir)?;
+    rename(&staged_key, &key.path())?;
+    sync_dir(&dir)?;
+    rename(&staged_cert, &cert.path())?;
+    sync_dir(&dir)
+}
+
+/// Replaces (or creates) one file atomically: temp file, fsync, rename, fsync of the directory.
+pub fn replace(file: &FileWrite) -> Result<()> {
+    let dir = ensure_dir(&file.root, file.rel.parent().unwrap_or(Path::new("")))?;
+    let path = file.path();
+    let temp = write_temp(&dir, &path, &file.content, file.mode)?;
+    rename(&temp, &path)?;
+    sync_dir(&dir)
+}
+
+/// Writes a file outside the tree (a metrics file, `--output`) atomically with `mode`.
+pub fn write_outside(path: &Path, content: &[u8], mode: u32) -> Result<()> {
+    let name = path
+        .file_name()
+        .ok_or_else(|| anyhow!("{}: not a file path", path.display()))?;
+    replace(&FileWrite {
+        root: parent_of(path).to_path_buf(),
+        rel: name.into(),
+        content: content.to_vec(),
+        mode,
+    })
+}
+
+/// Copies `files` that exist into `backup` (created mode 0700), under their relative paths,
+/// each mode 0600, fsynced. Returns the paths written.
+pub fn backup(files: &[(PathBuf, PathBuf)], backup: &Path) -> Result<Vec<PathBuf>> {
+    let mut written = Vec::new();
+    for (source, rel) in files {
+        let Some(content) = read_optional(
+            parent_of(source),
+            Path::new(source.file_name().unwrap_or_default()),
+        )?
+        else {
+            continue;
+        };
+        let target = backup.join(rel);
+        let dir = parent_of(&target).to_path_buf();
+        fs::create_dir_all(&dir)
+            .with_context(|| format!("creating backup directory {}", dir.display()))?;
+        for created in [backup, &dir] {
+            fs::set_permissions(created, fs::Permissions::from_mode(0o700))
+                .with_context(|| format!("setting the mode of {}", created.display()))?;
+        }
+        let temp = write_temp(&dir, &target, &content, SECRET_MODE)?;
+        rename(&temp, &target)?;
+        sync_dir(&dir)?;
+        written.push(target);
+    }
+    Ok(written)
+}
+
+/// Finishes replacements a killed run left half done in `root/rel`: a staged certificate
+/// whose key was already renamed goes into place; a staged pair goes into place key first;
+/// a staged key alone (its certificate never staged) is dropped. Returns the files completed.
+pub fn complete_staged(root: &Path, rel: &Path) -> Result<Vec<PathBuf>> {
+    let dir = root.join(rel);
+    let Ok(entries) = fs::read_dir(&dir) else {
+        return Ok(Vec::new());
+    };
+    let staged: Vec<String> = entries
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.') && n.ends_with(STAGED_SUFFIX))
+        .collect();
+    let mut completed = Vec::new();
+    for name in staged
+        .iter()
+        .filter(|n| n.ends_with(&format!(".crt{STAGED_SUFFIX}")))
+    {
+        let live = &name[1..name.len() - STAGED_SUFFIX.len()];
+        let key_name = format!(".{}.key{STAGED_SUFFIX}", live.trim_end_matches(".crt"));
+        if staged.contains(&key_name) {
+            rename(
+                &dir.join(&key_name),
+                &dir.join(&key_name[1..key_name.len() - STAGED_SUFFIX.len()]),
+            )?;
+            sync_dir(&dir)?;
+        }
+        rename(&dir.join(name), &dir.join(live))?;
+        sync_dir(&dir)?;
+        completed.push(dir.join(live));
+    }
+    for name in staged
+        .iter()
+        .filter(|n| n.ends_with(&format!(".key{STAGED_SUFFIX}")))
+    {
+        let _ = fs::remove_file(dir.join(name));
+    }
+    Ok(completed)
+}
+
+fn stage(dir: &Path, file: &FileWrite) -> Result<PathBuf> {
+    let path = file.path();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let staged = dir.join(format!(".{name}{STAGED_SUFFIX}"));
+    let temp = write_temp(dir, &path, &file.content, file.mode)?;
+    rename(&temp, &staged)?;
+    Ok(staged)
+}
+
+fn rename(from: &Path, to: &Path) -> Result<()> {
+    fs::rename(from, to).map_err(|e| {
+        let _ = fs::remove_file(from);
+        anyhow!("replacing {}: {e}", to.display())
+    })
 }
 
 /// Writes `content` to a fresh temp file beside `path`, with `mode`, fsynced.
@@ -248,6 +374,39 @@ mod tests {
             1,
             "temp file left"
         );
+    }
+
+    #[test]
+    fn a_pair_caught_between_its_renames_is_rolled_forward() {
+        let dir = tempfile::tempdir().unwrap();
+        let pair = |content: &str| {
+            let mut key = write(dir.path(), "etcd/peer.key", SECRET_MODE);
+            let mut cert = write(dir.path(), "etcd/peer.crt", PUBLIC_MODE);
+            key.content = format!("{content} key").into_bytes();
+            cert.content = format!("{content} cert").into_bytes();
+            (key, cert)
+        };
+        let (old_key, old_cert) = pair("old");
+        replace_pair(&old_key, &old_cert).unwrap();
+        let (new_key, new_cert) = pair("new");
+        let etcd = dir.path().join("etcd");
+        // Simulate a kill between the renames: new key in place, new cert still staged.
+        let staged_cert = stage(&etcd, &new_cert).unwrap();
+        replace(&new_key).unwrap();
+        assert!(staged_cert.exists());
+        let completed = complete_staged(dir.path(), Path::new("etcd")).unwrap();
+        assert_eq!(completed, [etcd.join("peer.crt")]);
+        assert_eq!(fs::read(etcd.join("peer.crt")).unwrap(), b"new cert");
+        assert_eq!(fs::read_dir(&etcd).unwrap().count(), 2);
+        // A staged key alone is dropped, leaving the live pair as it was.
+        stage(&etcd, &old_key).unwrap();
+        assert!(
+            complete_staged(dir.path(), Path::new("etcd"))
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(fs::read(etcd.join("peer.key")).unwrap(), b"new key");
+        assert_eq!(fs::read_dir(&etcd).unwrap().count(), 2);
     }
 
     #[test]

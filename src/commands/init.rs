@@ -6,6 +6,7 @@ use crate::cli::{InitArgs, InitCommand, Phase};
 use crate::config::InitConfig;
 use crate::plan::{ensure_no_refusal, plan_init};
 use crate::profile::{self, Group, Selection};
+use crate::renewal::complete_staged;
 use crate::report::{InitReport, describe_dirs, detail, note};
 use crate::spec::{ClusterSpec, TreeDirs};
 use anyhow::{Result, anyhow};
@@ -26,6 +27,17 @@ pub fn run(args: &InitArgs, verbose: u8) -> Result<ExitCode> {
     let cluster = file.merge_flags(&args.cluster);
     let spec = file.complete(ClusterSpec::resolve(&cluster, OffsetDateTime::now_utc())?);
     let dirs = TreeDirs::from_args(&file.merge_tree(&args.tree));
+    if !args.dry_run {
+        for path in complete_staged(&dirs)? {
+            detail(
+                verbose,
+                format_args!(
+                    "completed {} left staged by an interrupted run",
+                    path.display()
+                ),
+            );
+        }
+    }
     detail(
         verbose,
         format_args!(

@@ -1,8 +1,10 @@
 //! Dispatch: one `run` per command file. Commands turn arguments into a spec, call the
 //! engine (plan, apply) and hand the result to `report`; they parse and decide nothing.
 
+mod certs;
 mod config;
 mod init;
+mod kubeconfig;
 
 use crate::cli::{Cli, Command};
 use anyhow::Result;
@@ -12,6 +14,16 @@ use std::process::ExitCode;
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Init(args) => init::run(&args, cli.verbose),
+        Command::Certs { command } => certs::run(&command),
+        Command::Kubeconfig { command } => kubeconfig::run(&command),
+        Command::Completion { shell } => completion(shell),
         Command::Config { command } => config::run(&command),
     }
+}
+
+/// Prints the completion script for `shell`, generated from the command-line definition.
+fn completion(shell: clap_complete::Shell) -> Result<ExitCode> {
+    let mut command = <Cli as clap::CommandFactory>::command();
+    clap_complete::generate(shell, &mut command, "kubepki", &mut std::io::stdout());
+    Ok(ExitCode::SUCCESS)
 }

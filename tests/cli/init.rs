@@ -37,21 +37,7 @@ const TREE: &[&str] = &[
 ];
 
 fn init_args(tree: &TempTree, extra: &[&str]) -> Vec<String> {
-    let mut args = vec!["init".to_string()];
-    args.extend(tree.dir_args());
-    args.extend(
-        [
-            "--node-name",
-            "cp1",
-            "--apiserver-advertise-address",
-            "127.0.0.1",
-            "--encryption-algorithm",
-            "ECDSA-P256",
-        ]
-        .map(String::from),
-    );
-    args.extend(extra.iter().map(|s| s.to_string()));
-    args
+    tree.init_args("ECDSA-P256", extra)
 }
 
 fn phase(tree: &TempTree, group: &str, name: &str) -> std::process::Output {
@@ -91,43 +77,12 @@ fn full_init_writes_the_whole_tree_with_kubeadms_modes() {
         );
     }
     let text = stdout(&out);
-    let pin = pin_of(&tree);
+    let pin = crate::support::ca_pin(&tree);
     assert!(
         text.contains(&format!("--discovery-token-ca-cert-hash {pin}")),
         "{text}"
     );
     assert!(!text.contains("PRIVATE KEY"), "a key was printed");
-}
-
-/// The pin as openssl computes it: SHA-256 of the DER SubjectPublicKeyInfo.
-fn pin_of(tree: &TempTree) -> String {
-    let pubkey = openssl(&[
-        "x509",
-        "-in",
-        &tree.pki().join("ca.crt").display().to_string(),
-        "-noout",
-        "-pubkey",
-    ]);
-    let dir = tempfile::tempdir().unwrap();
-    let pem = dir.path().join("pub.pem");
-    fs::write(&pem, &pubkey.stdout).unwrap();
-    let der = openssl(&[
-        "pkey",
-        "-pubin",
-        "-in",
-        &pem.display().to_string(),
-        "-outform",
-        "DER",
-    ]);
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &der.stdout);
-    format!(
-        "sha256:{}",
-        digest
-            .as_ref()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
-    )
 }
 
 #[test]
@@ -216,7 +171,7 @@ fn dry_run_writes_nothing_and_json_lists_every_row() {
             .iter()
             .all(|s| s["action"] == "reuse")
     );
-    assert_eq!(result["caCertHash"], pin_of(&tree));
+    assert_eq!(result["caCertHash"], crate::support::ca_pin(&tree));
 }
 
 #[test]
@@ -337,22 +292,16 @@ fn modes_do_not_depend_on_the_umask() {
 #[test]
 fn ipv6_dual_stack_and_endpoint_reach_sans_and_kubeconfigs() {
     let tree = TempTree::new();
-    let mut args = vec!["init".to_string()];
-    args.extend(tree.dir_args());
-    args.extend(
-        [
-            "--node-name",
-            "cp1",
+    let args = init_args(
+        &tree,
+        &[
             "--apiserver-advertise-address",
             "fd00::10",
             "--service-cidr",
             "fd00:10:96::/112,10.96.0.0/12",
             "--control-plane-endpoint",
             "[fd00::1]:7443",
-            "--encryption-algorithm",
-            "ECDSA-P256",
-        ]
-        .map(String::from),
+        ],
     );
     assert_success(&kubepki(&args), "IPv6 init");
     let sans = openssl(&[
@@ -372,4 +321,59 @@ fn ipv6_dual_stack_and_endpoint_reach_sans_and_kubeconfigs() {
         scheduler.contains("server: https://[fd00::10]:6443"),
         "{scheduler}"
     );
+}
+
+#[test]
+fn node_name_and_advertise_address_default_to_host_facts() {
+    let tree = TempTree::new();
+    let mut args = vec![
+        "init".to_string(),
+        "--dry-run".into(),
+        "-o".into(),
+        "json".into(),
+    ];
+    args.extend(tree.dir_args());
+    let out = kubepki(&args);
+    assert_success(&out, "init with host defaults");
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let hostname = fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap()
+        .trim()
+        .to_lowercase();
+    let apiserver = &plan["steps"][1];
+    assert!(
+        apiserver["dnsNames"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n == hostname.as_str()),
+        "{apiserver}"
+    );
+    let advertise: std::net::IpAddr = apiserver["ips"][1].as_str().unwrap().parse().unwrap();
+    assert!(!advertise.is_loopback(), "{advertise}");
+}
+
+#[test]
+fn a_host_without_a_non_loopback_address_fails_clearly() {
+    let unshare =
+        crate::support::require_tool("unshare", "apt-get update && apt-get install -y util-linux");
+    let tree = TempTree::new();
+    let out = std::process::Command::new(unshare)
+        .args([
+            "-n",
+            env!("CARGO_BIN_EXE_kubepki"),
+            "init",
+            "--node-name",
+            "cp1",
+        ])
+        .args(tree.dir_args())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(
+        stderr.trim(),
+        "kubepki: error: this host has no non-loopback address; pass --apiserver-advertise-address"
+    );
+    assert!(!tree.pki().exists());
 }

@@ -15,7 +15,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_yaml::Value;
 
 use crate::support::endpoint::{Endpoint, Identity};
-use crate::support::{TempTree, assert_success, require_tool};
+use crate::support::{TempTree, assert_success, kubepki, require_tool};
 
 /// Each kubeconfig with the user and groups of its client certificate.
 const KUBECONFIGS: [(&str, &str, &[&str]); 5] = [
@@ -44,6 +44,43 @@ fn kubeconfigs_authenticate_with_rsa_2048() {
 }
 
 #[test]
+fn renewed_kubeconfigs_and_apiserver_cert_still_authenticate() {
+    assert_identities(&Cluster::new("ECDSA-P256", true), "ECDSA-P256, renewed");
+}
+
+#[test]
+fn kubeconfig_user_authenticates_with_its_groups() {
+    let cluster = Cluster::new("ECDSA-P256", false);
+    let conf = cluster.tree.root().join("jane.conf");
+    let mut args: Vec<String> = [
+        "kubeconfig",
+        "user",
+        "--client-name",
+        "jane",
+        "--org",
+        "dev",
+        "--org",
+        "ops",
+        "--output",
+    ]
+    .map(String::from)
+    .to_vec();
+    args.push(conf.display().to_string());
+    args.extend(cluster.tree.dir_args());
+    assert_success(&kubepki(&args), "kubepki kubeconfig user");
+    let out = cluster.kubectl_identity(&conf);
+    assert_success(&out, "kubectl with the user kubeconfig");
+    let reported: Identity = serde_json::from_slice(&out.stdout).expect("an identity");
+    assert_eq!(
+        reported,
+        Identity {
+            user: "jane".into(),
+            groups: vec!["dev".into(), "ops".into()]
+        }
+    );
+}
+
+#[test]
 fn kubeconfigs_authenticate_with_rsa_3072() {
     assert_kubeconfigs_authenticate("RSA-3072");
 }
@@ -65,7 +102,7 @@ fn kubeconfigs_authenticate_with_ecdsa_p384() {
 
 #[test]
 fn client_certificate_of_another_ca_is_refused() {
-    let cluster = Cluster::new("RSA-2048");
+    let cluster = Cluster::new("RSA-2048", false);
     let conf = cluster.edited_admin_conf("foreign-client.conf", |config| {
         replace_data(
             config,
@@ -92,7 +129,7 @@ fn client_certificate_of_another_ca_is_refused() {
 
 #[test]
 fn server_certificate_not_of_the_embedded_ca_is_refused() {
-    let cluster = Cluster::new("ECDSA-P256");
+    let cluster = Cluster::new("ECDSA-P256", false);
     let conf = cluster.edited_admin_conf("etcd-ca.conf", |config| {
         replace_data(
             config,
@@ -112,7 +149,11 @@ fn server_certificate_not_of_the_embedded_ca_is_refused() {
 
 /// Generates a tree with `algorithm`, then checks every kubeconfig's identity through kubectl.
 fn assert_kubeconfigs_authenticate(algorithm: &str) {
-    let cluster = Cluster::new(algorithm);
+    assert_identities(&Cluster::new(algorithm, false), algorithm);
+}
+
+/// Checks every kubeconfig of `cluster`'s tree through kubectl.
+fn assert_identities(cluster: &Cluster, algorithm: &str) {
     let mut expected_seen = Vec::new();
     for (conf, user, groups) in KUBECONFIGS {
         let expected = Identity {
@@ -193,8 +234,9 @@ struct Cluster {
 }
 
 impl Cluster {
-    /// Binds a free port, generates the tree for it with `algorithm`, and starts the endpoint.
-    fn new(algorithm: &str) -> Cluster {
+    /// Binds a free port, generates the tree for it with `algorithm` (then renews every
+    /// certificate when `renew`), and starts the endpoint.
+    fn new(algorithm: &str, renew: bool) -> Cluster {
         let listener = TcpListener::bind("127.0.0.1:0").expect("binding a free port");
         let port = listener
             .local_addr()
@@ -203,6 +245,9 @@ impl Cluster {
             .to_string();
         let tree = TempTree::new();
         tree.init(algorithm, &["--apiserver-bind-port", &port]);
+        if renew {
+            tree.renew_all();
+        }
         let endpoint = Endpoint::start(listener, &tree.pki());
         Cluster { tree, endpoint }
     }

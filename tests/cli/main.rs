@@ -1,9 +1,12 @@
 //! The one integration-test binary: every module drives the built `kubepki` and checks its
 //! output with the real consumers (openssl, kubectl, etcd).
 
+mod certs;
 mod config;
 mod errors;
+mod etcd;
 mod examples;
 mod init;
 mod kubectl;
+mod openssl;
 mod support;

@@ -45,23 +45,34 @@ impl TempTree {
     /// Runs `kubepki init` for node `cp1` advertising 127.0.0.1 with the given algorithm and
     /// extra arguments; panics with stderr if it fails.
     pub fn init(&self, algorithm: &str, extra: &[&str]) -> Output {
+        let out = kubepki(&self.init_args(algorithm, extra));
+        assert_success(&out, "kubepki init");
+        out
+    }
+
+    /// The arguments of `kubepki init` for node `cp1` advertising 127.0.0.1 on this tree,
+    /// with `algorithm` and `extra` arguments.
+    pub fn init_args(&self, algorithm: &str, extra: &[&str]) -> Vec<String> {
         let mut args = vec!["init".to_string()];
         args.extend(self.dir_args());
-        args.extend(
-            [
-                "--node-name",
-                "cp1",
-                "--apiserver-advertise-address",
-                "127.0.0.1",
-                "--encryption-algorithm",
-                algorithm,
-            ]
-            .iter()
-            .map(|s| s.to_string()),
-        );
+        let node = [
+            "--node-name",
+            "cp1",
+            "--apiserver-advertise-address",
+            "127.0.0.1",
+        ];
+        args.extend(node.iter().map(|s| s.to_string()));
+        args.extend(["--encryption-algorithm".to_string(), algorithm.to_string()]);
         args.extend(extra.iter().map(|s| s.to_string()));
+        args
+    }
+
+    /// Runs `kubepki certs renew all` on this tree; panics with stderr if it fails.
+    pub fn renew_all(&self) -> Output {
+        let mut args = vec!["certs".to_string(), "renew".into(), "all".into()];
+        args.extend(self.dir_args());
         let out = kubepki(&args);
-        assert_success(&out, "kubepki init");
+        assert_success(&out, "kubepki certs renew all");
         out
     }
 
@@ -147,4 +158,30 @@ pub fn openssl<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Output {
         .args(args)
         .output()
         .expect("running openssl")
+}
+
+/// The cluster CA's pin as openssl computes it: SHA-256 of the DER SubjectPublicKeyInfo.
+pub fn ca_pin(tree: &TempTree) -> String {
+    let ca = tree.pki().join("ca.crt").display().to_string();
+    let pubkey = openssl(&["x509", "-in", &ca, "-noout", "-pubkey"]);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let pem = dir.path().join("pub.pem");
+    std::fs::write(&pem, &pubkey.stdout).expect("writing the public key");
+    let der = openssl(&[
+        "pkey",
+        "-pubin",
+        "-in",
+        &pem.display().to_string(),
+        "-outform",
+        "DER",
+    ]);
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &der.stdout);
+    format!(
+        "sha256:{}",
+        digest
+            .as_ref()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    )
 }

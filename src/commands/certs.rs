@@ -1,0 +1,117 @@
+//! `kubepki certs check-expiration|renew|ca-cert-hash|certificate-key`.
+
+use crate::cli::{CertsCommand, CheckExpirationArgs, RenewArgs};
+use crate::duration::Duration;
+use crate::expiry::ExpirationInfo;
+use crate::inspect::{CertInfo, hex};
+use crate::profile::{PROFILES, Profile, by_cert_name, by_name};
+use crate::renewal::{Outcome, RenewRequest, renew};
+use crate::report::{due_notice, expiration_metrics, print_expiration, print_renewal};
+use crate::spec::TreeDirs;
+use crate::{pem, store};
+use anyhow::{Context, Result, anyhow};
+use std::path::Path;
+use std::process::ExitCode;
+use time::OffsetDateTime;
+
+/// Exit status of `check-expiration --fail-within` when something is due.
+const DUE: u8 = 3;
+const DEFAULT_VALIDITY: Duration = Duration::from_hours(8760);
+
+/// Runs a `certs` command.
+pub fn run(command: &CertsCommand) -> Result<ExitCode> {
+    match command {
+        CertsCommand::CheckExpiration(args) => check_expiration(args),
+        CertsCommand::Renew(args) => renew_certs(args),
+        CertsCommand::CaCertHash { tree } => ca_cert_hash(&TreeDirs::from_args(tree)),
+        CertsCommand::CertificateKey => certificate_key(),
+    }
+}
+
+fn check_expiration(args: &CheckExpirationArgs) -> Result<ExitCode> {
+    let info = ExpirationInfo::read(&TreeDirs::from_args(&args.tree), OffsetDateTime::now_utc())?;
+    if let Some(path) = &args.metrics_file {
+        store::write_outside(
+            path,
+            expiration_metrics(&info).as_bytes(),
+            store::PUBLIC_MODE,
+        )?;
+    }
+    print_expiration(&info, args.output)?;
+    let due = args
+        .fail_within
+        .map(|window| (window, info.due_within(window)));
+    match due {
+        Some((window, due)) if !due.is_empty() => {
+            due_notice(&due, window);
+            Ok(ExitCode::from(DUE))
+        }
+        _ => Ok(ExitCode::SUCCESS),
+    }
+}
+
+fn renew_certs(args: &RenewArgs) -> Result<ExitCode> {
+    let dirs = TreeDirs::from_args(&args.tree);
+    let now = OffsetDateTime::now_utc();
+    let rows = selected_rows(&args.names)?;
+    let stamp = now.format(time::macros::format_description!(
+        "[year][month][day]T[hour][minute][second]Z"
+    ))?;
+    let request = RenewRequest {
+        rows,
+        due_within: args.expiring_within,
+        algorithm: args.encryption_algorithm,
+        validity: args.cert_validity.unwrap_or(DEFAULT_VALIDITY),
+        backup_dir: args.backup_dir.clone().unwrap_or_else(|| {
+            dirs.kubeconfig_dir
+                .join("tmp")
+                .join(format!("kubepki-backup-{stamp}"))
+        }),
+        now,
+    };
+    let renewal = renew(&dirs, &request)?;
+    print_renewal(&renewal, args.expiring_within)?;
+    let external = renewal
+        .outcomes
+        .iter()
+        .any(|(_, o)| matches!(o, Outcome::External(_)));
+    Ok(if external {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// The renewable rows named (or all of them), in table order.
+fn selected_rows(names: &[String]) -> Result<Vec<&'static Profile>> {
+    if names.iter().any(|n| n == "all") {
+        return Ok(PROFILES.iter().filter(|p| p.is_renewable()).collect());
+    }
+    let mut rows = names
+        .iter()
+        .map(|name| by_cert_name(name).ok_or_else(|| anyhow!("unknown certificate {name:?}")))
+        .collect::<Result<Vec<_>>>()?;
+    rows.sort_by_key(|row| PROFILES.iter().position(|p| p.name == row.name));
+    rows.dedup_by_key(|row| row.name);
+    Ok(rows)
+}
+
+fn ca_cert_hash(dirs: &TreeDirs) -> Result<ExitCode> {
+    let ca = by_name("ca").ok_or_else(|| anyhow!("internal error: no ca row"))?;
+    let rel = ca.cert_file().unwrap_or_default();
+    let path = dirs.cert_dir.join(&rel);
+    let bytes = store::read_optional(&dirs.cert_dir, Path::new(&rel))?
+        .ok_or_else(|| anyhow!("{}: not found", path.display()))?;
+    let cert = pem::first_certificate(&bytes)
+        .and_then(CertInfo::parse)
+        .with_context(|| format!("{}: not a valid certificate", path.display()))?;
+    println!("{}", cert.pin()?);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn certificate_key() -> Result<ExitCode> {
+    let mut key = [0u8; 32];
+    aws_lc_rs::rand::fill(&mut key).map_err(|_| anyhow!("the system random generator failed"))?;
+    println!("{}", hex(&key));
+    Ok(ExitCode::SUCCESS)
+}

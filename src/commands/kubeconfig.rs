@@ -1,0 +1,33 @@
+//! `kubepki kubeconfig user`.
+
+use crate::cli::{KubeconfigCommand, KubeconfigUserArgs};
+use crate::duration::Duration;
+use crate::spec::TreeDirs;
+use crate::store;
+use crate::user::{UserRequest, user_kubeconfig};
+use anyhow::Result;
+use std::process::ExitCode;
+use time::OffsetDateTime;
+
+/// Runs a `kubeconfig` command.
+pub fn run(command: &KubeconfigCommand) -> Result<ExitCode> {
+    let KubeconfigCommand::User(args) = command;
+    user(args)
+}
+
+fn user(args: &KubeconfigUserArgs) -> Result<ExitCode> {
+    let request = UserRequest {
+        name: args.client_name.clone(),
+        groups: args.orgs.clone(),
+        validity: args.validity_period.unwrap_or(Duration::from_hours(8760)),
+        server: args.server.clone(),
+        algorithm: args.encryption_algorithm,
+        now: OffsetDateTime::now_utc(),
+    };
+    let yaml = user_kubeconfig(&TreeDirs::from_args(&args.tree), &request)?;
+    match &args.output {
+        Some(path) => store::write_outside(path, yaml.as_bytes(), store::SECRET_MODE)?,
+        None => print!("{yaml}"),
+    }
+    Ok(ExitCode::SUCCESS)
+}

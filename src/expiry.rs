@@ -1,0 +1,153 @@
+//! `certs check-expiration`'s facts: every row with a certificate (CAs, leaves, and each
+//! kubeconfig's client certificate, kubelet.conf included) read from the tree into kubeadm's
+//! `CertificateExpirationInfo`, plus kubeadm's residual-time format. Reads; writes nothing.
+
+use crate::duration::Duration;
+use crate::profile::{Kind, PROFILES, Profile, by_name};
+use crate::spec::TreeDirs;
+use crate::tree;
+use anyhow::Result;
+use serde::Serialize;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// kubeadm's `output.kubeadm.k8s.io/v1alpha3` `CertificateExpirationInfo`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExpirationInfo {
+    /// `CertificateExpirationInfo`.
+    pub kind: &'static str,
+    /// `output.kubeadm.k8s.io/v1alpha3`.
+    pub api_version: &'static str,
+    /// Leaves and kubeconfig certificates, sorted by name.
+    pub certificates: Vec<Expiration>,
+    /// CAs, sorted by name.
+    pub certificate_authorities: Vec<Expiration>,
+}
+
+/// One certificate's expiry.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Expiration {
+    /// kubeadm's name (`apiserver`, `admin.conf`, `etcd-ca`).
+    pub name: &'static str,
+    /// NotAfter, RFC 3339 UTC (Go's zero time when missing).
+    pub expiration_date: String,
+    /// Whole seconds until expiry, negative once expired.
+    pub residual_time: i64,
+    /// Whether the signing CA's key is absent (for a CA: its own key).
+    pub externally_managed: bool,
+    /// The signing CA's name; absent for CAs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ca_name: Option<&'static str>,
+    /// Whether the file is missing.
+    pub missing: bool,
+    /// NotAfter, for text output and metrics.
+    #[serde(skip)]
+    pub not_after: Option<OffsetDateTime>,
+}
+
+impl ExpirationInfo {
+    /// Reads every row with a certificate.
+    pub fn read(dirs: &TreeDirs, now: OffsetDateTime) -> Result<ExpirationInfo> {
+        let (mut certificates, mut certificate_authorities) = (Vec::new(), Vec::new());
+        for profile in PROFILES.iter().filter(|p| p.has_certificate()) {
+            let entry = expiration(dirs, profile, now)?;
+            match profile.kind {
+                Kind::Ca => certificate_authorities.push(entry),
+                _ => certificates.push(entry),
+            }
+        }
+        certificates.sort_by_key(|e| e.name);
+        certificate_authorities.sort_by_key(|e| e.name);
+        Ok(ExpirationInfo {
+            kind: "CertificateExpirationInfo",
+            api_version: "output.kubeadm.k8s.io/v1alpha3",
+            certificates,
+            certificate_authorities,
+        })
+    }
+
+    /// Every entry, certificates first.
+    pub fn entries(&self) -> impl Iterator<Item = &Expiration> {
+        self.certificates
+            .iter()
+            .chain(&self.certificate_authorities)
+    }
+
+    /// Names of present certificates that are expired or expire within `window`.
+    pub fn due_within(&self, window: Duration) -> Vec<&'static str> {
+        self.entries()
+            .filter(|e| {
+                !e.missing && e.residual_time <= i64::try_from(window.as_secs()).unwrap_or(i64::MAX)
+            })
+            .map(|e| e.name)
+            .collect()
+    }
+}
+
+fn expiration(dirs: &TreeDirs, profile: &Profile, now: OffsetDateTime) -> Result<Expiration> {
+    let signing_ca = match profile.kind {
+        Kind::Ca => profile,
+        _ => profile.issuer.and_then(by_name).unwrap_or(profile),
+    };
+    let ca_name = (profile.kind != Kind::Ca).then_some(signing_ca.name);
+    let found = tree::read_row(dirs, profile)?;
+    let not_after = found.map(|f| f.cert.not_after);
+    Ok(Expiration {
+        name: profile.cert_name(),
+        expiration_date: not_after
+            .unwrap_or(
+                OffsetDateTime::UNIX_EPOCH
+                    .replace_year(1)
+                    .unwrap_or(OffsetDateTime::UNIX_EPOCH),
+            )
+            .format(&Rfc3339)
+            .unwrap_or_default(),
+        residual_time: not_after.map_or(0, |t| (t - now).whole_seconds()),
+        externally_managed: !tree::ca_key_exists(dirs, signing_ca)?,
+        ca_name,
+        missing: not_after.is_none(),
+        not_after,
+    })
+}
+
+/// apimachinery's `ShortHumanDuration` of `seconds`, as kubeadm's RESIDUAL TIME column.
+pub fn short_human_duration(seconds: i64) -> String {
+    let hours = seconds / 3600;
+    match seconds {
+        s if s < -1 => "<invalid>".into(),
+        -1 => "0s".into(),
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m", s / 60),
+        _ if hours < 24 => format!("{hours}h"),
+        _ if hours < 24 * 365 => format!("{}d", hours / 24),
+        _ => format!("{}y", hours / (24 * 365)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn residual_time_is_kubeadms_short_human_duration() {
+        let cases = [
+            (-5, "<invalid>"),
+            (-1, "0s"),
+            (0, "0s"),
+            (59, "59s"),
+            (60, "1m"),
+            (3599, "59m"),
+            (3600, "1h"),
+            (86_399, "23h"),
+            (86_400, "1d"),
+            (8759 * 3600, "364d"),
+            (8760 * 3600, "1y"),
+            (87_599 * 3600, "9y"),
+        ];
+        for (seconds, text) in cases {
+            assert_eq!(short_human_duration(seconds), text, "{seconds}s");
+        }
+    }
+}

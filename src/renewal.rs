@@ -1,0 +1,282 @@
+//! `certs renew`: re-issuing leaf certificates and kubeconfig client certificates from the
+//! CAs on disk, keeping each certificate's subject and SANs as they are (like kubeadm), with
+//! a new key. CAs and the sa key pair are never renewed. Everything is checked and issued in
+//! memory first; then old files are backed up and new ones replace them pair-safely.
+
+use crate::duration::Duration;
+use crate::expiry::short_human_duration;
+use crate::inspect::CertInfo;
+use crate::issue::{self, CertRequest, Signer};
+use crate::keys::{self, Algorithm};
+use crate::pem;
+use crate::profile::{BACKDATE, Profile, by_name};
+use crate::spec::TreeDirs;
+use crate::store::{self, FileWrite, PUBLIC_MODE, SECRET_MODE};
+use crate::tree::{self, Location, OnDisk};
+use anyhow::{Context, Result, anyhow, bail};
+use rcgen::KeyPair;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use time::OffsetDateTime;
+
+/// What `certs renew` was asked to do.
+pub struct RenewRequest {
+    /// The rows to consider, in table order.
+    pub rows: Vec<&'static Profile>,
+    /// Renew only what expires within this window.
+    pub due_within: Option<Duration>,
+    /// Key algorithm for new keys; `None` keeps each certificate's algorithm.
+    pub algorithm: Option<Algorithm>,
+    /// Validity of the new certificates.
+    pub validity: Duration,
+    /// Where old files are copied before they are replaced.
+    pub backup_dir: PathBuf,
+    /// The one "now" of this run.
+    pub now: OffsetDateTime,
+}
+
+/// What happened to one row.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Re-issued.
+    Renewed,
+    /// Not due: the residual time, kubeadm style.
+    NotDue(String),
+    /// The file does not exist.
+    Missing,
+    /// kubelet.conf points at the kubelet's own rotated certificate file.
+    Delegated(PathBuf),
+    /// Its CA's key is absent (external CA): cannot be renewed here.
+    External(&'static str),
+}
+
+/// The result of a renew run.
+pub struct Renewal {
+    /// One outcome per considered row, in table order.
+    pub outcomes: Vec<(&'static Profile, Outcome)>,
+    /// The backup directory, when anything was replaced.
+    pub backup_dir: Option<PathBuf>,
+    /// Files a previously killed run left staged and this run put in place.
+    pub completed: Vec<PathBuf>,
+}
+
+/// A row that will be renewed: what is on disk and the request for its successor.
+struct Due {
+    profile: &'static Profile,
+    found: OnDisk,
+    request: CertRequest,
+    algorithm: Algorithm,
+}
+
+/// Runs `certs renew`.
+pub fn renew(dirs: &TreeDirs, request: &RenewRequest) -> Result<Renewal> {
+    let completed = complete_staged(dirs)?;
+    let mut signers: HashMap<&str, Option<(CertInfo, Signer)>> = HashMap::new();
+    let mut outcomes = Vec::new();
+    let mut due = Vec::new();
+    for profile in &request.rows {
+        let (outcome, renewal) = decide(dirs, profile, request, &mut signers)?;
+        outcomes.push((*profile, outcome));
+        due.extend(renewal);
+    }
+    if due.is_empty() {
+        return Ok(Renewal {
+            outcomes,
+            backup_dir: None,
+            completed,
+        });
+    }
+    let algorithms: Vec<Algorithm> = due.iter().map(|d| d.algorithm).collect();
+    let new_keys = keys::generate_all(&algorithms)?;
+    let mut writes = Vec::new();
+    for (item, key) in due.iter().zip(new_keys) {
+        let issuer = item.profile.issuer.unwrap_or_default();
+        let (ca_cert, signer) = signers
+            .get(issuer)
+            .and_then(Option::as_ref)
+            .ok_or_else(|| anyhow!("internal error: no signer for {issuer}"))?;
+        writes.push(reissue(dirs, item, &key, ca_cert, signer)?);
+    }
+    let originals: Vec<(PathBuf, PathBuf)> = writes
+        .iter()
+        .flat_map(Replacement::backup_sources)
+        .collect();
+    store::backup(&originals, &request.backup_dir)?;
+    for write in &writes {
+        write.apply()?;
+    }
+    Ok(Renewal {
+        outcomes,
+        backup_dir: Some(request.backup_dir.clone()),
+        completed,
+    })
+}
+
+/// Puts in place what a killed renew left staged, before anything else is read.
+pub fn complete_staged(dirs: &TreeDirs) -> Result<Vec<PathBuf>> {
+    let mut completed = store::complete_staged(&dirs.cert_dir, Path::new(""))?;
+    completed.extend(store::complete_staged(&dirs.cert_dir, Path::new("etcd"))?);
+    Ok(completed)
+}
+
+type Signers = HashMap<&'static str, Option<(CertInfo, Signer)>>;
+
+fn decide(
+    dirs: &TreeDirs,
+    profile: &'static Profile,
+    request: &RenewRequest,
+    signers: &mut Signers,
+) -> Result<(Outcome, Option<Due>)> {
+    let Some(found) = tree::read_row(dirs, profile)? else {
+        return Ok((Outcome::Missing, None));
+    };
+    if let Location::Pointed { cert, .. } = &found.location {
+        return Ok((Outcome::Delegated(cert.clone()), None));
+    }
+    check_key(&found)?;
+    let issuer_name = profile
+        .issuer
+        .ok_or_else(|| anyhow!("internal error: {} has no issuer", profile.name))?;
+    if !signers.contains_key(issuer_name) {
+        let issuer = by_name(issuer_name)
+            .ok_or_else(|| anyhow!("internal error: unknown CA {issuer_name}"))?;
+        signers.insert(issuer_name, tree::load_signer(dirs, issuer)?);
+    }
+    let Some((ca_cert, _)) = signers.get(issuer_name).and_then(Option::as_ref) else {
+        return Ok((Outcome::External(issuer_name), None));
+    };
+    found.cert.verify_signed_by(ca_cert).map_err(|e| {
+        anyhow!(
+            "{}: not signed by {issuer_name}: {e}",
+            found.path().display()
+        )
+    })?;
+    let residual = (found.cert.not_after - request.now).whole_seconds();
+    if let Some(window) = request.due_within {
+        if residual > i64::try_from(window.as_secs()).unwrap_or(i64::MAX) {
+            return Ok((Outcome::NotDue(short_human_duration(residual)), None));
+        }
+    }
+    let algorithm = request
+        .algorithm
+        .or(found.cert.key_algorithm)
+        .unwrap_or(Algorithm::Rsa2048);
+    let cert_request = CertRequest {
+        cn: found.cert.cn.clone(),
+        orgs: found.cert.orgs.clone(),
+        dns_names: found.cert.dns_names.clone(),
+        ips: found.cert.ips.clone(),
+        ekus: profile.ekus.to_vec(),
+        is_ca: false,
+        not_before: request.now - BACKDATE,
+        not_after: request.now + request.validity.to_time(),
+    };
+    Ok((
+        Outcome::Renewed,
+        Some(Due {
+            profile,
+            found,
+            request: cert_request,
+            algorithm,
+        }),
+    ))
+}
+
+/// The key beside a certificate must exist and match it; renewing over a broken pair would
+/// hide the breakage.
+fn check_key(found: &OnDisk) -> Result<()> {
+    let key_pem = found.key_pem.as_ref().ok_or_else(|| {
+        anyhow!(
+            "{}: certificate exists without its key",
+            found.path().display()
+        )
+    })?;
+    let key_path = match &found.location {
+        Location::Pair { key, .. } => key.as_path(),
+        _ => found.path(),
+    };
+    let key = keys::load(key_path, key_pem)?;
+    if !found.cert.matches_key(&key) {
+        bail!(
+            "{}: does not match the certificate {}",
+            key_path.display(),
+            found.path().display()
+        );
+    }
+    Ok(())
+}
+
+/// The files that replace a renewed row.
+enum Replacement {
+    Pair { key: FileWrite, cert: FileWrite },
+    Kubeconfig(FileWrite),
+}
+
+impl Replacement {
+    /// (file, path under the backup dir) of what this replaces.
+    fn backup_sources(&self) -> Vec<(PathBuf, PathBuf)> {
+        let under =
+            |file: &FileWrite, prefix: &str| (file.path(), Path::new(prefix).join(&file.rel));
+        match self {
+            Replacement::Pair { key, cert } => vec![under(key, "pki"), under(cert, "pki")],
+            Replacement::Kubeconfig(file) => vec![under(file, "")],
+        }
+    }
+
+    fn apply(&self) -> Result<()> {
+        match self {
+            Replacement::Pair { key, cert } => store::replace_pair(key, cert),
+            Replacement::Kubeconfig(file) => store::replace(file),
+        }
+    }
+}
+
+fn reissue(
+    dirs: &TreeDirs,
+    due: &Due,
+    key: &KeyPair,
+    ca_cert: &CertInfo,
+    signer: &Signer,
+) -> Result<Replacement> {
+    let der = issue::signed_by(&due.request, key, signer)
+        .with_context(|| format!("renewing {}", due.profile.cert_name()))?;
+    let cert_pem = pem::encode("CERTIFICATE", &der).into_bytes();
+    let key_pem = keys::to_pem(key)?.into_bytes();
+    let file = |root: &Path, rel: PathBuf, content: Vec<u8>, mode| FileWrite {
+        root: root.to_path_buf(),
+        rel,
+        content,
+        mode,
+    };
+    match &due.found.location {
+        Location::Pair { .. } => Ok(Replacement::Pair {
+            key: file(
+                &dirs.cert_dir,
+                due.profile.key_file().unwrap_or_default(),
+                key_pem,
+                SECRET_MODE,
+            ),
+            cert: file(
+                &dirs.cert_dir,
+                due.profile.cert_file().unwrap_or_default(),
+                cert_pem,
+                PUBLIC_MODE,
+            ),
+        }),
+        Location::Kubeconfig { kubeconfig, .. } => {
+            let mut kubeconfig = kubeconfig.as_ref().clone();
+            let ca_pem = pem::encode("CERTIFICATE", &ca_cert.der).into_bytes();
+            kubeconfig.replace_credentials(&ca_pem, &cert_pem, &key_pem)?;
+            let yaml = kubeconfig.to_yaml()?.into_bytes();
+            Ok(Replacement::Kubeconfig(file(
+                &dirs.kubeconfig_dir,
+                due.profile.file.into(),
+                yaml,
+                SECRET_MODE,
+            )))
+        }
+        Location::Pointed { .. } => {
+            Err(anyhow!("internal error: renewing a delegated certificate"))
+        }
+    }
+}

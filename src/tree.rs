@@ -1,0 +1,172 @@
+//! Reading a row's material from the tree for the `certs` commands: its certificate (a file
+//! pair, embedded in a kubeconfig, or the kubelet's rotated file a kubeconfig points at) and
+//! a CA's signer, checked as rcgen does not (the certificate is a CA, the key matches it).
+
+use crate::inspect::CertInfo;
+use crate::issue::{self, Signer};
+use crate::keys;
+use crate::kubeconfig::Kubeconfig;
+use crate::pem;
+use crate::profile::{Kind, Profile};
+use crate::spec::TreeDirs;
+use crate::store;
+use anyhow::{Context, Result, anyhow, bail};
+use std::path::{Path, PathBuf};
+
+/// Where a row's certificate lives.
+pub enum Location {
+    /// `<file>.crt` beside `<file>.key`.
+    Pair {
+        /// The certificate file.
+        cert: PathBuf,
+        /// The key file.
+        key: PathBuf,
+    },
+    /// Embedded in a kubeconfig, parsed.
+    Kubeconfig {
+        /// The kubeconfig file.
+        path: PathBuf,
+        /// Its content.
+        kubeconfig: Box<Kubeconfig>,
+    },
+    /// A file a kubeconfig points at (the kubelet's rotated client certificate).
+    Pointed {
+        /// The kubeconfig file.
+        kubeconfig: PathBuf,
+        /// The certificate file it names.
+        cert: PathBuf,
+    },
+}
+
+/// A row's certificate as found on disk.
+pub struct OnDisk {
+    /// The certificate.
+    pub cert: CertInfo,
+    /// Where it is.
+    pub location: Location,
+    /// The private key PEM beside it, when kubepki manages the key.
+    pub key_pem: Option<Vec<u8>>,
+}
+
+impl OnDisk {
+    /// The file that holds the certificate, for messages.
+    pub fn path(&self) -> &Path {
+        match &self.location {
+            Location::Pair { cert, .. } | Location::Pointed { cert, .. } => cert,
+            Location::Kubeconfig { path, .. } => path,
+        }
+    }
+}
+
+/// Reads the certificate of `profile`; `None` when its file is missing.
+pub fn read_row(dirs: &TreeDirs, profile: &Profile) -> Result<Option<OnDisk>> {
+    match profile.kind {
+        Kind::Kubeconfig(_) => read_kubeconfig(&dirs.kubeconfig_dir, profile.file),
+        Kind::Ca | Kind::Leaf => read_pair(dirs, profile),
+        Kind::KeyPair => Ok(None),
+    }
+}
+
+fn read_pair(dirs: &TreeDirs, profile: &Profile) -> Result<Option<OnDisk>> {
+    let (cert_rel, key_rel) = (
+        profile.cert_file().unwrap_or_default(),
+        profile.key_file().unwrap_or_default(),
+    );
+    let cert = dirs.cert_dir.join(&cert_rel);
+    let Some(bytes) = store::read_optional(&dirs.cert_dir, &cert_rel)? else {
+        return Ok(None);
+    };
+    let info = parse_cert(&cert, &bytes)?;
+    let key_pem = store::read_optional(&dirs.cert_dir, &key_rel)?;
+    let location = Location::Pair {
+        cert,
+        key: dirs.cert_dir.join(key_rel),
+    };
+    Ok(Some(OnDisk {
+        cert: info,
+        location,
+        key_pem,
+    }))
+}
+
+fn read_kubeconfig(dir: &Path, file: &str) -> Result<Option<OnDisk>> {
+    let path = dir.join(file);
+    let Some(bytes) = store::read_optional(dir, Path::new(file))? else {
+        return Ok(None);
+    };
+    let kubeconfig = Kubeconfig::parse(&bytes).with_context(|| path.display().to_string())?;
+    if let Some(pointed) = kubeconfig
+        .client_certificate_file()
+        .with_context(|| path.display().to_string())?
+    {
+        let cert = PathBuf::from(pointed);
+        let bytes = std::fs::read(&cert)
+            .with_context(|| format!("{}: reading {}", path.display(), cert.display()))?;
+        let info = parse_cert(&cert, &bytes)?;
+        return Ok(Some(OnDisk {
+            cert: info,
+            location: Location::Pointed {
+                kubeconfig: path,
+                cert,
+            },
+            key_pem: None,
+        }));
+    }
+    let creds = kubeconfig
+        .client_credentials()
+        .with_context(|| path.display().to_string())?;
+    let info = parse_cert(&path, &creds.cert_pem)?;
+    let location = Location::Kubeconfig {
+        path,
+        kubeconfig: Box::new(kubeconfig),
+    };
+    Ok(Some(OnDisk {
+        cert: info,
+        location,
+        key_pem: Some(creds.key_pem),
+    }))
+}
+
+fn parse_cert(path: &Path, bytes: &[u8]) -> Result<CertInfo> {
+    pem::first_certificate(bytes)
+        .and_then(CertInfo::parse)
+        .with_context(|| format!("{}: not a valid certificate", path.display()))
+}
+
+/// Whether a CA row's key file exists (else the CA is externally managed).
+pub fn ca_key_exists(dirs: &TreeDirs, ca: &Profile) -> Result<bool> {
+    let key_rel = ca.key_file().unwrap_or_default();
+    Ok(store::read_optional(&dirs.cert_dir, &key_rel)?.is_some())
+}
+
+/// A CA ready to sign: its certificate and signer, after checking that the certificate is
+/// a CA and that the key matches it. `None` when the key is absent (external CA).
+pub fn load_signer(dirs: &TreeDirs, ca: &Profile) -> Result<Option<(CertInfo, Signer)>> {
+    let Some(found) = read_pair(dirs, ca)? else {
+        let missing = dirs.cert_dir.join(ca.cert_file().unwrap_or_default());
+        bail!("{}: CA certificate not found", missing.display());
+    };
+    let Location::Pair {
+        cert: cert_path,
+        key: key_path,
+    } = &found.location
+    else {
+        return Err(anyhow!("internal error: a CA row outside a file pair"));
+    };
+    if !found.cert.is_ca {
+        bail!("{}: certificate is not a CA", cert_path.display());
+    }
+    let Some(key_pem) = &found.key_pem else {
+        return Ok(None);
+    };
+    let key = keys::load(key_path, key_pem)?;
+    if !found.cert.matches_key(&key) {
+        bail!(
+            "{}: does not match the certificate {}",
+            key_path.display(),
+            cert_path.display()
+        );
+    }
+    let signer = issue::existing_ca(&found.cert.der, key)?;
+    Ok(Some((found.cert, signer)))
+}
