@@ -26,11 +26,14 @@ BENCHMARKS=(
     "kubepki init ECDSA-P256|rm -rf {out}|$INIT ECDSA-P256"
     "kubepki init ECDSA-P384|rm -rf {out}|$INIT ECDSA-P384"
     "openssl baseline RSA-2048|rm -rf {out}|{baseline} {out} RSA-2048"
+    "kubepki certs renew all RSA-2048|rm -rf {out} && cp -a {tree} {out}|{kubepki} certs renew all --cert-dir {out}/pki --kubeconfig-dir {out}"
 )
 # Commands that take a few milliseconds: no shell (-N), QUICK_RUNS runs. "NAME|COMMAND".
 # e.g. "kubepki certs check-expiration|{kubepki} certs check-expiration --cert-dir {tree}/pki --kubeconfig-dir {tree}"
 QUICK_BENCHMARKS=(
     "kubepki --version|{kubepki} --version"
+    "kubepki certs check-expiration|{kubepki} certs check-expiration --cert-dir {tree}/pki --kubeconfig-dir {tree}"
+    "kubepki certs renew (no-op, 30d)|{kubepki} certs renew all --expiring-within 30d --cert-dir {tree}/pki --kubeconfig-dir {tree}"
 )
 BASELINE_NAME="openssl baseline RSA-2048"   # the ratio column is BASELINE / this row
 REFERENCE_NAME="kubepki init RSA-2048"      # headline ratio, tree compared with the baseline's
