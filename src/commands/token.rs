@@ -11,7 +11,7 @@ use crate::profile::by_name;
 use crate::report::{JoinCommand, print_join_commands, print_manifests, print_token};
 use crate::spec::TreeDirs;
 use crate::store::{self, FileWrite};
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Context, Result, anyhow, bail};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use time::OffsetDateTime;
@@ -63,13 +63,21 @@ fn create(args: &TokenCreateArgs) -> Result<()> {
         .print_join_command
         .then(|| join_command(&admin, &record.token))
         .transpose()?;
-    store::create_all(&[FileWrite {
+    let secret = FileWrite {
         root: dir.clone(),
         rel: format!("{}.yaml", record.secret_name()).into(),
         content: record.secret_manifest()?.into_bytes(),
         mode: store::SECRET_MODE,
-    }])?;
-    let mut written = vec![dir.join(format!("{}.yaml", record.secret_name()))];
+    };
+    if store::read_optional(&secret.root, &secret.rel)?.is_some() {
+        bail!(
+            "{} exists: a token with id {:?} was created before",
+            secret.path().display(),
+            record.token.id()
+        );
+    }
+    store::create_all(std::slice::from_ref(&secret))?;
+    let mut written = vec![secret.path()];
     written.extend(write_manifests(&dirs, &dir, now)?);
     print_manifests(&written, true)?;
     match join {
