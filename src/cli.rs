@@ -350,7 +350,7 @@ pub struct JoinArgs {
     /// How long to keep trying to reach the API server.
     #[arg(long, value_name = "DURATION", default_value = "5m")]
     pub discovery_timeout: Duration,
-    /// The node's name, for the kubelet command printed at the end [default: hostname].
+    /// The node's name, for --hostname-override in the kubelet command printed at the end.
     #[arg(long, value_name = "NAME")]
     pub node_name: Option<DnsName>,
     /// The directories of the tree.

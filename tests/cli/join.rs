@@ -459,3 +459,31 @@ fn a_server_presenting_another_ca_on_the_verified_fetch_is_refused() {
         "no cert dir created"
     );
 }
+
+#[test]
+fn the_join_example_runs() {
+    require_tool("openssl", "apt-get update && apt-get install -y openssl");
+    let control_plane = ControlPlane::new();
+    let worker = TempTree::new();
+    let out = Command::new("bash")
+        .arg(format!("{}/examples/join.sh", env!("CARGO_MANIFEST_DIR")))
+        .arg(control_plane.tree.root())
+        .arg(worker.root())
+        .env("KUBEPKI", env!("CARGO_BIN_EXE_kubepki"))
+        .output()
+        .expect("running bash");
+    assert_success(&out, "examples/join.sh");
+    let token = std::fs::read_dir(control_plane.manifests())
+        .expect("manifests")
+        .flatten()
+        .find_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name.starts_with("bootstrap-token-").then(|| {
+                let secret = read_manifest(&control_plane.manifests(), &name).expect("Secret");
+                let data = |k| crate::support::bootstrap::secret_data(&secret, k).expect(k);
+                format!("{}.{}", data("token-id"), data("token-secret"))
+            })
+        })
+        .expect("the token the example created");
+    assert_joined(&worker, &control_plane, &token);
+}
