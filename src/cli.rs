@@ -33,6 +33,7 @@ pub struct Cli {
 
 /// Top-level commands.
 #[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once per run; boxing would buy nothing
 pub enum Command {
     /// Write every certificate, key and kubeconfig a control-plane host needs (idempotent).
     Init(InitArgs),
@@ -56,11 +57,41 @@ pub enum Command {
     },
     /// Fetch a worker's ca.crt and bootstrap-kubelet.conf by token or file discovery.
     Join(JoinArgs),
+    /// kubeadm configuration files: print kubepki's defaults, or check a file.
+    Config {
+        /// What to do.
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
     /// Print a shell completion script (bash, zsh, fish, ...).
     Completion {
         /// The shell.
         shell: clap_complete::Shell,
     },
+}
+
+/// `kubepki config ...`.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print a configuration.
+    Print {
+        /// Which one.
+        #[command(subcommand)]
+        what: PrintWhat,
+    },
+    /// Check a kubeadm configuration file; exit 0 when kubepki can use it, else 1.
+    Validate {
+        /// The kubeadm configuration file (YAML).
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+    },
+}
+
+/// `kubepki config print ...`.
+#[derive(Debug, Subcommand)]
+pub enum PrintWhat {
+    /// A v1beta4 InitConfiguration and ClusterConfiguration with kubepki's defaults.
+    InitDefaults,
 }
 
 /// `kubepki certs ...`.
@@ -167,6 +198,10 @@ pub struct KubeconfigUserArgs {
 /// `kubepki init` and its phases.
 #[derive(Debug, Args)]
 pub struct InitArgs {
+    /// kubeadm configuration file (InitConfiguration/ClusterConfiguration, v1beta3 or
+    /// v1beta4); flags given as well override its values.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// The directories of the tree.
     #[command(flatten)]
     pub tree: TreeArgs,

@@ -7,6 +7,7 @@ pub mod apply;
 pub mod bootstrap;
 pub mod cli;
 pub mod commands;
+pub mod config;
 pub mod discovery;
 pub mod duration;
 pub mod expiry;

@@ -31,6 +31,14 @@ impl FromStr for DnsName {
                 && !label.starts_with('-')
                 && !label.ends_with('-')
         };
+        if bare
+            .split('.')
+            .all(|label| label.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Err(format!(
+                "{text:?} looks like an IP address but is not a valid one"
+            ));
+        }
         if text.len() > 253 || !bare.split('.').all(label_ok) {
             return Err(format!(
                 "{text:?} is not a valid DNS name (lower-case RFC 1123 subdomain)"
@@ -306,7 +314,16 @@ mod tests {
             Ok(San::Ip("10.0.0.1".parse().unwrap()))
         );
         assert!(matches!("*.example.com".parse::<San>(), Ok(San::Dns(_))));
-        for bad in ["under_score", "-x", "a..b", "UPPER", "x.", ""] {
+        for bad in [
+            "under_score",
+            "-x",
+            "a..b",
+            "UPPER",
+            "x.",
+            "",
+            "999.1.1.1",
+            "10",
+        ] {
             assert!(bad.parse::<San>().is_err(), "{bad:?} accepted");
         }
     }

@@ -83,13 +83,15 @@ struct CaState {
 }
 
 /// Plans `init` (or a phase) for `selection`. CA rows are always examined, because the rows
-/// they sign depend on them, but only selected rows become steps.
+/// they sign depend on them, but only selected rows become steps. With an external etcd
+/// (`etcd.external`) the etcd CA and the rows it signs are left out, as kubeadm does.
 pub fn plan_init(spec: &ClusterSpec, dirs: &TreeDirs, selection: Selection) -> Plan {
     let mut cas: HashMap<&str, CaState> = HashMap::new();
     let (mut steps, mut context) = (Vec::new(), Vec::new());
     for profile in PROFILES {
         let selected = selection.includes(profile);
-        if !selected && profile.kind != Kind::Ca {
+        let skipped = spec.external_etcd && profile.needs_local_etcd();
+        if skipped || (!selected && profile.kind != Kind::Ca) {
             continue;
         }
         let step = decide(profile, spec, dirs, &cas);
@@ -189,18 +191,39 @@ fn check_current(path: &Path, cert: &CertInfo, spec: &ClusterSpec) -> Result<(),
     Ok(())
 }
 
-fn decide_ca(profile: &Profile, spec: &ClusterSpec, dirs: &TreeDirs, step: &mut Step) -> Decision {
-    let (cert_rel, key_rel) = (
-        profile.cert_file().unwrap_or_default(),
-        profile.key_file().unwrap_or_default(),
-    );
-    let (cert_path, key_path) = (dirs.cert_dir.join(&cert_rel), dirs.cert_dir.join(&key_rel));
+/// A certificate/key pair as found: the certificate unparsed, the key loaded.
+struct PairOnDisk {
+    cert_path: PathBuf,
+    key_path: PathBuf,
+    cert_bytes: Option<Vec<u8>>,
+    key: Option<KeyPair>,
+}
+
+fn read_pair(profile: &Profile, dirs: &TreeDirs) -> Result<PairOnDisk, String> {
+    let cert_rel = profile.cert_file().unwrap_or_default();
+    let key_rel = profile.key_file().unwrap_or_default();
     let cert_bytes = read(&dirs.cert_dir, &cert_rel)?;
     let key_bytes = read(&dirs.cert_dir, &key_rel)?;
     let key = key_bytes
         .as_deref()
         .map(|b| load_key(dirs, &key_rel, b))
         .transpose()?;
+    let (cert_path, key_path) = (dirs.cert_dir.join(cert_rel), dirs.cert_dir.join(key_rel));
+    Ok(PairOnDisk {
+        cert_path,
+        key_path,
+        cert_bytes,
+        key,
+    })
+}
+
+fn decide_ca(profile: &Profile, spec: &ClusterSpec, dirs: &TreeDirs, step: &mut Step) -> Decision {
+    let PairOnDisk {
+        cert_path,
+        key_path,
+        cert_bytes,
+        key,
+    } = read_pair(profile, dirs)?;
     let Some(cert_bytes) = cert_bytes else {
         step.existing_key = key;
         return Ok(match step.existing_key {
@@ -289,17 +312,12 @@ fn decide_leaf(
     cas: &HashMap<&str, CaState>,
     step: &mut Step,
 ) -> Decision {
-    let (cert_rel, key_rel) = (
-        profile.cert_file().unwrap_or_default(),
-        profile.key_file().unwrap_or_default(),
-    );
-    let (cert_path, key_path) = (dirs.cert_dir.join(&cert_rel), dirs.cert_dir.join(&key_rel));
-    let cert_bytes = read(&dirs.cert_dir, &cert_rel)?;
-    let key_bytes = read(&dirs.cert_dir, &key_rel)?;
-    let key = key_bytes
-        .as_deref()
-        .map(|b| load_key(dirs, &key_rel, b))
-        .transpose()?;
+    let PairOnDisk {
+        cert_path,
+        key_path,
+        cert_bytes,
+        key,
+    } = read_pair(profile, dirs)?;
     let Some(cert_bytes) = cert_bytes else {
         signer_problem(profile, cas, &cert_path)?;
         step.existing_key = key;

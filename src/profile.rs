@@ -61,9 +61,9 @@ pub enum Sans {
     OwnCn,
     /// The API server's names and addresses.
     ApiServer,
-    /// etcd serving: node name, localhost, advertise address and loopbacks.
+    /// etcd serving: node name, localhost, advertise address, loopbacks, `serverCertSANs`.
     EtcdServer,
-    /// etcd peer: the same set as `EtcdServer`.
+    /// etcd peer: the same base set as `EtcdServer`, then `peerCertSANs`.
     EtcdPeer,
 }
 
@@ -231,6 +231,11 @@ impl Profile {
         }
     }
 
+    /// Whether the row exists only with a local etcd (the etcd CA and what it signs).
+    pub fn needs_local_etcd(&self) -> bool {
+        self.name == "etcd-ca" || self.issuer == Some("etcd-ca")
+    }
+
     /// The certificate file under its directory, if the row has a separate one.
     pub fn cert_file(&self) -> Option<PathBuf> {
         matches!(self.kind, Kind::Ca | Kind::Leaf).then(|| format!("{}.crt", self.file).into())
@@ -294,14 +299,25 @@ impl Profile {
                 }
                 (dns_names, ips)
             }
-            Sans::EtcdServer | Sans::EtcdPeer => (
-                vec![node, "localhost".into()],
-                vec![
+            Sans::EtcdServer | Sans::EtcdPeer => {
+                let mut dns_names = vec![node, "localhost".into()];
+                let mut ips = vec![
                     spec.advertise_address,
                     IpAddr::from([127, 0, 0, 1]),
                     IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
-                ],
-            ),
+                ];
+                let extra = match self.sans {
+                    Sans::EtcdServer => &spec.etcd_server_sans,
+                    _ => &spec.etcd_peer_sans,
+                };
+                for san in extra {
+                    match san {
+                        San::Dns(name) => dns_names.push(name.to_string()),
+                        San::Ip(ip) => ips.push(*ip),
+                    }
+                }
+                (dns_names, ips)
+            }
         };
         dns_names.sort();
         dns_names.dedup();

@@ -206,6 +206,20 @@ pub fn detail(verbose: u8, message: std::fmt::Arguments<'_>) {
     }
 }
 
+/// A note on stderr, kubeadm-style (`[config] skipping ...`).
+pub fn note(group: &str, message: &str) {
+    eprintln!("[{group}] {message}");
+}
+
+/// A document (YAML, lines of a check) on stdout, as it is.
+pub fn print_document(text: &str) -> Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+        .context("writing to stdout")
+}
+
 /// The tree's directories, for detail lines.
 pub fn describe_dirs(dirs: &TreeDirs) -> String {
     format!(

@@ -1,6 +1,6 @@
-//! `ClusterSpec`: the validated facts every certificate is derived from — flags (and later a
-//! config file) over defaults over host facts (hostname, first non-loopback address), with
-//! `now` fixed once per run. Bad input fails here, naming the flag.
+//! `ClusterSpec`: the validated facts every certificate is derived from — flags over a
+//! kubeadm config file (merged by `config.rs`) over defaults over host facts (hostname, first
+//! non-loopback address), with `now` fixed once per run. Bad input fails here, naming the flag.
 
 use crate::cli::{ClusterArgs, TreeArgs};
 use crate::duration::Duration;
@@ -15,12 +15,18 @@ use time::OffsetDateTime;
 pub const DEFAULT_CERT_DIR: &str = "/etc/kubernetes/pki";
 /// Default `--kubeconfig-dir`.
 pub const DEFAULT_KUBECONFIG_DIR: &str = "/etc/kubernetes";
-const DEFAULT_BIND_PORT: u16 = 6443;
-const DEFAULT_SERVICE_CIDR: &str = "10.96.0.0/12";
-const DEFAULT_DNS_DOMAIN: &str = "cluster.local";
-const DEFAULT_CLUSTER_NAME: &str = "kubernetes";
-const DEFAULT_CERT_VALIDITY: Duration = Duration::from_hours(8760);
-const DEFAULT_CA_VALIDITY: Duration = Duration::from_hours(87600);
+/// Default `--apiserver-bind-port` (`localAPIEndpoint.bindPort`).
+pub const DEFAULT_BIND_PORT: u16 = 6443;
+/// Default `--service-cidr` (`networking.serviceSubnet`).
+pub const DEFAULT_SERVICE_CIDR: &str = "10.96.0.0/12";
+/// Default `--service-dns-domain` (`networking.dnsDomain`).
+pub const DEFAULT_DNS_DOMAIN: &str = "cluster.local";
+/// Default `clusterName`.
+pub const DEFAULT_CLUSTER_NAME: &str = "kubernetes";
+/// Default `--cert-validity` (`certificateValidityPeriod`).
+pub const DEFAULT_CERT_VALIDITY: Duration = Duration::from_hours(8760);
+/// Default `--ca-validity` (`caCertificateValidityPeriod`).
+pub const DEFAULT_CA_VALIDITY: Duration = Duration::from_hours(87600);
 
 /// The directories of a tree.
 #[derive(Clone, Debug)]
@@ -62,6 +68,12 @@ pub struct ClusterSpec {
     pub control_plane_endpoint: Option<Endpoint>,
     /// Extra API server SANs.
     pub extra_sans: Vec<San>,
+    /// Extra etcd serving SANs (`etcd.local.serverCertSANs`).
+    pub etcd_server_sans: Vec<San>,
+    /// Extra etcd peer SANs (`etcd.local.peerCertSANs`).
+    pub etcd_peer_sans: Vec<San>,
+    /// `etcd.external`: no etcd certificates are written.
+    pub external_etcd: bool,
     /// Service CIDRs.
     pub service_cidrs: ServiceCidrs,
     /// Cluster DNS domain.
@@ -104,6 +116,9 @@ impl ClusterSpec {
             bind_port: args.apiserver_bind_port.unwrap_or(DEFAULT_BIND_PORT),
             control_plane_endpoint: args.control_plane_endpoint.clone(),
             extra_sans: args.apiserver_cert_extra_sans.clone(),
+            etcd_server_sans: Vec::new(),
+            etcd_peer_sans: Vec::new(),
+            external_etcd: false,
             service_cidrs: match &args.service_cidr {
                 Some(cidrs) => cidrs.clone(),
                 None => DEFAULT_SERVICE_CIDR

@@ -4,10 +4,11 @@
 use super::token::{default_manifests_dir, write_manifests};
 use crate::apply::apply;
 use crate::cli::{InitArgs, InitCommand, Phase};
+use crate::config::InitConfig;
 use crate::plan::{ensure_no_refusal, plan_init};
 use crate::profile::{self, Group, Selection};
 use crate::renewal::complete_staged;
-use crate::report::{InitReport, describe_dirs, detail};
+use crate::report::{InitReport, describe_dirs, detail, note};
 use crate::spec::{ClusterSpec, TreeDirs};
 use anyhow::{Result, anyhow};
 use std::process::ExitCode;
@@ -17,8 +18,16 @@ use time::OffsetDateTime;
 /// Runs init (or one phase of it).
 pub fn run(args: &InitArgs, verbose: u8) -> Result<ExitCode> {
     let started = Instant::now();
-    let spec = ClusterSpec::resolve(&args.cluster, OffsetDateTime::now_utc())?;
-    let dirs = TreeDirs::from_args(&args.tree);
+    let file = match &args.config {
+        Some(path) => InitConfig::load(path)?,
+        None => InitConfig::default(),
+    };
+    for line in &file.notes {
+        note("config", line);
+    }
+    let cluster = file.merge_flags(&args.cluster);
+    let spec = file.complete(ClusterSpec::resolve(&cluster, OffsetDateTime::now_utc())?);
+    let dirs = TreeDirs::from_args(&file.merge_tree(&args.tree));
     if !args.dry_run {
         for path in complete_staged(&dirs)? {
             detail(

@@ -2,6 +2,7 @@
 //! engine (plan, apply) and hand the result to `report`; they parse and decide nothing.
 
 mod certs;
+mod config;
 mod init;
 mod join;
 mod kubeconfig;
@@ -20,6 +21,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Token { command } => token::run(&command),
         Command::Join(args) => join::run(&args, cli.verbose),
         Command::Completion { shell } => completion(shell),
+        Command::Config { command } => config::run(&command),
     }
 }
 

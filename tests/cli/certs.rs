@@ -502,17 +502,7 @@ fn a_pair_caught_between_its_renames_is_completed_by_the_next_command() {
         tree.pki().join(".apiserver.crt.kubepki-staged"),
     )
     .unwrap();
-    let mut args = vec!["init".to_string()];
-    args.extend(tree.dir_args());
-    args.extend(
-        [
-            "--node-name",
-            "cp1",
-            "--apiserver-advertise-address",
-            "127.0.0.1",
-        ]
-        .map(String::from),
-    );
+    let args = tree.init_args("ECDSA-P256", &[]);
     assert_success(&kubepki(&args), "init after an interrupted renew");
     assert_eq!(
         tree.read("pki/apiserver.crt"),

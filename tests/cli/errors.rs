@@ -256,20 +256,7 @@ fn run_case(case: &Case) -> Result<(), String> {
     tree.init("ECDSA-P256", &[]);
     (case.damage)(tree.root());
     let before = tree.snapshot();
-    let mut args = vec!["init".to_string()];
-    args.extend(tree.dir_args());
-    args.extend(
-        [
-            "--node-name",
-            "cp1",
-            "--apiserver-advertise-address",
-            "127.0.0.1",
-            "--encryption-algorithm",
-            "ECDSA-P256",
-        ]
-        .map(String::from),
-    );
-    args.extend(case.flags.iter().map(|s| s.to_string()));
+    let args = tree.init_args("ECDSA-P256", case.flags);
     let out = kubepki(&args);
     let stderr = String::from_utf8_lossy(&out.stderr);
     let first = stderr.lines().next().unwrap_or_default();
@@ -298,17 +285,7 @@ fn an_expired_certificate_is_refused() {
     tree.init("ECDSA-P256", &["--cert-validity", "1s"]);
     std::thread::sleep(std::time::Duration::from_millis(2100));
     let before = tree.snapshot();
-    let mut args = vec!["init".to_string()];
-    args.extend(tree.dir_args());
-    args.extend(
-        [
-            "--node-name",
-            "cp1",
-            "--apiserver-advertise-address",
-            "127.0.0.1",
-        ]
-        .map(String::from),
-    );
+    let args = tree.init_args("ECDSA-P256", &[]);
     let out = kubepki(&args);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");

@@ -37,21 +37,7 @@ const TREE: &[&str] = &[
 ];
 
 fn init_args(tree: &TempTree, extra: &[&str]) -> Vec<String> {
-    let mut args = vec!["init".to_string()];
-    args.extend(tree.dir_args());
-    args.extend(
-        [
-            "--node-name",
-            "cp1",
-            "--apiserver-advertise-address",
-            "127.0.0.1",
-            "--encryption-algorithm",
-            "ECDSA-P256",
-        ]
-        .map(String::from),
-    );
-    args.extend(extra.iter().map(|s| s.to_string()));
-    args
+    tree.init_args("ECDSA-P256", extra)
 }
 
 fn phase(tree: &TempTree, group: &str, name: &str) -> std::process::Output {
@@ -306,22 +292,16 @@ fn modes_do_not_depend_on_the_umask() {
 #[test]
 fn ipv6_dual_stack_and_endpoint_reach_sans_and_kubeconfigs() {
     let tree = TempTree::new();
-    let mut args = vec!["init".to_string()];
-    args.extend(tree.dir_args());
-    args.extend(
-        [
-            "--node-name",
-            "cp1",
+    let args = init_args(
+        &tree,
+        &[
             "--apiserver-advertise-address",
             "fd00::10",
             "--service-cidr",
             "fd00:10:96::/112,10.96.0.0/12",
             "--control-plane-endpoint",
             "[fd00::1]:7443",
-            "--encryption-algorithm",
-            "ECDSA-P256",
-        ]
-        .map(String::from),
+        ],
     );
     assert_success(&kubepki(&args), "IPv6 init");
     let sans = openssl(&[
@@ -341,4 +321,59 @@ fn ipv6_dual_stack_and_endpoint_reach_sans_and_kubeconfigs() {
         scheduler.contains("server: https://[fd00::10]:6443"),
         "{scheduler}"
     );
+}
+
+#[test]
+fn node_name_and_advertise_address_default_to_host_facts() {
+    let tree = TempTree::new();
+    let mut args = vec![
+        "init".to_string(),
+        "--dry-run".into(),
+        "-o".into(),
+        "json".into(),
+    ];
+    args.extend(tree.dir_args());
+    let out = kubepki(&args);
+    assert_success(&out, "init with host defaults");
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let hostname = fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap()
+        .trim()
+        .to_lowercase();
+    let apiserver = &plan["steps"][1];
+    assert!(
+        apiserver["dnsNames"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n == hostname.as_str()),
+        "{apiserver}"
+    );
+    let advertise: std::net::IpAddr = apiserver["ips"][1].as_str().unwrap().parse().unwrap();
+    assert!(!advertise.is_loopback(), "{advertise}");
+}
+
+#[test]
+fn a_host_without_a_non_loopback_address_fails_clearly() {
+    let unshare =
+        crate::support::require_tool("unshare", "apt-get update && apt-get install -y util-linux");
+    let tree = TempTree::new();
+    let out = std::process::Command::new(unshare)
+        .args([
+            "-n",
+            env!("CARGO_BIN_EXE_kubepki"),
+            "init",
+            "--node-name",
+            "cp1",
+        ])
+        .args(tree.dir_args())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(
+        stderr.trim(),
+        "kubepki: error: this host has no non-loopback address; pass --apiserver-advertise-address"
+    );
+    assert!(!tree.pki().exists());
 }

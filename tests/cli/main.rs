@@ -2,6 +2,7 @@
 //! output with the real consumers (openssl, kubectl, etcd).
 
 mod certs;
+mod config;
 mod errors;
 mod etcd;
 mod examples;

@@ -46,24 +46,26 @@ impl TempTree {
     /// Runs `kubepki init` for node `cp1` advertising 127.0.0.1 with the given algorithm and
     /// extra arguments; panics with stderr if it fails.
     pub fn init(&self, algorithm: &str, extra: &[&str]) -> Output {
-        let mut args = vec!["init".to_string()];
-        args.extend(self.dir_args());
-        args.extend(
-            [
-                "--node-name",
-                "cp1",
-                "--apiserver-advertise-address",
-                "127.0.0.1",
-                "--encryption-algorithm",
-                algorithm,
-            ]
-            .iter()
-            .map(|s| s.to_string()),
-        );
-        args.extend(extra.iter().map(|s| s.to_string()));
-        let out = kubepki(&args);
+        let out = kubepki(&self.init_args(algorithm, extra));
         assert_success(&out, "kubepki init");
         out
+    }
+
+    /// The arguments of `kubepki init` for node `cp1` advertising 127.0.0.1 on this tree,
+    /// with `algorithm` and `extra` arguments.
+    pub fn init_args(&self, algorithm: &str, extra: &[&str]) -> Vec<String> {
+        let mut args = vec!["init".to_string()];
+        args.extend(self.dir_args());
+        let node = [
+            "--node-name",
+            "cp1",
+            "--apiserver-advertise-address",
+            "127.0.0.1",
+        ];
+        args.extend(node.iter().map(|s| s.to_string()));
+        args.extend(["--encryption-algorithm".to_string(), algorithm.to_string()]);
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args
     }
 
     /// Runs `kubepki certs renew all` on this tree; panics with stderr if it fails.

@@ -1,0 +1,838 @@
+//! kubeadm configuration files (`--config`): YAML with one or more documents, each an
+//! `InitConfiguration`, `ClusterConfiguration` or `JoinConfiguration` of
+//! `kubeadm.k8s.io/v1beta3` or `v1beta4`, read strictly into typed values. Other kinds kubeadm
+//! accepts in the same file are skipped with a note; anything else, unknown fields included,
+//! is an error naming the file, line, column and field. Also the merge rule (flags override
+//! the file) and `config print init-defaults`. Reads the one file it is given; prints nothing.
+
+mod common;
+mod errors;
+mod model;
+mod scalar;
+mod v1beta3;
+mod v1beta4;
+
+pub use model::{
+    BootstrapToken, BootstrapTokenDiscovery, BootstrapTokenString, CaCertHash,
+    ClusterConfiguration, Discovery, Etcd, InitConfiguration, JoinConfiguration, JoinControlPlane,
+    TokenUsage,
+};
+
+use crate::cli::{ClusterArgs, TreeArgs};
+use crate::keys::Algorithm;
+use crate::spec::ClusterSpec;
+use anyhow::{Context, Result, anyhow, bail};
+use errors::{Located, located, located_header, nearest};
+use scalar::{Req, Scalar};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+
+const ETCD_BOTH: &str = "etcd.local and etcd.external are mutually exclusive";
+const KUBEADM_GROUP: &str = "kubeadm.k8s.io";
+
+/// The kubeadm config API versions kubepki reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KubeadmVersion {
+    /// `kubeadm.k8s.io/v1beta3`.
+    V1beta3,
+    /// `kubeadm.k8s.io/v1beta4`.
+    V1beta4,
+}
+
+/// A document's `apiVersion`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum ApiVersion {
+    Kubeadm(KubeadmVersion),
+    /// A component config group kubeadm accepts beside its own (kubelet, kube-proxy).
+    Component(String),
+}
+
+impl Scalar for ApiVersion {
+    const WHAT: &'static str = "an apiVersion such as kubeadm.k8s.io/v1beta4";
+    fn parse(text: &str) -> Result<ApiVersion, String> {
+        match text.split_once('/') {
+            Some((KUBEADM_GROUP, "v1beta4")) => Ok(ApiVersion::Kubeadm(KubeadmVersion::V1beta4)),
+            Some((KUBEADM_GROUP, "v1beta3")) => Ok(ApiVersion::Kubeadm(KubeadmVersion::V1beta3)),
+            Some((KUBEADM_GROUP, _)) => Err(format!(
+                "apiVersion {text:?} is not read by kubepki (v1beta3 and v1beta4 are); \
+                 convert the file with `kubeadm config migrate`"
+            )),
+            Some(("kubelet.config.k8s.io" | "kubeproxy.config.k8s.io", _)) => {
+                Ok(ApiVersion::Component(text.to_string()))
+            }
+            _ => Err(format!(
+                "unknown apiVersion {text:?} (expected kubeadm.k8s.io/v1beta3 or kubeadm.k8s.io/v1beta4)"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for ApiVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ApiVersion::Kubeadm(KubeadmVersion::V1beta3) => write!(f, "{KUBEADM_GROUP}/v1beta3"),
+            ApiVersion::Kubeadm(KubeadmVersion::V1beta4) => write!(f, "{KUBEADM_GROUP}/v1beta4"),
+            ApiVersion::Component(text) => f.write_str(text),
+        }
+    }
+}
+
+/// Every kind kubeadm accepts in its configuration files.
+const KINDS: &[&str] = &[
+    "InitConfiguration",
+    "ClusterConfiguration",
+    "JoinConfiguration",
+    "ResetConfiguration",
+    "UpgradeConfiguration",
+    "KubeletConfiguration",
+    "KubeProxyConfiguration",
+];
+
+/// A document's `kind`, one of `KINDS`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct KindName(&'static str);
+
+impl Scalar for KindName {
+    const WHAT: &'static str = "a kind such as ClusterConfiguration";
+    fn parse(text: &str) -> Result<KindName, String> {
+        if let Some(kind) = KINDS.iter().find(|k| **k == text) {
+            return Ok(KindName(kind));
+        }
+        let prefixed = KINDS.iter().copied().find(|k| k.starts_with(text));
+        Err(format!(
+            "unknown kind {text:?}{}",
+            errors::did_you_mean(prefixed.or_else(|| nearest(text, KINDS.iter().copied())))
+        ))
+    }
+}
+
+/// `apiVersion` and `kind`, read before the document itself.
+#[derive(Debug, Deserialize)]
+struct Header {
+    #[serde(rename = "apiVersion")]
+    api_version: Option<Req<ApiVersion>>,
+    kind: Option<Req<KindName>>,
+}
+
+/// What one document is.
+#[derive(Debug)]
+struct DocType {
+    version: ApiVersion,
+    kind: &'static str,
+}
+
+impl DocType {
+    /// The kubeadm version when this is a kind kubepki reads, else `None` (skipped).
+    fn read_as(&self) -> Option<KubeadmVersion> {
+        match (&self.version, self.kind) {
+            (
+                ApiVersion::Kubeadm(version),
+                "InitConfiguration" | "ClusterConfiguration" | "JoinConfiguration",
+            ) => Some(*version),
+            _ => None,
+        }
+    }
+}
+
+/// The documents of one file.
+#[derive(Debug, Default)]
+struct Documents {
+    init: Option<InitConfiguration>,
+    cluster: Option<ClusterConfiguration>,
+    join: Option<JoinConfiguration>,
+    skipped: Vec<String>,
+}
+
+/// Reads `path`: every document's header first (to learn its type), then each document.
+fn read_documents(path: &Path) -> Result<Documents> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let text = errors::utf8(path, &bytes)?;
+    let types = read_headers(path, text)?;
+    if types.iter().all(Option::is_none) {
+        bail!(
+            "{}: no kubeadm configuration in the file (it is empty)",
+            path.display()
+        );
+    }
+    let mut documents = Documents::default();
+    let mut seen: Vec<&str> = Vec::new();
+    for (doc_type, deserializer) in types.iter().zip(serde_yaml::Deserializer::from_str(text)) {
+        let Some(doc_type) = doc_type else {
+            continue;
+        };
+        if seen.contains(&doc_type.kind) {
+            bail!("{}: {} appears twice", path.display(), doc_type.kind);
+        }
+        seen.push(doc_type.kind);
+        read_document(path, doc_type, deserializer, &mut documents)?;
+    }
+    Ok(documents)
+}
+
+/// The type of every non-empty document, stopping at the first error (serde_yaml's document
+/// iterator must not be resumed after one).
+fn read_headers(path: &Path, text: &str) -> Result<Vec<Option<DocType>>> {
+    let mut types = Vec::new();
+    for (index, deserializer) in serde_yaml::Deserializer::from_str(text).enumerate() {
+        let header: Option<Header> =
+            serde_path_to_error::deserialize(deserializer).map_err(|e| located_header(path, e))?;
+        types.push(header.map(|h| doc_type(path, index + 1, h)).transpose()?);
+    }
+    Ok(types)
+}
+
+fn doc_type(path: &Path, number: usize, header: Header) -> Result<DocType> {
+    let missing = |field: &str| {
+        anyhow!(
+            "{}: document {number} has no {field} (every document needs apiVersion and kind)",
+            path.display()
+        )
+    };
+    let Req(version) = header.api_version.ok_or_else(|| missing("apiVersion"))?;
+    let Req(KindName(kind)) = header.kind.ok_or_else(|| missing("kind"))?;
+    let kubeadm_kind = KINDS[..5].contains(&kind);
+    let fits = match &version {
+        ApiVersion::Kubeadm(KubeadmVersion::V1beta3) => KINDS[..3].contains(&kind),
+        ApiVersion::Kubeadm(KubeadmVersion::V1beta4) => kubeadm_kind,
+        ApiVersion::Component(_) => !kubeadm_kind,
+    };
+    if !fits {
+        bail!(
+            "{}: document {number}: kind {kind} does not exist in {version}",
+            path.display()
+        );
+    }
+    Ok(DocType { version, kind })
+}
+
+fn read_document(
+    path: &Path,
+    doc_type: &DocType,
+    deserializer: serde_yaml::Deserializer<'_>,
+    documents: &mut Documents,
+) -> Result<()> {
+    let Some(version) = doc_type.read_as() else {
+        documents.skipped.push(format!(
+            "skipping {} ({}): not used by kubepki",
+            doc_type.kind, doc_type.version
+        ));
+        return Ok(());
+    };
+    let kind = doc_type.kind;
+    let at = |e| located(path, kind, e);
+    use KubeadmVersion::{V1beta3, V1beta4};
+    match (kind, version) {
+        ("InitConfiguration", V1beta3) => {
+            documents.init = Some(
+                parse::<v1beta3::InitConfiguration>(deserializer)
+                    .map_err(at)?
+                    .into_model(),
+            )
+        }
+        ("InitConfiguration", V1beta4) => {
+            documents.init = Some(
+                parse::<v1beta4::InitConfiguration>(deserializer)
+                    .map_err(at)?
+                    .into_model(),
+            )
+        }
+        ("ClusterConfiguration", V1beta3) => {
+            let doc = parse::<v1beta3::ClusterConfiguration>(deserializer).map_err(at)?;
+            documents.cluster = Some(doc.into_model().map_err(|e| whole(path, kind, &e))?)
+        }
+        ("ClusterConfiguration", V1beta4) => {
+            let doc = parse::<v1beta4::ClusterConfiguration>(deserializer).map_err(at)?;
+            documents.cluster = Some(doc.into_model().map_err(|e| whole(path, kind, &e))?)
+        }
+        (_, V1beta3) => {
+            documents.join = Some(
+                parse::<v1beta3::JoinConfiguration>(deserializer)
+                    .map_err(at)?
+                    .into_model(),
+            )
+        }
+        (_, V1beta4) => {
+            documents.join = Some(
+                parse::<v1beta4::JoinConfiguration>(deserializer)
+                    .map_err(at)?
+                    .into_model(),
+            )
+        }
+    }
+    Ok(())
+}
+
+fn parse<'de, T: Deserialize<'de>>(
+    deserializer: serde_yaml::Deserializer<'de>,
+) -> Result<T, Located> {
+    serde_path_to_error::deserialize(deserializer)
+}
+
+/// An error about a document as a whole (no single position).
+fn whole(path: &Path, kind: &str, message: &str) -> anyhow::Error {
+    anyhow!("{}: {kind}: {message}", path.display())
+}
+
+/// `PublicKeysECDSA: true` (kubeadm ≤ 1.30's way to ask for ECDSA) means ECDSA-P256.
+fn public_keys_ecdsa(gates: &BTreeMap<String, bool>) -> Option<Algorithm> {
+    gates
+        .get("PublicKeysECDSA")
+        .copied()
+        .unwrap_or(false)
+        .then_some(Algorithm::EcdsaP256)
+}
+
+/// What `init --config` takes from a file.
+#[derive(Debug, Default)]
+pub struct InitConfig {
+    /// The InitConfiguration (defaults when the file has none).
+    pub init: InitConfiguration,
+    /// The ClusterConfiguration (defaults when the file has none).
+    pub cluster: ClusterConfiguration,
+    /// One line per skipped document, for stderr.
+    pub notes: Vec<String>,
+}
+
+impl InitConfig {
+    /// Reads a file holding an InitConfiguration, a ClusterConfiguration or both.
+    pub fn load(path: &Path) -> Result<InitConfig> {
+        let mut documents = read_documents(path)?;
+        if documents.init.is_none() && documents.cluster.is_none() {
+            bail!(
+                "{}: no InitConfiguration or ClusterConfiguration in the file",
+                path.display()
+            );
+        }
+        if documents.join.is_some() {
+            documents
+                .skipped
+                .push("skipping JoinConfiguration: it is for join, not init".into());
+        }
+        Ok(InitConfig {
+            init: documents.init.unwrap_or_default(),
+            cluster: documents.cluster.unwrap_or_default(),
+            notes: documents.skipped,
+        })
+    }
+
+    /// The flags, with every one left unset filled from the file: flags override the file.
+    pub fn merge_flags(&self, flags: &ClusterArgs) -> ClusterArgs {
+        let (init, cluster) = (&self.init, &self.cluster);
+        ClusterArgs {
+            node_name: flags.node_name.clone().or(init.node_name.clone()),
+            apiserver_advertise_address: flags
+                .apiserver_advertise_address
+                .or(init.advertise_address),
+            apiserver_bind_port: flags.apiserver_bind_port.or(init.bind_port),
+            control_plane_endpoint: flags
+                .control_plane_endpoint
+                .clone()
+                .or(cluster.control_plane_endpoint.clone()),
+            apiserver_cert_extra_sans: match flags.apiserver_cert_extra_sans.is_empty() {
+                true => cluster.api_server_cert_sans.clone(),
+                false => flags.apiserver_cert_extra_sans.clone(),
+            },
+            service_cidr: flags
+                .service_cidr
+                .clone()
+                .or(cluster.service_subnet.clone()),
+            service_dns_domain: flags
+                .service_dns_domain
+                .clone()
+                .or(cluster.dns_domain.clone()),
+            encryption_algorithm: flags.encryption_algorithm.or(cluster.encryption_algorithm),
+            cert_validity: flags.cert_validity.or(cluster.certificate_validity_period),
+            ca_validity: flags.ca_validity.or(cluster.ca_certificate_validity_period),
+        }
+    }
+
+    /// The tree flags, `--cert-dir` filled from `certificatesDir` when unset.
+    pub fn merge_tree(&self, flags: &TreeArgs) -> TreeArgs {
+        TreeArgs {
+            cert_dir: flags
+                .cert_dir
+                .clone()
+                .or(self.cluster.certificates_dir.clone()),
+            kubeconfig_dir: flags.kubeconfig_dir.clone(),
+        }
+    }
+
+    /// The spec with what only the file can say: `clusterName` and where etcd runs.
+    pub fn complete(&self, mut spec: ClusterSpec) -> ClusterSpec {
+        if let Some(name) = &self.cluster.cluster_name {
+            spec.cluster_name = name.clone();
+        }
+        match &self.cluster.etcd {
+            Etcd::Local {
+                server_cert_sans,
+                peer_cert_sans,
+            } => {
+                spec.etcd_server_sans = server_cert_sans.clone();
+                spec.etcd_peer_sans = peer_cert_sans.clone();
+            }
+            Etcd::External => spec.external_etcd = true,
+        }
+        spec
+    }
+}
+
+/// Reads a file holding a JoinConfiguration, for `kubepki join --config`; also returns the
+/// notes about skipped documents.
+pub fn load_join(path: &Path) -> Result<(JoinConfiguration, Vec<String>)> {
+    let mut documents = read_documents(path)?;
+    let join = documents
+        .join
+        .take()
+        .ok_or_else(|| anyhow!("{}: no JoinConfiguration in the file", path.display()))?;
+    for kind in [
+        documents.init.map(|_| "InitConfiguration"),
+        documents.cluster.map(|_| "ClusterConfiguration"),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        documents
+            .skipped
+            .push(format!("skipping {kind}: it is for init, not join"));
+    }
+    Ok((join, documents.skipped))
+}
+
+/// `config validate`: reads every document strictly; returns one line per document read
+/// or skipped.
+pub fn validate(path: &Path) -> Result<Vec<String>> {
+    let documents = read_documents(path)?;
+    let read = [
+        documents.init.as_ref().map(|_| "InitConfiguration"),
+        documents.cluster.as_ref().map(|_| "ClusterConfiguration"),
+        documents.join.as_ref().map(|_| "JoinConfiguration"),
+    ];
+    let mut lines: Vec<String> = read.iter().flatten().map(|k| format!("{k}: ok")).collect();
+    if lines.is_empty() {
+        bail!(
+            "{}: no InitConfiguration, ClusterConfiguration or JoinConfiguration in the file",
+            path.display()
+        );
+    }
+    lines.extend(documents.skipped);
+    Ok(lines)
+}
+
+/// `config print init-defaults`: a v1beta4 InitConfiguration and ClusterConfiguration with
+/// kubepki's defaults. Host facts (node name, advertise address) are left commented out, so
+/// that the file fed back to `init --config` detects them as no file at all would; no
+/// bootstrap token is printed (a fixed example token would be a known secret).
+pub fn init_defaults() -> String {
+    use crate::spec::{
+        DEFAULT_BIND_PORT, DEFAULT_CA_VALIDITY, DEFAULT_CERT_DIR, DEFAULT_CERT_VALIDITY,
+        DEFAULT_CLUSTER_NAME, DEFAULT_DNS_DOMAIN, DEFAULT_SERVICE_CIDR,
+    };
+    format!(
+        "\
+# kubepki's defaults as a kubeadm configuration (kubeadm.k8s.io/v1beta4).
+# Use it with `kubepki init --config FILE`; flags given as well override it.
+apiVersion: kubeadm.k8s.io/v1beta4
+kind: InitConfiguration
+bootstrapTokens:
+- groups:
+  - system:bootstrappers:kubeadm:default-node-token
+  ttl: 24h0m0s
+  usages:
+  - signing
+  - authentication
+localAPIEndpoint:
+  # Unset: this host's first non-loopback address.
+  # advertiseAddress: 192.0.2.10
+  bindPort: {DEFAULT_BIND_PORT}
+nodeRegistration:
+  # Unset: this host's name, lower-cased.
+  # name: node1
+---
+apiVersion: kubeadm.k8s.io/v1beta4
+kind: ClusterConfiguration
+clusterName: {DEFAULT_CLUSTER_NAME}
+certificatesDir: {DEFAULT_CERT_DIR}
+# controlPlaneEndpoint: cluster.example.com:6443
+networking:
+  dnsDomain: {DEFAULT_DNS_DOMAIN}
+  serviceSubnet: {DEFAULT_SERVICE_CIDR}
+apiServer:
+  certSANs: []
+etcd:
+  local:
+    serverCertSANs: []
+    peerCertSANs: []
+encryptionAlgorithm: {algorithm}
+certificateValidityPeriod: {DEFAULT_CERT_VALIDITY}
+caCertificateValidityPeriod: {DEFAULT_CA_VALIDITY}
+",
+        algorithm = Algorithm::Rsa2048,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::duration::Duration;
+    use crate::netaddr::San;
+    use std::io::Write;
+    use std::path::PathBuf;
+
+    fn file(text: &str) -> tempfile::NamedTempFile {
+        let mut file = tempfile::NamedTempFile::new().expect("temp file");
+        file.write_all(text.as_bytes()).expect("write");
+        file
+    }
+
+    fn load(text: &str) -> Result<InitConfig> {
+        InitConfig::load(file(text).path())
+    }
+
+    fn error(text: &str) -> String {
+        format!("{:#}", load(text).expect_err("the file is refused"))
+    }
+
+    fn sans(list: &[&str]) -> Vec<San> {
+        list.iter().map(|s| s.parse().expect("test SAN")).collect()
+    }
+
+    const V1BETA4: &str = "\
+# a comment before the first document
+apiVersion: kubeadm.k8s.io/v1beta4
+kind: InitConfiguration
+bootstrapTokens:
+- token: abcdef.0123456789abcdef
+  ttl: 30m
+  usages: [signing, authentication]
+  groups: [system:bootstrappers:kubeadm:default-node-token]
+localAPIEndpoint:
+  advertiseAddress: 192.168.1.10
+  bindPort: 7443
+nodeRegistration:
+  name: cp1
+  criSocket: unix:///var/run/containerd/containerd.sock
+  kubeletExtraArgs:
+  - name: node-ip
+    value: 192.168.1.10
+  taints: []
+timeouts:
+  controlPlaneComponentHealthCheck: 4m0s
+---
+apiVersion: kubeadm.k8s.io/v1beta4
+kind: ClusterConfiguration
+kubernetesVersion: v1.33.0
+clusterName: prod
+controlPlaneEndpoint: lb.example.com:6443
+certificatesDir: /srv/pki
+networking:
+  serviceSubnet: 10.100.0.0/16
+  dnsDomain: corp.local
+  podSubnet: 10.244.0.0/16
+apiServer:
+  certSANs: &sans [10.0.0.5, api.example.com]
+  extraArgs:
+  - name: audit-log-path
+    value: /var/log/audit.log
+etcd:
+  local:
+    dataDir: /var/lib/etcd
+    serverCertSANs: *sans
+    peerCertSANs: [etcd.example.com]
+encryptionAlgorithm: ECDSA-P384
+certificateValidityPeriod: 48h0m0s
+caCertificateValidityPeriod: 876000h
+featureGates: {ControlPlaneKubeletLocalMode: true}
+---
+apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+cgroupDriver: systemd
+";
+
+    #[test]
+    fn v1beta4_every_pki_field_with_anchors_and_several_documents() {
+        let config = load(V1BETA4).expect("valid v1beta4");
+        let (init, cluster) = (&config.init, &config.cluster);
+        assert_eq!(init.node_name.as_ref().map(|n| n.as_str()), Some("cp1"));
+        assert_eq!(
+            init.advertise_address,
+            Some("192.168.1.10".parse().unwrap())
+        );
+        assert_eq!(init.bind_port, Some(7443));
+        let token = &init.bootstrap_tokens[0];
+        assert_eq!(token.token.as_ref().map(|t| t.id()), Some("abcdef"));
+        assert_eq!(token.ttl, Some(Duration::from_secs(1800)));
+        assert_eq!(
+            token.usages,
+            [TokenUsage::Signing, TokenUsage::Authentication]
+        );
+        assert_eq!(cluster.cluster_name.as_deref(), Some("prod"));
+        assert_eq!(cluster.certificates_dir, Some(PathBuf::from("/srv/pki")));
+        assert_eq!(
+            cluster
+                .service_subnet
+                .as_ref()
+                .map(|c| c.api_server_ip().to_string()),
+            Some("10.100.0.1".into())
+        );
+        assert_eq!(
+            cluster.api_server_cert_sans,
+            sans(&["10.0.0.5", "api.example.com"])
+        );
+        assert_eq!(
+            cluster.etcd,
+            Etcd::Local {
+                server_cert_sans: sans(&["10.0.0.5", "api.example.com"]),
+                peer_cert_sans: sans(&["etcd.example.com"]),
+            }
+        );
+        assert_eq!(cluster.encryption_algorithm, Some(Algorithm::EcdsaP384));
+        assert_eq!(
+            cluster.certificate_validity_period,
+            Some(Duration::from_hours(48))
+        );
+        assert_eq!(
+            cluster.ca_certificate_validity_period,
+            Some(Duration::from_hours(876_000))
+        );
+        assert_eq!(config.notes.len(), 1, "{:?}", config.notes);
+        assert!(config.notes[0].contains("KubeletConfiguration"));
+    }
+
+    #[test]
+    fn v1beta3_map_extra_args_and_the_ecdsa_gate() {
+        let config = load(
+            "apiVersion: kubeadm.k8s.io/v1beta3\nkind: ClusterConfiguration\n\
+             apiServer:\n  timeoutForControlPlane: 4m0s\n  extraArgs:\n    audit-log-path: /x\n\
+             featureGates:\n  PublicKeysECDSA: true\netcd:\n  external:\n    endpoints: [https://e:2379]\n",
+        )
+        .expect("valid v1beta3");
+        assert_eq!(
+            config.cluster.encryption_algorithm,
+            Some(Algorithm::EcdsaP256)
+        );
+        assert_eq!(config.cluster.etcd, Etcd::External);
+        let list_args = error(
+            "apiVersion: kubeadm.k8s.io/v1beta3\nkind: ClusterConfiguration\n\
+             apiServer:\n  extraArgs:\n  - name: a\n    value: b\n",
+        );
+        assert!(
+            list_args.contains("ClusterConfiguration.apiServer.extraArgs at "),
+            "{list_args}"
+        );
+        let v4_only = error(
+            "apiVersion: kubeadm.k8s.io/v1beta3\nkind: ClusterConfiguration\nencryptionAlgorithm: RSA-4096\n",
+        );
+        assert!(
+            v4_only.contains("unknown field \"encryptionAlgorithm\""),
+            "{v4_only}"
+        );
+    }
+
+    #[test]
+    fn unknown_fields_name_file_position_path_and_nearest_name() {
+        let config = file(
+            "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\napiServer:\n  certSAN: [a]\n",
+        );
+        let message = format!("{:#}", InitConfig::load(config.path()).unwrap_err());
+        let expected = format!(
+            "unknown field \"certSAN\" in ClusterConfiguration.apiServer at {}:4:3 (did you mean \"certSANs\"?)",
+            config.path().display()
+        );
+        assert_eq!(message, expected);
+        let merge =
+            error("apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\n<<: {a: 1}\n");
+        assert!(merge.contains("merge keys"), "{merge}");
+    }
+
+    #[test]
+    fn bad_values_are_located() {
+        let cases = [
+            (
+                "kind: InitConfiguration\nlocalAPIEndpoint:\n  bindPort: 70000\n",
+                "InitConfiguration.localAPIEndpoint.bindPort at",
+                "70000 is not a port",
+            ),
+            (
+                "kind: ClusterConfiguration\ncertificateValidityPeriod: 0s\n",
+                "ClusterConfiguration.certificateValidityPeriod at",
+                "longer than zero",
+            ),
+            (
+                "kind: ClusterConfiguration\ncertificatesDir: pki\n",
+                "ClusterConfiguration.certificatesDir at",
+                "absolute",
+            ),
+            (
+                "kind: ClusterConfiguration\netcd: {local: {}, external: {}}\n",
+                "ClusterConfiguration: etcd.local",
+                "mutually exclusive",
+            ),
+            (
+                "kind: InitConfiguration\nbootstrapTokens: [{token: NOT-A-TOKEN}]\n",
+                "bootstrapTokens[0].token at",
+                "not a bootstrap token",
+            ),
+        ];
+        for (body, where_, what) in cases {
+            let message = error(&format!("apiVersion: kubeadm.k8s.io/v1beta4\n{body}"));
+            assert!(
+                message.contains(where_) && message.contains(what),
+                "{message}"
+            );
+            assert!(
+                !message.contains("NOT-A-TOKEN"),
+                "a token was echoed: {message}"
+            );
+        }
+    }
+
+    #[test]
+    fn join_configuration_is_typed_for_both_versions() {
+        let v1beta4 = file(
+            "apiVersion: kubeadm.k8s.io/v1beta4\nkind: JoinConfiguration\n\
+             nodeRegistration: {name: worker1}\ncaCertPath: /etc/kubernetes/pki/ca.crt\n\
+             discovery:\n  bootstrapToken:\n    token: abcdef.0123456789abcdef\n\
+             \x20   apiServerEndpoint: 10.0.0.1:6443\n    caCertHashes: [SHA256:ABCDEF0123456789abcdef0123456789ABCDEF0123456789abcdef0123456789]\n\
+             \x20 tlsBootstrapToken: abcdef.0123456789abcdef\n\
+             controlPlane:\n  localAPIEndpoint: {advertiseAddress: 10.0.0.2, bindPort: 6443}\n\
+             timeouts: {discovery: 5m0s}\n",
+        );
+        let (join, notes) = load_join(v1beta4.path()).expect("valid join");
+        assert!(notes.is_empty());
+        assert_eq!(
+            join.node_name.map(|n| n.to_string()),
+            Some("worker1".into())
+        );
+        let token = join.discovery.bootstrap_token.expect("bootstrapToken");
+        assert_eq!(
+            token.ca_cert_hashes[0].hex(),
+            "abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789"
+        );
+        assert!(
+            !format!("{:?}", token.token).contains("0123456789abcdef"),
+            "secret in Debug"
+        );
+        assert_eq!(join.discovery.timeout, Some(Duration::from_secs(300)));
+        assert_eq!(join.control_plane.and_then(|c| c.bind_port), Some(6443));
+        let v1beta3 = file(
+            "apiVersion: kubeadm.k8s.io/v1beta3\nkind: JoinConfiguration\n\
+             discovery:\n  file: {kubeConfigPath: /etc/kubernetes/discovery.conf}\n  timeout: 1m\n\
+             \x20 bootstrapToken: {unsafeSkipCAVerification: true}\n",
+        );
+        let (join, _) = load_join(v1beta3.path()).expect("valid v1beta3 join");
+        assert_eq!(
+            join.discovery.file.as_deref(),
+            Some("/etc/kubernetes/discovery.conf")
+        );
+        assert_eq!(join.discovery.timeout, Some(Duration::from_secs(60)));
+        assert!(
+            join.discovery
+                .bootstrap_token
+                .is_some_and(|t| t.unsafe_skip_ca_verification)
+        );
+    }
+
+    #[test]
+    fn flags_override_the_file() {
+        use clap::Parser;
+        let config = load(V1BETA4).expect("valid");
+        let cli = crate::cli::Cli::try_parse_from([
+            "kubepki",
+            "init",
+            "--apiserver-bind-port",
+            "8443",
+            "--cert-dir",
+            "/flag/pki",
+            "--apiserver-cert-extra-sans",
+            "flag.example.com",
+        ])
+        .expect("flags");
+        let crate::cli::Command::Init(init) = cli.command else {
+            panic!("init")
+        };
+        let merged = config.merge_flags(&init.cluster);
+        assert_eq!(merged.apiserver_bind_port, Some(8443));
+        assert_eq!(
+            merged.apiserver_cert_extra_sans,
+            sans(&["flag.example.com"])
+        );
+        assert_eq!(merged.node_name.map(|n| n.to_string()), Some("cp1".into()));
+        assert_eq!(merged.encryption_algorithm, Some(Algorithm::EcdsaP384));
+        let tree = config.merge_tree(&init.tree);
+        assert_eq!(tree.cert_dir, Some(PathBuf::from("/flag/pki")));
+    }
+
+    #[test]
+    fn init_defaults_read_back_as_kubepkis_defaults() {
+        let config = load(&init_defaults()).expect("the defaults are valid");
+        assert!(config.notes.is_empty());
+        let merged = config.merge_flags(&ClusterArgs::default());
+        assert!(merged.node_name.is_none() && merged.apiserver_advertise_address.is_none());
+        let spec = config.complete(
+            ClusterSpec::resolve(
+                &ClusterArgs {
+                    node_name: Some("cp1".parse().unwrap()),
+                    apiserver_advertise_address: Some("10.1.1.1".parse().unwrap()),
+                    ..merged
+                },
+                time::OffsetDateTime::now_utc(),
+            )
+            .expect("resolves"),
+        );
+        let plain = crate::spec::tests::spec_for(&["--apiserver-advertise-address", "10.1.1.1"]);
+        assert_eq!(
+            format!(
+                "{:?}",
+                (
+                    spec.cluster_name,
+                    spec.bind_port,
+                    spec.service_cidrs,
+                    spec.dns_domain,
+                    spec.algorithm,
+                    spec.cert_validity,
+                    spec.ca_validity,
+                    spec.extra_sans,
+                    spec.etcd_server_sans,
+                    spec.external_etcd
+                )
+            ),
+            format!(
+                "{:?}",
+                (
+                    plain.cluster_name,
+                    plain.bind_port,
+                    plain.service_cidrs,
+                    plain.dns_domain,
+                    plain.algorithm,
+                    plain.cert_validity,
+                    plain.ca_validity,
+                    plain.extra_sans,
+                    plain.etcd_server_sans,
+                    plain.external_etcd
+                )
+            )
+        );
+    }
+
+    #[test]
+    fn documents_need_a_type_and_appear_once() {
+        assert!(error("").contains("empty"));
+        assert!(error("# only a comment\n---\n").contains("empty"));
+        assert!(error("kind: ClusterConfiguration\n").contains("no apiVersion"));
+        assert!(
+            error("apiVersion: kubeadm.k8s.io/v1beta2\nkind: ClusterConfiguration\n")
+                .contains("kubeadm config migrate")
+        );
+        assert!(
+            error("apiVersion: kubeadm.k8s.io/v1beta3\nkind: UpgradeConfiguration\n")
+                .contains("does not exist in kubeadm.k8s.io/v1beta3")
+        );
+        let twice = "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\n";
+        assert!(error(&format!("{twice}---\n{twice}")).contains("appears twice"));
+        let only_kubelet =
+            "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n";
+        assert!(error(only_kubelet).contains("no InitConfiguration or ClusterConfiguration"));
+    }
+}

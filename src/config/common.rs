@@ -1,0 +1,178 @@
+//! Schema pieces that v1beta3 and v1beta4 share, and the scalars of bootstrap tokens and
+//! discovery. Every struct refuses unknown fields; fields kubeadm knows but the PKI does not
+//! need are typed `IgnoredAny` (accepted, never read), so a typo still fails. No I/O.
+
+use super::model;
+use super::scalar::{Opt, Port, Req, Scalar, items};
+use crate::duration::Duration;
+use crate::netaddr::{DnsName, Endpoint, ServiceCidrs};
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+use std::net::IpAddr;
+use time::OffsetDateTime;
+
+/// `localAPIEndpoint` and `controlPlane.localAPIEndpoint`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct ApiEndpoint {
+    advertise_address: Opt<IpAddr>,
+    bind_port: Port,
+}
+
+impl ApiEndpoint {
+    /// The advertise address and bind port, either unset.
+    pub fn into_parts(self) -> (Option<IpAddr>, Option<u16>) {
+        (self.advertise_address.0, self.bind_port.0)
+    }
+}
+
+/// `networking`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct Networking {
+    pub(super) service_subnet: Opt<ServiceCidrs>,
+    pub(super) dns_domain: Opt<DnsName>,
+    #[serde(rename = "podSubnet")]
+    _pod_subnet: IgnoredAny,
+}
+
+/// `etcd.external`: only its presence matters here (no etcd certificates are written).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ExternalEtcd {
+    #[serde(rename = "endpoints")]
+    _endpoints: IgnoredAny,
+    #[serde(rename = "caFile")]
+    _ca_file: IgnoredAny,
+    #[serde(rename = "certFile")]
+    _cert_file: IgnoredAny,
+    #[serde(rename = "keyFile")]
+    _key_file: IgnoredAny,
+}
+
+/// v1beta4's `extraArgs` item (`{name, value}`); v1beta3 uses a map instead.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Arg {
+    #[serde(rename = "name")]
+    _name: String,
+    #[serde(rename = "value")]
+    _value: String,
+}
+
+/// `bootstrapTokens[]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BootstrapToken {
+    token: Opt<model::BootstrapTokenString>,
+    description: Opt<String>,
+    ttl: Opt<Duration>,
+    expires: Opt<Expiry>,
+    usages: Vec<Req<model::TokenUsage>>,
+    groups: Vec<Req<TokenGroup>>,
+}
+
+impl BootstrapToken {
+    /// The typed token.
+    pub fn into_model(self) -> model::BootstrapToken {
+        model::BootstrapToken {
+            token: self.token.0,
+            description: self.description.0,
+            ttl: self.ttl.0,
+            expires: self.expires.0.map(|Expiry(at)| at),
+            usages: items(self.usages),
+            groups: items(self.groups)
+                .into_iter()
+                .map(|TokenGroup(g)| g)
+                .collect(),
+        }
+    }
+}
+
+/// `discovery.bootstrapToken`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct BootstrapTokenDiscovery {
+    token: Opt<model::BootstrapTokenString>,
+    api_server_endpoint: Opt<Endpoint>,
+    ca_cert_hashes: Vec<Req<model::CaCertHash>>,
+    #[serde(rename = "unsafeSkipCAVerification")]
+    unsafe_skip_ca_verification: bool,
+}
+
+impl BootstrapTokenDiscovery {
+    /// The typed discovery settings.
+    pub fn into_model(self) -> model::BootstrapTokenDiscovery {
+        model::BootstrapTokenDiscovery {
+            token: self.token.0,
+            api_server_endpoint: self.api_server_endpoint.0,
+            ca_cert_hashes: items(self.ca_cert_hashes),
+            unsafe_skip_ca_verification: self.unsafe_skip_ca_verification,
+        }
+    }
+}
+
+/// `discovery.file`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct FileDiscovery {
+    pub(super) kube_config_path: Opt<String>,
+}
+
+/// `controlPlane` of a JoinConfiguration.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JoinControlPlane {
+    #[serde(rename = "localAPIEndpoint")]
+    local_api_endpoint: ApiEndpoint,
+    #[serde(rename = "certificateKey")]
+    _certificate_key: IgnoredAny,
+}
+
+impl JoinControlPlane {
+    /// The typed control-plane join settings.
+    pub fn into_model(self) -> model::JoinControlPlane {
+        let (advertise_address, bind_port) = self.local_api_endpoint.into_parts();
+        model::JoinControlPlane {
+            advertise_address,
+            bind_port,
+        }
+    }
+}
+
+/// An RFC 3339 instant (`expires`).
+#[derive(Debug)]
+struct Expiry(OffsetDateTime);
+
+impl Scalar for Expiry {
+    const WHAT: &'static str = "an RFC 3339 time";
+    fn parse(text: &str) -> Result<Expiry, String> {
+        OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+            .map(Expiry)
+            .map_err(|_| format!("{text:?} is not an RFC 3339 time"))
+    }
+}
+
+/// A bootstrap token group: `system:bootstrappers:[a-z0-9:-]{0,255}[a-z0-9]`.
+#[derive(Debug)]
+struct TokenGroup(String);
+
+impl Scalar for TokenGroup {
+    const WHAT: &'static str = "a group system:bootstrappers:...";
+    fn parse(text: &str) -> Result<TokenGroup, String> {
+        let rest = text.strip_prefix("system:bootstrappers:").unwrap_or("");
+        let body_ok = rest
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b':' || b == b'-');
+        let end_ok = rest
+            .bytes()
+            .last()
+            .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+        match body_ok && end_ok && rest.len() <= 256 {
+            true => Ok(TokenGroup(text.to_string())),
+            false => Err(format!(
+                "{text:?} is not a bootstrap token group (system:bootstrappers:[a-z0-9:-]*[a-z0-9])"
+            )),
+        }
+    }
+}

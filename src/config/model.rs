@@ -1,0 +1,236 @@
+//! The typed, version-independent result of reading a kubeadm configuration: what v1beta3
+//! and v1beta4 documents both say, with `None` wherever the file left kubeadm's default.
+//! Token and pin scalars live here too, for the token and join commands. No I/O.
+
+use super::scalar::Scalar;
+use crate::duration::Duration;
+use crate::keys::Algorithm;
+use crate::netaddr::{DnsName, Endpoint, San, ServiceCidrs};
+use std::fmt;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use time::OffsetDateTime;
+
+/// `InitConfiguration`: this node's facts and the bootstrap tokens.
+#[derive(Debug, Default)]
+pub struct InitConfiguration {
+    /// `bootstrapTokens` (kept for the token commands).
+    pub bootstrap_tokens: Vec<BootstrapToken>,
+    /// `nodeRegistration.name`.
+    pub node_name: Option<DnsName>,
+    /// `localAPIEndpoint.advertiseAddress`.
+    pub advertise_address: Option<IpAddr>,
+    /// `localAPIEndpoint.bindPort` (`0` counts as unset, as in kubeadm).
+    pub bind_port: Option<u16>,
+}
+
+/// `ClusterConfiguration`: the cluster-wide facts that shape the PKI.
+#[derive(Debug, Default)]
+pub struct ClusterConfiguration {
+    /// `certificatesDir`.
+    pub certificates_dir: Option<PathBuf>,
+    /// `clusterName`, used in the kubeconfigs.
+    pub cluster_name: Option<String>,
+    /// `controlPlaneEndpoint`.
+    pub control_plane_endpoint: Option<Endpoint>,
+    /// `networking.serviceSubnet`.
+    pub service_subnet: Option<ServiceCidrs>,
+    /// `networking.dnsDomain`.
+    pub dns_domain: Option<DnsName>,
+    /// `apiServer.certSANs`.
+    pub api_server_cert_sans: Vec<San>,
+    /// `etcd`: local (with extra SANs) or external.
+    pub etcd: Etcd,
+    /// `encryptionAlgorithm` (v1beta4), or ECDSA-P256 from the `PublicKeysECDSA` gate.
+    pub encryption_algorithm: Option<Algorithm>,
+    /// `certificateValidityPeriod` (v1beta4).
+    pub certificate_validity_period: Option<Duration>,
+    /// `caCertificateValidityPeriod` (v1beta4).
+    pub ca_certificate_validity_period: Option<Duration>,
+}
+
+/// Where etcd runs.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Etcd {
+    /// A local static-pod etcd: kubepki writes its certificates.
+    Local {
+        /// `etcd.local.serverCertSANs`.
+        server_cert_sans: Vec<San>,
+        /// `etcd.local.peerCertSANs`.
+        peer_cert_sans: Vec<San>,
+    },
+    /// `etcd.external`: no etcd certificates are written, as kubeadm.
+    External,
+}
+
+impl Default for Etcd {
+    fn default() -> Etcd {
+        Etcd::Local {
+            server_cert_sans: Vec::new(),
+            peer_cert_sans: Vec::new(),
+        }
+    }
+}
+
+/// `JoinConfiguration`, for `kubepki join --config`.
+#[derive(Debug, Default)]
+pub struct JoinConfiguration {
+    /// `nodeRegistration.name`.
+    pub node_name: Option<DnsName>,
+    /// `caCertPath`.
+    pub ca_cert_path: Option<PathBuf>,
+    /// `discovery`.
+    pub discovery: Discovery,
+    /// `controlPlane`, when joining as a control plane.
+    pub control_plane: Option<JoinControlPlane>,
+}
+
+/// `JoinConfiguration.discovery`.
+#[derive(Debug, Default)]
+pub struct Discovery {
+    /// `discovery.bootstrapToken`.
+    pub bootstrap_token: Option<BootstrapTokenDiscovery>,
+    /// `discovery.file.kubeConfigPath`: a path, `file://` or `https://` URL.
+    pub file: Option<String>,
+    /// `discovery.tlsBootstrapToken`.
+    pub tls_bootstrap_token: Option<BootstrapTokenString>,
+    /// `discovery.timeout` (v1beta3) or `timeouts.discovery` (v1beta4).
+    pub timeout: Option<Duration>,
+}
+
+/// `discovery.bootstrapToken`.
+#[derive(Debug, Default)]
+pub struct BootstrapTokenDiscovery {
+    /// `token`.
+    pub token: Option<BootstrapTokenString>,
+    /// `apiServerEndpoint`.
+    pub api_server_endpoint: Option<Endpoint>,
+    /// `caCertHashes`.
+    pub ca_cert_hashes: Vec<CaCertHash>,
+    /// `unsafeSkipCAVerification`.
+    pub unsafe_skip_ca_verification: bool,
+}
+
+/// `JoinConfiguration.controlPlane`.
+#[derive(Debug, Default)]
+pub struct JoinControlPlane {
+    /// `localAPIEndpoint.advertiseAddress`.
+    pub advertise_address: Option<IpAddr>,
+    /// `localAPIEndpoint.bindPort`.
+    pub bind_port: Option<u16>,
+}
+
+/// One `bootstrapTokens[]` entry.
+#[derive(Debug, Default)]
+pub struct BootstrapToken {
+    /// `token`; unset means "generate one".
+    pub token: Option<BootstrapTokenString>,
+    /// `description`.
+    pub description: Option<String>,
+    /// `ttl` (kubeadm's default 24h0m0s when unset).
+    pub ttl: Option<Duration>,
+    /// `expires`, an absolute alternative to `ttl`.
+    pub expires: Option<OffsetDateTime>,
+    /// `usages`.
+    pub usages: Vec<TokenUsage>,
+    /// `groups`.
+    pub groups: Vec<String>,
+}
+
+/// A bootstrap token `<id>.<secret>` (`[a-z0-9]{6}.[a-z0-9]{16}`); `Debug` hides the secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct BootstrapTokenString {
+    id: String,
+    secret: String,
+}
+
+impl BootstrapTokenString {
+    /// The public token id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The secret part.
+    pub fn secret(&self) -> &str {
+        &self.secret
+    }
+}
+
+impl fmt::Debug for BootstrapTokenString {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "BootstrapTokenString({}.<redacted>)", self.id)
+    }
+}
+
+impl Scalar for BootstrapTokenString {
+    const WHAT: &'static str = "a bootstrap token [a-z0-9]{6}.[a-z0-9]{16}";
+    fn parse(text: &str) -> Result<BootstrapTokenString, String> {
+        let part_ok = |part: &str, len: usize| {
+            part.len() == len
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        };
+        match text.split_once('.') {
+            Some((id, secret)) if part_ok(id, 6) && part_ok(secret, 16) => {
+                Ok(BootstrapTokenString {
+                    id: id.into(),
+                    secret: secret.into(),
+                })
+            }
+            // The text is not echoed: it may be a real secret with a typo.
+            _ => Err("not a bootstrap token (expected [a-z0-9]{6}.[a-z0-9]{16})".into()),
+        }
+    }
+}
+
+/// A bootstrap token usage.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenUsage {
+    /// `signing`: may sign the cluster-info ConfigMap.
+    Signing,
+    /// `authentication`: may authenticate to the API server.
+    Authentication,
+}
+
+impl Scalar for TokenUsage {
+    const WHAT: &'static str = "signing or authentication";
+    fn parse(text: &str) -> Result<TokenUsage, String> {
+        match text {
+            "signing" => Ok(TokenUsage::Signing),
+            "authentication" => Ok(TokenUsage::Authentication),
+            _ => Err(format!(
+                "{text:?} is not a token usage (signing, authentication)"
+            )),
+        }
+    }
+}
+
+/// A CA public-key pin `sha256:<64 hex>`; format and hex case-insensitive, kept lower-case.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CaCertHash(String);
+
+impl CaCertHash {
+    /// The lower-case hex SHA-256 of the CA's DER SubjectPublicKeyInfo.
+    pub fn hex(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Scalar for CaCertHash {
+    const WHAT: &'static str = "a pin sha256:<hex>";
+    fn parse(text: &str) -> Result<CaCertHash, String> {
+        match text.split_once(':') {
+            Some((format, hex))
+                if format.eq_ignore_ascii_case("sha256")
+                    && hex.len() == 64
+                    && hex.bytes().all(|b| b.is_ascii_hexdigit()) =>
+            {
+                Ok(CaCertHash(hex.to_ascii_lowercase()))
+            }
+            _ => Err(format!(
+                "{text:?} is not a CA pin (expected sha256:<64 hex digits>)"
+            )),
+        }
+    }
+}
