@@ -2,9 +2,12 @@
 //! config file may also set are `Option`s, so that "flags override the file" stays a simple
 //! merge; their defaults live in `spec.rs` and are shown in the help. No I/O.
 
+use crate::bootstrap::{ExtraGroup, Usage};
+use crate::discovery::DiscoverySource;
 use crate::duration::Duration;
 use crate::keys::Algorithm;
 use crate::netaddr::{DnsName, Endpoint, San, ServiceCidrs};
+use crate::pin::CaPin;
 use crate::profile::{Group, phase_names, renewable_names};
 use clap::builder::PossibleValuesParser;
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
@@ -46,6 +49,14 @@ pub enum Command {
         #[command(subcommand)]
         command: KubeconfigCommand,
     },
+    /// Bootstrap tokens, and the cluster objects that let workers join with them.
+    Token {
+        /// The token command.
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Fetch a worker's ca.crt and bootstrap-kubelet.conf by token or file discovery.
+    Join(JoinArgs),
     /// kubeadm configuration files: print kubepki's defaults, or check a file.
     Config {
         /// What to do.
@@ -294,3 +305,103 @@ pub enum OutputFormat {
     /// One JSON document on stdout.
     Json,
 }
+
+/// `kubepki token ...`.
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Print a new random bootstrap token ([a-z0-9]{6}.[a-z0-9]{16}).
+    Generate,
+    /// Print a token (new unless TOKEN is given) and write its bootstrap-token Secret manifest.
+    Create(TokenCreateArgs),
+    /// Write the cluster objects workers need to join (RBAC, cluster-info, kube-proxy).
+    Manifests(ManifestsArgs),
+}
+
+/// Where the bootstrap manifests go.
+#[derive(Debug, Args)]
+pub struct ManifestsArgs {
+    /// The directories of the tree.
+    #[command(flatten)]
+    pub tree: TreeArgs,
+    /// Directory of the manifests (mode 0600 files) [default: <kubeconfig-dir>/bootstrap].
+    #[arg(long, value_name = "DIR")]
+    pub manifests_dir: Option<PathBuf>,
+}
+
+/// `kubepki token create`.
+#[derive(Debug, Args)]
+pub struct TokenCreateArgs {
+    /// The token to create, [a-z0-9]{6}.[a-z0-9]{16} [default: a new random one].
+    #[arg(value_name = "TOKEN", hide_default_value = true)]
+    pub token: Option<String>,
+    /// Lifetime of the token; 0 for never expiring [default: 24h].
+    #[arg(long, value_name = "DURATION")]
+    pub ttl: Option<Duration>,
+    /// A note for people, stored in the Secret.
+    #[arg(long, value_name = "TEXT")]
+    pub description: Option<String>,
+    /// What the token may be used for.
+    #[arg(long, value_name = "USAGE,...", value_delimiter = ',', default_values = ["signing", "authentication"])]
+    pub usages: Vec<Usage>,
+    /// Extra groups the token authenticates in [default: system:bootstrappers:kubeadm:default-node-token].
+    #[arg(long, value_name = "GROUP,...", value_delimiter = ',')]
+    pub groups: Vec<ExtraGroup>,
+    /// Also print the `kubepki join` and `kubeadm join` commands for this token.
+    #[arg(long)]
+    pub print_join_command: bool,
+    /// The tree and where the manifests go.
+    #[command(flatten)]
+    pub manifests: ManifestsArgs,
+}
+
+/// `kubepki join`.
+#[derive(Debug, Args)]
+pub struct JoinArgs {
+    /// The API server to discover the cluster from: HOST:PORT [default port: 6443].
+    #[arg(
+        value_name = "ENDPOINT",
+        required_unless_present = "discovery_file",
+        conflicts_with = "discovery_file"
+    )]
+    pub endpoint: Option<Endpoint>,
+    /// The bootstrap token, for both discovery and TLS bootstrap.
+    #[arg(long, value_name = "TOKEN")]
+    pub token: Option<String>,
+    /// The token for discovery [default: --token].
+    #[arg(long, value_name = "TOKEN")]
+    pub discovery_token: Option<String>,
+    /// The token written into bootstrap-kubelet.conf [default: --token].
+    #[arg(long, value_name = "TOKEN")]
+    pub tls_bootstrap_token: Option<String>,
+    /// Accepted pin of the cluster CA, sha256:<hex> (`kubepki certs ca-cert-hash`); repeatable.
+    #[arg(long = "discovery-token-ca-cert-hash", value_name = "sha256:HEX")]
+    pub pins: Vec<CaPin>,
+    /// Trust the discovered CA without a pin (unsafe).
+    #[arg(long)]
+    pub discovery_token_unsafe_skip_ca_verification: bool,
+    /// Discover from a kubeconfig file, file:// or https:// URL instead of a token.
+    #[arg(long, value_name = "FILE|URL")]
+    pub discovery_file: Option<DiscoverySource>,
+    /// How long to keep trying to reach the API server.
+    #[arg(long, value_name = "DURATION", default_value = "5m")]
+    pub discovery_timeout: Duration,
+    /// The node's name, for --hostname-override in the kubelet command printed at the end.
+    #[arg(long, value_name = "NAME")]
+    pub node_name: Option<DnsName>,
+    /// The directories of the tree.
+    #[command(flatten)]
+    pub tree: TreeArgs,
+}
+
+/// Misuse that clap cannot express; exit status 2 like clap's own usage errors. Its message
+/// never quotes a token.
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}

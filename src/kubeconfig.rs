@@ -72,6 +72,8 @@ struct User {
     client_certificate: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     client_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    token: Option<String>,
     #[serde(flatten)]
     rest: serde_yaml::Mapping,
 }
@@ -87,6 +89,7 @@ impl fmt::Debug for User {
                 "client_key_data",
                 &self.client_key_data.as_ref().map(|_| "<redacted>"),
             )
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .finish()
     }
 }
@@ -111,6 +114,82 @@ impl fmt::Debug for ClientCredentials {
     }
 }
 
+/// The cluster-only kubeconfig of `cluster-info` (`contexts` and `users` are `null`).
+#[derive(Serialize)]
+#[serde(rename_all = "kebab-case")]
+struct ClusterOnly {
+    #[serde(rename = "apiVersion")]
+    api_version: String,
+    clusters: Vec<NamedCluster>,
+    contexts: Option<Vec<NamedContext>>,
+    current_context: String,
+    kind: String,
+    preferences: serde_yaml::Mapping,
+    users: Option<Vec<NamedUser>>,
+}
+
+/// Any kubeconfig, read leniently (`null` lists, no current context), to find its cluster.
+#[derive(Deserialize)]
+#[serde(rename_all = "kebab-case")]
+struct LooseKubeconfig {
+    #[serde(default)]
+    clusters: Option<Vec<NamedCluster>>,
+    #[serde(default)]
+    contexts: Option<Vec<NamedContext>>,
+    #[serde(default)]
+    current_context: Option<String>,
+}
+
+/// The cluster a kubeconfig points at, as kubeadm's discovery reads it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClusterRef {
+    /// The API server URL.
+    pub server: String,
+    /// The embedded CA (`certificate-authority-data`), decoded; may be a bundle.
+    pub ca_pem: Option<Vec<u8>>,
+    /// The CA file (`certificate-authority`), when the CA is not embedded.
+    pub ca_file: Option<String>,
+}
+
+/// The cluster kubeadm's `GetClusterFromKubeConfig` picks: the unnamed one if there is one,
+/// else the current context's.
+pub fn select_cluster(yaml: &[u8]) -> Result<ClusterRef> {
+    let config: LooseKubeconfig =
+        serde_yaml::from_slice(yaml).map_err(|e| anyhow!("not a valid kubeconfig: {e}"))?;
+    let clusters = config.clusters.unwrap_or_default();
+    let current = config.current_context.unwrap_or_default();
+    let wanted = match clusters.iter().any(|c| c.name.is_empty()) {
+        true => String::new(),
+        false => config
+            .contexts
+            .unwrap_or_default()
+            .into_iter()
+            .find(|c| c.name == current)
+            .map(|c| c.context.cluster)
+            .ok_or_else(|| anyhow!("no unnamed cluster and no current context"))?,
+    };
+    let cluster = clusters
+        .into_iter()
+        .find(|c| c.name == wanted)
+        .map(|c| c.cluster)
+        .ok_or_else(|| anyhow!("cluster {wanted:?} not found"))?;
+    Ok(ClusterRef {
+        ca_pem: match &cluster.certificate_authority_data {
+            Some(_) => Some(decode(
+                &cluster.certificate_authority_data,
+                "certificate-authority-data",
+            )?),
+            None => None,
+        },
+        ca_file: cluster
+            .rest
+            .get("certificate-authority")
+            .and_then(|v| v.as_str())
+            .map(str::to_string),
+        server: cluster.server,
+    })
+}
+
 impl Kubeconfig {
     /// A kubeconfig for `user` in `cluster_name`, authenticating with an embedded client cert.
     pub fn with_client_cert(
@@ -119,12 +198,44 @@ impl Kubeconfig {
         user: &str,
         creds: &ClientCredentials,
     ) -> Kubeconfig {
+        let credentials = User {
+            client_certificate_data: Some(BASE64.encode(&creds.cert_pem)),
+            client_key_data: Some(BASE64.encode(&creds.key_pem)),
+            ..Default::default()
+        };
+        Kubeconfig::single(cluster_name, server, &creds.ca_pem, user, credentials)
+    }
+
+    /// A kubeconfig for `user` in `cluster_name`, authenticating with a bearer `token`
+    /// (kubeadm's `bootstrap-kubelet.conf`).
+    pub fn with_token(
+        cluster_name: &str,
+        server: &str,
+        ca_pem: &[u8],
+        user: &str,
+        token: &str,
+    ) -> Kubeconfig {
+        let credentials = User {
+            token: Some(token.into()),
+            ..Default::default()
+        };
+        Kubeconfig::single(cluster_name, server, ca_pem, user, credentials)
+    }
+
+    /// One cluster, one user, one context `<user>@<cluster>` as the current context.
+    fn single(
+        cluster_name: &str,
+        server: &str,
+        ca_pem: &[u8],
+        user: &str,
+        credentials: User,
+    ) -> Kubeconfig {
         let context_name = format!("{user}@{cluster_name}");
         Kubeconfig {
             api_version: "v1".into(),
             clusters: vec![NamedCluster {
                 cluster: Cluster {
-                    certificate_authority_data: Some(BASE64.encode(&creds.ca_pem)),
+                    certificate_authority_data: Some(BASE64.encode(ca_pem)),
                     server: server.into(),
                     rest: Default::default(),
                 },
@@ -143,14 +254,33 @@ impl Kubeconfig {
             preferences: serde_yaml::Mapping::new(),
             users: vec![NamedUser {
                 name: user.into(),
-                user: User {
-                    client_certificate_data: Some(BASE64.encode(&creds.cert_pem)),
-                    client_key_data: Some(BASE64.encode(&creds.key_pem)),
-                    ..Default::default()
-                },
+                user: credentials,
             }],
             rest: Default::default(),
         }
+    }
+
+    /// The `kubeconfig` of kubeadm's `cluster-info` ConfigMap: only the current context's
+    /// cluster (server and embedded CA), under the empty name; no contexts, no users.
+    pub fn cluster_info_yaml(&self) -> Result<String> {
+        let (cluster, _) = self.current()?;
+        let only = ClusterOnly {
+            api_version: "v1".into(),
+            clusters: vec![NamedCluster {
+                cluster: Cluster {
+                    certificate_authority_data: cluster.certificate_authority_data.clone(),
+                    server: cluster.server.clone(),
+                    rest: Default::default(),
+                },
+                name: String::new(),
+            }],
+            contexts: None,
+            current_context: String::new(),
+            kind: "Config".into(),
+            preferences: serde_yaml::Mapping::new(),
+            users: None,
+        };
+        serde_yaml::to_string(&only).context("serializing the cluster-info kubeconfig")
     }
 
     /// Parses kubeconfig YAML.
@@ -161,6 +291,11 @@ impl Kubeconfig {
     /// The YAML text.
     pub fn to_yaml(&self) -> Result<String> {
         serde_yaml::to_string(self).context("serializing a kubeconfig")
+    }
+
+    /// The current context's server URL.
+    pub fn server(&self) -> Result<&str> {
+        Ok(&self.current()?.0.server)
     }
 
     /// The current context's CA, server, client certificate and key; the certificate and
@@ -351,5 +486,60 @@ users:
             kc.client_certificate_file().unwrap().as_deref(),
             Some("/var/lib/kubelet/pki/kubelet-client-current.pem")
         );
+    }
+
+    #[test]
+    fn cluster_info_holds_only_the_cluster_as_kubeadm_writes_it() {
+        let admin =
+            Kubeconfig::with_client_cert("kubernetes", "https://10.0.0.1:6443", "u", &creds());
+        let expected = "apiVersion: v1
+clusters:
+- cluster:
+    certificate-authority-data: Q0EK
+    server: https://10.0.0.1:6443
+  name: ''
+contexts: null
+current-context: ''
+kind: Config
+preferences: {}
+users: null
+";
+        let yaml = admin.cluster_info_yaml().unwrap();
+        assert_eq!(yaml, expected);
+        let cluster = select_cluster(yaml.as_bytes()).unwrap();
+        assert_eq!(cluster.server, "https://10.0.0.1:6443");
+        assert_eq!(cluster.ca_pem.as_deref(), Some(&b"CA\n"[..]));
+    }
+
+    #[test]
+    fn a_token_kubeconfig_selects_its_current_cluster_and_hides_the_token() {
+        let kc = Kubeconfig::with_token(
+            "kubernetes",
+            "https://s:1",
+            b"CA\n",
+            "tls-bootstrap-token-user",
+            "abcdef.0123456789abcdef",
+        );
+        let yaml = kc.to_yaml().unwrap();
+        assert!(
+            yaml.contains("    token: abcdef.0123456789abcdef\n"),
+            "{yaml}"
+        );
+        assert!(yaml.contains("current-context: tls-bootstrap-token-user@kubernetes"));
+        assert!(!format!("{kc:?}").contains("0123456789abcdef"));
+        assert_eq!(
+            select_cluster(yaml.as_bytes()).unwrap().server,
+            "https://s:1"
+        );
+        let by_file = yaml.replace(
+            "certificate-authority-data: Q0EK",
+            "certificate-authority: /ca.crt",
+        );
+        let cluster = select_cluster(by_file.as_bytes()).unwrap();
+        assert_eq!(
+            (cluster.ca_pem, cluster.ca_file.as_deref()),
+            (None, Some("/ca.crt"))
+        );
+        assert!(select_cluster(b"clusters: []").is_err());
     }
 }

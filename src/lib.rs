@@ -4,17 +4,23 @@
 #![warn(missing_docs)]
 
 pub mod apply;
+pub mod bootstrap;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod discovery;
 pub mod duration;
 pub mod expiry;
+pub mod https;
 pub mod inspect;
 pub mod issue;
+pub mod jws;
 pub mod keys;
 pub mod kubeconfig;
+pub mod manifests;
 pub mod netaddr;
 pub mod pem;
+pub mod pin;
 pub mod plan;
 pub mod profile;
 pub mod renewal;

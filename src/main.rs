@@ -4,13 +4,19 @@
 use clap::Parser;
 use std::process::ExitCode;
 
+/// Exit status of misuse, as clap's own usage errors.
+const USAGE: u8 = 2;
+
 fn main() -> ExitCode {
     let cli = kubepki::cli::Cli::parse();
     match kubepki::commands::run(cli) {
         Ok(code) => code,
         Err(error) => {
             eprintln!("kubepki: error: {error:#}");
-            ExitCode::FAILURE
+            match error.downcast_ref::<kubepki::cli::UsageError>() {
+                Some(_) => ExitCode::from(USAGE),
+                None => ExitCode::FAILURE,
+            }
         }
     }
 }

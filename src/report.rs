@@ -2,9 +2,11 @@
 //! and a summary) or as one JSON document; extra detail for `-v` goes to stderr. Nothing
 //! secret is ever part of a report: it holds names, paths, reasons and public hashes.
 
+use crate::bootstrap::BootstrapToken;
 use crate::cli::{ExpirationFormat, OutputFormat};
 use crate::duration::Duration;
 use crate::expiry::{Expiration, ExpirationInfo, short_human_duration};
+use crate::pin::CaPin;
 use crate::plan::{Action, Plan};
 use crate::profile::{Group, Kind, Profile};
 use crate::renewal::{Outcome, Renewal};
@@ -12,6 +14,7 @@ use crate::spec::{ClusterSpec, TreeDirs};
 use anyhow::{Context, Result};
 use serde::Serialize;
 use std::io::Write;
+use std::path::{Path, PathBuf};
 use time::OffsetDateTime;
 
 /// What `init` did or would do, per row. Field names are documented in the README.
@@ -30,6 +33,9 @@ pub struct InitReport {
     pub ca_cert_hash: Option<String>,
     /// Whether any step is an error (nothing was or would be written).
     pub failed: bool,
+    /// Bootstrap manifests written (RBAC, cluster-info, kube-proxy); absent when none were.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub manifests: Vec<String>,
     #[serde(skip)]
     join_endpoint: String,
 }
@@ -97,6 +103,7 @@ impl InitReport {
             failed: plan.first_refusal().is_some(),
             steps: steps.collect(),
             ca_cert_hash,
+            manifests: Vec::new(),
             join_endpoint: control_plane.trim_start_matches("https://").to_string(),
         }
     }
@@ -119,6 +126,9 @@ impl InitReport {
         if self.dry_run || self.failed {
             return text;
         }
+        for path in &self.manifests {
+            text.push_str(&manifest_line(Path::new(path)));
+        }
         if let Some(hash) = &self.ca_cert_hash {
             text.push_str(&self.summary(hash));
         }
@@ -133,8 +143,11 @@ impl InitReport {
              mkdir -p $HOME/.kube\n  sudo cp -i {admin} $HOME/.kube/config\n  sudo chown $(id -u):$(id -g) $HOME/.kube/config\n\n\
              The cluster CA is pinned by:\n\n  --discovery-token-ca-cert-hash {hash}\n\n\
              Worker nodes join with a bootstrap token and that pin:\n\n  \
-             kubeadm join {endpoint} --token <token> --discovery-token-ca-cert-hash {hash}\n",
+             kubeadm join {endpoint} --token <token> --discovery-token-ca-cert-hash {hash}\n\n\
+             Create such a token, and print the join commands, with:\n\n  \
+             kubepki token create --kubeconfig-dir {dir} --print-join-command\n",
             admin = admin.display(),
+            dir = self.kubeconfig_dir,
             endpoint = self.join_endpoint,
         )
     }
@@ -435,4 +448,103 @@ fn restart_hints(renewed: &[&'static Profile]) -> String {
         text.push_str(&format!("  {component}: {}\n", names.join(", ")));
     }
     text
+}
+
+/// Prints a token, the result of `token generate` and `token create`.
+pub fn print_token(token: &BootstrapToken) -> Result<()> {
+    stdout(&format!("{}\n", token.expose()))
+}
+
+/// The join commands `token create --print-join-command` prints.
+#[derive(Debug)]
+pub struct JoinCommand {
+    /// `host:port` of the API server.
+    pub endpoint: String,
+    /// The token.
+    pub token: BootstrapToken,
+    /// The cluster CA's pin.
+    pub pin: CaPin,
+}
+
+/// Prints the `kubepki join` line, then the same for `kubeadm join`.
+pub fn print_join_commands(join: &JoinCommand) -> Result<()> {
+    let args = format!(
+        "{} --token {} --discovery-token-ca-cert-hash {}",
+        join.endpoint,
+        join.token.expose(),
+        join.pin
+    );
+    stdout(&format!("kubepki join {args}\nkubeadm join {args}\n"))
+}
+
+/// Lists the manifest files written: on stdout when they are the result, else on stderr.
+pub fn print_manifests(paths: &[PathBuf], to_stderr: bool) -> Result<()> {
+    let text: String = paths.iter().map(|p| manifest_line(p)).collect();
+    match to_stderr {
+        true => {
+            eprint!("{text}");
+            Ok(())
+        }
+        false => stdout(&text),
+    }
+}
+
+fn manifest_line(path: &Path) -> String {
+    format!("[bootstrap-token] Wrote {}\n", path.display())
+}
+
+/// A warning on stderr, kubeadm's way.
+pub fn warn(message: &str) {
+    eprintln!("[discovery] WARNING: {message}");
+}
+
+/// What `join` wrote.
+#[derive(Debug)]
+pub struct JoinReport {
+    /// The worker's `ca.crt`.
+    pub ca: PathBuf,
+    /// Whether `ca.crt` was written (else the same file was already there).
+    pub ca_written: bool,
+    /// `bootstrap-kubelet.conf`.
+    pub kubeconfig: PathBuf,
+    /// The API server the kubelet will bootstrap against.
+    pub server: String,
+    /// `--node-name`, for the kubelet hint.
+    pub node_name: Option<String>,
+}
+
+/// Prints what join wrote and how to start the kubelet with it.
+pub fn print_join(join: &JoinReport) -> Result<()> {
+    let ca = match join.ca_written {
+        true => format!(
+            "[kubelet-start] Wrote the cluster CA to {}\n",
+            join.ca.display()
+        ),
+        false => format!(
+            "[kubelet-start] Using the existing cluster CA {}\n",
+            join.ca.display()
+        ),
+    };
+    let kubeconfig_dir = join.kubeconfig.parent().unwrap_or(Path::new("."));
+    let node = join
+        .node_name
+        .as_ref()
+        .map(|name| format!(" --hostname-override={name}"))
+        .unwrap_or_default();
+    stdout(&format!(
+        "{ca}[kubelet-start] Wrote the TLS bootstrap kubeconfig {} (API server {})\n\n\
+         This node can now bootstrap its kubelet:\n\n  \
+         kubelet --bootstrap-kubeconfig={} --kubeconfig={}{node} ...\n",
+        join.kubeconfig.display(),
+        join.server,
+        join.kubeconfig.display(),
+        kubeconfig_dir.join("kubelet.conf").display(),
+    ))
+}
+
+fn stdout(text: &str) -> Result<()> {
+    std::io::stdout()
+        .lock()
+        .write_all(text.as_bytes())
+        .context("writing to stdout")
 }

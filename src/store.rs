@@ -115,6 +115,16 @@ pub fn replace(file: &FileWrite) -> Result<()> {
     sync_dir(&dir)
 }
 
+/// Replaces `file` unless it already holds exactly its content (so a no-op run leaves the
+/// file, mtime included, alone). Returns whether it wrote.
+pub fn replace_if_changed(file: &FileWrite) -> Result<bool> {
+    if read_optional(&file.root, &file.rel)?.as_deref() == Some(file.content.as_slice()) {
+        return Ok(false);
+    }
+    replace(file)?;
+    Ok(true)
+}
+
 /// Writes a file outside the tree (a metrics file, `--output`) atomically with `mode`.
 pub fn write_outside(path: &Path, content: &[u8], mode: u32) -> Result<()> {
     let name = path

@@ -1,6 +1,7 @@
 //! `kubepki init` and `kubepki init phase certs|kubeconfig <name>`: the same plan over a
 //! narrower selection of the profile table.
 
+use super::token::{default_manifests_dir, write_manifests};
 use crate::apply::apply;
 use crate::cli::{InitArgs, InitCommand, Phase};
 use crate::config::InitConfig;
@@ -62,6 +63,10 @@ pub fn run(args: &InitArgs, verbose: u8) -> Result<ExitCode> {
     let applied = apply(plan, &spec)?;
     detail(verbose, format_args!("written in {:?}", started.elapsed()));
     report.ca_cert_hash = applied.ca_pin;
+    if args.phase.is_none() {
+        let written = write_manifests(&dirs, &default_manifests_dir(&dirs), spec.now)?;
+        report.manifests = written.iter().map(|p| p.display().to_string()).collect();
+    }
     report.print(args.output)?;
     Ok(ExitCode::SUCCESS)
 }

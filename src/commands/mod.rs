@@ -4,7 +4,9 @@
 mod certs;
 mod config;
 mod init;
+mod join;
 mod kubeconfig;
+mod token;
 
 use crate::cli::{Cli, Command};
 use anyhow::Result;
@@ -16,6 +18,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Init(args) => init::run(&args, cli.verbose),
         Command::Certs { command } => certs::run(&command),
         Command::Kubeconfig { command } => kubeconfig::run(&command),
+        Command::Token { command } => token::run(&command),
+        Command::Join(args) => join::run(&args, cli.verbose),
         Command::Completion { shell } => completion(shell),
         Command::Config { command } => config::run(&command),
     }

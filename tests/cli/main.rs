@@ -7,6 +7,8 @@ mod errors;
 mod etcd;
 mod examples;
 mod init;
+mod join;
 mod kubectl;
 mod openssl;
 mod support;
+mod token;

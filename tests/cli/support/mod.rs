@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod bootstrap;
 pub mod endpoint;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,224 @@
+//! The cluster objects kubeadm creates so that workers can join, as YAML for
+//! `kubectl apply -f`: the bootstrap RBAC, the signed `cluster-info` ConfigMap and the
+//! kube-proxy objects, with kubeadm's names. Pure: builds text from admin.conf and the tokens;
+//! the caller writes it.
+
+use crate::bootstrap::{DEFAULT_GROUP, TokenRecord};
+use crate::jws;
+use crate::kubeconfig::Kubeconfig;
+use anyhow::{Context, Result};
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+/// File of the RBAC objects.
+pub const RBAC_FILE: &str = "bootstrap-rbac.yaml";
+/// File of the `cluster-info` ConfigMap.
+pub const CLUSTER_INFO_FILE: &str = "cluster-info.yaml";
+/// File of the kube-proxy objects.
+pub const KUBE_PROXY_FILE: &str = "kube-proxy.yaml";
+/// Where kube-proxy's pod finds its ServiceAccount credentials.
+const SA_DIR: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
+const RBAC_GROUP: &str = "rbac.authorization.k8s.io";
+
+/// Every manifest file (name, YAML) for the cluster of `admin` (admin.conf) and `tokens`,
+/// signing `cluster-info` with each token that may sign at `now`.
+pub fn cluster_manifests(
+    admin: &Kubeconfig,
+    tokens: &[TokenRecord],
+    now: OffsetDateTime,
+) -> Result<Vec<(&'static str, String)>> {
+    let server = admin.server()?;
+    Ok(vec![
+        (RBAC_FILE, documents(&rbac_objects())?),
+        (
+            CLUSTER_INFO_FILE,
+            documents(&[cluster_info(&admin.cluster_info_yaml()?, tokens, now)])?,
+        ),
+        (KUBE_PROXY_FILE, documents(&kube_proxy_objects(server))?),
+    ])
+}
+
+/// The YAML documents of `objects`, separated by `---`.
+fn documents(objects: &[Value]) -> Result<String> {
+    let texts = objects
+        .iter()
+        .map(serde_yaml::to_string)
+        .collect::<Result<Vec<_>, _>>()
+        .context("serializing a manifest")?;
+    Ok(texts.join("---\n"))
+}
+
+fn subject(kind: &str, name: &str) -> Value {
+    json!({"apiGroup": RBAC_GROUP, "kind": kind, "name": name})
+}
+
+fn binding(
+    kind: &str,
+    name: &str,
+    namespace: Option<&str>,
+    role: (&str, &str),
+    subject: Value,
+) -> Value {
+    let mut metadata = json!({"name": name});
+    if let Some(namespace) = namespace {
+        metadata["namespace"] = json!(namespace);
+    }
+    json!({
+        "apiVersion": format!("{RBAC_GROUP}/v1"),
+        "kind": kind,
+        "metadata": metadata,
+        "roleRef": {"apiGroup": RBAC_GROUP, "kind": role.0, "name": role.1},
+        "subjects": [subject],
+    })
+}
+
+fn cluster_binding(name: &str, cluster_role: &str, subject: Value) -> Value {
+    binding(
+        "ClusterRoleBinding",
+        name,
+        None,
+        ("ClusterRole", cluster_role),
+        subject,
+    )
+}
+
+/// A Role (`namespace`) or ClusterRole (`None`) granting `get` on `resource`, optionally one name.
+fn get_role(name: &str, namespace: Option<&str>, resource: &str, only: Option<&str>) -> Value {
+    let mut rule = json!({"apiGroups": [""], "resources": [resource], "verbs": ["get"]});
+    if let Some(only) = only {
+        rule["resourceNames"] = json!([only]);
+    }
+    let (kind, metadata) = match namespace {
+        Some(namespace) => ("Role", json!({"name": name, "namespace": namespace})),
+        None => ("ClusterRole", json!({"name": name})),
+    };
+    json!({
+        "apiVersion": format!("{RBAC_GROUP}/v1"),
+        "kind": kind,
+        "metadata": metadata,
+        "rules": [rule],
+    })
+}
+
+/// kubeadm's bootstrap-token phase RBAC, and the `kubeadm:cluster-admins` binding.
+fn rbac_objects() -> Vec<Value> {
+    let node_token = || subject("Group", DEFAULT_GROUP);
+    let csr_role =
+        |what: &str| format!("system:certificates.k8s.io:certificatesigningrequests:{what}");
+    let cluster_info = "kubeadm:bootstrap-signer-clusterinfo";
+    vec![
+        cluster_binding(
+            "kubeadm:kubelet-bootstrap",
+            "system:node-bootstrapper",
+            node_token(),
+        ),
+        get_role("kubeadm:get-nodes", None, "nodes", None),
+        cluster_binding("kubeadm:get-nodes", "kubeadm:get-nodes", node_token()),
+        cluster_binding(
+            "kubeadm:node-autoapprove-bootstrap",
+            &csr_role("nodeclient"),
+            node_token(),
+        ),
+        cluster_binding(
+            "kubeadm:node-autoapprove-certificate-rotation",
+            &csr_role("selfnodeclient"),
+            subject("Group", "system:nodes"),
+        ),
+        get_role(
+            cluster_info,
+            Some("kube-public"),
+            "configmaps",
+            Some("cluster-info"),
+        ),
+        binding(
+            "RoleBinding",
+            cluster_info,
+            Some("kube-public"),
+            ("Role", cluster_info),
+            subject("User", "system:anonymous"),
+        ),
+        cluster_binding(
+            "kubeadm:cluster-admins",
+            "cluster-admin",
+            subject("Group", "kubeadm:cluster-admins"),
+        ),
+    ]
+}
+
+/// The `cluster-info` ConfigMap: the cluster-only kubeconfig and one detached JWS per token
+/// that may sign at `now`.
+fn cluster_info(kubeconfig: &str, tokens: &[TokenRecord], now: OffsetDateTime) -> Value {
+    let mut data = json!({"kubeconfig": kubeconfig});
+    for record in tokens.iter().filter(|t| t.signs_at(now)) {
+        let token = &record.token;
+        data[format!("jws-kubeconfig-{}", token.id())] =
+            json!(jws::sign(kubeconfig, token.id(), token.secret().as_bytes()));
+    }
+    json!({
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "cluster-info", "namespace": "kube-public"},
+        "data": data,
+    })
+}
+
+/// kube-proxy's ServiceAccount, its `system:node-proxier` binding, its ConfigMap, and the
+/// Role/RoleBinding that let joining nodes read that ConfigMap.
+fn kube_proxy_objects(server: &str) -> Vec<Value> {
+    let service_account =
+        json!({"kind": "ServiceAccount", "name": "kube-proxy", "namespace": "kube-system"});
+    vec![
+        json!({
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": {"name": "kube-proxy", "namespace": "kube-system"},
+        }),
+        cluster_binding(
+            "kubeadm:node-proxier",
+            "system:node-proxier",
+            service_account,
+        ),
+        json!({
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "kube-proxy", "namespace": "kube-system", "labels": {"app": "kube-proxy"}},
+            "data": {
+                "config.conf": kube_proxy_config(server),
+                "kubeconfig.conf": kube_proxy_kubeconfig(server),
+            },
+        }),
+        get_role(
+            "kube-proxy",
+            Some("kube-system"),
+            "configmaps",
+            Some("kube-proxy"),
+        ),
+        binding(
+            "RoleBinding",
+            "kube-proxy",
+            Some("kube-system"),
+            ("Role", "kube-proxy"),
+            subject("Group", DEFAULT_GROUP),
+        ),
+    ]
+}
+
+/// kube-proxy's kubeconfig, kubeadm's hand-written template: the pod's ServiceAccount token
+/// and CA files, not a certificate.
+fn kube_proxy_kubeconfig(server: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- cluster:\n    certificate-authority: {SA_DIR}/ca.crt\n    server: {server}\n  name: default\ncontexts:\n- context:\n    cluster: default\n    namespace: default\n    user: default\n  name: default\ncurrent-context: default\nusers:\n- name: default\n  user:\n    tokenFile: {SA_DIR}/token"
+    )
+}
+
+/// A minimal KubeProxyConfiguration: kube-proxy defaults the rest, as it does for kubeadm's.
+fn kube_proxy_config(server: &str) -> String {
+    let bind = if server.contains('[') {
+        "'::'"
+    } else {
+        "0.0.0.0"
+    };
+    format!(
+        "apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\nbindAddress: {bind}\nclientConnection:\n  kubeconfig: /var/lib/kube-proxy/kubeconfig.conf\n"
+    )
+}
