@@ -220,7 +220,7 @@ pub struct InitArgs {
 }
 
 /// Where the tree lives.
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 pub struct TreeArgs {
     /// Directory of certificates and keys [default: /etc/kubernetes/pki].
     #[arg(long, global = true, value_name = "DIR")]
@@ -355,15 +355,18 @@ pub struct TokenCreateArgs {
 }
 
 /// `kubepki join`.
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 pub struct JoinArgs {
     /// The API server to discover the cluster from: HOST:PORT [default port: 6443].
     #[arg(
         value_name = "ENDPOINT",
-        required_unless_present = "discovery_file",
+        required_unless_present_any = ["discovery_file", "config"],
         conflicts_with = "discovery_file"
     )]
     pub endpoint: Option<Endpoint>,
+    /// kubeadm JoinConfiguration file (v1beta3 or v1beta4); flags given as well override it.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<std::path::PathBuf>,
     /// The bootstrap token, for both discovery and TLS bootstrap.
     #[arg(long, value_name = "TOKEN")]
     pub token: Option<String>,
@@ -382,9 +385,9 @@ pub struct JoinArgs {
     /// Discover from a kubeconfig file, file:// or https:// URL instead of a token.
     #[arg(long, value_name = "FILE|URL")]
     pub discovery_file: Option<DiscoverySource>,
-    /// How long to keep trying to reach the API server.
-    #[arg(long, value_name = "DURATION", default_value = "5m")]
-    pub discovery_timeout: Duration,
+    /// How long to keep trying to reach the API server [default: 5m].
+    #[arg(long, value_name = "DURATION")]
+    pub discovery_timeout: Option<Duration>,
     /// The node's name, for --hostname-override in the kubelet command printed at the end.
     #[arg(long, value_name = "NAME")]
     pub node_name: Option<DnsName>,

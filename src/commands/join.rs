@@ -4,11 +4,12 @@
 use super::token::parse_token;
 use crate::bootstrap::{BOOTSTRAP_KUBECONFIG, BootstrapToken, bootstrap_kubeconfig};
 use crate::cli::{JoinArgs, UsageError};
+use crate::config;
 use crate::discovery::{self, Discovered, TokenDiscovery};
 use crate::https::HttpsUrl;
 use crate::netaddr::https_url;
 use crate::profile::by_name;
-use crate::report::{JoinReport, detail, print_join, warn};
+use crate::report::{JoinReport, detail, note, print_join, warn};
 use crate::spec::TreeDirs;
 use crate::store::{self, FileWrite};
 use anyhow::{Result, anyhow, bail};
@@ -19,8 +20,13 @@ use std::time::Duration;
 /// The API server port when ENDPOINT has none.
 const DEFAULT_PORT: u16 = 6443;
 
+/// How long discovery keeps trying by default (kubeadm's).
+const DEFAULT_DISCOVERY_TIMEOUT: Duration = Duration::from_secs(300);
+
 /// Runs join.
-pub fn run(args: &JoinArgs, verbose: u8) -> Result<ExitCode> {
+pub fn run(flags: &JoinArgs, verbose: u8) -> Result<ExitCode> {
+    let merged = with_config(flags)?;
+    let args = &merged;
     let dirs = TreeDirs::from_args(&args.tree);
     let tls_token = token_flag(
         args,
@@ -64,8 +70,75 @@ fn token_flag(
     }
 }
 
+/// The flags, with what they leave unset taken from `--config`'s JoinConfiguration (a
+/// `--token` flag counts as setting both tokens).
+fn with_config(flags: &JoinArgs) -> Result<JoinArgs> {
+    let mut args = flags.clone();
+    let Some(path) = &flags.config else {
+        return Ok(args);
+    };
+    let (join, notes) = config::load_join(path)?;
+    for line in &notes {
+        note("config", line);
+    }
+    let token_text = |token: &BootstrapToken| format!("{}.{}", token.id(), token.secret());
+    let discovery = join.discovery;
+    let mut file_token = None;
+    if let Some(bootstrap) = discovery.bootstrap_token {
+        args.endpoint = args.endpoint.take().or(bootstrap.api_server_endpoint);
+        if args.pins.is_empty() {
+            args.pins = bootstrap.ca_cert_hashes;
+        }
+        args.discovery_token_unsafe_skip_ca_verification |= bootstrap.unsafe_skip_ca_verification;
+        file_token = bootstrap.token;
+    }
+    if args.token.is_none() {
+        args.discovery_token = args
+            .discovery_token
+            .take()
+            .or(file_token.as_ref().map(token_text));
+        let tls = discovery.tls_bootstrap_token.or(file_token);
+        args.tls_bootstrap_token = args
+            .tls_bootstrap_token
+            .take()
+            .or(tls.as_ref().map(token_text));
+    }
+    if args.endpoint.is_none() && args.discovery_file.is_none() {
+        let source = discovery.file.map(|f| {
+            f.parse()
+                .map_err(|e: String| anyhow!("{}: discovery.file: {e}", path.display()))
+        });
+        args.discovery_file = source.transpose()?;
+    }
+    args.discovery_timeout = args.discovery_timeout.or(discovery.timeout);
+    args.node_name = args.node_name.take().or(join.node_name);
+    if args.tree.cert_dir.is_none() {
+        args.tree.cert_dir = join
+            .ca_cert_path
+            .map(|ca| cert_dir_of(path, &ca))
+            .transpose()?;
+    }
+    Ok(args)
+}
+
+/// The cert dir a `caCertPath` implies: kubepki writes `<cert-dir>/ca.crt`.
+fn cert_dir_of(config: &Path, ca_cert_path: &Path) -> Result<std::path::PathBuf> {
+    match (ca_cert_path.file_name(), ca_cert_path.parent()) {
+        (Some(name), Some(dir)) if name == "ca.crt" => Ok(dir.to_path_buf()),
+        _ => bail!(
+            "{}: caCertPath {} must name a file ca.crt (kubepki writes <cert-dir>/ca.crt)",
+            config.display(),
+            ca_cert_path.display()
+        ),
+    }
+}
+
 fn discover(args: &JoinArgs, verbose: u8) -> Result<Discovered> {
-    let timeout = Duration::from_secs(args.discovery_timeout.as_secs());
+    let timeout = args
+        .discovery_timeout
+        .map_or(DEFAULT_DISCOVERY_TIMEOUT, |d| {
+            Duration::from_secs(d.as_secs())
+        });
     let on_retry =
         |e: &anyhow::Error| detail(verbose, format_args!("[discovery] will try again: {e:#}"));
     if let Some(source) = &args.discovery_file {

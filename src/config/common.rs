@@ -64,7 +64,7 @@ pub struct Arg {
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct BootstrapToken {
-    token: Opt<model::BootstrapTokenString>,
+    token: Opt<crate::bootstrap::BootstrapToken>,
     description: Opt<String>,
     ttl: Opt<Duration>,
     expires: Opt<Expiry>,
@@ -93,9 +93,9 @@ impl BootstrapToken {
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "camelCase")]
 pub struct BootstrapTokenDiscovery {
-    token: Opt<model::BootstrapTokenString>,
+    token: Opt<crate::bootstrap::BootstrapToken>,
     api_server_endpoint: Opt<Endpoint>,
-    ca_cert_hashes: Vec<Req<model::CaCertHash>>,
+    ca_cert_hashes: Vec<Req<crate::pin::CaPin>>,
     #[serde(rename = "unsafeSkipCAVerification")]
     unsafe_skip_ca_verification: bool,
 }

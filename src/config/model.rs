@@ -1,12 +1,13 @@
 //! The typed, version-independent result of reading a kubeadm configuration: what v1beta3
 //! and v1beta4 documents both say, with `None` wherever the file left kubeadm's default.
-//! Token and pin scalars live here too, for the token and join commands. No I/O.
+//! The shared token and pin types read from files as scalars here. No I/O.
 
 use super::scalar::Scalar;
+use crate::bootstrap::BootstrapToken as Token;
 use crate::duration::Duration;
 use crate::keys::Algorithm;
 use crate::netaddr::{DnsName, Endpoint, San, ServiceCidrs};
-use std::fmt;
+use crate::pin::CaPin;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use time::OffsetDateTime;
@@ -93,7 +94,7 @@ pub struct Discovery {
     /// `discovery.file.kubeConfigPath`: a path, `file://` or `https://` URL.
     pub file: Option<String>,
     /// `discovery.tlsBootstrapToken`.
-    pub tls_bootstrap_token: Option<BootstrapTokenString>,
+    pub tls_bootstrap_token: Option<Token>,
     /// `discovery.timeout` (v1beta3) or `timeouts.discovery` (v1beta4).
     pub timeout: Option<Duration>,
 }
@@ -102,11 +103,11 @@ pub struct Discovery {
 #[derive(Debug, Default)]
 pub struct BootstrapTokenDiscovery {
     /// `token`.
-    pub token: Option<BootstrapTokenString>,
+    pub token: Option<Token>,
     /// `apiServerEndpoint`.
     pub api_server_endpoint: Option<Endpoint>,
     /// `caCertHashes`.
-    pub ca_cert_hashes: Vec<CaCertHash>,
+    pub ca_cert_hashes: Vec<CaPin>,
     /// `unsafeSkipCAVerification`.
     pub unsafe_skip_ca_verification: bool,
 }
@@ -124,7 +125,7 @@ pub struct JoinControlPlane {
 #[derive(Debug, Default)]
 pub struct BootstrapToken {
     /// `token`; unset means "generate one".
-    pub token: Option<BootstrapTokenString>,
+    pub token: Option<Token>,
     /// `description`.
     pub description: Option<String>,
     /// `ttl` (kubeadm's default 24h0m0s when unset).
@@ -137,50 +138,12 @@ pub struct BootstrapToken {
     pub groups: Vec<String>,
 }
 
-/// A bootstrap token `<id>.<secret>` (`[a-z0-9]{6}.[a-z0-9]{16}`); `Debug` hides the secret.
-#[derive(Clone, PartialEq, Eq)]
-pub struct BootstrapTokenString {
-    id: String,
-    secret: String,
-}
-
-impl BootstrapTokenString {
-    /// The public token id.
-    pub fn id(&self) -> &str {
-        &self.id
-    }
-
-    /// The secret part.
-    pub fn secret(&self) -> &str {
-        &self.secret
-    }
-}
-
-impl fmt::Debug for BootstrapTokenString {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "BootstrapTokenString({}.<redacted>)", self.id)
-    }
-}
-
-impl Scalar for BootstrapTokenString {
+/// A bootstrap token in a config file: the shared `bootstrap::BootstrapToken`, whose parse
+/// error never repeats the (possibly secret) text.
+impl Scalar for Token {
     const WHAT: &'static str = "a bootstrap token [a-z0-9]{6}.[a-z0-9]{16}";
-    fn parse(text: &str) -> Result<BootstrapTokenString, String> {
-        let part_ok = |part: &str, len: usize| {
-            part.len() == len
-                && part
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-        };
-        match text.split_once('.') {
-            Some((id, secret)) if part_ok(id, 6) && part_ok(secret, 16) => {
-                Ok(BootstrapTokenString {
-                    id: id.into(),
-                    secret: secret.into(),
-                })
-            }
-            // The text is not echoed: it may be a real secret with a typo.
-            _ => Err("not a bootstrap token (expected [a-z0-9]{6}.[a-z0-9]{16})".into()),
-        }
+    fn parse(text: &str) -> Result<Token, String> {
+        text.parse().map_err(|e: anyhow::Error| e.to_string())
     }
 }
 
@@ -206,31 +169,10 @@ impl Scalar for TokenUsage {
     }
 }
 
-/// A CA public-key pin `sha256:<64 hex>`; format and hex case-insensitive, kept lower-case.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CaCertHash(String);
-
-impl CaCertHash {
-    /// The lower-case hex SHA-256 of the CA's DER SubjectPublicKeyInfo.
-    pub fn hex(&self) -> &str {
-        &self.0
-    }
-}
-
-impl Scalar for CaCertHash {
+/// A CA public-key pin in a config file: the shared `pin::CaPin`.
+impl Scalar for CaPin {
     const WHAT: &'static str = "a pin sha256:<hex>";
-    fn parse(text: &str) -> Result<CaCertHash, String> {
-        match text.split_once(':') {
-            Some((format, hex))
-                if format.eq_ignore_ascii_case("sha256")
-                    && hex.len() == 64
-                    && hex.bytes().all(|b| b.is_ascii_hexdigit()) =>
-            {
-                Ok(CaCertHash(hex.to_ascii_lowercase()))
-            }
-            _ => Err(format!(
-                "{text:?} is not a CA pin (expected sha256:<64 hex digits>)"
-            )),
-        }
+    fn parse(text: &str) -> Result<CaPin, String> {
+        text.parse()
     }
 }

@@ -209,7 +209,7 @@ pub struct JoinConfiguration {
 struct Discovery {
     bootstrap_token: Option<BootstrapTokenDiscovery>,
     file: Option<FileDiscovery>,
-    tls_bootstrap_token: Opt<model::BootstrapTokenString>,
+    tls_bootstrap_token: Opt<crate::bootstrap::BootstrapToken>,
     timeout: Opt<Duration>,
 }
 

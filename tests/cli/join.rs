@@ -487,3 +487,74 @@ fn the_join_example_runs() {
         .expect("the token the example created");
     assert_joined(&worker, &control_plane, &token);
 }
+
+/// A v1beta4 JoinConfiguration for `control_plane` with `token` and `pin`, its CA path in
+/// `worker`'s cert dir.
+fn join_configuration(
+    control_plane: &ControlPlane,
+    worker: &TempTree,
+    token: &str,
+    pin: &str,
+) -> std::path::PathBuf {
+    let path = worker.root().join("join.yaml");
+    let yaml = format!(
+        "# kubeadm join --config, unchanged\napiVersion: kubeadm.k8s.io/v1beta4\nkind: JoinConfiguration\ncaCertPath: {ca}\ndiscovery:\n  bootstrapToken:\n    apiServerEndpoint: {endpoint}\n    token: {token}\n    caCertHashes: [{pin}]\nnodeRegistration:\n  name: worker1\ntimeouts:\n  discovery: 10s\n",
+        ca = worker.pki().join("ca.crt").display(),
+        endpoint = control_plane.address(),
+    );
+    std::fs::write(&path, yaml).expect("writing join.yaml");
+    path
+}
+
+#[test]
+fn join_config_file_drives_discovery_and_flags_override_it() {
+    let control_plane = ControlPlane::new();
+    let token = create_token(&control_plane.tree, &[]);
+    let worker = TempTree::new();
+    let config = join_configuration(
+        &control_plane,
+        &worker,
+        &token,
+        &ca_pin(&control_plane.tree),
+    );
+    let kubeconfig_dir = worker.root().display().to_string();
+    let out = kubepki(&strings(&[
+        "join",
+        "--config",
+        &config.display().to_string(),
+        "--kubeconfig-dir",
+        &kubeconfig_dir,
+    ]));
+    assert_success(&out, "join --config");
+    assert_joined(&worker, &control_plane, &token);
+
+    let wrong_pin = format!("sha256:{}", "0".repeat(64));
+    let worker = TempTree::new();
+    let config = join_configuration(&control_plane, &worker, &token, &wrong_pin);
+    let config = config.display().to_string();
+    let refused = kubepki(&strings(&[
+        "join",
+        "--config",
+        &config,
+        "--kubeconfig-dir",
+        &worker.root().display().to_string(),
+    ]));
+    assert_eq!(
+        refused.status.code(),
+        Some(1),
+        "the file's wrong pin must be refused"
+    );
+    assert!(!worker.pki().join("ca.crt").exists());
+    let pin = ca_pin(&control_plane.tree);
+    let out = kubepki(&strings(&[
+        "join",
+        "--config",
+        &config,
+        "--discovery-token-ca-cert-hash",
+        &pin,
+        "--kubeconfig-dir",
+        &worker.root().display().to_string(),
+    ]));
+    assert_success(&out, "join --config with the pin given as a flag");
+    assert_joined(&worker, &control_plane, &token);
+}
