@@ -222,6 +222,47 @@ fn signature_algorithm(
     }
 }
 
+/// The public key inside a private key PEM, read from the key's structure without loading
+/// (and validating) it: the RSAPublicKey DER for RSA, the curve point for ECDSA — what a
+/// certificate's subjectPublicKey holds. Cheap enough to check every pair of a tree.
+pub fn public_key_of(pem: &[u8]) -> Result<Vec<u8>> {
+    let key = PrivateKeyDer::from_pem_slice(pem)
+        .map_err(|e| anyhow!("no usable PEM private key ({e})"))?;
+    let from_inner = |oid: ObjectIdentifier, inner: &[u8]| match oid {
+        RSA_ENCRYPTION => rsa_public_key(inner),
+        _ => ec_public_key(inner),
+    };
+    let public = match &key {
+        PrivateKeyDer::Pkcs1(der) => rsa_public_key(der.secret_pkcs1_der()),
+        PrivateKeyDer::Sec1(der) => ec_public_key(der.secret_sec1_der()),
+        PrivateKeyDer::Pkcs8(der) => pkcs8::PrivateKeyInfo::from_der(der.secret_pkcs8_der())
+            .map_err(|e| anyhow!("malformed private key: {e}"))
+            .and_then(|info| from_inner(info.algorithm.oid, info.private_key)),
+        _ => Err(anyhow!("unsupported private key format")),
+    }?;
+    match public {
+        Some(public) => Ok(public),
+        None => from_pem(pem).map(|key| key.public_key_raw().to_vec()),
+    }
+}
+
+fn rsa_public_key(pkcs1: &[u8]) -> Result<Option<Vec<u8>>> {
+    let key = pkcs1::RsaPrivateKey::from_der(pkcs1)
+        .map_err(|e| anyhow!("malformed RSA private key: {e}"))?;
+    let public = key
+        .public_key()
+        .to_der()
+        .map_err(|e| anyhow!("encoding an RSA public key: {e}"))?;
+    Ok(Some(public))
+}
+
+/// The SEC1 key's public point, when the file carries it (kubeadm's always do).
+fn ec_public_key(sec1: &[u8]) -> Result<Option<Vec<u8>>> {
+    let key =
+        sec1::EcPrivateKey::from_der(sec1).map_err(|e| anyhow!("malformed EC private key: {e}"))?;
+    Ok(key.public_key.map(<[u8]>::to_vec))
+}
+
 /// Reads a key from `bytes` of file `path`, naming the file in the error.
 pub fn load(path: &std::path::Path, bytes: &[u8]) -> Result<KeyPair> {
     from_pem(bytes).with_context(|| format!("{}: not a valid private key", path.display()))
@@ -286,6 +327,34 @@ mod tests {
         let sizes: Vec<usize> = keys.iter().map(|k| k.public_key_raw().len()).collect();
         assert_eq!(sizes, [97, 65, 97]);
         assert!(generate_all(&[]).unwrap().is_empty());
+    }
+
+    #[test]
+    fn public_key_of_reads_the_structure_of_every_format() {
+        for algorithm in [
+            Algorithm::Rsa2048,
+            Algorithm::EcdsaP256,
+            Algorithm::EcdsaP384,
+        ] {
+            let key = generate(algorithm).unwrap();
+            let kubeadm_pem = to_pem(&key).unwrap();
+            assert_eq!(
+                public_key_of(kubeadm_pem.as_bytes()).unwrap(),
+                key.public_key_raw(),
+                "{algorithm}"
+            );
+            assert_eq!(
+                public_key_of(key.serialize_pem().as_bytes()).unwrap(),
+                key.public_key_raw(),
+                "{algorithm} PKCS#8"
+            );
+        }
+        assert!(
+            public_key_of(
+                b"-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY-----\n"
+            )
+            .is_err()
+        );
     }
 
     #[test]

@@ -64,14 +64,15 @@ struct NamedUser {
 #[derive(Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 struct User {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    client_certificate_data: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    client_key_data: Option<String>,
+    // Fields in alphabetical order, as client-go's clientcmd writes them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     client_certificate: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    client_certificate_data: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     client_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    client_key_data: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     token: Option<String>,
     #[serde(flatten)]

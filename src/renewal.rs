@@ -12,6 +12,7 @@ use crate::pem;
 use crate::profile::{BACKDATE, Profile, by_name};
 use crate::spec::TreeDirs;
 use crate::store::{self, FileWrite, PUBLIC_MODE, SECRET_MODE};
+use crate::tree::CaOnDisk;
 use crate::tree::{self, Location, OnDisk};
 use anyhow::{Context, Result, anyhow, bail};
 use rcgen::KeyPair;
@@ -71,11 +72,11 @@ struct Due {
 /// Runs `certs renew`.
 pub fn renew(dirs: &TreeDirs, request: &RenewRequest) -> Result<Renewal> {
     let completed = complete_staged(dirs)?;
-    let mut signers: HashMap<&str, Option<(CertInfo, Signer)>> = HashMap::new();
+    let mut cas: Cas = HashMap::new();
     let mut outcomes = Vec::new();
     let mut due = Vec::new();
     for profile in &request.rows {
-        let (outcome, renewal) = decide(dirs, profile, request, &mut signers)?;
+        let (outcome, renewal) = decide(dirs, profile, request, &mut cas)?;
         outcomes.push((*profile, outcome));
         due.extend(renewal);
     }
@@ -86,16 +87,19 @@ pub fn renew(dirs: &TreeDirs, request: &RenewRequest) -> Result<Renewal> {
             completed,
         });
     }
+    let signers = load_signers(&cas, &due)?;
     let algorithms: Vec<Algorithm> = due.iter().map(|d| d.algorithm).collect();
     let new_keys = keys::generate_all(&algorithms)?;
     let mut writes = Vec::new();
     for (item, key) in due.iter().zip(new_keys) {
         let issuer = item.profile.issuer.unwrap_or_default();
-        let (ca_cert, signer) = signers
+        let ca = cas
             .get(issuer)
-            .and_then(Option::as_ref)
+            .ok_or_else(|| anyhow!("internal error: no CA {issuer}"))?;
+        let signer = signers
+            .get(issuer)
             .ok_or_else(|| anyhow!("internal error: no signer for {issuer}"))?;
-        writes.push(reissue(dirs, item, &key, ca_cert, signer)?);
+        writes.push(reissue(dirs, item, &key, &ca.cert, signer)?);
     }
     let originals: Vec<(PathBuf, PathBuf)> = writes
         .iter()
@@ -119,13 +123,32 @@ pub fn complete_staged(dirs: &TreeDirs) -> Result<Vec<PathBuf>> {
     Ok(completed)
 }
 
-type Signers = HashMap<&'static str, Option<(CertInfo, Signer)>>;
+/// The CAs read so far, by row name.
+type Cas = HashMap<&'static str, CaOnDisk>;
+
+/// Signers for the CAs of the due rows only: a run with nothing due loads no CA key.
+fn load_signers(cas: &Cas, due: &[Due]) -> Result<HashMap<&'static str, Signer>> {
+    let mut signers = HashMap::new();
+    for issuer in due.iter().filter_map(|d| d.profile.issuer) {
+        if signers.contains_key(issuer) {
+            continue;
+        }
+        let ca = cas
+            .get(issuer)
+            .ok_or_else(|| anyhow!("internal error: no CA {issuer}"))?;
+        let signer = ca
+            .signer()?
+            .ok_or_else(|| anyhow!("internal error: renewing under the external CA {issuer}"))?;
+        signers.insert(issuer, signer);
+    }
+    Ok(signers)
+}
 
 fn decide(
     dirs: &TreeDirs,
     profile: &'static Profile,
     request: &RenewRequest,
-    signers: &mut Signers,
+    cas: &mut Cas,
 ) -> Result<(Outcome, Option<Due>)> {
     let Some(found) = tree::read_row(dirs, profile)? else {
         return Ok((Outcome::Missing, None));
@@ -137,14 +160,18 @@ fn decide(
     let issuer_name = profile
         .issuer
         .ok_or_else(|| anyhow!("internal error: {} has no issuer", profile.name))?;
-    if !signers.contains_key(issuer_name) {
+    if !cas.contains_key(issuer_name) {
         let issuer = by_name(issuer_name)
             .ok_or_else(|| anyhow!("internal error: unknown CA {issuer_name}"))?;
-        signers.insert(issuer_name, tree::load_signer(dirs, issuer)?);
+        cas.insert(issuer_name, tree::read_ca(dirs, issuer)?);
     }
-    let Some((ca_cert, _)) = signers.get(issuer_name).and_then(Option::as_ref) else {
+    let ca = cas
+        .get(issuer_name)
+        .ok_or_else(|| anyhow!("internal error: CA {issuer_name} not read"))?;
+    if ca.is_external() {
         return Ok((Outcome::External(issuer_name), None));
-    };
+    }
+    let ca_cert = &ca.cert;
     found.cert.verify_signed_by(ca_cert).map_err(|e| {
         anyhow!(
             "{}: not signed by {issuer_name}: {e}",
@@ -195,8 +222,9 @@ fn check_key(found: &OnDisk) -> Result<()> {
         Location::Pair { key, .. } => key.as_path(),
         _ => found.path(),
     };
-    let key = keys::load(key_path, key_pem)?;
-    if !found.cert.matches_key(&key) {
+    let public = keys::public_key_of(key_pem)
+        .with_context(|| format!("{}: not a valid private key", key_path.display()))?;
+    if public != found.cert.public_key {
         bail!(
             "{}: does not match the certificate {}",
             key_path.display(),

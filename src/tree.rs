@@ -139,9 +139,36 @@ pub fn ca_key_exists(dirs: &TreeDirs, ca: &Profile) -> Result<bool> {
     Ok(store::read_optional(&dirs.cert_dir, &key_rel)?.is_some())
 }
 
-/// A CA ready to sign: its certificate and signer, after checking that the certificate is
-/// a CA and that the key matches it. `None` when the key is absent (external CA).
-pub fn load_signer(dirs: &TreeDirs, ca: &Profile) -> Result<Option<(CertInfo, Signer)>> {
+/// A CA as found: its certificate, checked to be a CA, and its key PEM when present, checked
+/// (structurally, without loading it) to match the certificate.
+pub struct CaOnDisk {
+    /// The CA certificate.
+    pub cert: CertInfo,
+    key: Option<(PathBuf, Vec<u8>)>,
+}
+
+impl CaOnDisk {
+    /// Whether the key is absent (an external CA).
+    pub fn is_external(&self) -> bool {
+        self.key.is_none()
+    }
+
+    /// Loads the key and makes the CA a signer (rcgen checks neither CA flag nor key match:
+    /// both were checked when the CA was read). `None` for an external CA.
+    pub fn signer(&self) -> Result<Option<Signer>> {
+        let Some((path, pem)) = &self.key else {
+            return Ok(None);
+        };
+        let key = keys::load(path, pem)?;
+        if !self.cert.matches_key(&key) {
+            bail!("{}: does not match its certificate", path.display());
+        }
+        issue::existing_ca(&self.cert.der, key).map(Some)
+    }
+}
+
+/// Reads a CA row: the certificate must exist and be a CA; a present key must match it.
+pub fn read_ca(dirs: &TreeDirs, ca: &Profile) -> Result<CaOnDisk> {
     let Some(found) = read_pair(dirs, ca)? else {
         let missing = dirs.cert_dir.join(ca.cert_file().unwrap_or_default());
         bail!("{}: CA certificate not found", missing.display());
@@ -149,24 +176,37 @@ pub fn load_signer(dirs: &TreeDirs, ca: &Profile) -> Result<Option<(CertInfo, Si
     let Location::Pair {
         cert: cert_path,
         key: key_path,
-    } = &found.location
+    } = found.location
     else {
         return Err(anyhow!("internal error: a CA row outside a file pair"));
     };
     if !found.cert.is_ca {
         bail!("{}: certificate is not a CA", cert_path.display());
     }
-    let Some(key_pem) = &found.key_pem else {
-        return Ok(None);
+    let key = match found.key_pem {
+        Some(pem) => {
+            let public = keys::public_key_of(&pem)
+                .with_context(|| format!("{}: not a valid private key", key_path.display()))?;
+            if public != found.cert.public_key {
+                bail!(
+                    "{}: does not match the certificate {}",
+                    key_path.display(),
+                    cert_path.display()
+                );
+            }
+            Some((key_path, pem))
+        }
+        None => None,
     };
-    let key = keys::load(key_path, key_pem)?;
-    if !found.cert.matches_key(&key) {
-        bail!(
-            "{}: does not match the certificate {}",
-            key_path.display(),
-            cert_path.display()
-        );
-    }
-    let signer = issue::existing_ca(&found.cert.der, key)?;
-    Ok(Some((found.cert, signer)))
+    Ok(CaOnDisk {
+        cert: found.cert,
+        key,
+    })
+}
+
+/// A CA ready to sign: its certificate and signer, after checking that the certificate is
+/// a CA and that the key matches it. `None` when the key is absent (external CA).
+pub fn load_signer(dirs: &TreeDirs, ca: &Profile) -> Result<Option<(CertInfo, Signer)>> {
+    let ca = read_ca(dirs, ca)?;
+    Ok(ca.signer()?.map(|signer| (ca.cert, signer)))
 }

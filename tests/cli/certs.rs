@@ -514,7 +514,7 @@ fn a_pair_caught_between_its_renames_is_completed_by_the_next_command() {
 #[test]
 fn bad_input_to_renew_is_one_line_and_writes_nothing() {
     type Damage = fn(&TempTree);
-    let cases: [(&str, Damage, &[&str], i32, &str); 5] = [
+    let cases: [(&str, Damage, &[&str], i32, &str); 6] = [
         (
             "corrupt cert",
             |t| fs::write(t.pki().join("apiserver.crt"), "junk").unwrap(),
@@ -534,6 +534,15 @@ fn bad_input_to_renew_is_one_line_and_writes_nothing() {
             &["renew", "all"],
             1,
             "pki/apiserver.key: does not match",
+        ),
+        (
+            "CA key not matching",
+            |t| {
+                fs::copy(t.pki().join("etcd/ca.key"), t.pki().join("ca.key")).unwrap();
+            },
+            &["renew", "all", "--expiring-within", "30d"],
+            1,
+            "pki/ca.key: does not match the certificate",
         ),
         (
             "unknown name",
