@@ -9,6 +9,7 @@ use crate::pem;
 use crate::profile::{Kind, PROFILES, Profile, Selection};
 use crate::spec::{ClusterSpec, TreeDirs};
 use crate::store;
+use crate::tree;
 use anyhow::{Result, anyhow, bail};
 use rcgen::{KeyPair, PublicKeyData};
 use rustls_pki_types::SubjectPublicKeyInfoDer;
@@ -175,9 +176,7 @@ fn load_key(dirs: &TreeDirs, rel: &Path, bytes: &[u8]) -> Result<KeyPair, String
 }
 
 fn load_cert(path: &Path, bytes: &[u8]) -> Result<CertInfo, String> {
-    pem::first_certificate(bytes)
-        .and_then(CertInfo::parse)
-        .map_err(|e| format!("{}: not a valid certificate: {e:#}", path.display()))
+    tree::parse_cert(path, bytes).map_err(|e| format!("{e:#}"))
 }
 
 fn check_current(path: &Path, cert: &CertInfo, spec: &ClusterSpec) -> Result<(), String> {
@@ -189,6 +188,21 @@ fn check_current(path: &Path, cert: &CertInfo, spec: &ClusterSpec) -> Result<(),
         ));
     }
     Ok(())
+}
+
+/// The decision for a pair whose certificate is missing: create both, or, when the key is
+/// there (a run killed between key and certificate), issue a certificate for that key.
+fn create_or_complete(step: &Step, create_reason: String, key_path: &Path) -> (Action, String) {
+    match step.existing_key {
+        None => (Action::Create, create_reason),
+        Some(_) => (
+            Action::Complete,
+            format!(
+                "{} exists without its certificate; issuing one for that key",
+                key_path.display()
+            ),
+        ),
+    }
 }
 
 /// A certificate/key pair as found: the certificate unparsed, the key loaded.
@@ -226,16 +240,11 @@ fn decide_ca(profile: &Profile, spec: &ClusterSpec, dirs: &TreeDirs, step: &mut 
     } = read_pair(profile, dirs)?;
     let Some(cert_bytes) = cert_bytes else {
         step.existing_key = key;
-        return Ok(match step.existing_key {
-            None => (Action::Create, format!("new {} CA", profile.name)),
-            Some(_) => (
-                Action::Complete,
-                format!(
-                    "{} exists without its certificate; issuing one for that key",
-                    key_path.display()
-                ),
-            ),
-        });
+        return Ok(create_or_complete(
+            step,
+            format!("new {} CA", profile.name),
+            &key_path,
+        ));
     };
     let cert = load_cert(&cert_path, &cert_bytes)?;
     if !cert.is_ca {
@@ -321,22 +330,11 @@ fn decide_leaf(
     let Some(cert_bytes) = cert_bytes else {
         signer_problem(profile, cas, &cert_path)?;
         step.existing_key = key;
-        return Ok(match step.existing_key {
-            None => (
-                Action::Create,
-                format!(
-                    "new certificate signed by {}",
-                    profile.issuer.unwrap_or_default()
-                ),
-            ),
-            Some(_) => (
-                Action::Complete,
-                format!(
-                    "{} exists without its certificate; issuing one for that key",
-                    key_path.display()
-                ),
-            ),
-        });
+        let new = format!(
+            "new certificate signed by {}",
+            profile.issuer.unwrap_or_default()
+        );
+        return Ok(create_or_complete(step, new, &key_path));
     };
     let cert = load_cert(&cert_path, &cert_bytes)?;
     let key = key.ok_or_else(|| {

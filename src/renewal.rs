@@ -14,7 +14,7 @@ use crate::spec::TreeDirs;
 use crate::store::{self, FileWrite, PUBLIC_MODE, SECRET_MODE};
 use crate::tree::CaOnDisk;
 use crate::tree::{self, Location, OnDisk};
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow};
 use rcgen::KeyPair;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -222,16 +222,7 @@ fn check_key(found: &OnDisk) -> Result<()> {
         Location::Pair { key, .. } => key.as_path(),
         _ => found.path(),
     };
-    let public = keys::public_key_of(key_pem)
-        .with_context(|| format!("{}: not a valid private key", key_path.display()))?;
-    if public != found.cert.public_key {
-        bail!(
-            "{}: does not match the certificate {}",
-            key_path.display(),
-            found.path().display()
-        );
-    }
-    Ok(())
+    tree::check_pair(&found.cert, found.path(), key_path, key_pem)
 }
 
 /// The files that replace a renewed row.

@@ -127,10 +127,31 @@ fn read_kubeconfig(dir: &Path, file: &str) -> Result<Option<OnDisk>> {
     }))
 }
 
-fn parse_cert(path: &Path, bytes: &[u8]) -> Result<CertInfo> {
+/// Parses the first certificate of `bytes`, read from `path`.
+pub fn parse_cert(path: &Path, bytes: &[u8]) -> Result<CertInfo> {
     pem::first_certificate(bytes)
         .and_then(CertInfo::parse)
         .with_context(|| format!("{}: not a valid certificate", path.display()))
+}
+
+/// Checks that the private key `key_pem` (from `key_path`) belongs to `cert` (from
+/// `cert_path`), reading the key's public half from its structure, without loading it.
+pub fn check_pair(
+    cert: &CertInfo,
+    cert_path: &Path,
+    key_path: &Path,
+    key_pem: &[u8],
+) -> Result<()> {
+    let public = keys::public_key_of(key_pem)
+        .with_context(|| format!("{}: not a valid private key", key_path.display()))?;
+    if public != cert.public_key {
+        bail!(
+            "{}: does not match the certificate {}",
+            key_path.display(),
+            cert_path.display()
+        );
+    }
+    Ok(())
 }
 
 /// Whether a CA row's key file exists (else the CA is externally managed).
@@ -185,15 +206,7 @@ pub fn read_ca(dirs: &TreeDirs, ca: &Profile) -> Result<CaOnDisk> {
     }
     let key = match found.key_pem {
         Some(pem) => {
-            let public = keys::public_key_of(&pem)
-                .with_context(|| format!("{}: not a valid private key", key_path.display()))?;
-            if public != found.cert.public_key {
-                bail!(
-                    "{}: does not match the certificate {}",
-                    key_path.display(),
-                    cert_path.display()
-                );
-            }
+            check_pair(&found.cert, &cert_path, &key_path, &pem)?;
             Some((key_path, pem))
         }
         None => None,
