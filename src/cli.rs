@@ -148,6 +148,9 @@ pub struct RenewArgs {
     /// The directories of the tree.
     #[command(flatten)]
     pub tree: TreeArgs,
+    /// The tree lock.
+    #[command(flatten)]
+    pub lock: LockArgs,
     /// Renew only certificates that expire within DURATION (e.g. 30d); for cron.
     #[arg(long, value_name = "DURATION")]
     pub expiring_within: Option<Duration>,
@@ -205,6 +208,9 @@ pub struct InitArgs {
     /// The directories of the tree.
     #[command(flatten)]
     pub tree: TreeArgs,
+    /// The tree lock.
+    #[command(flatten)]
+    pub lock: LockArgs,
     /// The cluster facts that shape certificates and kubeconfigs.
     #[command(flatten)]
     pub cluster: ClusterArgs,
@@ -217,6 +223,14 @@ pub struct InitArgs {
     /// Run a single phase instead of everything.
     #[command(subcommand)]
     pub phase: Option<InitCommand>,
+}
+
+/// The tree lock of commands that write.
+#[derive(Clone, Debug, Args)]
+pub struct LockArgs {
+    /// How long to wait for another run that holds the tree's lock [default: 30s].
+    #[arg(long, global = true, value_name = "DURATION")]
+    pub lock_timeout: Option<Duration>,
 }
 
 /// Where the tree lives.
@@ -326,6 +340,9 @@ pub struct ManifestsArgs {
     /// Directory of the manifests (mode 0600 files) [default: <kubeconfig-dir>/bootstrap].
     #[arg(long, value_name = "DIR")]
     pub manifests_dir: Option<PathBuf>,
+    /// The tree lock.
+    #[command(flatten)]
+    pub lock: LockArgs,
 }
 
 /// `kubepki token create`.
@@ -394,6 +411,9 @@ pub struct JoinArgs {
     /// The directories of the tree.
     #[command(flatten)]
     pub tree: TreeArgs,
+    /// The tree lock.
+    #[command(flatten)]
+    pub lock: LockArgs,
 }
 
 /// Misuse that clap cannot express; exit status 2 like clap's own usage errors. Its message

@@ -7,7 +7,7 @@ use crate::issue::{CertRequest, Eku};
 use crate::netaddr::San;
 use crate::spec::ClusterSpec;
 use std::net::IpAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use time::OffsetDateTime;
 
 /// What a row produces.
@@ -151,6 +151,18 @@ pub static PROFILES: &[Profile] = &[
     Profile { name: "controller-manager", kind: KUBECONFIG_LOCAL, file: "controller-manager.conf", cn: Cn::Fixed("system:kube-controller-manager"), long_name: "certificate embedded in the kubeconfig file for the controller manager to use", restart: Some("kube-controller-manager"), ..CLIENT },
     Profile { name: "scheduler", kind: KUBECONFIG_LOCAL, file: "scheduler.conf", cn: Cn::Fixed("system:kube-scheduler"), long_name: "certificate embedded in the kubeconfig file for the scheduler manager to use", restart: Some("kube-scheduler"), ..CLIENT },
 ];
+
+/// The directories below the cert dir that hold the table's files (`""` and `etcd`).
+pub fn cert_subdirs() -> Vec<PathBuf> {
+    let mut subdirs: Vec<PathBuf> = PROFILES
+        .iter()
+        .filter_map(|p| p.key_file())
+        .map(|key| key.parent().map(Path::to_path_buf).unwrap_or_default())
+        .collect();
+    subdirs.sort();
+    subdirs.dedup();
+    subdirs
+}
 
 /// The row named `name`.
 pub fn by_name(name: &str) -> Option<&'static Profile> {

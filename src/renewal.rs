@@ -57,8 +57,6 @@ pub struct Renewal {
     pub outcomes: Vec<(&'static Profile, Outcome)>,
     /// The backup directory, when anything was replaced.
     pub backup_dir: Option<PathBuf>,
-    /// Files a previously killed run left staged and this run put in place.
-    pub completed: Vec<PathBuf>,
 }
 
 /// A row that will be renewed: what is on disk and the request for its successor.
@@ -71,7 +69,6 @@ struct Due {
 
 /// Runs `certs renew`.
 pub fn renew(dirs: &TreeDirs, request: &RenewRequest) -> Result<Renewal> {
-    let completed = complete_staged(dirs)?;
     let mut cas: Cas = HashMap::new();
     let mut outcomes = Vec::new();
     let mut due = Vec::new();
@@ -84,7 +81,6 @@ pub fn renew(dirs: &TreeDirs, request: &RenewRequest) -> Result<Renewal> {
         return Ok(Renewal {
             outcomes,
             backup_dir: None,
-            completed,
         });
     }
     let signers = load_signers(&cas, &due)?;
@@ -112,15 +108,7 @@ pub fn renew(dirs: &TreeDirs, request: &RenewRequest) -> Result<Renewal> {
     Ok(Renewal {
         outcomes,
         backup_dir: Some(request.backup_dir.clone()),
-        completed,
     })
-}
-
-/// Puts in place what a killed renew left staged, before anything else is read.
-pub fn complete_staged(dirs: &TreeDirs) -> Result<Vec<PathBuf>> {
-    let mut completed = store::complete_staged(&dirs.cert_dir, Path::new(""))?;
-    completed.extend(store::complete_staged(&dirs.cert_dir, Path::new("etcd"))?);
-    Ok(completed)
 }
 
 /// The CAs read so far, by row name.

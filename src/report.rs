@@ -211,6 +211,17 @@ pub fn note(group: &str, message: &str) {
     eprintln!("[{group}] {message}");
 }
 
+/// Says that a replacement a killed run left half done was completed.
+pub fn recovered(path: &Path) {
+    note(
+        "recover",
+        &format!(
+            "completed the replacement of {} left by an interrupted run",
+            path.display()
+        ),
+    );
+}
+
 /// A document (YAML, lines of a check) on stdout, as it is.
 pub fn print_document(text: &str) -> Result<()> {
     let mut stdout = std::io::stdout().lock();
@@ -376,12 +387,6 @@ pub fn due_notice(due: &[&str], window: Duration) {
 /// Prints what `certs renew` did, then which components must restart for which files.
 pub fn print_renewal(renewal: &Renewal, due_within: Option<Duration>) -> Result<()> {
     let mut text = String::new();
-    for path in &renewal.completed {
-        text.push_str(&format!(
-            "[renew] completed the replacement of {} left by an interrupted run\n",
-            path.display()
-        ));
-    }
     for (profile, outcome) in &renewal.outcomes {
         let long = profile.long_name;
         text.push_str(&match outcome {

@@ -28,6 +28,9 @@ pub const DEFAULT_CERT_VALIDITY: Duration = Duration::from_hours(8760);
 /// Default `--ca-validity` (`caCertificateValidityPeriod`).
 pub const DEFAULT_CA_VALIDITY: Duration = Duration::from_hours(87600);
 
+/// The directory below the kubeconfig dir where bootstrap manifests go by default.
+const MANIFESTS_SUBDIR: &str = "bootstrap";
+
 /// The directories of a tree.
 #[derive(Clone, Debug)]
 pub struct TreeDirs {
@@ -50,6 +53,11 @@ impl TreeDirs {
                 .clone()
                 .unwrap_or_else(|| DEFAULT_KUBECONFIG_DIR.into()),
         }
+    }
+
+    /// `<kubeconfig-dir>/bootstrap`, where `init` and `token` write manifests by default.
+    pub fn manifests_dir(&self) -> PathBuf {
+        self.kubeconfig_dir.join(MANIFESTS_SUBDIR)
     }
 }
 

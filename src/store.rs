@@ -1,7 +1,8 @@
 //! The only code that writes under the cert and kubeconfig directories. Every write goes to
 //! a temp file in the target directory, is fsynced, then linked into place without
 //! clobbering (or renamed over, for replacements), and the directory is fsynced. Modes are
-//! set explicitly, whatever the umask. Symlinks below a root are never followed.
+//! set explicitly, whatever the umask. Symlinks below a root are never followed. (The one
+//! other file kubepki writes in the tree, the advisory lock file, belongs to `lock.rs`.)
 
 use anyhow::{Context, Result, anyhow, bail};
 use std::fs::{self, File, OpenOptions};
@@ -191,12 +192,14 @@ pub fn backup(files: &[(PathBuf, PathBuf)], backup: &Path) -> Result<Vec<PathBuf
     Ok(written)
 }
 
-/// Finishes replacements a killed run left half done in `root/rel`: a staged certificate
-/// whose key was already renamed goes into place; a staged pair goes into place key first;
-/// a staged key alone (its certificate never staged) is dropped. Returns the files completed.
+/// Finishes replacements a killed run left half done in `root/rel` (refusing a symlink on
+/// the way): a staged certificate whose key was already renamed goes into place; a staged
+/// pair goes into place key first; a staged key alone (its certificate never staged) is
+/// dropped. Returns the files completed.
 pub fn complete_staged(root: &Path, rel: &Path) -> Result<Vec<PathBuf>> {
-    let dir = root.join(rel);
-    let Ok(entries) = fs::read_dir(&dir) else {
+    check_no_links(root, rel)?;
+    let dir = &root.join(rel);
+    let Ok(entries) = fs::read_dir(dir) else {
         return Ok(Vec::new());
     };
     let staged: Vec<String> = entries
@@ -216,10 +219,10 @@ pub fn complete_staged(root: &Path, rel: &Path) -> Result<Vec<PathBuf>> {
                 &dir.join(&key_name),
                 &dir.join(&key_name[1..key_name.len() - STAGED_SUFFIX.len()]),
             )?;
-            sync_dir(&dir)?;
+            sync_dir(dir)?;
         }
         rename(&dir.join(name), &dir.join(live))?;
-        sync_dir(&dir)?;
+        sync_dir(dir)?;
         completed.push(dir.join(live));
     }
     for name in staged
@@ -332,7 +335,21 @@ fn check_no_links(root: &Path, rel: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Removes temp files left by a kubepki process that no longer runs (killed mid-write).
+/// Removes temp files that kubepki processes which no longer run (killed mid-write) left in
+/// `dir` or any directory below it, never following a symlink.
+pub fn sweep_stale_temp_files_below(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            sweep_stale_temp_files_below(&entry.path());
+        }
+    }
+    sweep_stale_temp_files(dir);
+}
+
+/// Removes temp files left in `dir` by a kubepki process that no longer runs.
 fn sweep_stale_temp_files(dir: &Path) {
     let Ok(entries) = fs::read_dir(dir) else {
         return;

@@ -1,5 +1,6 @@
 //! `kubepki certs check-expiration|renew|ca-cert-hash|certificate-key`.
 
+use super::lock_tree;
 use crate::cli::{CertsCommand, CheckExpirationArgs, RenewArgs};
 use crate::duration::Duration;
 use crate::expiry::ExpirationInfo;
@@ -10,7 +11,7 @@ use crate::report::{due_notice, expiration_metrics, print_expiration, print_rene
 use crate::spec::TreeDirs;
 use crate::{pem, store};
 use anyhow::{Context, Result, anyhow};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use time::OffsetDateTime;
 
@@ -57,15 +58,19 @@ fn renew_certs(args: &RenewArgs) -> Result<ExitCode> {
     let stamp = now.format(time::macros::format_description!(
         "[year][month][day]T[hour][minute][second]Z"
     ))?;
+    let _lock = lock_tree(&dirs, &args.lock, "certs renew")?;
     let request = RenewRequest {
         rows,
         due_within: args.expiring_within,
         algorithm: args.encryption_algorithm,
         validity: args.cert_validity.unwrap_or(DEFAULT_VALIDITY),
         backup_dir: args.backup_dir.clone().unwrap_or_else(|| {
-            dirs.kubeconfig_dir
-                .join("tmp")
-                .join(format!("kubepki-backup-{stamp}"))
+            unused_path(
+                &dirs
+                    .kubeconfig_dir
+                    .join("tmp")
+                    .join(format!("kubepki-backup-{stamp}")),
+            )
         }),
         now,
     };
@@ -80,6 +85,21 @@ fn renew_certs(args: &RenewArgs) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// `path`, or `path.1`, `path.2`, ... when it exists: two renewals within one second (run
+/// one after the other under the lock) must not share a backup directory, or the second
+/// would overwrite the first one's copies of the original files.
+fn unused_path(path: &Path) -> PathBuf {
+    let mut candidate = path.to_path_buf();
+    let mut suffix = 0;
+    while candidate.symlink_metadata().is_ok() {
+        suffix += 1;
+        let mut name = path.as_os_str().to_owned();
+        name.push(format!(".{suffix}"));
+        candidate = PathBuf::from(name);
+    }
+    candidate
 }
 
 /// The renewable rows named (or all of them), in table order.

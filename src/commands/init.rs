@@ -1,13 +1,13 @@
 //! `kubepki init` and `kubepki init phase certs|kubeconfig <name>`: the same plan over a
 //! narrower selection of the profile table.
 
-use super::token::{default_manifests_dir, write_manifests};
+use super::lock_tree;
+use super::token::write_manifests;
 use crate::apply::apply;
 use crate::cli::{InitArgs, InitCommand, Phase};
 use crate::config::InitConfig;
 use crate::plan::{ensure_no_refusal, plan_init};
 use crate::profile::{self, Group, Selection};
-use crate::renewal::complete_staged;
 use crate::report::{InitReport, describe_dirs, detail, note};
 use crate::spec::{ClusterSpec, TreeDirs};
 use anyhow::{Result, anyhow};
@@ -28,17 +28,11 @@ pub fn run(args: &InitArgs, verbose: u8) -> Result<ExitCode> {
     let cluster = file.merge_flags(&args.cluster);
     let spec = file.complete(ClusterSpec::resolve(&cluster, OffsetDateTime::now_utc())?);
     let dirs = TreeDirs::from_args(&file.merge_tree(&args.tree));
-    if !args.dry_run {
-        for path in complete_staged(&dirs)? {
-            detail(
-                verbose,
-                format_args!(
-                    "completed {} left staged by an interrupted run",
-                    path.display()
-                ),
-            );
-        }
-    }
+    let _lock = if args.dry_run {
+        None
+    } else {
+        Some(lock_tree(&dirs, &args.lock, command_name(args))?)
+    };
     detail(
         verbose,
         format_args!(
@@ -64,11 +58,19 @@ pub fn run(args: &InitArgs, verbose: u8) -> Result<ExitCode> {
     detail(verbose, format_args!("written in {:?}", started.elapsed()));
     report.ca_cert_hash = applied.ca_pin;
     if args.phase.is_none() {
-        let written = write_manifests(&dirs, &default_manifests_dir(&dirs), spec.now)?;
+        let written = write_manifests(&dirs, &dirs.manifests_dir(), spec.now)?;
         report.manifests = written.iter().map(|p| p.display().to_string()).collect();
     }
     report.print(args.output)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The command as recorded in the tree lock.
+fn command_name(args: &InitArgs) -> &'static str {
+    match args.phase {
+        None => "init",
+        Some(_) => "init phase",
+    }
 }
 
 fn selection(args: &InitArgs) -> Result<Selection> {

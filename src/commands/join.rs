@@ -1,6 +1,7 @@
 //! `kubepki join`: discover the cluster (token or file), then write the worker's `ca.crt` and
 //! `bootstrap-kubelet.conf`. Everything is checked before the first write.
 
+use super::lock_tree;
 use super::token::parse_token;
 use crate::bootstrap::{BOOTSTRAP_KUBECONFIG, BootstrapToken, bootstrap_kubeconfig};
 use crate::cli::{JoinArgs, UsageError};
@@ -42,6 +43,7 @@ pub fn run(flags: &JoinArgs, verbose: u8) -> Result<ExitCode> {
     for warning in &discovered.warnings {
         warn(warning);
     }
+    let _lock = lock_tree(&dirs, &args.lock, "join")?;
     let files = join_files(&dirs, &discovered, &tls_token)?;
     if let Some(ca) = &files.ca {
         store::create_all(std::slice::from_ref(ca))?;

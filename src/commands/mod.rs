@@ -8,7 +8,11 @@ mod join;
 mod kubeconfig;
 mod token;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, LockArgs};
+use crate::lock::{DEFAULT_LOCK_TIMEOUT, TreeLock};
+use crate::recovery::recover;
+use crate::report::recovered;
+use crate::spec::TreeDirs;
 use anyhow::Result;
 use std::process::ExitCode;
 
@@ -30,4 +34,15 @@ fn completion(shell: clap_complete::Shell) -> Result<ExitCode> {
     let mut command = <Cli as clap::CommandFactory>::command();
     clap_complete::generate(shell, &mut command, "kubepki", &mut std::io::stdout());
     Ok(ExitCode::SUCCESS)
+}
+
+/// Takes the tree's lock for the writing command `command` (e.g. `certs renew`), then
+/// finishes what a killed run left, before the command reads anything.
+fn lock_tree(dirs: &TreeDirs, lock: &LockArgs, command: &str) -> Result<TreeLock> {
+    let timeout = lock.lock_timeout.unwrap_or(DEFAULT_LOCK_TIMEOUT);
+    let held = TreeLock::acquire(&[&dirs.cert_dir, &dirs.kubeconfig_dir], timeout, command)?;
+    for path in recover(dirs)? {
+        recovered(&path);
+    }
+    Ok(held)
 }

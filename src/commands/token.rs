@@ -1,5 +1,6 @@
 //! `kubepki token generate|create|manifests`, and the manifests step `init` shares.
 
+use super::lock_tree;
 use crate::bootstrap::{
     BootstrapToken, DEFAULT_GROUP, DEFAULT_TTL, TokenRecord, Usage, read_tokens,
 };
@@ -24,11 +25,9 @@ pub fn run(command: &TokenCommand) -> Result<ExitCode> {
         }
         TokenCommand::Create(args) => create(args)?,
         TokenCommand::Manifests(args) => {
-            let written = write_manifests(
-                &TreeDirs::from_args(&args.tree),
-                &manifests_dir(args),
-                OffsetDateTime::now_utc(),
-            )?;
+            let dirs = TreeDirs::from_args(&args.tree);
+            let _lock = lock_tree(&dirs, &args.lock, "token manifests")?;
+            let written = write_manifests(&dirs, &manifests_dir(args), OffsetDateTime::now_utc())?;
             print_manifests(&written, false)?;
         }
     }
@@ -45,12 +44,7 @@ pub fn parse_token(text: &str, flag: &str) -> Result<BootstrapToken> {
 fn manifests_dir(args: &ManifestsArgs) -> PathBuf {
     args.manifests_dir
         .clone()
-        .unwrap_or_else(|| default_manifests_dir(&TreeDirs::from_args(&args.tree)))
-}
-
-/// `<kubeconfig-dir>/bootstrap`, where `init` and `token` write manifests by default.
-pub fn default_manifests_dir(dirs: &TreeDirs) -> PathBuf {
-    dirs.kubeconfig_dir.join("bootstrap")
+        .unwrap_or_else(|| TreeDirs::from_args(&args.tree).manifests_dir())
 }
 
 fn create(args: &TokenCreateArgs) -> Result<()> {
@@ -58,6 +52,7 @@ fn create(args: &TokenCreateArgs) -> Result<()> {
     let dirs = TreeDirs::from_args(&args.manifests.tree);
     let dir = manifests_dir(&args.manifests);
     let record = token_record(args, now)?;
+    let _lock = lock_tree(&dirs, &args.manifests.lock, "token create")?;
     let admin = read_admin(&dirs)?;
     let join = args
         .print_join_command

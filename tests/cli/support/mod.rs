@@ -87,7 +87,8 @@ impl TempTree {
 
     /// A digest of every file below the root: relative path, mode, size, mtime and content.
     /// Equal digests mean nothing was written. The lock files (`.kubepki.lock`, which a
-    /// writing command creates to hold its lock, even when it then fails) are left out.
+    /// writing command creates to hold its lock, even when it then fails) are left out, and
+    /// so are directories' mtimes, which creating a lock file changes.
     pub fn snapshot(&self) -> Vec<(String, u32, std::time::SystemTime, Vec<u8>)> {
         use std::os::unix::fs::PermissionsExt;
         let mut entries = Vec::new();
@@ -115,7 +116,11 @@ impl TempTree {
                 entries.push((
                     rel,
                     meta.permissions().mode(),
-                    meta.modified().expect("mtime"),
+                    if meta.is_dir() {
+                        std::time::SystemTime::UNIX_EPOCH
+                    } else {
+                        meta.modified().expect("mtime")
+                    },
                     content,
                 ));
             }

@@ -1,0 +1,21 @@
+//! Finishing what a killed run left in the tree, before a writing command does anything
+//! else: a key and certificate caught between their two renames are completed, and the temp
+//! files of dead runs (in the tree, its manifests and its backups) are removed. Runs under
+//! the tree lock, so no other run is mid-write.
+
+use crate::profile::cert_subdirs;
+use crate::spec::TreeDirs;
+use crate::store;
+use anyhow::Result;
+use std::path::PathBuf;
+
+/// Recovers the tree; returns the files whose replacement it completed.
+pub fn recover(dirs: &TreeDirs) -> Result<Vec<PathBuf>> {
+    let mut completed = Vec::new();
+    for rel in cert_subdirs() {
+        completed.extend(store::complete_staged(&dirs.cert_dir, &rel)?);
+    }
+    store::sweep_stale_temp_files_below(&dirs.cert_dir);
+    store::sweep_stale_temp_files_below(&dirs.kubeconfig_dir);
+    Ok(completed)
+}
