@@ -3,6 +3,7 @@
 
 mod certs;
 mod config;
+mod crash;
 mod errors;
 mod etcd;
 mod examples;

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod bootstrap;
+pub mod check;
 pub mod endpoint;
 
 use std::path::{Path, PathBuf};
