@@ -10,6 +10,7 @@ mod examples;
 mod init;
 mod join;
 mod kubectl;
+mod lock;
 mod openssl;
 mod support;
 mod token;

@@ -1,0 +1,179 @@
+//! Concurrency: writing commands hold an advisory lock on the tree, so ten runs started at
+//! once never interleave: one `init` creates, the others wait and reuse; mixed writers each
+//! see a whole tree; a run that waits longer than `--lock-timeout` exits 1 naming the holder.
+
+use crate::support::check::{check_tree, leftovers, stable_keys};
+use crate::support::{LOCK_FILE, TempTree, assert_success, require_tool};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// Runs started at once in each test.
+const RUNS: usize = 10;
+
+fn spawn(args: &[String]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_kubepki"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting kubepki")
+}
+
+/// Starts every run of `runs` at once and waits for them all.
+fn run_together(runs: &[Vec<String>]) -> Vec<Output> {
+    let children: Vec<Child> = runs.iter().map(|args| spawn(args)).collect();
+    children
+        .into_iter()
+        .map(|child| child.wait_with_output().expect("waiting for kubepki"))
+        .collect()
+}
+
+fn words(tree: &TempTree, words: &[&str]) -> Vec<String> {
+    let words = words.iter().map(|s| s.to_string());
+    words.chain(tree.dir_args()).collect()
+}
+
+/// The init steps of a JSON report whose action is `action`.
+fn steps_with(out: &Output, action: &str) -> usize {
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("init -o json");
+    let steps = report["steps"].as_array().expect("steps");
+    steps.iter().filter(|s| s["action"] == action).count()
+}
+
+fn waited(outputs: &[Output]) -> usize {
+    let says_waiting = |o: &&Output| String::from_utf8_lossy(&o.stderr).contains("[lock] waiting");
+    outputs.iter().filter(says_waiting).count()
+}
+
+#[test]
+fn ten_inits_at_once_make_one_tree() {
+    let tree = TempTree::new();
+    let init = tree.init_args("RSA-2048", &["-o", "json"]);
+    let outputs = run_together(&vec![init; RUNS]);
+    for out in &outputs {
+        assert_success(out, "one of ten inits");
+    }
+    let creators: Vec<usize> = outputs.iter().map(|o| steps_with(o, "create")).collect();
+    assert_eq!(
+        creators.iter().filter(|&&n| n > 0).count(),
+        1,
+        "exactly one run creates: {creators:?}"
+    );
+    let reusers = outputs
+        .iter()
+        .filter(|o| steps_with(o, "create") == 0)
+        .count();
+    assert_eq!(reusers, RUNS - 1);
+    assert!(waited(&outputs) >= 1, "no run waited: they did not overlap");
+    assert!(check_tree(&tree).complete(), "{:?}", check_tree(&tree));
+    assert!(leftovers(&tree).is_empty());
+}
+
+#[test]
+fn ten_mixed_writers_at_once_each_see_a_whole_tree() {
+    let tree = TempTree::new();
+    tree.init("ECDSA-P256", &[]);
+    let keys = stable_keys(&tree);
+    let renew_all = words(&tree, &["certs", "renew", "all"]);
+    let renew_one = words(&tree, &["certs", "renew", "apiserver"]);
+    let token = words(&tree, &["token", "create"]);
+    let init = tree.init_args("ECDSA-P256", &[]);
+    let runs = [
+        &renew_all, &init, &token, &renew_one, &renew_all, &init, &token, &renew_all, &renew_one,
+        &renew_all,
+    ];
+    assert_eq!(runs.len(), RUNS);
+    let outputs = run_together(&runs.map(Vec::clone));
+    for out in &outputs {
+        assert_success(out, "one of ten writers");
+    }
+    assert!(waited(&outputs) >= 1, "no run waited: they did not overlap");
+    assert!(check_tree(&tree).complete(), "{:?}", check_tree(&tree));
+    assert!(leftovers(&tree).is_empty());
+    assert_eq!(stable_keys(&tree), keys, "a CA or sa key changed");
+    let backups = std::fs::read_dir(tree.root().join("tmp"))
+        .expect("backups")
+        .count();
+    assert_eq!(backups, 6, "each of the 6 renewals keeps its own backup");
+}
+
+/// Waits until `path` names the process `pid` as its holder.
+fn wait_for_holder(path: &std::path::Path, pid: u32) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let expected = format!("pid {pid}, kubepki init, since ");
+    while !std::fs::read_to_string(path).is_ok_and(|text| text.starts_with(&expected)) {
+        assert!(
+            Instant::now() < deadline,
+            "{} never named pid {pid}",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Runs `certs renew all --lock-timeout 1s` on a locked tree; returns its one error line.
+fn renew_gives_up(tree: &TempTree) -> String {
+    let snapshot = tree.snapshot();
+    let started = Instant::now();
+    let renew = words(tree, &["certs", "renew", "all", "--lock-timeout", "1s"]);
+    let out = spawn(&renew).wait_with_output().expect("renew");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(started.elapsed() >= Duration::from_secs(1), "gave up early");
+    assert_eq!(
+        tree.snapshot(),
+        snapshot,
+        "a run that gave up wrote something"
+    );
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "a waiting note, then the error: {stderr}");
+    assert!(
+        lines[0].starts_with("[lock] waiting up to 1s for "),
+        "{stderr}"
+    );
+    let lock = tree.root().join(LOCK_FILE);
+    let expected = format!(
+        "kubepki: error: {} is locked by another run (",
+        lock.display()
+    );
+    assert!(lines[1].starts_with(&expected), "{stderr}");
+    assert!(
+        lines[1].ends_with("gave up after waiting 1s (--lock-timeout)"),
+        "{stderr}"
+    );
+    lines[1].to_string()
+}
+
+#[test]
+fn a_run_that_waits_too_long_names_the_holder() {
+    let tree = TempTree::new();
+    tree.init("ECDSA-P256", &[]);
+    let slow = TempTree::new();
+    let mut init = spawn(&slow.init_args("RSA-4096", &[]));
+    wait_for_holder(&slow.root().join(LOCK_FILE), init.id());
+    let error = renew_gives_up(&slow);
+    assert!(
+        error.contains(&format!("(pid {}, kubepki init, since ", init.id())),
+        "{error}"
+    );
+    assert!(init.wait().expect("init").success());
+    let flock = require_tool("flock", "apt-get update && apt-get install -y util-linux");
+    let lock = tree.root().join(LOCK_FILE);
+    let mut other = Command::new(flock)
+        .arg(&lock)
+        .args(["-c", "echo locked && exec sleep 30"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("flock");
+    let mut said = String::new();
+    let stdout = other.stdout.take().expect("flock's stdout");
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut said).expect("flock");
+    assert_eq!(said, "locked\n");
+    let error = renew_gives_up(&tree);
+    assert!(
+        error.contains("(a process that did not say who it is)"),
+        "{error}"
+    );
+    let _ = other.kill();
+    let _ = other.wait();
+}
