@@ -498,6 +498,16 @@ fn manifest_line(path: &Path) -> String {
     format!("[bootstrap-token] Wrote {}\n", path.display())
 }
 
+/// Warns that a file holding a private key is open to group or others.
+pub fn open_secret(path: &Path, mode: u32) {
+    eprintln!(
+        "[security] WARNING: {} has mode {mode:04o}: group or others may read a private key; \
+         kubeadm writes it 0600 (chmod 600 {})",
+        path.display(),
+        path.display()
+    );
+}
+
 /// A warning on stderr, kubeadm's way.
 pub fn warn(message: &str) {
     eprintln!("[discovery] WARNING: {message}");

@@ -7,10 +7,11 @@ use crate::issue::{self, Signer};
 use crate::keys;
 use crate::kubeconfig::Kubeconfig;
 use crate::pem;
-use crate::profile::{Kind, Profile};
+use crate::profile::{Kind, PROFILES, Profile};
 use crate::spec::TreeDirs;
 use crate::store;
 use anyhow::{Context, Result, anyhow, bail};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 /// Where a row's certificate lives.
@@ -152,6 +153,22 @@ pub fn check_pair(
         );
     }
     Ok(())
+}
+
+/// The files of the tree that hold a private key (key files and kubeconfigs) whose mode lets
+/// group or others in, with that mode. kubeadm writes them 0600; kubepki warns, never chmods.
+pub fn open_secrets(dirs: &TreeDirs) -> Vec<(PathBuf, u32)> {
+    let files = PROFILES.iter().filter_map(|row| match row.kind {
+        Kind::Kubeconfig(_) => Some(dirs.kubeconfig_dir.join(row.file)),
+        _ => row.key_file().map(|key| dirs.cert_dir.join(key)),
+    });
+    files
+        .filter_map(|path| {
+            let meta = std::fs::symlink_metadata(&path).ok()?;
+            let mode = meta.permissions().mode() & 0o777;
+            (meta.is_file() && mode & 0o077 != 0).then_some((path, mode))
+        })
+        .collect()
 }
 
 /// Whether a CA row's key file exists (else the CA is externally managed).

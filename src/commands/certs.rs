@@ -1,6 +1,6 @@
 //! `kubepki certs check-expiration|renew|ca-cert-hash|certificate-key`.
 
-use super::lock_tree;
+use super::{lock_tree, warn_open_secrets};
 use crate::cli::{CertsCommand, CheckExpirationArgs, RenewArgs};
 use crate::duration::Duration;
 use crate::expiry::ExpirationInfo;
@@ -30,7 +30,9 @@ pub fn run(command: &CertsCommand) -> Result<ExitCode> {
 }
 
 fn check_expiration(args: &CheckExpirationArgs) -> Result<ExitCode> {
-    let info = ExpirationInfo::read(&TreeDirs::from_args(&args.tree), OffsetDateTime::now_utc())?;
+    let dirs = TreeDirs::from_args(&args.tree);
+    let info = ExpirationInfo::read(&dirs, OffsetDateTime::now_utc())?;
+    warn_open_secrets(&dirs);
     if let Some(path) = &args.metrics_file {
         store::write_outside(
             path,
@@ -59,6 +61,7 @@ fn renew_certs(args: &RenewArgs) -> Result<ExitCode> {
         "[year][month][day]T[hour][minute][second]Z"
     ))?;
     let _lock = lock_tree(&dirs, &args.lock, "certs renew")?;
+    warn_open_secrets(&dirs);
     let request = RenewRequest {
         rows,
         due_within: args.expiring_within,

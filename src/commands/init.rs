@@ -1,8 +1,8 @@
 //! `kubepki init` and `kubepki init phase certs|kubeconfig <name>`: the same plan over a
 //! narrower selection of the profile table.
 
-use super::lock_tree;
 use super::token::write_manifests;
+use super::{lock_tree, warn_open_secrets};
 use crate::apply::apply;
 use crate::cli::{InitArgs, InitCommand, Phase};
 use crate::config::InitConfig;
@@ -43,6 +43,7 @@ pub fn run(args: &InitArgs, verbose: u8) -> Result<ExitCode> {
         ),
     );
     let plan = plan_init(&spec, &dirs, selection(args)?);
+    warn_open_secrets(&dirs);
     detail(verbose, format_args!("planned in {:?}", started.elapsed()));
     let mut report = InitReport::of_plan(&plan, &spec, args.dry_run);
     if args.dry_run {

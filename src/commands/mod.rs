@@ -11,8 +11,9 @@ mod token;
 use crate::cli::{Cli, Command, LockArgs};
 use crate::lock::{DEFAULT_LOCK_TIMEOUT, TreeLock};
 use crate::recovery::recover;
-use crate::report::recovered;
+use crate::report::{open_secret, recovered};
 use crate::spec::TreeDirs;
+use crate::tree::open_secrets;
 use anyhow::Result;
 use std::process::ExitCode;
 
@@ -45,4 +46,11 @@ fn lock_tree(dirs: &TreeDirs, lock: &LockArgs, command: &str) -> Result<TreeLock
         recovered(&path);
     }
     Ok(held)
+}
+
+/// Warns about every file of the tree that holds a private key and is open to group or others.
+fn warn_open_secrets(dirs: &TreeDirs) {
+    for (path, mode) in open_secrets(dirs) {
+        open_secret(&path, mode);
+    }
 }

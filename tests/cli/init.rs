@@ -256,40 +256,6 @@ fn external_ca_reuses_leaves_and_refuses_to_create_missing_ones() {
 }
 
 #[test]
-fn modes_do_not_depend_on_the_umask() {
-    for umask in ["000", "077"] {
-        let tree = TempTree::new();
-        let args = init_args(&tree, &[]).join(" ");
-        let script = format!(
-            "umask {umask} && exec {} {args}",
-            env!("CARGO_BIN_EXE_kubepki")
-        );
-        let out = std::process::Command::new("sh")
-            .args(["-c", &script])
-            .output()
-            .unwrap();
-        assert_success(&out, "init under umask");
-        let mode = |rel: &str| {
-            fs::metadata(tree.root().join(rel))
-                .unwrap()
-                .permissions()
-                .mode()
-                & 0o777
-        };
-        assert_eq!(
-            (
-                mode("pki/ca.key"),
-                mode("pki/ca.crt"),
-                mode("pki/etcd"),
-                mode("admin.conf")
-            ),
-            (0o600, 0o644, 0o755, 0o600),
-            "umask {umask}"
-        );
-    }
-}
-
-#[test]
 fn ipv6_dual_stack_and_endpoint_reach_sans_and_kubeconfigs() {
     let tree = TempTree::new();
     let args = init_args(

@@ -19,14 +19,16 @@ use crate::token::{create_token, token};
 const DEFAULT_GROUP: &str = "system:bootstrappers:kubeadm:default-node-token";
 
 /// An init'ed control-plane tree and a bootstrap API server on the port its kubeconfigs name.
-struct ControlPlane {
-    tree: TempTree,
+pub struct ControlPlane {
+    /// The control plane's tree.
+    pub tree: TempTree,
     endpoint: Endpoint,
     port: u16,
 }
 
 impl ControlPlane {
-    fn new() -> ControlPlane {
+    /// A new tree, and its API server running.
+    pub fn new() -> ControlPlane {
         let listener = TcpListener::bind("127.0.0.1:0").expect("binding a free port");
         let port = listener.local_addr().expect("address").port();
         let tree = TempTree::new();

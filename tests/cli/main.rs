@@ -7,6 +7,7 @@ mod crash;
 mod errors;
 mod etcd;
 mod examples;
+mod hostile;
 mod init;
 mod join;
 mod kubectl;
