@@ -408,3 +408,51 @@ impl std::fmt::Display for UsageError {
 }
 
 impl std::error::Error for UsageError {}
+
+/// A clap usage error as one line: its message, the values it lists and its tip, without
+/// the usage paragraph and the pointer to `--help`.
+pub fn usage_line(error: &clap::Error) -> String {
+    let text = error.render().to_string();
+    let line = text
+        .split("\n\n")
+        .filter(|part| !part.starts_with("Usage:") && !part.starts_with("For more information"))
+        .flat_map(str::lines)
+        .map(str::trim)
+        .filter(|part| !part.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    line.strip_prefix("error: ").unwrap_or(&line).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn usage_error(args: &[&str]) -> String {
+        let error = Cli::try_parse_from(std::iter::once("kubepki").chain(args.iter().copied()))
+            .expect_err("a usage error");
+        usage_line(&error)
+    }
+
+    #[test]
+    fn usage_errors_are_one_line_naming_the_flag() {
+        let bad_value = usage_error(&["init", "--service-cidr", "10.96.0.0/99"]);
+        assert!(
+            bad_value.starts_with("invalid value '10.96.0.0/99' for '--service-cidr"),
+            "{bad_value}"
+        );
+        let missing = usage_error(&["kubeconfig", "user"]);
+        assert!(
+            missing.contains("required arguments were not provided: --client-name"),
+            "{missing}"
+        );
+        let unknown = usage_error(&["certs", "renew", "apiserverr"]);
+        assert!(
+            unknown.contains("[possible values: all,") && unknown.contains("tip:"),
+            "{unknown}"
+        );
+        for line in [bad_value, missing, unknown] {
+            assert!(!line.contains('\n') && !line.contains("Usage:"), "{line}");
+        }
+    }
+}
