@@ -28,6 +28,14 @@ pub const DEFAULT_CERT_VALIDITY: Duration = Duration::from_hours(8760);
 /// Default `--ca-validity` (`caCertificateValidityPeriod`).
 pub const DEFAULT_CA_VALIDITY: Duration = Duration::from_hours(87600);
 
+/// The validity `flag` gives, else `default`; zero is refused, naming the flag.
+pub fn validity(given: Option<Duration>, default: Duration, flag: &str) -> Result<Duration> {
+    match given.unwrap_or(default) {
+        d if d.as_secs() == 0 => Err(anyhow!("{flag}: the validity must be longer than zero")),
+        d => Ok(d),
+    }
+}
+
 /// The directories of a tree.
 #[derive(Clone, Debug)]
 pub struct TreeDirs {
@@ -104,11 +112,6 @@ impl ClusterSpec {
                 "--apiserver-advertise-address: {advertise_address} is not a usable host address"
             );
         }
-        let validity = |given: Option<Duration>, default, flag: &str| match given.unwrap_or(default)
-        {
-            d if d.as_secs() == 0 => Err(anyhow!("{flag}: the validity must be longer than zero")),
-            d => Ok(d),
-        };
         Ok(ClusterSpec {
             cluster_name: DEFAULT_CLUSTER_NAME.into(),
             node_name,

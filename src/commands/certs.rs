@@ -1,13 +1,12 @@
 //! `kubepki certs check-expiration|renew|ca-cert-hash|certificate-key`.
 
 use crate::cli::{CertsCommand, CheckExpirationArgs, RenewArgs};
-use crate::duration::Duration;
 use crate::expiry::ExpirationInfo;
 use crate::inspect::{CertInfo, hex};
 use crate::profile::{PROFILES, Profile, by_cert_name, by_name};
 use crate::renewal::{Outcome, RenewRequest, renew};
 use crate::report::{due_notice, expiration_metrics, print_expiration, print_renewal};
-use crate::spec::TreeDirs;
+use crate::spec::{DEFAULT_CERT_VALIDITY, TreeDirs, validity};
 use crate::{pem, store};
 use anyhow::{Context, Result, anyhow};
 use std::path::Path;
@@ -16,7 +15,6 @@ use time::OffsetDateTime;
 
 /// Exit status of `check-expiration --fail-within` when something is due.
 const DUE: u8 = 3;
-const DEFAULT_VALIDITY: Duration = Duration::from_hours(8760);
 
 /// Runs a `certs` command.
 pub fn run(command: &CertsCommand) -> Result<ExitCode> {
@@ -61,7 +59,7 @@ fn renew_certs(args: &RenewArgs) -> Result<ExitCode> {
         rows,
         due_within: args.expiring_within,
         algorithm: args.encryption_algorithm,
-        validity: args.cert_validity.unwrap_or(DEFAULT_VALIDITY),
+        validity: validity(args.cert_validity, DEFAULT_CERT_VALIDITY, "--cert-validity")?,
         backup_dir: args.backup_dir.clone().unwrap_or_else(|| {
             dirs.kubeconfig_dir
                 .join("tmp")
