@@ -5,11 +5,12 @@
 use crate::bootstrap::{ExtraGroup, Usage};
 use crate::discovery::DiscoverySource;
 use crate::duration::Duration;
+use crate::https::HttpsUrl;
 use crate::keys::Algorithm;
 use crate::netaddr::{DnsName, Endpoint, San, ServiceCidrs};
 use crate::pin::CaPin;
 use crate::profile::{Group, phase_names, renewable_names};
-use clap::builder::PossibleValuesParser;
+use clap::builder::{NonEmptyStringValueParser, PossibleValuesParser};
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -173,16 +174,16 @@ pub enum KubeconfigCommand {
 #[derive(Debug, Args)]
 pub struct KubeconfigUserArgs {
     /// The user name (the certificate's CN).
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", value_parser = NonEmptyStringValueParser::new())]
     pub client_name: String,
     /// A group (the certificate's O); repeat for two groups.
-    #[arg(long = "org", value_name = "GROUP")]
+    #[arg(long = "org", value_name = "GROUP", value_parser = NonEmptyStringValueParser::new())]
     pub orgs: Vec<String>,
     /// Validity of the certificate [default: 8760h].
     #[arg(long, value_name = "DURATION")]
     pub validity_period: Option<Duration>,
-    /// API server URL [default: the server of <kubeconfig-dir>/admin.conf].
-    #[arg(long, value_name = "URL")]
+    /// API server URL, https://HOST[:PORT] [default: the server of <kubeconfig-dir>/admin.conf].
+    #[arg(long, value_name = "URL", value_parser = https_server)]
     pub server: Option<String>,
     /// Key algorithm [default: the cluster CA's algorithm].
     #[arg(long, value_name = "ALGORITHM")]
@@ -193,6 +194,11 @@ pub struct KubeconfigUserArgs {
     /// The directories of the tree.
     #[command(flatten)]
     pub tree: TreeArgs,
+}
+
+/// An API server URL, `https://HOST[:PORT][/PATH]`, kept as written.
+fn https_server(text: &str) -> Result<String, String> {
+    text.parse::<HttpsUrl>().map(|_| text.to_string())
 }
 
 /// `kubepki init` and its phases.
