@@ -163,7 +163,10 @@ fn decide(
     if !cas.contains_key(issuer_name) {
         let issuer = by_name(issuer_name)
             .ok_or_else(|| anyhow!("internal error: unknown CA {issuer_name}"))?;
-        cas.insert(issuer_name, tree::read_ca(dirs, issuer)?);
+        cas.insert(
+            issuer_name,
+            tree::read_signing_ca(dirs, issuer, request.now)?,
+        );
     }
     let ca = cas
         .get(issuer_name)

@@ -12,6 +12,7 @@ use crate::spec::TreeDirs;
 use crate::store;
 use anyhow::{Context, Result, anyhow, bail};
 use std::path::{Path, PathBuf};
+use time::OffsetDateTime;
 
 /// Where a row's certificate lives.
 pub enum Location {
@@ -217,9 +218,30 @@ pub fn read_ca(dirs: &TreeDirs, ca: &Profile) -> Result<CaOnDisk> {
     })
 }
 
-/// A CA ready to sign: its certificate and signer, after checking that the certificate is
-/// a CA and that the key matches it. `None` when the key is absent (external CA).
-pub fn load_signer(dirs: &TreeDirs, ca: &Profile) -> Result<Option<(CertInfo, Signer)>> {
-    let ca = read_ca(dirs, ca)?;
+/// Reads a CA row that is to sign at `now`: as `read_ca`, and not expired (whatever it
+/// signed would not verify).
+pub fn read_signing_ca(dirs: &TreeDirs, ca: &Profile, now: OffsetDateTime) -> Result<CaOnDisk> {
+    let found = read_ca(dirs, ca)?;
+    if found.cert.not_after <= now {
+        bail!(
+            "{}: expired on {}; it can sign no valid certificate",
+            dirs.cert_dir
+                .join(ca.cert_file().unwrap_or_default())
+                .display(),
+            found.cert.not_after.date()
+        );
+    }
+    Ok(found)
+}
+
+/// A CA ready to sign at `now`: its certificate and signer, after checking that the
+/// certificate is a current CA and that the key matches it. `None` when the key is absent
+/// (external CA).
+pub fn load_signer(
+    dirs: &TreeDirs,
+    ca: &Profile,
+    now: OffsetDateTime,
+) -> Result<Option<(CertInfo, Signer)>> {
+    let ca = read_signing_ca(dirs, ca, now)?;
     Ok(ca.signer()?.map(|signer| (ca.cert, signer)))
 }
