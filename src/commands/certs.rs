@@ -2,14 +2,13 @@
 
 use crate::cli::{CertsCommand, CheckExpirationArgs, RenewArgs};
 use crate::expiry::ExpirationInfo;
-use crate::inspect::{CertInfo, hex};
+use crate::inspect::hex;
 use crate::profile::{PROFILES, Profile, by_cert_name, by_name};
 use crate::renewal::{Outcome, RenewRequest, renew};
 use crate::report::{due_notice, expiration_metrics, print_expiration, print_renewal};
 use crate::spec::{DEFAULT_CERT_VALIDITY, TreeDirs, validity};
-use crate::{pem, store};
-use anyhow::{Context, Result, anyhow};
-use std::path::Path;
+use crate::{store, tree};
+use anyhow::{Result, anyhow};
 use std::process::ExitCode;
 use time::OffsetDateTime;
 
@@ -96,14 +95,7 @@ fn selected_rows(names: &[String]) -> Result<Vec<&'static Profile>> {
 
 fn ca_cert_hash(dirs: &TreeDirs) -> Result<ExitCode> {
     let ca = by_name("ca").ok_or_else(|| anyhow!("internal error: no ca row"))?;
-    let rel = ca.cert_file().unwrap_or_default();
-    let path = dirs.cert_dir.join(&rel);
-    let bytes = store::read_optional(&dirs.cert_dir, Path::new(&rel))?
-        .ok_or_else(|| anyhow!("{}: not found", path.display()))?;
-    let cert = pem::first_certificate(&bytes)
-        .and_then(CertInfo::parse)
-        .with_context(|| format!("{}: not a valid certificate", path.display()))?;
-    println!("{}", cert.pin()?);
+    println!("{}", tree::read_ca(dirs, ca)?.cert.pin()?);
     Ok(ExitCode::SUCCESS)
 }
 
