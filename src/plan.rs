@@ -454,7 +454,7 @@ fn decide_kubeconfig(
         ));
     };
     let creds = Kubeconfig::parse(&bytes)
-        .and_then(|kc| kc.client_credentials())
+        .and_then(|kc| kc.server().and_then(|_| kc.client_credentials()))
         .map_err(|e| format!("{}: {e:#}", path.display()))?;
     let ca = issuer_cert(profile, cas, &path)?;
     let embedded_ca = pem::first_certificate(&creds.ca_pem)

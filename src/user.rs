@@ -74,8 +74,7 @@ fn admin_server(dirs: &TreeDirs, admin_file: &str) -> Result<String> {
     let path = dirs.kubeconfig_dir.join(admin_file);
     let bytes = store::read_optional(&dirs.kubeconfig_dir, Path::new(admin_file))?
         .ok_or_else(|| anyhow!("{} is missing: pass --server URL", path.display()))?;
-    let creds = Kubeconfig::parse(&bytes)
-        .and_then(|k| k.client_credentials())
-        .with_context(|| path.display().to_string())?;
-    Ok(creds.server)
+    Kubeconfig::parse(&bytes)
+        .and_then(|admin| admin.server().map(str::to_string))
+        .with_context(|| path.display().to_string())
 }
