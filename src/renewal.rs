@@ -221,11 +221,10 @@ fn check_key(found: &OnDisk) -> Result<()> {
             found.path().display()
         )
     })?;
-    let key_path = match &found.location {
-        Location::Pair { key, .. } => key.as_path(),
-        _ => found.path(),
-    };
-    tree::check_pair(&found.cert, found.path(), key_path, key_pem)
+    match &found.location {
+        Location::Pair { key, .. } => tree::check_pair(&found.cert, found.path(), key, key_pem),
+        _ => tree::check_embedded_pair(&found.cert, found.path(), key_pem),
+    }
 }
 
 /// The files that replace a renewed row.

@@ -143,9 +143,9 @@ pub fn check_pair(
     key_path: &Path,
     key_pem: &[u8],
 ) -> Result<()> {
-    let public = keys::public_key_of(key_pem)
+    let matches = key_matches(cert, key_pem)
         .with_context(|| format!("{}: not a valid private key", key_path.display()))?;
-    if public != cert.public_key {
+    if !matches {
         bail!(
             "{}: does not match the certificate {}",
             key_path.display(),
@@ -153,6 +153,29 @@ pub fn check_pair(
         );
     }
     Ok(())
+}
+
+/// Checks that the `client-key-data` of the kubeconfig `path` belongs to its
+/// `client-certificate-data` `cert`, as `check_pair` does for a file pair.
+pub fn check_embedded_pair(cert: &CertInfo, path: &Path, key_pem: &[u8]) -> Result<()> {
+    let matches = key_matches(cert, key_pem).with_context(|| {
+        format!(
+            "{}: client-key-data: not a valid private key",
+            path.display()
+        )
+    })?;
+    if !matches {
+        bail!(
+            "{}: client-key-data does not match client-certificate-data",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+/// Whether the private key `key_pem` belongs to `cert`, read from the key's structure.
+fn key_matches(cert: &CertInfo, key_pem: &[u8]) -> Result<bool> {
+    Ok(keys::public_key_of(key_pem)? == cert.public_key)
 }
 
 /// Whether a CA row's key file exists (else the CA is externally managed).
