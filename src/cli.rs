@@ -5,11 +5,12 @@
 use crate::bootstrap::{ExtraGroup, Usage};
 use crate::discovery::DiscoverySource;
 use crate::duration::Duration;
+use crate::https::HttpsUrl;
 use crate::keys::Algorithm;
 use crate::netaddr::{DnsName, Endpoint, San, ServiceCidrs};
 use crate::pin::CaPin;
 use crate::profile::{Group, phase_names, renewable_names};
-use clap::builder::PossibleValuesParser;
+use clap::builder::{NonEmptyStringValueParser, PossibleValuesParser};
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -176,16 +177,16 @@ pub enum KubeconfigCommand {
 #[derive(Debug, Args)]
 pub struct KubeconfigUserArgs {
     /// The user name (the certificate's CN).
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", value_parser = NonEmptyStringValueParser::new())]
     pub client_name: String,
     /// A group (the certificate's O); repeat for two groups.
-    #[arg(long = "org", value_name = "GROUP")]
+    #[arg(long = "org", value_name = "GROUP", value_parser = NonEmptyStringValueParser::new())]
     pub orgs: Vec<String>,
     /// Validity of the certificate [default: 8760h].
     #[arg(long, value_name = "DURATION")]
     pub validity_period: Option<Duration>,
-    /// API server URL [default: the server of <kubeconfig-dir>/admin.conf].
-    #[arg(long, value_name = "URL")]
+    /// API server URL, https://HOST[:PORT] [default: the server of <kubeconfig-dir>/admin.conf].
+    #[arg(long, value_name = "URL", value_parser = https_server)]
     pub server: Option<String>,
     /// Key algorithm [default: the cluster CA's algorithm].
     #[arg(long, value_name = "ALGORITHM")]
@@ -196,6 +197,11 @@ pub struct KubeconfigUserArgs {
     /// The directories of the tree.
     #[command(flatten)]
     pub tree: TreeArgs,
+}
+
+/// An API server URL, `https://HOST[:PORT][/PATH]`, kept as written.
+fn https_server(text: &str) -> Result<String, String> {
+    text.parse::<HttpsUrl>().map(|_| text.to_string())
 }
 
 /// `kubepki init` and its phases.
@@ -428,3 +434,51 @@ impl std::fmt::Display for UsageError {
 }
 
 impl std::error::Error for UsageError {}
+
+/// A clap usage error as one line: its message, the values it lists and its tip, without
+/// the usage paragraph and the pointer to `--help`.
+pub fn usage_line(error: &clap::Error) -> String {
+    let text = error.render().to_string();
+    let line = text
+        .split("\n\n")
+        .filter(|part| !part.starts_with("Usage:") && !part.starts_with("For more information"))
+        .flat_map(str::lines)
+        .map(str::trim)
+        .filter(|part| !part.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    line.strip_prefix("error: ").unwrap_or(&line).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn usage_error(args: &[&str]) -> String {
+        let error = Cli::try_parse_from(std::iter::once("kubepki").chain(args.iter().copied()))
+            .expect_err("a usage error");
+        usage_line(&error)
+    }
+
+    #[test]
+    fn usage_errors_are_one_line_naming_the_flag() {
+        let bad_value = usage_error(&["init", "--service-cidr", "10.96.0.0/99"]);
+        assert!(
+            bad_value.starts_with("invalid value '10.96.0.0/99' for '--service-cidr"),
+            "{bad_value}"
+        );
+        let missing = usage_error(&["kubeconfig", "user"]);
+        assert!(
+            missing.contains("required arguments were not provided: --client-name"),
+            "{missing}"
+        );
+        let unknown = usage_error(&["certs", "renew", "apiserverr"]);
+        assert!(
+            unknown.contains("[possible values: all,") && unknown.contains("tip:"),
+            "{unknown}"
+        );
+        for line in [bad_value, missing, unknown] {
+            assert!(!line.contains('\n') && !line.contains("Usage:"), "{line}");
+        }
+    }
+}

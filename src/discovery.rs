@@ -225,6 +225,15 @@ pub enum DiscoverySource {
     Url(HttpsUrl),
 }
 
+impl std::fmt::Display for DiscoverySource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DiscoverySource::File(path) => write!(f, "{}", path.display()),
+            DiscoverySource::Url(url) => write!(f, "{url}"),
+        }
+    }
+}
+
 impl std::str::FromStr for DiscoverySource {
     type Err = String;
 
@@ -253,15 +262,15 @@ pub fn by_file(
         ),
         DiscoverySource::Url(url) => (fetch_discovery_url(url, timeout)?, Default::default()),
     };
-    let cluster = select_cluster(&yaml).context("the discovery file")?;
+    let cluster = select_cluster(&yaml).with_context(|| source.to_string())?;
     let ca_pem = file_ca(&cluster, &base_dir)?;
     let deadline = Instant::now() + timeout;
     let server: HttpsUrl = cluster
         .server
         .parse()
-        .map_err(|e: String| anyhow!("the discovery file's server: {e}"))?;
+        .map_err(|e: String| anyhow!("{source}: server: {e}"))?;
     let trust = match &ca_pem {
-        Some(ca) => Trust::from_pem(ca).context("the discovery file's CA")?,
+        Some(ca) => Trust::from_pem(ca).with_context(|| format!("{source}: CA"))?,
         None => Trust::system()?,
     };
     let url = server.with_path(CLUSTER_INFO_PATH);
@@ -273,7 +282,7 @@ pub fn by_file(
         }
     })
     .with_context(|| format!("reading cluster-info from {server}"))?;
-    refreshed(cluster, ca_pem, fetched)
+    refreshed(cluster, ca_pem, fetched).with_context(|| source.to_string())
 }
 
 /// Applies what `cluster-info` says to the file's cluster: a different server only warns, a

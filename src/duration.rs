@@ -32,6 +32,10 @@ impl Duration {
     }
 }
 
+/// The longest duration Go's `time.Duration` holds (2562047h47m16.854775807s), in whole
+/// seconds: kubeadm cannot take a longer one, and any date this far from now is one `time` holds.
+const MAX_SECONDS: f64 = 9_223_372_036.0;
+
 /// Seconds per unit, longest unit name first where one is a prefix of another.
 const UNITS: &[(&str, f64)] = &[
     ("ms", 0.001),
@@ -67,8 +71,10 @@ impl FromStr for Duration {
             total += number * seconds;
             rest = &rest[unit.len()..];
         }
-        if !total.is_finite() || total > 1e15 {
-            return Err(format!("duration {text:?} is too long"));
+        if !total.is_finite() || total > MAX_SECONDS {
+            return Err(format!(
+                "duration {text:?} is too long (Go's durations end at 2562047h47m16s)"
+            ));
         }
         Ok(Duration::from_secs(total.round() as u64))
     }
@@ -105,6 +111,7 @@ mod tests {
         assert_eq!(secs("30d"), Ok(30 * 86_400));
         assert_eq!(secs("1.5h"), Ok(5400));
         assert_eq!(secs("0"), Ok(0));
+        assert_eq!(secs("2562047h47m16s"), Ok(9_223_372_036));
     }
 
     #[test]
@@ -118,6 +125,7 @@ mod tests {
             "abc",
             "1e400h",
             "99999999999999999999h",
+            "2562048h",
         ] {
             assert!(bad.parse::<Duration>().is_err(), "{bad:?} parsed");
         }

@@ -94,7 +94,7 @@ impl Trust {
     pub fn from_pem(pem_bundle: &[u8]) -> Result<Trust> {
         let roots = CertificateDer::pem_slice_iter(pem_bundle)
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| anyhow!("malformed CA certificate: {e:?}"))?;
+            .map_err(|e| anyhow!("malformed CA certificate: {}", crate::pem::describe(&e)))?;
         if roots.is_empty() {
             bail!("no CA certificate found");
         }

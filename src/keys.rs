@@ -156,8 +156,7 @@ pub fn public_key_pem(key: &KeyPair) -> String {
 /// Loads a private key from PEM: `RSA PRIVATE KEY`, `EC PRIVATE KEY` (P-256 or P-384) or
 /// `PRIVATE KEY` (PKCS#8) holding one of those. Anything else is an error.
 pub fn from_pem(pem: &[u8]) -> Result<KeyPair> {
-    let key = PrivateKeyDer::from_pem_slice(pem)
-        .map_err(|e| anyhow!("no usable PEM private key ({e})"))?;
+    let key = pem_private_key(pem)?;
     let pkcs8_der = match &key {
         PrivateKeyDer::Pkcs1(der) => wrap_pkcs8(RSA_ENCRYPTION, None, der.secret_pkcs1_der())?,
         PrivateKeyDer::Sec1(der) => {
@@ -178,6 +177,17 @@ pub fn from_pem(pem: &[u8]) -> Result<KeyPair> {
     let pkcs8 = rustls_pki_types::PrivatePkcs8KeyDer::from(pkcs8_der.as_slice());
     KeyPair::from_pkcs8_der_and_sign_algo(&pkcs8, signature)
         .map_err(|e| anyhow!("invalid private key: {e}"))
+}
+
+/// The first private key block of `pem`.
+fn pem_private_key(pem: &[u8]) -> Result<PrivateKeyDer<'static>> {
+    PrivateKeyDer::from_pem_slice(pem).map_err(|e| match e {
+        rustls_pki_types::pem::Error::NoItemsFound => anyhow!("no PEM private key block found"),
+        e => anyhow!(
+            "malformed PEM private key block: {}",
+            crate::pem::describe(&e)
+        ),
+    })
 }
 
 fn wrap_pkcs8(
@@ -226,8 +236,7 @@ fn signature_algorithm(
 /// (and validating) it: the RSAPublicKey DER for RSA, the curve point for ECDSA — what a
 /// certificate's subjectPublicKey holds. Cheap enough to check every pair of a tree.
 pub fn public_key_of(pem: &[u8]) -> Result<Vec<u8>> {
-    let key = PrivateKeyDer::from_pem_slice(pem)
-        .map_err(|e| anyhow!("no usable PEM private key ({e})"))?;
+    let key = pem_private_key(pem)?;
     let from_inner = |oid: ObjectIdentifier, inner: &[u8]| match oid {
         RSA_ENCRYPTION => rsa_public_key(inner),
         _ => ec_public_key(inner),

@@ -2,6 +2,8 @@
 //! kubeadm writes them): building one with embedded CA, client cert and key, and reading the
 //! current context's CA and client credentials back. No file I/O.
 
+use crate::https::HttpsUrl;
+use crate::pem;
 use anyhow::{Context, Result, anyhow};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -294,9 +296,26 @@ impl Kubeconfig {
         serde_yaml::to_string(self).context("serializing a kubeconfig")
     }
 
-    /// The current context's server URL.
+    /// The current context's server URL, which must be `https://HOST[:PORT][/PATH]`.
     pub fn server(&self) -> Result<&str> {
-        Ok(&self.current()?.0.server)
+        let server = &self.current()?.0.server;
+        server
+            .parse::<HttpsUrl>()
+            .map_err(|e| anyhow!("server: {e}"))?;
+        Ok(server)
+    }
+
+    /// Checks what `cluster-info` publishes of the current cluster: an `https://` server and
+    /// an embedded CA certificate.
+    pub fn check_cluster(&self) -> Result<()> {
+        self.server()?;
+        let (cluster, _) = self.current()?;
+        let ca = decode(
+            &cluster.certificate_authority_data,
+            "certificate-authority-data",
+        )?;
+        pem::first_certificate(&ca).context("certificate-authority-data")?;
+        Ok(())
     }
 
     /// The current context's CA, server, client certificate and key; the certificate and

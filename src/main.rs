@@ -2,13 +2,21 @@
 //! map the outcome to an exit status (0 ok, 1 failure, 2 usage, 3 "something is due").
 
 use clap::Parser;
+use clap::error::ErrorKind;
 use std::process::ExitCode;
 
 /// Exit status of misuse, as clap's own usage errors.
 const USAGE: u8 = 2;
 
 fn main() -> ExitCode {
-    let cli = kubepki::cli::Cli::parse();
+    let cli = match kubepki::cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) if shows_help(&error) => error.exit(),
+        Err(error) => {
+            eprintln!("kubepki: error: {}", kubepki::cli::usage_line(&error));
+            return ExitCode::from(USAGE);
+        }
+    };
     match kubepki::commands::run(cli) {
         Ok(code) => code,
         Err(error) => {
@@ -19,4 +27,14 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// Whether clap's "error" is help or version text, printed as clap prints it.
+fn shows_help(error: &clap::Error) -> bool {
+    matches!(
+        error.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    )
 }

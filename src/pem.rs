@@ -2,7 +2,7 @@
 //! certificates with the `PemObject` API of `rustls-pki-types` (the maintained successor of
 //! the archived `rustls-pemfile`).
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, anyhow, bail};
 use base64::Engine;
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
@@ -22,8 +22,25 @@ pub fn encode(label: &str, der: &[u8]) -> String {
 /// The first `CERTIFICATE` block of `pem` (later blocks are intermediates, as for kubeadm).
 pub fn first_certificate(pem: &[u8]) -> Result<CertificateDer<'static>> {
     match CertificateDer::pem_slice_iter(pem).next() {
-        Some(cert) => cert.context("malformed PEM certificate block"),
+        Some(cert) => {
+            cert.map_err(|e| anyhow!("malformed PEM certificate block: {}", describe(&e)))
+        }
         None => bail!("no PEM CERTIFICATE block found"),
+    }
+}
+
+/// A PEM reading error in words: `rustls-pki-types` shows the markers as lists of bytes.
+pub fn describe(error: &rustls_pki_types::pem::Error) -> String {
+    use rustls_pki_types::pem::Error;
+    match error {
+        Error::MissingSectionEnd { end_marker } => format!(
+            "no end line -----END {}-----",
+            String::from_utf8_lossy(end_marker)
+        ),
+        Error::IllegalSectionStart { line } => {
+            format!("malformed begin line {:?}", String::from_utf8_lossy(line))
+        }
+        other => other.to_string(),
     }
 }
 
@@ -42,6 +59,16 @@ mod tests {
         assert_eq!(
             first_certificate(text.as_bytes()).unwrap().as_ref(),
             &[7u8; 100]
+        );
+    }
+
+    #[test]
+    fn a_truncated_block_names_its_end_line_in_words() {
+        let text = encode("CERTIFICATE", &[7u8; 100]);
+        let error = first_certificate(&text.as_bytes()[..text.len() / 2]).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "malformed PEM certificate block: no end line -----END CERTIFICATE-----"
         );
     }
 

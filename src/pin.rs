@@ -4,7 +4,7 @@
 
 use crate::inspect::CertInfo;
 use crate::pem;
-use anyhow::Result;
+use anyhow::{Result, anyhow};
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 use std::fmt;
@@ -24,7 +24,12 @@ impl CaPin {
     pub fn of_bundle(pem_bundle: &[u8]) -> Result<Vec<CaPin>> {
         pem::first_certificate(pem_bundle)?;
         CertificateDer::pem_slice_iter(pem_bundle)
-            .map(|der| CaPin::of(&CertInfo::parse(der?)?))
+            .map(|der| {
+                let der = der.map_err(|e| {
+                    anyhow!("malformed PEM certificate block: {}", pem::describe(&e))
+                })?;
+                CaPin::of(&CertInfo::parse(der)?)
+            })
             .collect()
     }
 }

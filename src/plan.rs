@@ -421,8 +421,13 @@ fn decide_key_pair(profile: &Profile, dirs: &TreeDirs, step: &mut Step) -> Decis
             format!("{} exists; writing its public key", key_path.display()),
         ));
     };
-    let public = SubjectPublicKeyInfoDer::from_pem_slice(&pub_bytes)
-        .map_err(|e| format!("{}: not a PEM public key ({e})", pub_path.display()))?;
+    let public = SubjectPublicKeyInfoDer::from_pem_slice(&pub_bytes).map_err(|e| {
+        format!(
+            "{}: not a PEM public key ({})",
+            pub_path.display(),
+            pem::describe(&e)
+        )
+    })?;
     if public.as_ref() != key.subject_public_key_info().as_slice() {
         return Err(format!(
             "{}: does not match the private key {}",
@@ -449,7 +454,7 @@ fn decide_kubeconfig(
         ));
     };
     let creds = Kubeconfig::parse(&bytes)
-        .and_then(|kc| kc.client_credentials())
+        .and_then(|kc| kc.server().and_then(|_| kc.client_credentials()))
         .map_err(|e| format!("{}: {e:#}", path.display()))?;
     let ca = issuer_cert(profile, cas, &path)?;
     let embedded_ca = pem::first_certificate(&creds.ca_pem)

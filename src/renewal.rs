@@ -151,7 +151,10 @@ fn decide(
     if !cas.contains_key(issuer_name) {
         let issuer = by_name(issuer_name)
             .ok_or_else(|| anyhow!("internal error: unknown CA {issuer_name}"))?;
-        cas.insert(issuer_name, tree::read_ca(dirs, issuer)?);
+        cas.insert(
+            issuer_name,
+            tree::read_signing_ca(dirs, issuer, request.now)?,
+        );
     }
     let ca = cas
         .get(issuer_name)
@@ -206,11 +209,10 @@ fn check_key(found: &OnDisk) -> Result<()> {
             found.path().display()
         )
     })?;
-    let key_path = match &found.location {
-        Location::Pair { key, .. } => key.as_path(),
-        _ => found.path(),
-    };
-    tree::check_pair(&found.cert, found.path(), key_path, key_pem)
+    match &found.location {
+        Location::Pair { key, .. } => tree::check_pair(&found.cert, found.path(), key, key_pem),
+        _ => tree::check_embedded_pair(&found.cert, found.path(), key_pem),
+    }
 }
 
 /// The files that replace a renewed row.

@@ -31,6 +31,14 @@ pub const DEFAULT_CA_VALIDITY: Duration = Duration::from_hours(87600);
 /// The directory below the kubeconfig dir where bootstrap manifests go by default.
 const MANIFESTS_SUBDIR: &str = "bootstrap";
 
+/// The validity `flag` gives, else `default`; zero is refused, naming the flag.
+pub fn validity(given: Option<Duration>, default: Duration, flag: &str) -> Result<Duration> {
+    match given.unwrap_or(default) {
+        d if d.as_secs() == 0 => Err(anyhow!("{flag}: the validity must be longer than zero")),
+        d => Ok(d),
+    }
+}
+
 /// The directories of a tree.
 #[derive(Clone, Debug)]
 pub struct TreeDirs {
@@ -112,11 +120,6 @@ impl ClusterSpec {
                 "--apiserver-advertise-address: {advertise_address} is not a usable host address"
             );
         }
-        let validity = |given: Option<Duration>, default, flag: &str| match given.unwrap_or(default)
-        {
-            d if d.as_secs() == 0 => Err(anyhow!("{flag}: the validity must be longer than zero")),
-            d => Ok(d),
-        };
         Ok(ClusterSpec {
             cluster_name: DEFAULT_CLUSTER_NAME.into(),
             node_name,

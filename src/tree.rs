@@ -13,6 +13,7 @@ use crate::store;
 use anyhow::{Context, Result, anyhow, bail};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use time::OffsetDateTime;
 
 /// Where a row's certificate lives.
 pub enum Location {
@@ -143,9 +144,9 @@ pub fn check_pair(
     key_path: &Path,
     key_pem: &[u8],
 ) -> Result<()> {
-    let public = keys::public_key_of(key_pem)
+    let matches = key_matches(cert, key_pem)
         .with_context(|| format!("{}: not a valid private key", key_path.display()))?;
-    if public != cert.public_key {
+    if !matches {
         bail!(
             "{}: does not match the certificate {}",
             key_path.display(),
@@ -169,6 +170,29 @@ pub fn open_secrets(dirs: &TreeDirs) -> Vec<(PathBuf, u32)> {
             (meta.is_file() && mode & 0o077 != 0).then_some((path, mode))
         })
         .collect()
+}
+
+/// Checks that the `client-key-data` of the kubeconfig `path` belongs to its
+/// `client-certificate-data` `cert`, as `check_pair` does for a file pair.
+pub fn check_embedded_pair(cert: &CertInfo, path: &Path, key_pem: &[u8]) -> Result<()> {
+    let matches = key_matches(cert, key_pem).with_context(|| {
+        format!(
+            "{}: client-key-data: not a valid private key",
+            path.display()
+        )
+    })?;
+    if !matches {
+        bail!(
+            "{}: client-key-data does not match client-certificate-data",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+/// Whether the private key `key_pem` belongs to `cert`, read from the key's structure.
+fn key_matches(cert: &CertInfo, key_pem: &[u8]) -> Result<bool> {
+    Ok(keys::public_key_of(key_pem)? == cert.public_key)
 }
 
 /// Whether a CA row's key file exists (else the CA is externally managed).
@@ -234,9 +258,30 @@ pub fn read_ca(dirs: &TreeDirs, ca: &Profile) -> Result<CaOnDisk> {
     })
 }
 
-/// A CA ready to sign: its certificate and signer, after checking that the certificate is
-/// a CA and that the key matches it. `None` when the key is absent (external CA).
-pub fn load_signer(dirs: &TreeDirs, ca: &Profile) -> Result<Option<(CertInfo, Signer)>> {
-    let ca = read_ca(dirs, ca)?;
+/// Reads a CA row that is to sign at `now`: as `read_ca`, and not expired (whatever it
+/// signed would not verify).
+pub fn read_signing_ca(dirs: &TreeDirs, ca: &Profile, now: OffsetDateTime) -> Result<CaOnDisk> {
+    let found = read_ca(dirs, ca)?;
+    if found.cert.not_after <= now {
+        bail!(
+            "{}: expired on {}; it can sign no valid certificate",
+            dirs.cert_dir
+                .join(ca.cert_file().unwrap_or_default())
+                .display(),
+            found.cert.not_after.date()
+        );
+    }
+    Ok(found)
+}
+
+/// A CA ready to sign at `now`: its certificate and signer, after checking that the
+/// certificate is a current CA and that the key matches it. `None` when the key is absent
+/// (external CA).
+pub fn load_signer(
+    dirs: &TreeDirs,
+    ca: &Profile,
+    now: OffsetDateTime,
+) -> Result<Option<(CertInfo, Signer)>> {
+    let ca = read_signing_ca(dirs, ca, now)?;
     Ok(ca.signer()?.map(|signer| (ca.cert, signer)))
 }

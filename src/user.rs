@@ -35,7 +35,7 @@ pub fn user_kubeconfig(dirs: &TreeDirs, user: &UserRequest) -> Result<String> {
     let ca_row = by_name(admin.issuer.unwrap_or_default())
         .ok_or_else(|| anyhow!("internal error: no CA row"))?;
     let ca_key = dirs.cert_dir.join(ca_row.key_file().unwrap_or_default());
-    let (ca_cert, signer) = tree::load_signer(dirs, ca_row)?.ok_or_else(|| {
+    let (ca_cert, signer) = tree::load_signer(dirs, ca_row, user.now)?.ok_or_else(|| {
         anyhow!(
             "{} is absent: the cluster CA's key is needed to sign a user certificate",
             ca_key.display()
@@ -74,8 +74,7 @@ fn admin_server(dirs: &TreeDirs, admin_file: &str) -> Result<String> {
     let path = dirs.kubeconfig_dir.join(admin_file);
     let bytes = store::read_optional(&dirs.kubeconfig_dir, Path::new(admin_file))?
         .ok_or_else(|| anyhow!("{} is missing: pass --server URL", path.display()))?;
-    let creds = Kubeconfig::parse(&bytes)
-        .and_then(|k| k.client_credentials())
-        .with_context(|| path.display().to_string())?;
-    Ok(creds.server)
+    Kubeconfig::parse(&bytes)
+        .and_then(|admin| admin.server().map(str::to_string))
+        .with_context(|| path.display().to_string())
 }

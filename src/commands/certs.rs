@@ -2,22 +2,20 @@
 
 use super::{lock_tree, warn_open_secrets};
 use crate::cli::{CertsCommand, CheckExpirationArgs, RenewArgs};
-use crate::duration::Duration;
 use crate::expiry::ExpirationInfo;
-use crate::inspect::{CertInfo, hex};
+use crate::inspect::hex;
 use crate::profile::{PROFILES, Profile, by_cert_name, by_name};
 use crate::renewal::{Outcome, RenewRequest, renew};
 use crate::report::{due_notice, expiration_metrics, print_expiration, print_renewal};
-use crate::spec::TreeDirs;
-use crate::{pem, store};
-use anyhow::{Context, Result, anyhow};
+use crate::spec::{DEFAULT_CERT_VALIDITY, TreeDirs, validity};
+use crate::{store, tree};
+use anyhow::{Result, anyhow};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use time::OffsetDateTime;
 
 /// Exit status of `check-expiration --fail-within` when something is due.
 const DUE: u8 = 3;
-const DEFAULT_VALIDITY: Duration = Duration::from_hours(8760);
 
 /// Runs a `certs` command.
 pub fn run(command: &CertsCommand) -> Result<ExitCode> {
@@ -61,12 +59,11 @@ fn renew_certs(args: &RenewArgs) -> Result<ExitCode> {
         "[year][month][day]T[hour][minute][second]Z"
     ))?;
     let _lock = lock_tree(&dirs, &args.lock, "certs renew")?;
-    warn_open_secrets(&dirs);
     let request = RenewRequest {
         rows,
         due_within: args.expiring_within,
         algorithm: args.encryption_algorithm,
-        validity: args.cert_validity.unwrap_or(DEFAULT_VALIDITY),
+        validity: validity(args.cert_validity, DEFAULT_CERT_VALIDITY, "--cert-validity")?,
         backup_dir: args.backup_dir.clone().unwrap_or_else(|| {
             unused_path(
                 &dirs
@@ -78,6 +75,7 @@ fn renew_certs(args: &RenewArgs) -> Result<ExitCode> {
         now,
     };
     let renewal = renew(&dirs, &request)?;
+    warn_open_secrets(&dirs);
     print_renewal(&renewal, args.expiring_within)?;
     let external = renewal
         .outcomes
@@ -121,14 +119,7 @@ fn selected_rows(names: &[String]) -> Result<Vec<&'static Profile>> {
 
 fn ca_cert_hash(dirs: &TreeDirs) -> Result<ExitCode> {
     let ca = by_name("ca").ok_or_else(|| anyhow!("internal error: no ca row"))?;
-    let rel = ca.cert_file().unwrap_or_default();
-    let path = dirs.cert_dir.join(&rel);
-    let bytes = store::read_optional(&dirs.cert_dir, Path::new(&rel))?
-        .ok_or_else(|| anyhow!("{}: not found", path.display()))?;
-    let cert = pem::first_certificate(&bytes)
-        .and_then(CertInfo::parse)
-        .with_context(|| format!("{}: not a valid certificate", path.display()))?;
-    println!("{}", cert.pin()?);
+    println!("{}", tree::read_ca(dirs, ca)?.cert.pin()?);
     Ok(ExitCode::SUCCESS)
 }
 

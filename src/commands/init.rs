@@ -43,7 +43,6 @@ pub fn run(args: &InitArgs, verbose: u8) -> Result<ExitCode> {
         ),
     );
     let plan = plan_init(&spec, &dirs, selection(args)?);
-    warn_open_secrets(&dirs);
     detail(verbose, format_args!("planned in {:?}", started.elapsed()));
     let mut report = InitReport::of_plan(&plan, &spec, args.dry_run);
     if args.dry_run {
@@ -55,6 +54,7 @@ pub fn run(args: &InitArgs, verbose: u8) -> Result<ExitCode> {
         });
     }
     ensure_no_refusal(&plan)?;
+    warn_open_secrets(&dirs);
     let applied = apply(plan, &spec)?;
     detail(verbose, format_args!("written in {:?}", started.elapsed()));
     report.ca_cert_hash = applied.ca_pin;

@@ -1,8 +1,7 @@
 //! `kubepki kubeconfig user`.
 
 use crate::cli::{KubeconfigCommand, KubeconfigUserArgs};
-use crate::duration::Duration;
-use crate::spec::TreeDirs;
+use crate::spec::{DEFAULT_CERT_VALIDITY, TreeDirs, validity};
 use crate::store;
 use crate::user::{UserRequest, user_kubeconfig};
 use anyhow::Result;
@@ -19,7 +18,11 @@ fn user(args: &KubeconfigUserArgs) -> Result<ExitCode> {
     let request = UserRequest {
         name: args.client_name.clone(),
         groups: args.orgs.clone(),
-        validity: args.validity_period.unwrap_or(Duration::from_hours(8760)),
+        validity: validity(
+            args.validity_period,
+            DEFAULT_CERT_VALIDITY,
+            "--validity-period",
+        )?,
         server: args.server.clone(),
         algorithm: args.encryption_algorithm,
         now: OffsetDateTime::now_utc(),

@@ -118,6 +118,7 @@ fn join_command(admin: &Kubeconfig, token: &BootstrapToken) -> Result<JoinComman
     })
 }
 
+/// admin.conf, whose cluster (server and CA) the manifests and join commands publish.
 fn read_admin(dirs: &TreeDirs) -> Result<Kubeconfig> {
     let file = by_name("admin")
         .ok_or_else(|| anyhow!("internal error: no admin row"))?
@@ -125,7 +126,9 @@ fn read_admin(dirs: &TreeDirs) -> Result<Kubeconfig> {
     let path = dirs.kubeconfig_dir.join(file);
     let bytes = store::read_optional(&dirs.kubeconfig_dir, Path::new(file))?
         .ok_or_else(|| anyhow!("{} is missing: run kubepki init first", path.display()))?;
-    Kubeconfig::parse(&bytes).with_context(|| path.display().to_string())
+    Kubeconfig::parse(&bytes)
+        .and_then(|admin| admin.check_cluster().map(|()| admin))
+        .with_context(|| path.display().to_string())
 }
 
 /// Writes the cluster manifests (RBAC, cluster-info signed by the tokens of `dir`, kube-proxy)

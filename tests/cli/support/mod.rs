@@ -27,6 +27,13 @@ impl TempTree {
         }
     }
 
+    /// A new tree holding a copy of every file and directory of `source` (modes kept).
+    pub fn copy_of(source: &TempTree) -> TempTree {
+        let tree = TempTree::new();
+        copy_dir(source.root(), tree.root());
+        tree
+    }
+
     /// The kubeconfig directory (the tree's root).
     pub fn root(&self) -> &Path {
         self.dir.path()
@@ -128,6 +135,25 @@ impl TempTree {
         }
         entries.sort();
         entries
+    }
+}
+
+/// Copies the files and directories below `from` into the existing directory `to`.
+fn copy_dir(from: &Path, to: &Path) {
+    for entry in std::fs::read_dir(from).expect("read_dir") {
+        let path = entry.expect("dir entry").path();
+        let target = to.join(path.file_name().expect("file name"));
+        if path.is_dir() {
+            std::fs::create_dir(&target).expect("creating a directory");
+            std::fs::set_permissions(
+                &target,
+                std::fs::metadata(&path).expect("mode").permissions(),
+            )
+            .expect("setting a directory's mode");
+            copy_dir(&path, &target);
+        } else {
+            std::fs::copy(&path, &target).expect("copying a file");
+        }
     }
 }
 
