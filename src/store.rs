@@ -151,11 +151,15 @@ pub fn replace_if_changed(file: &FileWrite) -> Result<bool> {
     Ok(true)
 }
 
-/// Writes a file outside the tree (a metrics file, `--output`) atomically with `mode`.
+/// Writes a file outside the tree (a metrics file, `--output`) atomically with `mode`, into
+/// a directory that must exist: kubepki creates no directory outside the tree.
 pub fn write_outside(path: &Path, content: &[u8], mode: u32) -> Result<()> {
     let name = path
         .file_name()
         .ok_or_else(|| anyhow!("{}: not a file path", path.display()))?;
+    if !parent_of(path).is_dir() {
+        bail!("{}: no such directory", parent_of(path).display());
+    }
     replace(&FileWrite {
         root: parent_of(path).to_path_buf(),
         rel: name.into(),

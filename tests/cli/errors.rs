@@ -660,6 +660,19 @@ const CASES: &[Case] = &[
         says: &["{root}/pki/ca.key", "does not match"],
     },
     Case {
+        name: "check-expiration: metrics file in a missing directory",
+        setup: nothing,
+        args: &[
+            "certs",
+            "check-expiration",
+            "{tree}",
+            "--metrics-file",
+            "{root}/missing/kubepki.prom",
+        ],
+        exit: 1,
+        says: &["{root}/missing: no such directory"],
+    },
+    Case {
         name: "check-expiration: truncated certificate",
         setup: |r| truncate(r, "pki/apiserver.crt"),
         args: &["certs", "check-expiration", "{tree}"],
