@@ -12,7 +12,7 @@ use anyhow::{Result, anyhow, bail};
 use std::fs::{File, OpenOptions};
 use std::io::{ErrorKind, Read, Seek, Write};
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 use std::time::Instant;
 use time::OffsetDateTime;
@@ -115,9 +115,10 @@ fn try_lock(file: &File) -> std::io::Result<bool> {
     }
 }
 
-/// Opens (creating, mode 0600) a lock file without following a symlink at its path.
+/// Opens (creating) a lock file, mode 0600 whatever the umask, without following a symlink
+/// at its path.
 fn open_lock_file(path: &Path) -> Result<File> {
-    OpenOptions::new()
+    let file = OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
@@ -126,18 +127,19 @@ fn open_lock_file(path: &Path) -> Result<File> {
         .custom_flags(libc::O_NOFOLLOW)
         .open(path)
         .map_err(|e| match e.raw_os_error() {
-            Some(libc::ELOOP) => anyhow!(
-                "{} is a symbolic link; kubepki does not follow links inside the PKI tree",
+            Some(libc::ELOOP) => store::symlink_error(path),
+            _ if e.kind() == ErrorKind::PermissionDenied => anyhow!(
+                "{}: {e} (writing the tree needs its owner, usually root)",
                 path.display()
             ),
-            _ if e.kind() == ErrorKind::PermissionDenied => {
-                anyhow!(
-                    "{}: {e} (writing the tree needs its owner, usually root)",
-                    path.display()
-                )
-            }
             _ => anyhow!("{}: {e}", path.display()),
-        })
+        })?;
+    let mode = file.metadata().map(|m| m.permissions().mode() & 0o777);
+    if mode.is_ok_and(|mode| mode != store::SECRET_MODE) {
+        file.set_permissions(std::fs::Permissions::from_mode(store::SECRET_MODE))
+            .map_err(|e| anyhow!("setting the mode of {}: {e}", path.display()))?;
+    }
+    Ok(file)
 }
 
 /// This run, as recorded in a lock it holds: `pid 42, kubepki certs renew, since <time>`.

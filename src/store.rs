@@ -389,7 +389,8 @@ fn sync_dir(dir: &Path) -> Result<()> {
         .with_context(|| format!("syncing directory {}", dir.display()))
 }
 
-fn symlink_error(path: &Path) -> anyhow::Error {
+/// The error for a symlink found inside the tree.
+pub fn symlink_error(path: &Path) -> anyhow::Error {
     anyhow!(
         "{} is a symbolic link; kubepki does not follow links inside the PKI tree",
         path.display()
