@@ -1,9 +1,20 @@
-//! Proptest strategies shared by the parser tests: edits that break a
+//! Proptest strategies shared by the parser tests: valid DNS names, and edits that break a
 //! valid input the way a disk, a copy-paste or a hand edit does (truncation, a flipped or
 //! inserted byte, a corrupted base64 character, a changed PEM label). Test-only.
 
 use proptest::prelude::*;
 use proptest::sample::Index;
+
+/// A lower-case RFC 1123 subdomain of one to four labels that is not all digits (those read
+/// as IP addresses).
+pub fn dns_name() -> impl Strategy<Value = String> {
+    prop::collection::vec("[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?", 1..5)
+        .prop_map(|labels| labels.join("."))
+        .prop_filter("a DNS name is at most 253 bytes", |name| name.len() <= 253)
+        .prop_filter("an all-digit name reads as an IP address", |name| {
+            name.bytes().any(|b| b != b'.' && !b.is_ascii_digit())
+        })
+}
 
 /// The labels a PEM block may be changed to.
 const LABELS: &[&str] = &[
