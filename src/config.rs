@@ -1059,6 +1059,19 @@ cgroupDriver: systemd
         ]
     }
 
+    /// A kind kubepki skips, a prefix of one it reads, or any text (quoted).
+    fn other_kind() -> impl Strategy<Value = String> {
+        prop_oneof![
+            prop::sample::select(vec![
+                "KubeletConfiguration",
+                "UpgradeConfiguration",
+                "Cluster"
+            ])
+            .prop_map(str::to_string),
+            any::<String>().prop_map(|text| serde_json::to_string(&text).unwrap()),
+        ]
+    }
+
     /// One document: an apiVersion (sometimes missing or wrong), a kind (sometimes one that
     /// kubepki skips or does not know), fields along the kind's paths, and sometimes a line
     /// that is not YAML.
@@ -1073,24 +1086,13 @@ cgroupDriver: systemd
         (
             prop::option::weighted(0.95, api_version()),
             prop::sample::select(KIND_FIELDS),
-            prop::option::weighted(
-                0.1,
-                prop::sample::select(vec![
-                    "KubeletConfiguration",
-                    "UpgradeConfiguration",
-                    "Cluster",
-                ]),
-            ),
+            prop::option::weighted(0.1, other_kind()),
             prop::option::weighted(0.1, broken),
         )
             .prop_flat_map(|(version, (kind, paths), other_kind, broken)| {
                 let fields = prop::collection::vec((field_path(paths), value()), 0..5);
-                (
-                    Just(version),
-                    Just(other_kind.unwrap_or(kind)),
-                    fields,
-                    Just(broken),
-                )
+                let kind = other_kind.unwrap_or(kind.to_string());
+                (Just(version), Just(kind), fields, Just(broken))
             })
             .prop_map(|(version, kind, fields, broken)| {
                 let mut text = String::new();
@@ -1123,6 +1125,11 @@ cgroupDriver: systemd
         ) {
             check_readers(&content)?;
         }
+
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1000))]
 
         #[test]
         fn schema_shaped_documents_are_configs_or_one_line_errors(

@@ -424,6 +424,22 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn algorithm_names_parse_in_any_case_and_nothing_else(text in "(RSA|ECDSA|rsa|ecdsa)?-?(2048|3072|4096|P256|p384|P521|1024)?|\\PC{0,12}") {
+            let known = Algorithm::ALL.iter().find(|(_, name)| name.eq_ignore_ascii_case(&text));
+            match text.parse::<Algorithm>() {
+                Ok(algorithm) => {
+                    prop_assert_eq!(known.map(|(a, _)| *a), Some(algorithm));
+                    prop_assert_eq!(algorithm.to_string().parse(), Ok(algorithm));
+                }
+                Err(e) => prop_assert!(known.is_none() && one_line(&e), "{}", e),
+            }
+        }
+    }
+
+    proptest! {
         #![proptest_config(ProptestConfig::with_cases(64))]
 
         #[test]
