@@ -73,7 +73,7 @@ impl FromStr for Duration {
         }
         if !total.is_finite() || total.round() > Duration::MAX.seconds as f64 {
             return Err(format!(
-                "duration {text:?} is too long (at most {}, as Go)",
+                "duration {text:?} is too long (the longest is {}, as in kubeadm)",
                 Duration::MAX
             ));
         }
