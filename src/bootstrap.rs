@@ -357,6 +357,8 @@ fn is_secret_manifest(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testgen::{edited, one_line};
+    use proptest::prelude::*;
 
     fn token() -> BootstrapToken {
         "abcdef.0123456789abcdef".parse().unwrap()
@@ -484,5 +486,130 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("authentication"));
+    }
+
+    #[test]
+    fn the_longest_ttl_does_not_overflow_the_expiration() {
+        let ttl = "2562047h47m16s".parse().unwrap();
+        let record = TokenRecord::new(
+            token(),
+            ttl,
+            OffsetDateTime::now_utc(),
+            vec![],
+            vec![],
+            None,
+        );
+        assert!(record.is_ok(), "{record:?}");
+        assert!("100000000h".parse::<Duration>().is_err());
+    }
+
+    /// Whether `text` is `[a-z0-9]{6}\.[a-z0-9]{16}`.
+    fn has_token_shape(text: &str) -> bool {
+        let part = |p: &str, len| p.len() == len && p.bytes().all(|b| ALPHABET.contains(&b));
+        text.split_once('.')
+            .is_some_and(|(id, secret)| part(id, 6) && part(secret, 16))
+    }
+
+    fn check_token_parse(text: &str) -> Result<(), TestCaseError> {
+        match text.parse::<BootstrapToken>() {
+            Ok(token) => {
+                prop_assert!(has_token_shape(text), "{text:?} accepted");
+                prop_assert_eq!(token.expose(), text);
+            }
+            Err(e) => {
+                prop_assert!(!has_token_shape(text), "{text:?} refused");
+                prop_assert_eq!(e.to_string(), FORMAT, "the error must not echo the token");
+            }
+        }
+        Ok(())
+    }
+
+    fn token_record() -> impl Strategy<Value = TokenRecord> {
+        let usages = prop::sample::subsequence(vec![Usage::Signing, Usage::Authentication], 0..=2);
+        let group = "system:bootstrappers:[a-z0-9:-]{0,20}[a-z0-9]"
+            .prop_map(|g| g.parse::<ExtraGroup>().expect("a generated group"));
+        (
+            "[a-z0-9]{6}\\.[a-z0-9]{16}",
+            0..=Duration::MAX.as_secs(),
+            usages,
+            prop::collection::vec(group, 0..3),
+            prop::option::of(any::<String>()),
+        )
+            .prop_map(|(token, ttl, usages, groups, description)| {
+                let groups = match usages.contains(&Usage::Authentication) {
+                    true => groups,
+                    false => vec![],
+                };
+                let now = OffsetDateTime::now_utc();
+                let ttl = Duration::from_secs(ttl);
+                let token = token.parse().expect("a generated token");
+                TokenRecord::new(token, ttl, now, usages, groups, description)
+                    .expect("a valid record")
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1000))]
+
+        #[test]
+        fn any_text_is_a_token_only_in_the_token_shape(text in any::<String>()) {
+            check_token_parse(&text)?;
+        }
+
+        #[test]
+        fn token_like_text_is_a_token_only_in_the_token_shape(
+            text in "[a-z0-9A-Z-]{5,7}[.:]?[a-z0-9A-Z.]{15,17}",
+        ) {
+            check_token_parse(&text)?;
+        }
+
+        #[test]
+        fn groups_and_usages_parse_or_err_in_one_line(text in "(system:bootstrappers:)?\\PC{0,12}") {
+            if let Err(e) = text.parse::<ExtraGroup>() {
+                prop_assert!(one_line(&e), "{}", e);
+            }
+            if let Err(e) = text.parse::<Usage>() {
+                prop_assert!(one_line(&e), "{}", e);
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn generated_tokens_have_the_shape_and_parse_back(_draw in 0..1u8) {
+            let token = BootstrapToken::generate().unwrap();
+            prop_assert!(has_token_shape(&token.expose()));
+            prop_assert_eq!(token.expose().parse::<BootstrapToken>().unwrap(), token);
+        }
+
+        #[test]
+        fn secret_manifests_read_back(record in token_record()) {
+            let back = TokenRecord::from_secret_manifest(record.secret_manifest().unwrap().as_bytes())
+                .unwrap();
+            prop_assert_eq!(&back.token, &record.token);
+            prop_assert_eq!(&back.description, &record.description);
+            prop_assert_eq!(&back.usages, &record.usages);
+            prop_assert_eq!(&back.groups, &record.groups);
+            prop_assert_eq!(back.expires, record.expires);
+        }
+
+        #[test]
+        fn edited_secret_manifests_read_or_err_in_one_line(
+            yaml in edited(
+                TokenRecord::new(token(), DEFAULT_TTL, OffsetDateTime::now_utc(), vec![Usage::Signing],
+                    vec![], Some("d".into())).unwrap().secret_manifest().unwrap().into_bytes(),
+            ),
+        ) {
+            if let Err(e) = TokenRecord::from_secret_manifest(&yaml) {
+                prop_assert!(one_line(&format!("{e:#}")), "{:#}", e);
+            }
+        }
+
+        #[test]
+        fn any_bytes_read_or_err_as_a_secret_manifest(bytes in any::<Vec<u8>>()) {
+            let _ = TokenRecord::from_secret_manifest(&bytes);
+        }
     }
 }

@@ -58,7 +58,9 @@ impl Scalar for ApiVersion {
                 "apiVersion {text:?} is not read by kubepki (v1beta3 and v1beta4 are); \
                  convert the file with `kubeadm config migrate`"
             )),
-            Some(("kubelet.config.k8s.io" | "kubeproxy.config.k8s.io", _)) => {
+            Some(("kubelet.config.k8s.io" | "kubeproxy.config.k8s.io", version))
+                if !version.is_empty() && version.bytes().all(|b| b.is_ascii_alphanumeric()) =>
+            {
                 Ok(ApiVersion::Component(text.to_string()))
             }
             _ => Err(format!(
@@ -476,12 +478,15 @@ mod tests {
     use super::*;
     use crate::duration::Duration;
     use crate::netaddr::San;
+    use crate::testgen::{dns_name, edited, one_line};
+    use proptest::prelude::*;
     use std::io::Write;
+    use std::net::IpAddr;
     use std::path::PathBuf;
 
-    fn file(text: &str) -> tempfile::NamedTempFile {
+    fn file(content: impl AsRef<[u8]>) -> tempfile::NamedTempFile {
         let mut file = tempfile::NamedTempFile::new().expect("temp file");
-        file.write_all(text.as_bytes()).expect("write");
+        file.write_all(content.as_ref()).expect("write");
         file
     }
 
@@ -833,5 +838,497 @@ cgroupDriver: systemd
         let only_kubelet =
             "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n";
         assert!(error(only_kubelet).contains("no InitConfiguration or ClusterConfiguration"));
+    }
+
+    /// Every reader of config files on `content`: no panic, and every error is one line that
+    /// names the file.
+    fn check_readers(content: &[u8]) -> Result<(), TestCaseError> {
+        let config = file(content);
+        let path = config.path().display().to_string();
+        let errors = [
+            InitConfig::load(config.path()).err(),
+            load_join(config.path()).err(),
+            validate(config.path()).err(),
+        ];
+        for error in errors.into_iter().flatten() {
+            let message = format!("{error:#}");
+            prop_assert!(one_line(&message), "{}", message);
+            prop_assert!(message.contains(&path), "{}", message);
+        }
+        Ok(())
+    }
+
+    /// The kinds kubepki reads with the paths of their fields, v1beta3's and v1beta4's mixed
+    /// (a field of the other version is an unknown field).
+    const KIND_FIELDS: &[(&str, &[&str])] = &[
+        (
+            "ClusterConfiguration",
+            &[
+                "clusterName",
+                "certificatesDir",
+                "controlPlaneEndpoint",
+                "kubernetesVersion",
+                "networking.serviceSubnet",
+                "networking.dnsDomain",
+                "networking.podSubnet",
+                "apiServer.certSANs",
+                "apiServer.extraArgs",
+                "apiServer.timeoutForControlPlane",
+                "controllerManager.extraArgs",
+                "etcd.local.serverCertSANs",
+                "etcd.local.peerCertSANs",
+                "etcd.local.extraArgs",
+                "etcd.external.endpoints",
+                "dns.disabled",
+                "proxy.disabled",
+                "featureGates.PublicKeysECDSA",
+                "encryptionAlgorithm",
+                "certificateValidityPeriod",
+                "caCertificateValidityPeriod",
+            ],
+        ),
+        (
+            "InitConfiguration",
+            &[
+                "bootstrapTokens",
+                "localAPIEndpoint.advertiseAddress",
+                "localAPIEndpoint.bindPort",
+                "nodeRegistration.name",
+                "nodeRegistration.kubeletExtraArgs",
+                "nodeRegistration.taints",
+                "timeouts.kubeletHealthCheck",
+                "dryRun",
+            ],
+        ),
+        (
+            "JoinConfiguration",
+            &[
+                "nodeRegistration.name",
+                "caCertPath",
+                "discovery.bootstrapToken.token",
+                "discovery.bootstrapToken.apiServerEndpoint",
+                "discovery.bootstrapToken.caCertHashes",
+                "discovery.bootstrapToken.unsafeSkipCAVerification",
+                "discovery.file.kubeConfigPath",
+                "discovery.tlsBootstrapToken",
+                "discovery.timeout",
+                "timeouts.discovery",
+                "controlPlane.localAPIEndpoint.advertiseAddress",
+                "controlPlane.localAPIEndpoint.bindPort",
+                "controlPlane.certificateKey",
+            ],
+        ),
+    ];
+
+    /// Values right for some field and wrong for others, and YAML's odd corners: tags,
+    /// anchors, an alias to nothing (a document that fails to load), merge keys.
+    const VALUES: &[&str] = &[
+        "10.0.0.1",
+        "300.1.1.1",
+        "0.0.0.0",
+        "224.0.0.1",
+        "fd00::1",
+        "'[fd00::1]:6443'",
+        "lb.example.com:6443",
+        "lb:0",
+        "Bad_Name",
+        "10.96.0.0/12",
+        "10.0.0.0/0",
+        "10.96.0.0/33",
+        "fd00::/108,10.96.0.0/12",
+        "8760h0m0s",
+        "0s",
+        "1h30m",
+        "2562048h",
+        "-1h",
+        "RSA-4096",
+        "RSA-1024",
+        "abcdef.0123456789abcdef",
+        "NOT-A-TOKEN",
+        "sha256:7d1c8d5e0c7e6c1f0a3b0e2b4c1d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d",
+        "sha256:zz",
+        "/etc/kubernetes/pki",
+        "pki",
+        "2025-01-01T00:00:00Z",
+        "yesterday",
+        "true",
+        "null",
+        "~",
+        "''",
+        "70000",
+        "-1",
+        ".inf",
+        "[]",
+        "{}",
+        "[{token: abcdef.0123456789abcdef, ttl: 1h, usages: [signing], groups: [system:bootstrappers:x]}]",
+        "[{token: NOT-A-TOKEN, expires: yesterday, usages: [bogus], groups: [system:nodes]}]",
+        "[{name: a, value: b}]",
+        "{local: {}, external: {}}",
+        "*undefined",
+        "&anchor [1]",
+        "!!binary aGk=",
+        "!!str 5",
+        "{<<: {a: 1}}",
+    ];
+
+    /// A YAML key: a known name, any word, or any text (quoted), often with a backtick or a
+    /// line break.
+    fn key() -> impl Strategy<Value = String> {
+        let known = KIND_FIELDS.iter().flat_map(|(_, paths)| paths.iter());
+        let names: Vec<&str> = known.flat_map(|path| path.split('.')).collect();
+        prop_oneof![
+            prop::sample::select(names).prop_map(str::to_string),
+            "[a-zA-Z]{1,12}",
+            prop_oneof![any::<String>(), "[a-z`\n\r ]{1,6}"]
+                .prop_map(|text| serde_json::to_string(&text).unwrap()),
+        ]
+    }
+
+    /// A YAML value in flow style: a scalar, or lists and mappings of them.
+    fn value() -> impl Strategy<Value = String> {
+        let scalar = prop_oneof![
+            4 => prop::sample::select(VALUES).prop_map(str::to_string),
+            1 => "[0-9]{1,22}(\\.[0-9]{1,3})?(ms|s|m|h|d)?",
+            1 => any::<String>().prop_map(|text| serde_json::to_string(&text).unwrap()),
+        ];
+        scalar.prop_recursive(3, 16, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4)
+                    .prop_map(|items| format!("[{}]", items.join(", "))),
+                prop::collection::vec((key(), inner), 0..4).prop_map(|fields| {
+                    let fields: Vec<String> =
+                        fields.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+                    format!("{{{}}}", fields.join(", "))
+                }),
+            ]
+        })
+    }
+
+    /// A field path: one of `paths`, sometimes with an unknown last name.
+    fn field_path(paths: &'static [&'static str]) -> impl Strategy<Value = Vec<String>> {
+        (
+            prop::sample::select(paths),
+            prop::option::weighted(0.2, key()),
+        )
+            .prop_map(|(path, last)| {
+                let mut names: Vec<String> = path.split('.').map(str::to_string).collect();
+                if let Some(last) = last {
+                    *names.last_mut().unwrap() = last;
+                }
+                names
+            })
+    }
+
+    /// A value at a path of names.
+    type Field = (Vec<String>, String);
+
+    /// `fields` as a YAML block mapping, nested along their paths (a later field replaces an
+    /// earlier one where their paths collide).
+    fn block(fields: &[Field], indent: usize) -> String {
+        let mut children: Vec<(&String, Vec<Field>)> = Vec::new();
+        for (path, value) in fields {
+            let Some((first, rest)) = path.split_first() else {
+                continue;
+            };
+            let field = (rest.to_vec(), value.clone());
+            match children.iter_mut().find(|(name, _)| *name == first) {
+                Some((_, nested)) => nested.push(field),
+                None => children.push((first, vec![field])),
+            }
+        }
+        let pad = " ".repeat(indent);
+        let mut text = String::new();
+        for (name, nested) in children {
+            match nested.iter().rev().find(|(rest, _)| rest.is_empty()) {
+                Some((_, value)) => text.push_str(&format!("{pad}{name}: {value}\n")),
+                None => text.push_str(&format!("{pad}{name}:\n{}", block(&nested, indent + 2))),
+            }
+        }
+        text
+    }
+
+    /// An apiVersion: mostly the two kubepki reads, sometimes another or any text.
+    fn api_version() -> impl Strategy<Value = String> {
+        prop_oneof![
+            8 => prop::sample::select(vec!["kubeadm.k8s.io/v1beta4", "kubeadm.k8s.io/v1beta3"])
+                .prop_map(str::to_string),
+            1 => prop::sample::select(vec!["kubeadm.k8s.io/v1beta2", "kubelet.config.k8s.io/v1beta1", "v1"])
+                .prop_map(str::to_string),
+            1 => prop_oneof![any::<String>(), "kubelet.config.k8s.io/[a-z0-9\n]{0,4}"]
+                .prop_map(|text| serde_json::to_string(&text).unwrap()),
+        ]
+    }
+
+    /// A kind kubepki skips, a prefix of one it reads, or any text (quoted).
+    fn other_kind() -> impl Strategy<Value = String> {
+        prop_oneof![
+            prop::sample::select(vec![
+                "KubeletConfiguration",
+                "UpgradeConfiguration",
+                "Cluster"
+            ])
+            .prop_map(str::to_string),
+            any::<String>().prop_map(|text| serde_json::to_string(&text).unwrap()),
+        ]
+    }
+
+    /// One document: an apiVersion (sometimes missing or wrong), a kind (sometimes one that
+    /// kubepki skips or does not know), fields along the kind's paths, and sometimes a line
+    /// that is not YAML.
+    fn document() -> impl Strategy<Value = String> {
+        let broken = prop::sample::select(vec![
+            "key: [unclosed",
+            "\tindented: by a tab",
+            "a: b: c",
+            "- item",
+            "*",
+        ]);
+        (
+            prop::option::weighted(0.95, api_version()),
+            prop::sample::select(KIND_FIELDS),
+            prop::option::weighted(0.1, other_kind()),
+            prop::option::weighted(0.1, broken),
+        )
+            .prop_flat_map(|(version, (kind, paths), other_kind, broken)| {
+                let fields = prop::collection::vec((field_path(paths), value()), 0..5);
+                let kind = other_kind.unwrap_or(kind.to_string());
+                (Just(version), Just(kind), fields, Just(broken))
+            })
+            .prop_map(|(version, kind, fields, broken)| {
+                let mut text = String::new();
+                if let Some(version) = version {
+                    text.push_str(&format!("apiVersion: {version}\n"));
+                }
+                text.push_str(&format!("kind: {kind}\n"));
+                text.push_str(&block(&fields, 0));
+                text.extend(broken.map(|line| format!("{line}\n")));
+                text
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(500))]
+
+        #[test]
+        fn any_bytes_are_a_config_or_a_one_line_error(content in any::<Vec<u8>>()) {
+            check_readers(&content)?;
+        }
+
+        #[test]
+        fn any_text_is_a_config_or_a_one_line_error(content in any::<String>()) {
+            check_readers(content.as_bytes())?;
+        }
+
+        #[test]
+        fn edited_configs_are_configs_or_one_line_errors(
+            content in prop_oneof![edited(V1BETA4.into()), edited(init_defaults().into_bytes())],
+        ) {
+            check_readers(&content)?;
+        }
+
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1000))]
+
+        #[test]
+        fn schema_shaped_documents_are_configs_or_one_line_errors(
+            documents in prop::collection::vec(document(), 1..4),
+        ) {
+            check_readers(documents.join("---\n").as_bytes())?;
+        }
+    }
+
+    #[test]
+    fn a_document_that_fails_to_load_ends_the_reading() {
+        let broken = "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\n\
+                      clusterName: {clusterName: *undefined}\n";
+        let then_valid = "apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\n";
+        let message = error(&format!("{broken}---\n{then_valid}"));
+        assert!(message.contains("unknown anchor"), "{message}");
+        assert!(one_line(&message), "{message}");
+    }
+
+    #[test]
+    fn names_with_line_breaks_stay_on_one_line() {
+        for body in [
+            "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nfeatureGates:\n  \"\\n\": 10.0.0.1\n",
+            "apiVersion: kubeadm.k8s.io/v1beta3\nkind: ClusterConfiguration\napiServer: {extraArgs: {\"a\\nb\": [1]}}\n",
+            "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\n\"a`\\nb\": 3\n",
+            "apiVersion: \"kubelet.config.k8s.io/v1\\nx\"\nkind: InitConfiguration\n",
+        ] {
+            let message = error(body);
+            assert!(one_line(&message), "{message}");
+        }
+    }
+
+    /// Settings for `init_defaults()`: each replaces the default when set.
+    #[derive(Debug)]
+    struct Settings {
+        cluster_name: Option<String>,
+        cert_dir: Option<String>,
+        dns_domain: Option<String>,
+        service_subnet: Option<String>,
+        cert_sans: Vec<String>,
+        algorithm: Option<Algorithm>,
+        cert_validity: Option<Duration>,
+        ca_validity: Option<Duration>,
+        bind_port: Option<u16>,
+        advertise_address: Option<IpAddr>,
+        node_name: Option<String>,
+        endpoint: Option<String>,
+    }
+
+    fn settings() -> impl Strategy<Value = Settings> {
+        use prop::option::of;
+        let cidr = prop_oneof![
+            (any::<std::net::Ipv4Addr>(), 1..=30u8)
+                .prop_map(|(ip, prefix)| format!("{ip}/{prefix}")),
+            (any::<std::net::Ipv6Addr>(), 1..=126u8)
+                .prop_map(|(ip, prefix)| format!("{ip}/{prefix}")),
+        ];
+        let san = prop_oneof![any::<IpAddr>().prop_map(|ip| ip.to_string()), dns_name()];
+        let validity = (1..=Duration::MAX.as_secs()).prop_map(Duration::from_secs);
+        let usable = any::<IpAddr>().prop_filter("a host address", |ip| {
+            !ip.is_unspecified() && !ip.is_multicast()
+        });
+        let endpoint = (dns_name(), of(1..=u16::MAX)).prop_map(|(host, port)| match port {
+            Some(port) => format!("{host}:{port}"),
+            None => host,
+        });
+        let names = (
+            of("\\PC{1,20}"),
+            of("/[a-zA-Z0-9/._ -]{0,20}"),
+            of(dns_name()),
+            of(cidr),
+        );
+        let sans_and_keys = (
+            prop::collection::vec(san, 0..4),
+            of(prop::sample::select(
+                Algorithm::ALL.map(|(algorithm, _)| algorithm).to_vec(),
+            )),
+            of(validity.clone()),
+            of(validity),
+        );
+        let node = (of(1..=u16::MAX), of(usable), of(dns_name()), of(endpoint));
+        (names, sans_and_keys, node).prop_map(
+            |(
+                (cluster_name, cert_dir, dns_domain, service_subnet),
+                (cert_sans, algorithm, cert_validity, ca_validity),
+                (bind_port, advertise_address, node_name, endpoint),
+            )| Settings {
+                cluster_name,
+                cert_dir,
+                dns_domain,
+                service_subnet,
+                cert_sans,
+                algorithm,
+                cert_validity,
+                ca_validity,
+                bind_port,
+                advertise_address,
+                node_name,
+                endpoint,
+            },
+        )
+    }
+
+    impl Settings {
+        /// `init_defaults()` with each setting that is set written over its default line.
+        fn yaml(&self) -> String {
+            let quoted = |text: &str| serde_json::to_string(text).unwrap();
+            let sans: Vec<String> = self.cert_sans.iter().map(|s| quoted(s)).collect();
+            let mut text = init_defaults();
+            let mut set = |default_line: &str, line: Option<String>| {
+                if let Some(line) = line {
+                    assert!(
+                        text.contains(default_line),
+                        "{default_line:?} not in the defaults"
+                    );
+                    text = text.replacen(default_line, &line, 1);
+                }
+            };
+            let line = |key: &str, value: &Option<String>| {
+                value.as_ref().map(|v| format!("{key}: {}", quoted(v)))
+            };
+            set(
+                "clusterName: kubernetes",
+                line("clusterName", &self.cluster_name),
+            );
+            set(
+                "certificatesDir: /etc/kubernetes/pki",
+                line("certificatesDir", &self.cert_dir),
+            );
+            set(
+                "dnsDomain: cluster.local",
+                line("dnsDomain", &self.dns_domain),
+            );
+            set(
+                "serviceSubnet: 10.96.0.0/12",
+                line("serviceSubnet", &self.service_subnet),
+            );
+            set(
+                "certSANs: []",
+                Some(format!("certSANs: [{}]", sans.join(", "))),
+            );
+            set(
+                "encryptionAlgorithm: RSA-2048",
+                self.algorithm.map(|a| format!("encryptionAlgorithm: {a}")),
+            );
+            set(
+                "certificateValidityPeriod: 8760h0m0s",
+                self.cert_validity
+                    .map(|d| format!("certificateValidityPeriod: {d}")),
+            );
+            set(
+                "caCertificateValidityPeriod: 87600h0m0s",
+                self.ca_validity
+                    .map(|d| format!("caCertificateValidityPeriod: {d}")),
+            );
+            set(
+                "bindPort: 6443",
+                self.bind_port.map(|port| format!("bindPort: {port}")),
+            );
+            set(
+                "# advertiseAddress: 192.0.2.10",
+                self.advertise_address
+                    .map(|ip| format!("advertiseAddress: {}", quoted(&ip.to_string()))),
+            );
+            set("# name: node1", line("name", &self.node_name));
+            set(
+                "# controlPlaneEndpoint: cluster.example.com:6443",
+                line("controlPlaneEndpoint", &self.endpoint),
+            );
+            text
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn init_defaults_with_any_settings_read_back(settings in settings()) {
+            use crate::spec::{
+                DEFAULT_BIND_PORT, DEFAULT_CA_VALIDITY, DEFAULT_CERT_DIR, DEFAULT_CERT_VALIDITY,
+                DEFAULT_CLUSTER_NAME, DEFAULT_DNS_DOMAIN, DEFAULT_SERVICE_CIDR,
+            };
+            let config = load(&settings.yaml()).map_err(|e| TestCaseError::fail(format!("{e:#}")))?;
+            let (init, cluster) = (&config.init, &config.cluster);
+            let or = |value: &Option<String>, default: &str| value.clone().unwrap_or(default.into());
+            prop_assert_eq!(cluster.cluster_name.clone(), Some(or(&settings.cluster_name, DEFAULT_CLUSTER_NAME)));
+            prop_assert_eq!(cluster.certificates_dir.clone(), Some(or(&settings.cert_dir, DEFAULT_CERT_DIR).into()));
+            prop_assert_eq!(cluster.dns_domain.as_ref().map(|d| d.to_string()), Some(or(&settings.dns_domain, DEFAULT_DNS_DOMAIN)));
+            prop_assert_eq!(cluster.service_subnet.clone(), or(&settings.service_subnet, DEFAULT_SERVICE_CIDR).parse().ok());
+            let sans: Vec<San> = settings.cert_sans.iter().map(|s| s.parse().unwrap()).collect();
+            prop_assert_eq!(&cluster.api_server_cert_sans, &sans);
+            prop_assert_eq!(cluster.encryption_algorithm, Some(settings.algorithm.unwrap_or(Algorithm::Rsa2048)));
+            prop_assert_eq!(cluster.certificate_validity_period, Some(settings.cert_validity.unwrap_or(DEFAULT_CERT_VALIDITY)));
+            prop_assert_eq!(cluster.ca_certificate_validity_period, Some(settings.ca_validity.unwrap_or(DEFAULT_CA_VALIDITY)));
+            prop_assert_eq!(cluster.control_plane_endpoint.clone(), settings.endpoint.as_ref().map(|e| e.parse().unwrap()));
+            prop_assert_eq!(init.bind_port, Some(settings.bind_port.unwrap_or(DEFAULT_BIND_PORT)));
+            prop_assert_eq!(init.advertise_address, settings.advertise_address);
+            prop_assert_eq!(init.node_name.as_ref().map(|n| n.to_string()), settings.node_name.clone());
+            prop_assert!(config.notes.is_empty(), "{:?}", config.notes);
+        }
     }
 }

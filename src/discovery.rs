@@ -352,6 +352,8 @@ fn fetch_discovery_url(url: &HttpsUrl, timeout: Duration) -> Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testgen::one_line;
+    use proptest::prelude::*;
 
     #[test]
     fn sources_are_files_or_https_urls() {
@@ -390,5 +392,22 @@ mod tests {
         });
         assert_eq!(result.unwrap_err().to_string(), "bad");
         assert!(started.elapsed() < Duration::from_secs(1));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(500))]
+
+        #[test]
+        fn any_source_is_a_file_or_an_https_url(text in "(https://|file://)?\\PC{0,30}") {
+            match text.parse::<DiscoverySource>() {
+                Ok(DiscoverySource::Url(url)) => prop_assert!(text.starts_with("https://"), "{}", url),
+                Ok(DiscoverySource::File(path)) => {
+                    let expected = text.strip_prefix("file://").unwrap_or(&text);
+                    prop_assert!(!text.starts_with("https://"));
+                    prop_assert_eq!(path, Path::new(expected));
+                }
+                Err(e) => prop_assert!(text.starts_with("https://") && one_line(&e), "{}", e),
+            }
+        }
     }
 }

@@ -11,6 +11,10 @@ pub struct Duration {
 }
 
 impl Duration {
+    /// The longest duration parsed: Go's longest `time.Duration` (2562047h47m16.854775807s) in
+    /// whole seconds. kubeadm refuses longer ones, and now plus this is still a date.
+    pub const MAX: Duration = Duration::from_secs(9_223_372_036);
+
     /// A duration of `seconds` seconds.
     pub const fn from_secs(seconds: u64) -> Duration {
         Duration { seconds }
@@ -31,10 +35,6 @@ impl Duration {
         time::Duration::seconds(i64::try_from(self.seconds).unwrap_or(i64::MAX))
     }
 }
-
-/// The longest duration Go's `time.Duration` holds (2562047h47m16.854775807s), in whole
-/// seconds: kubeadm cannot take a longer one, and any date this far from now is one `time` holds.
-const MAX_SECONDS: f64 = 9_223_372_036.0;
 
 /// Seconds per unit, longest unit name first where one is a prefix of another.
 const UNITS: &[(&str, f64)] = &[
@@ -71,9 +71,10 @@ impl FromStr for Duration {
             total += number * seconds;
             rest = &rest[unit.len()..];
         }
-        if !total.is_finite() || total > MAX_SECONDS {
+        if !total.is_finite() || total.round() > Duration::MAX.seconds as f64 {
             return Err(format!(
-                "duration {text:?} is too long (Go's durations end at 2562047h47m16s)"
+                "duration {text:?} is too long (the longest is {}, as in kubeadm)",
+                Duration::MAX
             ));
         }
         Ok(Duration::from_secs(total.round() as u64))
@@ -101,6 +102,7 @@ impl fmt::Display for Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn parses_go_forms_and_days() {
@@ -126,6 +128,7 @@ mod tests {
             "1e400h",
             "99999999999999999999h",
             "2562048h",
+            "100000000h",
         ] {
             assert!(bad.parse::<Duration>().is_err(), "{bad:?} parsed");
         }
@@ -136,5 +139,53 @@ mod tests {
         assert_eq!(Duration::from_hours(8760).to_string(), "8760h0m0s");
         assert_eq!(Duration::from_secs(1800).to_string(), "30m0s");
         assert_eq!(Duration::from_secs(5).to_string(), "5s");
+    }
+
+    #[test]
+    fn gos_longest_duration_is_the_limit() {
+        assert_eq!(Duration::MAX.to_string(), "2562047h47m16s");
+        assert_eq!("2562047h47m16s".parse(), Ok(Duration::MAX));
+        assert!("2562047h47m17s".parse::<Duration>().is_err());
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1000))]
+
+        #[test]
+        fn any_text_parses_or_errs_within_the_limit(text in any::<String>()) {
+            check_parse(&text)?;
+        }
+
+        #[test]
+        fn duration_like_text_parses_or_errs_within_the_limit(
+            text in "([0-9]{0,25}(\\.[0-9]{0,12})?(ms|d|h|m|s|x|)){1,4}",
+        ) {
+            check_parse(&text)?;
+        }
+
+        #[test]
+        fn display_parses_back(seconds in 0..=Duration::MAX.as_secs()) {
+            let duration = Duration::from_secs(seconds);
+            prop_assert_eq!(duration.to_string().parse(), Ok(duration));
+        }
+
+        #[test]
+        fn units_add_up(days in 0..1000u64, hours in 0..100u64, minutes in 0..100u64, seconds in 0..100u64) {
+            let text = format!("{days}d{hours}h{minutes}m{seconds}s");
+            let expected = days * 86_400 + hours * 3600 + minutes * 60 + seconds;
+            prop_assert_eq!(text.parse::<Duration>().map(Duration::as_secs), Ok(expected));
+        }
+    }
+
+    /// Parsing `text` gives a duration no longer than Go's, or a one-line error quoting it.
+    fn check_parse(text: &str) -> Result<(), TestCaseError> {
+        match text.parse::<Duration>() {
+            Ok(duration) => prop_assert!(duration <= Duration::MAX),
+            Err(message) => {
+                prop_assert!(crate::testgen::one_line(&message), "{}", message);
+                prop_assert!(message.contains(&format!("{text:?}")), "{}", message);
+            }
+        }
+        Ok(())
     }
 }

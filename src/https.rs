@@ -312,6 +312,9 @@ impl ServerCertVerifier for AnyServerCert {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::netaddr::https_url;
+    use crate::testgen::{dns_name, one_line};
+    use proptest::prelude::*;
 
     #[test]
     fn urls_parse_with_default_port_and_path() {
@@ -340,5 +343,69 @@ mod tests {
                 .is_err()
         );
         assert!(parse_response(b"garbage").is_err());
+    }
+
+    fn host() -> impl Strategy<Value = Host> {
+        prop_oneof![
+            any::<std::net::IpAddr>().prop_map(Host::Ip),
+            dns_name().prop_map(|name| Host::Dns(name.parse().unwrap())),
+        ]
+    }
+
+    /// `body` split into chunks at `cuts`, in HTTP/1.1 chunked encoding.
+    fn chunked(body: &[u8], cuts: &[prop::sample::Index]) -> Vec<u8> {
+        let mut at: Vec<usize> = cuts.iter().map(|c| c.index(body.len() + 1)).collect();
+        at.extend([0, body.len()]);
+        at.sort_unstable();
+        let mut encoded = Vec::new();
+        for pair in at.windows(2).filter(|p| p[0] < p[1]) {
+            encoded.extend(format!("{:x}\r\n", pair[1] - pair[0]).bytes());
+            encoded.extend(&body[pair[0]..pair[1]]);
+            encoded.extend(b"\r\n");
+        }
+        encoded.extend(b"0\r\n\r\n");
+        encoded
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(500))]
+
+        #[test]
+        fn urls_print_and_parse_back(host in host(), port in 1..=u16::MAX, path in "(/[a-z0-9._-]{0,8}){0,3}") {
+            let path = if path.is_empty() { "/".to_string() } else { path };
+            let text = format!("{}{path}", https_url(&host, port));
+            let url: HttpsUrl = text.parse().map_err(TestCaseError::fail)?;
+            prop_assert_eq!(&url, &HttpsUrl { host, port, path });
+            prop_assert_eq!(url.to_string(), text);
+        }
+
+        #[test]
+        fn any_text_is_a_url_or_a_one_line_error(text in "(https://)?\\PC{0,30}") {
+            if let Err(e) = text.parse::<HttpsUrl>() {
+                prop_assert!(one_line(&e), "{}", e);
+            }
+        }
+
+        #[test]
+        fn any_answer_is_a_response_or_an_error(raw in any::<Vec<u8>>()) {
+            let _ = parse_response(&raw);
+        }
+
+        #[test]
+        fn chunked_bodies_are_reassembled(
+            body in any::<Vec<u8>>(),
+            cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..4),
+            cut_short in any::<Option<prop::sample::Index>>(),
+        ) {
+            let mut raw = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+            raw.extend(chunked(&body, &cuts));
+            match cut_short {
+                None => prop_assert_eq!(parse_response(&raw).map(|r| r.body).ok(), Some(body)),
+                Some(at) => {
+                    raw.truncate(at.index(raw.len()));
+                    let _ = parse_response(&raw);
+                }
+            }
+        }
     }
 }

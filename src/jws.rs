@@ -27,6 +27,7 @@ pub fn verify(payload: &str, key_id: &str, key: &[u8], detached: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     /// The vector of cluster-bootstrap's `jws_test.go`.
     const PAYLOAD: &str = "Hello from the other side. I must have called a thousand times.";
@@ -81,5 +82,36 @@ mod tests {
             b"0123456789abcdef",
             &signed
         ));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(500))]
+
+        #[test]
+        fn any_detached_signature_is_checked_without_panic(
+            payload in any::<String>(),
+            key_id in any::<String>(),
+            key in any::<Vec<u8>>(),
+            detached in any::<String>(),
+        ) {
+            let expected = sign(&payload, &key_id, &key);
+            prop_assert_eq!(verify(&payload, &key_id, &key, &detached), detached == expected);
+        }
+
+        #[test]
+        fn a_signature_verifies_and_any_change_of_it_does_not(
+            payload in any::<String>(),
+            key_id in "[a-z0-9]{6}",
+            key in "[a-z0-9]{16}",
+            at in any::<prop::sample::Index>(),
+            replacement in any::<char>(),
+        ) {
+            let signed = sign(&payload, &key_id, key.as_bytes());
+            prop_assert!(verify(&payload, &key_id, key.as_bytes(), &signed));
+            let mut changed: Vec<char> = signed.chars().collect();
+            *at.get_mut(&mut changed) = replacement;
+            let changed: String = changed.into_iter().collect();
+            prop_assert_eq!(verify(&payload, &key_id, key.as_bytes(), &changed), changed == signed);
+        }
     }
 }

@@ -280,6 +280,8 @@ pub fn load(path: &std::path::Path, bytes: &[u8]) -> Result<KeyPair> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testgen::{edited, one_line};
+    use proptest::prelude::*;
 
     fn roundtrip(algorithm: Algorithm, label: &str) {
         let key = generate(algorithm).unwrap();
@@ -370,5 +372,103 @@ mod tests {
     fn algorithm_names_parse() {
         assert_eq!("ECDSA-P384".parse::<Algorithm>(), Ok(Algorithm::EcdsaP384));
         assert!("RSA-1024".parse::<Algorithm>().is_err());
+    }
+
+    /// A new key's PEM in kubeadm's format.
+    fn kubeadm_pem(algorithm: Algorithm) -> Vec<u8> {
+        to_pem(&generate(algorithm).unwrap()).unwrap().into_bytes()
+    }
+
+    /// The key readers on `bytes`: no panic, one-line errors naming the file, and the public
+    /// key read from the structure is the loaded key's.
+    fn check_key_readers(bytes: &[u8]) -> Result<(), TestCaseError> {
+        let path = std::path::Path::new("/etc/kubernetes/pki/ca.key");
+        let loaded = load(path, bytes);
+        if let Err(e) = &loaded {
+            let message = format!("{e:#}");
+            prop_assert!(one_line(&message), "{}", message);
+            prop_assert!(
+                message.starts_with("/etc/kubernetes/pki/ca.key: "),
+                "{}",
+                message
+            );
+        }
+        if let (Ok(key), Ok(public)) = (loaded, public_key_of(bytes)) {
+            prop_assert_eq!(public, key.public_key_raw());
+        }
+        Ok(())
+    }
+
+    /// `key` read back from `pem` is the same key.
+    fn check_same_key(key: &KeyPair, pem: &str) -> Result<(), TestCaseError> {
+        let loaded = from_pem(pem.as_bytes()).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!(loaded.public_key_raw(), key.public_key_raw());
+        prop_assert_eq!(loaded.algorithm(), key.algorithm());
+        prop_assert_eq!(to_pem(&loaded).ok(), to_pem(key).ok());
+        prop_assert_eq!(
+            public_key_of(pem.as_bytes()).ok(),
+            Some(key.public_key_raw().to_vec())
+        );
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1000))]
+
+        #[test]
+        fn any_bytes_are_a_key_or_an_error(bytes in any::<Vec<u8>>()) {
+            check_key_readers(&bytes)?;
+        }
+
+        #[test]
+        fn edited_keys_are_keys_or_errors(
+            bytes in prop_oneof![
+                edited(kubeadm_pem(Algorithm::EcdsaP256)),
+                edited(kubeadm_pem(Algorithm::Rsa2048)),
+                edited(generate(Algorithm::EcdsaP384).unwrap().serialize_pem().into_bytes()),
+            ],
+        ) {
+            check_key_readers(&bytes)?;
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn algorithm_names_parse_in_any_case_and_nothing_else(text in "(RSA|ECDSA|rsa|ecdsa)?-?(2048|3072|4096|P256|p384|P521|1024)?|\\PC{0,12}") {
+            let known = Algorithm::ALL.iter().find(|(_, name)| name.eq_ignore_ascii_case(&text));
+            match text.parse::<Algorithm>() {
+                Ok(algorithm) => {
+                    prop_assert_eq!(known.map(|(a, _)| *a), Some(algorithm));
+                    prop_assert_eq!(algorithm.to_string().parse(), Ok(algorithm));
+                }
+                Err(e) => prop_assert!(known.is_none() && one_line(&e), "{}", e),
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn ecdsa_keys_read_back_in_both_formats(
+            algorithm in prop::sample::select(vec![Algorithm::EcdsaP256, Algorithm::EcdsaP384]),
+        ) {
+            let key = generate(algorithm).unwrap();
+            check_same_key(&key, &to_pem(&key).unwrap())?;
+            check_same_key(&key, &key.serialize_pem())?;
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3))]
+
+        #[test]
+        fn rsa_keys_read_back_in_both_formats(_draw in 0..1u8) {
+            let key = generate(Algorithm::Rsa2048).unwrap();
+            check_same_key(&key, &to_pem(&key).unwrap())?;
+            check_same_key(&key, &key.serialize_pem())?;
+        }
     }
 }

@@ -407,6 +407,8 @@ fn decode(field: &Option<String>, name: &str) -> Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testgen::edited;
+    use proptest::prelude::*;
 
     fn creds() -> ClientCredentials {
         ClientCredentials {
@@ -561,5 +563,98 @@ users: null
             (None, Some("/ca.crt"))
         );
         assert!(select_cluster(b"clusters: []").is_err());
+    }
+
+    /// Everything a kubeconfig offers on `bytes`: an answer or an error, never a panic.
+    fn read_every_way(bytes: &[u8]) {
+        let _ = select_cluster(bytes);
+        if let Ok(kubeconfig) = Kubeconfig::parse(bytes) {
+            let _ = kubeconfig.client_credentials();
+            let _ = kubeconfig.client_certificate_file();
+            let _ = kubeconfig.cluster_info_yaml();
+            let _ = kubeconfig.to_yaml();
+        }
+    }
+
+    fn credentials() -> impl Strategy<Value = ClientCredentials> {
+        let bytes = || any::<Vec<u8>>();
+        (bytes(), any::<String>(), bytes(), bytes()).prop_map(
+            |(ca_pem, server, cert_pem, key_pem)| ClientCredentials {
+                ca_pem,
+                server,
+                cert_pem,
+                key_pem,
+            },
+        )
+    }
+
+    /// Unknown fields: `x-` names (no known field has one) with arbitrary text.
+    fn unknown_fields() -> impl Strategy<Value = serde_yaml::Mapping> {
+        prop::collection::btree_map("x-[a-z-]{1,8}", any::<String>(), 0..3).prop_map(|fields| {
+            fields
+                .into_iter()
+                .map(|(k, v)| (serde_yaml::Value::from(k), serde_yaml::Value::from(v)))
+                .collect()
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(500))]
+
+        #[test]
+        fn any_bytes_are_a_kubeconfig_or_an_error(bytes in any::<Vec<u8>>()) {
+            read_every_way(&bytes);
+        }
+
+        #[test]
+        fn edited_kubeconfigs_are_kubeconfigs_or_errors(
+            bytes in edited(Kubeconfig::with_client_cert("c", "https://s:1", "u", &creds()).to_yaml().unwrap().into_bytes()),
+        ) {
+            read_every_way(&bytes);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn built_kubeconfigs_read_back(
+            cluster in any::<String>(),
+            user in any::<String>(),
+            creds in credentials(),
+        ) {
+            let built = Kubeconfig::with_client_cert(&cluster, &creds.server, &user, &creds);
+            let yaml = built.to_yaml().unwrap();
+            let back = Kubeconfig::parse(yaml.as_bytes()).map_err(|e| TestCaseError::fail(format!("{e:#}")))?;
+            let read = back.client_credentials().map_err(|e| TestCaseError::fail(format!("{e:#}")))?;
+            prop_assert_eq!(
+                (read.ca_pem, read.server, read.cert_pem, read.key_pem),
+                (creds.ca_pem, creds.server.clone(), creds.cert_pem, creds.key_pem)
+            );
+            prop_assert_eq!(back.to_yaml().unwrap(), yaml);
+            let info = select_cluster(built.cluster_info_yaml().unwrap().as_bytes()).unwrap();
+            prop_assert_eq!(info.server, creds.server);
+        }
+
+        #[test]
+        fn unknown_fields_are_kept(
+            top in unknown_fields(),
+            cluster in unknown_fields(),
+            context in unknown_fields(),
+            user in unknown_fields(),
+        ) {
+            let mut built = Kubeconfig::with_token("c", "https://s:1", b"CA", "u", "abcdef.0123456789abcdef");
+            built.rest = top.clone();
+            built.clusters[0].cluster.rest = cluster.clone();
+            built.contexts[0].context.rest = context.clone();
+            built.users[0].user.rest = user.clone();
+            let yaml = built.to_yaml().unwrap();
+            let back = Kubeconfig::parse(yaml.as_bytes()).unwrap();
+            prop_assert_eq!(&back.rest, &top);
+            prop_assert_eq!(&back.clusters[0].cluster.rest, &cluster);
+            prop_assert_eq!(&back.contexts[0].context.rest, &context);
+            prop_assert_eq!(&back.users[0].user.rest, &user);
+            prop_assert_eq!(back.users[0].user.token.as_deref(), Some("abcdef.0123456789abcdef"));
+        }
     }
 }

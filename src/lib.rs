@@ -29,5 +29,7 @@ pub mod renewal;
 pub mod report;
 pub mod spec;
 pub mod store;
+#[cfg(test)]
+mod testgen;
 pub mod tree;
 pub mod user;

@@ -110,9 +110,10 @@ impl FromStr for Cidr {
             ));
         }
         let network = match addr {
-            IpAddr::V4(v4) => {
-                IpAddr::from((u32::from(v4) & (u32::MAX << (32 - prefix))).to_be_bytes())
-            }
+            IpAddr::V4(v4) => IpAddr::from(
+                (u32::from(v4) & u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0))
+                    .to_be_bytes(),
+            ),
             IpAddr::V6(v6) => IpAddr::from(
                 (u128::from(v6) & u128::MAX.checked_shl(128 - u32::from(prefix)).unwrap_or(0))
                     .to_be_bytes(),
@@ -247,6 +248,8 @@ impl FromStr for Endpoint {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testgen::{dns_name, one_line};
+    use proptest::prelude::*;
 
     #[test]
     fn service_ip_is_first_host_of_first_cidr() {
@@ -325,6 +328,143 @@ mod tests {
             "10",
         ] {
             assert!(bad.parse::<San>().is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn a_zero_prefix_is_the_whole_address_space() {
+        let cidr: Cidr = "10.1.2.3/0".parse().unwrap();
+        assert_eq!(cidr.to_string(), "0.0.0.0/0");
+        assert_eq!(cidr.first_host().to_string(), "0.0.0.1");
+    }
+
+    /// Every parser of this module on `text`: no panic, and each error is one line.
+    fn check_parsers(text: &str) -> Result<(), TestCaseError> {
+        let errors = [
+            text.parse::<DnsName>().err(),
+            text.parse::<San>().err(),
+            text.parse::<Cidr>().err(),
+            text.parse::<ServiceCidrs>().err(),
+            text.parse::<Endpoint>().err(),
+        ];
+        for error in errors.iter().flatten() {
+            prop_assert!(one_line(error), "{}", error);
+        }
+        Ok(())
+    }
+
+    /// A host as an endpoint names it, and the text of that host.
+    fn host() -> impl Strategy<Value = (Host, String)> {
+        prop_oneof![
+            any::<IpAddr>().prop_map(|ip| (Host::Ip(ip), ip.to_string())),
+            dns_name().prop_map(|name| (Host::Dns(name.parse().unwrap()), name)),
+        ]
+    }
+
+    /// The text of an endpoint: IPv6 bracketed when it has a port, or on a coin toss.
+    fn endpoint_text(host: &Host, text: &str, port: Option<u16>, brackets: bool) -> String {
+        let v6 = matches!(host, Host::Ip(IpAddr::V6(_)));
+        let host = match v6 && (brackets || port.is_some()) {
+            true => format!("[{text}]"),
+            false => text.to_string(),
+        };
+        match port {
+            Some(port) => format!("{host}:{port}"),
+            None => host,
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1000))]
+
+        #[test]
+        fn any_text_parses_or_errs_in_one_line(text in any::<String>()) {
+            check_parsers(&text)?;
+        }
+
+        #[test]
+        fn address_like_text_parses_or_errs_in_one_line(text in "[0-9a-fA-F:.\\[\\]/,*_ -]{0,40}") {
+            check_parsers(&text)?;
+        }
+
+        #[test]
+        fn dns_names_parse_back(name in dns_name(), wildcard in any::<bool>()) {
+            let name = match wildcard {
+                true => format!("*.{name}"),
+                false => name,
+            };
+            let parsed: DnsName = name.parse().map_err(TestCaseError::fail)?;
+            prop_assert_eq!(parsed.to_string(), name.as_str());
+            prop_assert_eq!(name.parse::<San>(), Ok(San::Dns(parsed)));
+        }
+
+        #[test]
+        fn ips_are_ip_sans(ip in any::<IpAddr>()) {
+            prop_assert_eq!(ip.to_string().parse::<San>(), Ok(San::Ip(ip)));
+        }
+
+        #[test]
+        fn cidrs_parse_to_their_network_and_back(ip in any::<IpAddr>(), prefix in 0..=130u8) {
+            let max = if ip.is_ipv4() { 32 } else { 128 };
+            let parsed = format!("{ip}/{prefix}").parse::<Cidr>();
+            prop_assert_eq!(parsed.is_ok(), prefix + 1 < max, "{:?}", parsed);
+            if let Ok(cidr) = parsed {
+                prop_assert_eq!(cidr.prefix, prefix);
+                prop_assert_eq!(cidr.to_string().parse(), Ok(cidr));
+                let host_bits = |addr: IpAddr| match addr {
+                    IpAddr::V4(v4) => u128::from(u32::from(v4)) & (u128::MAX >> (96 + u32::from(prefix))),
+                    IpAddr::V6(v6) => u128::from(v6) & u128::MAX.checked_shr(u32::from(prefix)).unwrap_or(0),
+                };
+                prop_assert_eq!(host_bits(cidr.network), 0);
+                prop_assert_eq!(host_bits(cidr.first_host()), 1);
+            }
+        }
+
+        #[test]
+        fn service_cidrs_are_one_or_a_dual_stack_pair(
+            ips in prop::collection::vec(any::<IpAddr>(), 1..4),
+            separator in prop::sample::select(vec![",", ", ", " ,"]),
+        ) {
+            let text = ips.iter().map(|ip| format!("{ip}/{}", if ip.is_ipv4() { 12 } else { 108 }))
+                .collect::<Vec<_>>()
+                .join(separator);
+            let dual_stack = ips.len() == 2 && ips[0].is_ipv4() != ips[1].is_ipv4();
+            let parsed = text.parse::<ServiceCidrs>();
+            prop_assert_eq!(parsed.is_ok(), ips.len() == 1 || dual_stack, "{:?}", parsed);
+        }
+
+        #[test]
+        fn endpoints_parse_to_their_host_and_port(
+            (host, text) in host(),
+            port in prop::option::of(any::<u16>()),
+            brackets in any::<bool>(),
+        ) {
+            let parsed = endpoint_text(&host, &text, port, brackets).parse::<Endpoint>();
+            match port {
+                Some(0) => prop_assert!(parsed.is_err(), "port 0 accepted: {:?}", parsed),
+                _ => prop_assert_eq!(parsed, Ok(Endpoint { host, port })),
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn the_extra_sans_flag_takes_a_comma_separated_list(
+            hosts in prop::collection::vec(host(), 1..5),
+        ) {
+            use clap::Parser;
+            let list = hosts.iter().map(|(_, text)| text.as_str()).collect::<Vec<_>>().join(",");
+            let cli = crate::cli::Cli::try_parse_from(
+                ["kubepki", "init", "--apiserver-cert-extra-sans", &list],
+            )
+            .map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let crate::cli::Command::Init(init) = cli.command else {
+                return Err(TestCaseError::fail("not init"));
+            };
+            let sans: Vec<San> = hosts.iter().map(|(host, _)| host.to_san()).collect();
+            prop_assert_eq!(init.cluster.apiserver_cert_extra_sans, sans);
         }
     }
 }

@@ -47,6 +47,9 @@ pub fn describe(error: &rustls_pki_types::pem::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testgen::{edited, one_line};
+    use proptest::prelude::*;
+    use std::path::Path;
 
     #[test]
     fn encodes_64_column_lines() {
@@ -79,5 +82,70 @@ mod tests {
             first_certificate(b"-----BEGIN CERTIFICATE-----\n!!!\n-----END CERTIFICATE-----\n")
                 .is_err()
         );
+    }
+
+    /// A self-signed ECDSA CA certificate, PEM.
+    fn ca_pem() -> String {
+        let now = time::OffsetDateTime::now_utc();
+        let request = crate::issue::CertRequest {
+            cn: "kubernetes".into(),
+            orgs: vec![],
+            dns_names: vec!["kubernetes".into()],
+            ips: vec!["10.96.0.1".parse().unwrap()],
+            ekus: vec![],
+            is_ca: true,
+            not_before: now,
+            not_after: now + time::Duration::days(1),
+        };
+        let key = crate::keys::generate(crate::keys::Algorithm::EcdsaP256).unwrap();
+        let (der, _) = crate::issue::self_signed_ca(&request, key).unwrap();
+        encode("CERTIFICATE", &der)
+    }
+
+    /// Every reader of certificates on `bytes` from `path`: no panic; one-line errors that
+    /// name the file.
+    fn check_certificate_readers(path: &Path, bytes: &[u8]) -> Result<(), TestCaseError> {
+        if let Err(e) = crate::tree::parse_cert(path, bytes) {
+            let message = format!("{e:#}");
+            prop_assert!(one_line(&message), "{}", message);
+            prop_assert!(
+                message.starts_with(&format!("{}: ", path.display())),
+                "{}",
+                message
+            );
+        }
+        let _ = crate::pin::CaPin::of_bundle(bytes);
+        let _ = crate::https::Trust::from_pem(bytes);
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1000))]
+
+        #[test]
+        fn any_der_is_encoded_and_read_back(der in any::<Vec<u8>>()) {
+            let text = encode("CERTIFICATE", &der);
+            prop_assert!(text.lines().all(|line| line.len() <= 64));
+            prop_assert_eq!(first_certificate(text.as_bytes()).map(|c| c.to_vec()).ok(), Some(der));
+        }
+
+        #[test]
+        fn any_bytes_are_a_certificate_or_an_error(bytes in any::<Vec<u8>>()) {
+            check_certificate_readers(Path::new("/etc/kubernetes/pki/ca.crt"), &bytes)?;
+        }
+
+        #[test]
+        fn edited_certificates_are_certificates_or_errors(bytes in edited(ca_pem().into_bytes())) {
+            check_certificate_readers(Path::new("/etc/kubernetes/pki/ca.crt"), &bytes)?;
+        }
+
+        #[test]
+        fn a_certificate_cut_before_its_end_line_is_an_error(
+            pem in Just(ca_pem()),
+            at in any::<prop::sample::Index>(),
+        ) {
+            let end = pem.find("-----END CERTIFICATE-----").unwrap() + 25;
+            prop_assert!(first_certificate(&pem.as_bytes()[..at.index(end)]).is_err());
+        }
     }
 }

@@ -58,13 +58,16 @@ impl FromStr for CaPin {
         if !format.eq_ignore_ascii_case("sha256") {
             return Err(invalid("only sha256 pins exist"));
         }
-        if hex.len() != 64 || !hex.is_ascii() {
+        if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(invalid("not hex"));
+        }
+        if hex.len() != 64 {
             return Err(invalid("not 32 bytes"));
         }
+        let digit = |b: u8| char::from(b).to_digit(16).unwrap_or(0) as u8;
         let mut bytes = [0u8; 32];
-        for (byte, pair) in bytes.iter_mut().zip(hex.as_bytes().chunks(2)) {
-            let pair = std::str::from_utf8(pair).map_err(|_| invalid("not hex"))?;
-            *byte = u8::from_str_radix(pair, 16).map_err(|_| invalid("not hex"))?;
+        for (byte, pair) in bytes.iter_mut().zip(hex.as_bytes().chunks_exact(2)) {
+            *byte = (digit(pair[0]) << 4) | digit(pair[1]);
         }
         Ok(CaPin(bytes))
     }
@@ -73,6 +76,7 @@ impl FromStr for CaPin {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     const HEX: &str = "7d1c8d5e0c7e6c1f0a3b0e2b4c1d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d";
 
@@ -94,6 +98,73 @@ mod tests {
             "sha256:".to_string(),
         ] {
             assert!(bad.parse::<CaPin>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_plus_sign_is_not_a_hex_digit() {
+        let signed = format!("sha256:{}", "+0".repeat(32));
+        assert!(signed.parse::<CaPin>().is_err(), "{signed} accepted");
+    }
+
+    /// Whether `text` is `sha256:` (any case) and 64 hex digits.
+    fn has_pin_shape(text: &str) -> bool {
+        text.split_once(':').is_some_and(|(format, hex)| {
+            format.eq_ignore_ascii_case("sha256")
+                && hex.len() == 64
+                && hex.bytes().all(|b| b.is_ascii_hexdigit())
+        })
+    }
+
+    fn check_pin_parse(text: &str) -> Result<(), TestCaseError> {
+        match text.parse::<CaPin>() {
+            Ok(pin) => {
+                prop_assert!(has_pin_shape(text), "{text:?} accepted");
+                prop_assert_eq!(pin.to_string(), text.to_ascii_lowercase());
+            }
+            Err(e) => {
+                prop_assert!(!has_pin_shape(text), "{text:?} refused: {e}");
+                prop_assert!(crate::testgen::one_line(&e), "{}", e);
+            }
+        }
+        Ok(())
+    }
+
+    /// A format prefix and 63 to 65 characters, mostly hex digits.
+    fn pin_like() -> impl Strategy<Value = String> {
+        let prefix = prop::sample::select(vec!["sha256:", "SHA256:", "sha256", "md5:", ":", ""]);
+        let digit = prop_oneof![
+            60 => prop::char::ranges(vec!['0'..='9', 'a'..='f', 'A'..='F'].into()),
+            1 => prop::sample::select(vec!['+', '-', 'g', ' ', ':', 'é']),
+        ];
+        (prefix, prop::collection::vec(digit, 63..=65))
+            .prop_map(|(prefix, digits)| format!("{prefix}{}", String::from_iter(digits)))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1000))]
+
+        #[test]
+        fn any_text_is_a_pin_only_in_the_pin_shape(text in any::<String>()) {
+            check_pin_parse(&text)?;
+        }
+
+        #[test]
+        fn pin_like_text_is_a_pin_only_in_the_pin_shape(text in pin_like()) {
+            check_pin_parse(&text)?;
+        }
+
+        #[test]
+        fn pins_print_and_parse_back(bytes in any::<[u8; 32]>()) {
+            let pin = CaPin(bytes);
+            let text = pin.to_string();
+            prop_assert!(text.starts_with("sha256:") && has_pin_shape(&text), "{}", text);
+            prop_assert_eq!(text.parse::<CaPin>(), Ok(pin));
+        }
+
+        #[test]
+        fn any_bytes_give_pins_or_an_error(bytes in any::<Vec<u8>>()) {
+            let _ = CaPin::of_bundle(&bytes);
         }
     }
 }

@@ -11,7 +11,7 @@ pub type Located = serde_path_to_error::Error<serde_yaml::Error>;
 pub fn located_header(path: &Path, error: Located) -> anyhow::Error {
     let field_path = error.path().to_string();
     let inner = error.into_inner();
-    let message = bare_message(&inner, &field_path);
+    let message = printable(&bare_message(&inner, &field_path));
     match (inner.location(), field_path.as_str()) {
         (Some(at), "apiVersion" | "kind") => {
             anyhow!(
@@ -34,7 +34,7 @@ pub fn located_header(path: &Path, error: Located) -> anyhow::Error {
             at.line(),
             at.column()
         ),
-        (None, _) => anyhow!("{}: {inner}", path.display()),
+        (None, _) => anyhow!("{}: {}", path.display(), printable(&inner.to_string())),
     }
 }
 
@@ -52,14 +52,31 @@ pub fn located(path: &Path, kind: &str, error: Located) -> anyhow::Error {
             .strip_suffix(field.as_str())
             .map(|p| p.trim_end_matches('.'))
             .unwrap_or(&field_path);
-        let container = join(kind, parent);
+        let container = join(kind, &printable(parent));
         let hint = match field.as_str() {
             "<<" => " (YAML merge keys are not supported; use an alias of a whole value)".into(),
             _ => did_you_mean(nearest(&field, known.iter().map(String::as_str))),
         };
         return anyhow!("unknown field {field:?} in {container} at {position}{hint}");
     }
-    anyhow!("{} at {position}: {message}", join(kind, &field_path))
+    anyhow!(
+        "{} at {position}: {}",
+        join(kind, &printable(&field_path)),
+        printable(&message)
+    )
+}
+
+/// `text` with control characters and line separators escaped (`\n`, `\u{85}`): a field
+/// path or value quoted from the file never breaks the message's one line.
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(
+            |c| match c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') {
+                true => c.escape_default().to_string(),
+                false => c.to_string(),
+            },
+        )
+        .collect()
 }
 
 /// `Kind.path`, or just `Kind` at the root.
@@ -89,11 +106,12 @@ fn bare_message(inner: &serde_yaml::Error, field_path: &str) -> String {
 }
 
 /// From serde's "unknown field `x`, expected one of `a`, `b`": the field and the known names.
+/// The field is everything up to the last "`, expected", so a backtick in it is kept.
 fn unknown_field(message: &str) -> Option<(String, Vec<String>)> {
-    let rest = message.strip_prefix("unknown field ")?;
-    let mut quoted = rest.split('`').skip(1).step_by(2).map(str::to_string);
-    let field = quoted.next()?;
-    Some((field, quoted.collect()))
+    let rest = message.strip_prefix("unknown field `")?;
+    let (field, expected) = rest.rsplit_once("`, expected ")?;
+    let known = expected.split('`').skip(1).step_by(2).map(str::to_string);
+    Some((field.to_string(), known.collect()))
 }
 
 /// The known name closest to `word` if it is close enough to be a likely typo.
@@ -168,6 +186,20 @@ mod tests {
         let (_, known) = unknown_field("unknown field `x`, expected `a` or `b`").unwrap();
         assert_eq!(known, ["a", "b"]);
         assert!(unknown_field("invalid type: string").is_none());
+        let (field, known) = unknown_field("unknown field `a`b`, expected `a` or `b`").unwrap();
+        assert_eq!(
+            (field.as_str(), known),
+            ("a`b", vec!["a".into(), "b".into()])
+        );
+    }
+
+    #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(
+            printable("a\nb\r\u{85}\u{2028}c"),
+            "a\\nb\\r\\u{85}\\u{2028}c"
+        );
+        assert_eq!(printable("plain é"), "plain é");
     }
 
     #[test]
