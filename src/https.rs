@@ -72,6 +72,11 @@ impl FromStr for HttpsUrl {
             Some(at) => rest.split_at(at),
             None => (rest, "/"),
         };
+        if path.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(format!(
+                "{text:?}: a URL path holds no spaces or control characters"
+            ));
+        }
         let endpoint: Endpoint = authority.parse()?;
         Ok(HttpsUrl {
             host: endpoint.host,
@@ -324,6 +329,11 @@ mod tests {
         let url: HttpsUrl = "https://example.com/a/b.conf".parse().unwrap();
         assert_eq!(url.to_string(), "https://example.com:443/a/b.conf");
         assert!("http://example.com".parse::<HttpsUrl>().is_err());
+        let smuggled = "https://example.com/a HTTP/1.1\r\nX-Injected: 1";
+        assert!(
+            smuggled.parse::<HttpsUrl>().is_err(),
+            "a request line from a URL"
+        );
     }
 
     #[test]
