@@ -149,6 +149,20 @@ fn round(tree: &TempTree, killed: &[String], kill: Kill, next: &[String], tally:
     }
 }
 
+/// Runs `one_round` with a kill at each write step in turn: the 1st, 2nd, ... call of each
+/// of `WRITE_CALLS`, until a run no longer reaches the next one.
+fn at_every_write_step(tally: &mut Tally, mut one_round: impl FnMut(Kill, &mut Tally)) {
+    for call in WRITE_CALLS {
+        for n in 1.. {
+            let landed = tally.landed;
+            one_round(Kill::AtCall(call, n), tally);
+            if tally.landed == landed {
+                break;
+            }
+        }
+    }
+}
+
 /// The wall time of one uninterrupted run of `args`.
 fn timed(args: &[String]) -> Duration {
     let started = Instant::now();
@@ -247,17 +261,11 @@ fn init_killed_at_random_instants_never_loses_a_key() {
 #[test]
 fn init_killed_at_every_write_step_never_loses_a_key() {
     let mut tally = Tally::default();
-    for call in WRITE_CALLS {
-        for n in 1.. {
-            let tree = TempTree::new();
-            let args = init_args(&tree, "ECDSA-P256");
-            let landed = tally.landed;
-            round(&tree, &args, Kill::AtCall(call, n), &args, &mut tally);
-            if tally.landed == landed {
-                break;
-            }
-        }
-    }
+    at_every_write_step(&mut tally, |kill, tally| {
+        let tree = TempTree::new();
+        let args = init_args(&tree, "ECDSA-P256");
+        round(&tree, &args, kill, &args, tally);
+    });
     eprintln!(
         "init: {} kills at write steps survived; {} left a partial tree",
         tally.landed, tally.partial
@@ -315,16 +323,10 @@ fn renew_killed_at_every_write_step_never_loses_a_key() {
     tree.init("ECDSA-P256", &[]);
     let (renew, next) = renew_commands(&tree);
     let mut tally = Tally::default();
-    for call in WRITE_CALLS {
-        for n in 1.. {
-            let landed = tally.landed;
-            let then = &next[tally.rounds % next.len()];
-            round(&tree, &renew, Kill::AtCall(call, n), then, &mut tally);
-            if tally.landed == landed {
-                break;
-            }
-        }
-    }
+    at_every_write_step(&mut tally, |kill, tally| {
+        let then = &next[tally.rounds % next.len()];
+        round(&tree, &renew, kill, then, tally);
+    });
     eprintln!(
         "renew: {} kills at write steps survived; {} caught a pair between its renames",
         tally.landed, tally.pending
