@@ -10,5 +10,6 @@ mod init;
 mod join;
 mod kubectl;
 mod openssl;
+mod secrets;
 mod support;
 mod token;
