@@ -12,6 +12,7 @@ use crate::pin::CaPin;
 use crate::profile::{Group, phase_names, renewable_names};
 use clap::builder::{NonEmptyStringValueParser, PossibleValuesParser};
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+use std::fmt;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
@@ -356,7 +357,7 @@ pub struct ManifestsArgs {
 pub struct TokenCreateArgs {
     /// The token to create, [a-z0-9]{6}.[a-z0-9]{16} [default: a new random one].
     #[arg(value_name = "TOKEN", hide_default_value = true)]
-    pub token: Option<String>,
+    pub token: Option<SecretArg>,
     /// Lifetime of the token; 0 for never expiring [default: 24h].
     #[arg(long, value_name = "DURATION")]
     pub ttl: Option<Duration>,
@@ -392,13 +393,13 @@ pub struct JoinArgs {
     pub config: Option<std::path::PathBuf>,
     /// The bootstrap token, for both discovery and TLS bootstrap.
     #[arg(long, value_name = "TOKEN")]
-    pub token: Option<String>,
+    pub token: Option<SecretArg>,
     /// The token for discovery [default: --token].
     #[arg(long, value_name = "TOKEN")]
-    pub discovery_token: Option<String>,
+    pub discovery_token: Option<SecretArg>,
     /// The token written into bootstrap-kubelet.conf [default: --token].
     #[arg(long, value_name = "TOKEN")]
-    pub tls_bootstrap_token: Option<String>,
+    pub tls_bootstrap_token: Option<SecretArg>,
     /// Accepted pin of the cluster CA, sha256:<hex> (`kubepki certs ca-cert-hash`); repeatable.
     #[arg(long = "discovery-token-ca-cert-hash", value_name = "sha256:HEX")]
     pub pins: Vec<CaPin>,
@@ -422,13 +423,37 @@ pub struct JoinArgs {
     pub lock: LockArgs,
 }
 
+/// A secret given on the command line (a bootstrap token). It stays text until the command
+/// parses it, so that no error (clap's would) quotes it; `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretArg(String);
+
+impl SecretArg {
+    /// The text as given, for parsing.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for SecretArg {
+    fn from(text: String) -> SecretArg {
+        SecretArg(text)
+    }
+}
+
+impl fmt::Debug for SecretArg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretArg(<redacted>)")
+    }
+}
+
 /// Misuse that clap cannot express; exit status 2 like clap's own usage errors. Its message
 /// never quotes a token.
 #[derive(Debug)]
 pub struct UsageError(pub String);
 
-impl std::fmt::Display for UsageError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
 }
@@ -479,6 +504,29 @@ mod tests {
         );
         for line in [bad_value, missing, unknown] {
             assert!(!line.contains('\n') && !line.contains("Usage:"), "{line}");
+        }
+    }
+
+    #[test]
+    fn debug_never_shows_a_token_argument() {
+        let command_lines: [&[&str]; 2] = [
+            &[
+                "kubepki",
+                "join",
+                "192.0.2.1:6443",
+                "--token",
+                "abcdef.0123456789abcdef",
+                "--discovery-token",
+                "abcdef.1123456789abcdef",
+                "--tls-bootstrap-token",
+                "abcdef.2123456789abcdef",
+            ],
+            &["kubepki", "token", "create", "abcdef.3123456789abcdef"],
+        ];
+        for args in command_lines {
+            let shown = format!("{:?}", Cli::try_parse_from(args).unwrap());
+            assert!(shown.contains("<redacted>"), "{shown}");
+            assert!(!shown.contains("123456789abcdef"), "{shown}");
         }
     }
 }

@@ -420,6 +420,24 @@ mod tests {
     }
 
     #[test]
+    fn debug_shows_no_key_and_no_token() {
+        let server = "https://10.0.0.1:6443";
+        let with_key = Kubeconfig::with_client_cert("kubernetes", server, "admin", &creds());
+        let token = "abcdef.0123456789abcdef";
+        let with_token = Kubeconfig::with_token("kubernetes", server, b"CA\n", "user", token);
+        for shown in [
+            format!("{with_key:?}"),
+            format!("{with_token:?}"),
+            format!("{:?}", creds()),
+        ] {
+            assert!(shown.contains("kubernetes") || shown.contains("ClientCredentials"));
+            for secret in ["S0VZCg", "75, 69, 89", "0123456789abcdef"] {
+                assert!(!shown.contains(secret), "{shown}");
+            }
+        }
+    }
+
+    #[test]
     fn layout_matches_clientcmd() {
         let yaml = Kubeconfig::with_client_cert(
             "kubernetes",

@@ -4,7 +4,7 @@
 use super::lock_tree;
 use super::token::parse_token;
 use crate::bootstrap::{BOOTSTRAP_KUBECONFIG, BootstrapToken, bootstrap_kubeconfig};
-use crate::cli::{JoinArgs, UsageError};
+use crate::cli::{JoinArgs, SecretArg, UsageError};
 use crate::config;
 use crate::discovery::{self, Discovered, TokenDiscovery};
 use crate::https::HttpsUrl;
@@ -31,7 +31,7 @@ pub fn run(flags: &JoinArgs, verbose: u8) -> Result<ExitCode> {
     let dirs = TreeDirs::from_args(&args.tree);
     let tls_token = token_flag(
         args,
-        args.tls_bootstrap_token.as_deref(),
+        args.tls_bootstrap_token.as_ref().map(SecretArg::expose),
         "--tls-bootstrap-token",
     )?
     .ok_or_else(|| {
@@ -65,7 +65,7 @@ fn token_flag(
     specific: Option<&str>,
     flag: &str,
 ) -> Result<Option<BootstrapToken>> {
-    match (specific, args.token.as_deref()) {
+    match (specific, args.token.as_ref().map(SecretArg::expose)) {
         (Some(text), _) => parse_token(text, flag).map(Some),
         (None, Some(text)) => parse_token(text, "--token").map(Some),
         (None, None) => Ok(None),
@@ -83,7 +83,7 @@ fn with_config(flags: &JoinArgs) -> Result<JoinArgs> {
     for line in &notes {
         note("config", line);
     }
-    let token_text = |token: &BootstrapToken| format!("{}.{}", token.id(), token.secret());
+    let token_text = |token: &BootstrapToken| SecretArg::from(token.expose());
     let discovery = join.discovery;
     let mut file_token = None;
     if let Some(bootstrap) = discovery.bootstrap_token {
@@ -150,7 +150,8 @@ fn discover(args: &JoinArgs, verbose: u8) -> Result<Discovered> {
         .endpoint
         .as_ref()
         .ok_or_else(|| UsageError("pass ENDPOINT (token discovery) or --discovery-file".into()))?;
-    let token = token_flag(args, args.discovery_token.as_deref(), "--discovery-token")?
+    let discovery_token = args.discovery_token.as_ref().map(SecretArg::expose);
+    let token = token_flag(args, discovery_token, "--discovery-token")?
         .ok_or_else(|| UsageError("token discovery needs --token or --discovery-token".into()))?;
     if args.pins.is_empty() && !args.discovery_token_unsafe_skip_ca_verification {
         return Err(UsageError(

@@ -83,7 +83,7 @@ fn create(args: &TokenCreateArgs) -> Result<()> {
 
 fn token_record(args: &TokenCreateArgs, now: OffsetDateTime) -> Result<TokenRecord> {
     let token = match &args.token {
-        Some(text) => parse_token(text, "TOKEN")?,
+        Some(text) => parse_token(text.expose(), "TOKEN")?,
         None => BootstrapToken::generate()?,
     };
     let mut groups = args.groups.clone();

@@ -5,7 +5,7 @@
 use crate::duration::Duration;
 use crate::keys::Algorithm;
 use crate::netaddr::{DnsName, Endpoint, San, ServiceCidrs};
-use serde::de::{self, Deserialize, Deserializer, Visitor};
+use serde::de::{self, Deserialize, Deserializer, Unexpected, Visitor};
 use std::fmt;
 use std::marker::PhantomData;
 use std::net::IpAddr;
@@ -35,6 +35,34 @@ pub struct Req<T>(pub T);
 
 struct ScalarVisitor<T>(PhantomData<T>);
 
+/// A number where text was expected. The number is left out of the message: it may be a
+/// secret written unquoted (a token of digits only reads as a float, which serde would quote).
+fn number<E: de::Error>(expected: &dyn de::Expected) -> E {
+    E::invalid_type(Unexpected::Other("a number"), expected)
+}
+
+/// The `visit_*` methods of a scalar visitor for every kind of number: each refuses it with
+/// [`number`].
+macro_rules! refuse_numbers {
+    ($value:ty) => {
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<$value, E> {
+            Err(number(&self))
+        }
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<$value, E> {
+            Err(number(&self))
+        }
+        fn visit_i128<E: de::Error>(self, _: i128) -> Result<$value, E> {
+            Err(number(&self))
+        }
+        fn visit_u128<E: de::Error>(self, _: u128) -> Result<$value, E> {
+            Err(number(&self))
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<$value, E> {
+            Err(number(&self))
+        }
+    };
+}
+
 impl<'de, T: Scalar> Visitor<'de> for ScalarVisitor<T> {
     type Value = Option<T>;
 
@@ -48,6 +76,8 @@ impl<'de, T: Scalar> Visitor<'de> for ScalarVisitor<T> {
             _ => T::parse(text).map(Some).map_err(E::custom),
         }
     }
+
+    refuse_numbers!(Option<T>);
 
     fn visit_unit<E: de::Error>(self) -> Result<Option<T>, E> {
         Ok(None)
@@ -77,6 +107,7 @@ impl<'de, T: Scalar> Deserialize<'de> for Req<T> {
             fn visit_str<E: de::Error>(self, text: &str) -> Result<T, E> {
                 T::parse(text).map_err(E::custom)
             }
+            refuse_numbers!(T);
         }
         deserializer.deserialize_any(Required(PhantomData)).map(Req)
     }
@@ -188,4 +219,27 @@ from_str_scalar! {
     ServiceCidrs => "a CIDR, or two separated by a comma",
     Endpoint => "HOST[:PORT]",
     Algorithm => "RSA-2048, RSA-3072, RSA-4096, ECDSA-P256 or ECDSA-P384",
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bootstrap::BootstrapToken;
+
+    #[test]
+    fn a_token_that_reads_as_a_number_is_refused_without_quoting_it() {
+        for yaml in [
+            "314159.2653589793238462",
+            "3141592653589793238462",
+            "-31415926535897932384626",
+            "314159",
+        ] {
+            let opt = serde_yaml::from_str::<Opt<BootstrapToken>>(yaml).unwrap_err();
+            let req = serde_yaml::from_str::<Req<BootstrapToken>>(yaml).unwrap_err();
+            for message in [opt.to_string(), req.to_string()] {
+                assert!(message.contains("invalid type: a number"), "{message}");
+                assert!(!message.contains("14159"), "{message}");
+            }
+        }
+    }
 }

@@ -101,7 +101,7 @@ fn assert_joined(worker: &TempTree, control_plane: &ControlPlane, token: &str) {
 }
 
 /// The printed `kubepki join ...` line's arguments (without `kubepki join`).
-fn printed_join(stdout: &[u8]) -> Vec<String> {
+pub fn printed_join(stdout: &[u8]) -> Vec<String> {
     let text = String::from_utf8_lossy(stdout);
     let line = text
         .lines()

@@ -13,5 +13,6 @@ mod join;
 mod kubectl;
 mod lock;
 mod openssl;
+mod secrets;
 mod support;
 mod token;
