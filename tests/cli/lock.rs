@@ -2,6 +2,7 @@
 //! once never interleave: one `init` creates, the others wait and reuse; mixed writers each
 //! see a whole tree; a run that waits longer than `--lock-timeout` exits 1 naming the holder.
 
+use crate::join::ControlPlane;
 use crate::support::check::{check_tree, leftovers, stable_keys};
 use crate::support::{LOCK_FILE, TempTree, assert_success, require_tool};
 use std::process::{Child, Command, Output, Stdio};
@@ -95,6 +96,33 @@ fn ten_mixed_writers_at_once_each_see_a_whole_tree() {
         .expect("backups")
         .count();
     assert_eq!(backups, 6, "each of the 6 renewals keeps its own backup");
+}
+
+#[test]
+fn ten_joins_at_once_write_one_worker_tree() {
+    let control_plane = ControlPlane::new();
+    let worker = TempTree::new();
+    let discovery = control_plane.tree.root().join("admin.conf");
+    let discovery = discovery.display().to_string();
+    let token = "abcdef.0123456789abcdef";
+    let join = words(
+        &worker,
+        &["join", "--discovery-file", &discovery, "--token", token],
+    );
+    for out in run_together(&vec![join; RUNS]) {
+        assert_success(&out, "one of ten joins");
+    }
+    assert_eq!(
+        worker.read("pki/ca.crt"),
+        control_plane.tree.read("pki/ca.crt")
+    );
+    let kubeconfig: serde_yaml::Value =
+        serde_yaml::from_slice(&worker.read("bootstrap-kubelet.conf")).expect("a kubeconfig");
+    assert_eq!(
+        kubeconfig["users"][0]["user"]["token"].as_str(),
+        Some(token)
+    );
+    assert!(leftovers(&worker).is_empty());
 }
 
 /// Waits until `path` names the process `pid` as its holder.
