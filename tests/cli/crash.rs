@@ -149,6 +149,19 @@ fn round(tree: &TempTree, killed: &[String], kill: Kill, next: &[String], tally:
     }
 }
 
+/// Runs `one_round` (which kills at a random instant) until `RANDOM_KILLS` kills landed
+/// mid-run; fails if most delays outlast the run.
+fn at_random_instants(tally: &mut Tally, mut one_round: impl FnMut(&mut Tally)) {
+    while tally.landed < RANDOM_KILLS {
+        assert!(
+            tally.rounds < 3 * RANDOM_KILLS,
+            "only {} kills landed",
+            tally.landed
+        );
+        one_round(tally);
+    }
+}
+
 /// Runs `one_round` with a kill at each write step in turn: the 1st, 2nd, ... call of each
 /// of `WRITE_CALLS`, until a run no longer reaches the next one.
 fn at_every_write_step(tally: &mut Tally, mut one_round: impl FnMut(Kill, &mut Tally)) {
@@ -234,24 +247,14 @@ fn init_killed_at_random_instants_never_loses_a_key() {
     };
     let spans = [span("ECDSA-P256", 5), span("RSA-2048", 3)];
     let mut tally = Tally::default();
-    while tally.landed < RANDOM_KILLS {
-        assert!(
-            tally.rounds < 3 * RANDOM_KILLS,
-            "only {} kills landed",
-            tally.landed
-        );
+    at_random_instants(&mut tally, |tally| {
         let alg = algorithm(tally.rounds);
         let span = spans[usize::from(alg == "RSA-2048")];
         let tree = TempTree::new();
         let args = init_args(&tree, alg);
-        round(
-            &tree,
-            &args,
-            Kill::After(random.delay(span + span / 5)),
-            &args,
-            &mut tally,
-        );
-    }
+        let kill = Kill::After(random.delay(span + span / 5));
+        round(&tree, &args, kill, &args, tally);
+    });
     eprintln!(
         "init: {} random kills survived in {} rounds; {} left a partial tree",
         tally.landed, tally.rounds, tally.partial
@@ -301,16 +304,11 @@ fn renew_killed_at_random_instants_never_loses_a_key() {
     let (renew, next) = renew_commands(&tree);
     let span = median((0..5).map(|_| timed(&renew)).collect());
     let mut tally = Tally::default();
-    while tally.landed < RANDOM_KILLS {
-        assert!(
-            tally.rounds < 3 * RANDOM_KILLS,
-            "only {} kills landed",
-            tally.landed
-        );
+    at_random_instants(&mut tally, |tally| {
         let kill = Kill::After(random.delay(span + span / 5));
         let then = &next[tally.rounds % next.len()];
-        round(&tree, &renew, kill, then, &mut tally);
-    }
+        round(&tree, &renew, kill, then, tally);
+    });
     eprintln!(
         "renew: {} random kills survived in {} rounds; {} caught a pair between its renames",
         tally.landed, tally.rounds, tally.pending
