@@ -33,7 +33,7 @@ impl FromStr for DnsName {
         };
         if bare
             .split('.')
-            .all(|label| label.bytes().all(|b| b.is_ascii_digit()))
+            .all(|label| !label.is_empty() && label.bytes().all(|b| b.is_ascii_digit()))
         {
             return Err(format!(
                 "{text:?} looks like an IP address but is not a valid one"
@@ -262,6 +262,16 @@ mod tests {
         assert_eq!(ip("fd00:10:96::/112"), Ok("fd00:10:96::1".into()));
         assert_eq!(ip("fd00::/108,10.96.0.0/12"), Ok("fd00::1".into()));
         assert_eq!(ip("10.96.0.0/12,fd00::/108"), Ok("10.96.0.1".into()));
+    }
+
+    #[test]
+    fn empty_names_are_not_called_ip_addresses() {
+        for empty in ["", "*.", "a..b"] {
+            let error = empty.parse::<DnsName>().unwrap_err();
+            assert!(error.contains("is not a valid DNS name"), "{error}");
+        }
+        let error = "10.0.0.300".parse::<DnsName>().unwrap_err();
+        assert!(error.contains("looks like an IP address"), "{error}");
     }
 
     #[test]
