@@ -5,12 +5,13 @@
 
 use clap::Parser;
 use kubepki::cli::{Cli, Command};
-use kubepki::expiry::ExpirationInfo;
-use kubepki::issue::{self, CertRequest, Eku};
-use kubepki::keys::{self, Algorithm};
-use kubepki::plan::plan_init;
+use kubepki::engine::expiry::ExpirationInfo;
+use kubepki::engine::plan::plan_init;
+use kubepki::pki::issue::{self, CertRequest, Eku};
+use kubepki::pki::keys::{self, Algorithm};
 use kubepki::profile::Selection;
-use kubepki::spec::{ClusterSpec, TreeDirs};
+use kubepki::spec::ClusterSpec;
+use kubepki::tree::TreeDirs;
 use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 
@@ -40,7 +41,7 @@ fn main() {
     }
     let tree = tempfile::tempdir().expect("temp dir");
     let (spec, dirs) = spec_and_dirs(tree.path());
-    let written = kubepki::apply::apply(plan_init(&spec, &dirs, Selection::All), &spec);
+    let written = kubepki::engine::apply::apply(plan_init(&spec, &dirs, Selection::All), &spec);
     written.expect("writing a tree");
     report(
         "plan init over a full RSA-2048 tree (load + verify 27 files)",
@@ -68,7 +69,8 @@ fn spec_and_dirs(root: &std::path::Path) -> (ClusterSpec, TreeDirs) {
     let Command::Init(init) = Cli::parse_from(args).command else {
         unreachable!("init parses as init")
     };
-    let spec = ClusterSpec::resolve(&init.cluster, OffsetDateTime::now_utc()).expect("spec");
+    let spec =
+        ClusterSpec::resolve(&init.cluster.input(), OffsetDateTime::now_utc()).expect("spec");
     (
         spec,
         TreeDirs {

@@ -2,14 +2,17 @@
 //! config file may also set are `Option`s, so that "flags override the file" stays a simple
 //! merge; their defaults live in `spec.rs` and are shown in the help. No I/O.
 
-use crate::bootstrap::{ExtraGroup, Usage};
-use crate::discovery::DiscoverySource;
+use crate::cluster::bootstrap::{ExtraGroup, Usage};
+use crate::cluster::discovery::DiscoverySource;
 use crate::duration::Duration;
-use crate::https::HttpsUrl;
-use crate::keys::Algorithm;
-use crate::netaddr::{DnsName, Endpoint, San, ServiceCidrs};
-use crate::pin::CaPin;
+use crate::net::https::HttpsUrl;
+use crate::net::netaddr::{DnsName, Endpoint, San, ServiceCidrs};
+use crate::pki::keys::Algorithm;
+use crate::pki::pin::CaPin;
 use crate::profile::{Group, phase_names, renewable_names};
+use crate::report::Format;
+use crate::spec::ClusterInput;
+use crate::tree::TreeDirs;
 use clap::builder::{NonEmptyStringValueParser, PossibleValuesParser};
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 use std::fmt;
@@ -141,6 +144,16 @@ pub enum ExpirationFormat {
     Yaml,
 }
 
+impl From<ExpirationFormat> for Format {
+    fn from(format: ExpirationFormat) -> Format {
+        match format {
+            ExpirationFormat::Text => Format::Text,
+            ExpirationFormat::Json => Format::Json,
+            ExpirationFormat::Yaml => Format::Yaml,
+        }
+    }
+}
+
 /// `kubepki certs renew`.
 #[derive(Debug, Args)]
 pub struct RenewArgs {
@@ -251,6 +264,13 @@ pub struct TreeArgs {
     pub kubeconfig_dir: Option<PathBuf>,
 }
 
+impl TreeArgs {
+    /// The directories these flags name, or the defaults.
+    pub fn dirs(&self) -> TreeDirs {
+        TreeDirs::new(self.cert_dir.clone(), self.kubeconfig_dir.clone())
+    }
+}
+
 /// kubeadm's init flags that shape the PKI.
 #[derive(Debug, Args, Default)]
 pub struct ClusterArgs {
@@ -284,6 +304,24 @@ pub struct ClusterArgs {
     /// Validity of CA certificates [default: 87600h].
     #[arg(long, global = true, value_name = "DURATION")]
     pub ca_validity: Option<Duration>,
+}
+
+impl ClusterArgs {
+    /// The cluster facts these flags give, as plain input.
+    pub fn input(&self) -> ClusterInput {
+        ClusterInput {
+            node_name: self.node_name.clone(),
+            advertise_address: self.apiserver_advertise_address,
+            bind_port: self.apiserver_bind_port,
+            control_plane_endpoint: self.control_plane_endpoint.clone(),
+            extra_sans: self.apiserver_cert_extra_sans.clone(),
+            service_cidrs: self.service_cidr.clone(),
+            dns_domain: self.service_dns_domain.clone(),
+            algorithm: self.encryption_algorithm,
+            cert_validity: self.cert_validity,
+            ca_validity: self.ca_validity,
+        }
+    }
 }
 
 /// `init phase ...`.
@@ -325,6 +363,15 @@ pub enum OutputFormat {
     Text,
     /// One JSON document on stdout.
     Json,
+}
+
+impl From<OutputFormat> for Format {
+    fn from(format: OutputFormat) -> Format {
+        match format {
+            OutputFormat::Text => Format::Text,
+            OutputFormat::Json => Format::Json,
+        }
+    }
 }
 
 /// `kubepki token ...`.

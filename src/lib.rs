@@ -1,35 +1,25 @@
 //! kubepki: a Kubernetes control-plane PKI (certificates, keys, kubeconfigs) written exactly
 //! as kubeadm writes it, from one declarative profile table. Module list only; no logic.
+//!
+//! The folders are the layers, and every dependency points down (`tests/cli/layers.rs`
+//! checks it): `commands` and `report` (with `cli`) on top, then `engine`, then `tree` (the
+//! disk, read through the table), then `config`, `spec`, `profile` and `cluster`, and at the
+//! bottom `pki`, `net` and `duration`.
 
 #![warn(missing_docs)]
+#![warn(clippy::self_named_module_files)]
 
-pub mod apply;
-pub mod bootstrap;
 pub mod cli;
+pub mod cluster;
 pub mod commands;
 pub mod config;
-pub mod discovery;
 pub mod duration;
-pub mod expiry;
-pub mod https;
-pub mod inspect;
-pub mod issue;
-pub mod jws;
-pub mod keys;
-pub mod kubeconfig;
-pub mod lock;
-pub mod manifests;
-pub mod netaddr;
-pub mod pem;
-pub mod pin;
-pub mod plan;
+pub mod engine;
+pub mod net;
+pub mod pki;
 pub mod profile;
-pub mod recovery;
-pub mod renewal;
 pub mod report;
 pub mod spec;
-pub mod store;
 #[cfg(test)]
 mod testgen;
 pub mod tree;
-pub mod user;

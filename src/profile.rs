@@ -3,8 +3,8 @@
 //! that resolve against a `ClusterSpec` into owned `CertRequest`s. Every command is a loop
 //! over this table; nothing else in the code names a certificate. No I/O, no crypto.
 
-use crate::issue::{CertRequest, Eku};
-use crate::netaddr::San;
+use crate::net::netaddr::San;
+use crate::pki::issue::{CertRequest, Eku};
 use crate::spec::ClusterSpec;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};

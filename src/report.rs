@@ -2,20 +2,31 @@
 //! and a summary) or as one JSON document; extra detail for `-v` goes to stderr. Nothing
 //! secret is ever part of a report: it holds names, paths, reasons and public hashes.
 
-use crate::bootstrap::BootstrapToken;
-use crate::cli::{ExpirationFormat, OutputFormat};
+use crate::cluster::bootstrap::BootstrapToken;
 use crate::duration::Duration;
-use crate::expiry::{Expiration, ExpirationInfo, short_human_duration};
-use crate::pin::CaPin;
-use crate::plan::{Action, Plan};
+use crate::engine::expiry::{Expiration, ExpirationInfo, short_human_duration};
+use crate::engine::plan::{Action, Plan};
+use crate::engine::renew::{Outcome, Renewal};
+use crate::pki::pin::CaPin;
 use crate::profile::{Group, Kind, Profile};
-use crate::renewal::{Outcome, Renewal};
-use crate::spec::{ClusterSpec, TreeDirs};
+use crate::spec::ClusterSpec;
+use crate::tree::TreeDirs;
 use anyhow::{Context, Result};
 use serde::Serialize;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use time::OffsetDateTime;
+
+/// How a result is printed on stdout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// Lines (or kubeadm's tables) for people.
+    Text,
+    /// One JSON document.
+    Json,
+    /// One YAML document.
+    Yaml,
+}
 
 /// What `init` did or would do, per row. Field names are documented in the README.
 #[derive(Debug, Serialize)]
@@ -69,7 +80,10 @@ impl InitReport {
     pub fn of_plan(plan: &Plan, spec: &ClusterSpec, dry_run: bool) -> InitReport {
         let steps = plan.steps.iter().map(|step| {
             let serving = step.action != Action::Reuse
-                && step.profile.ekus.contains(&crate::issue::Eku::ServerAuth);
+                && step
+                    .profile
+                    .ekus
+                    .contains(&crate::pki::issue::Eku::ServerAuth);
             let (dns_names, ips) = if serving {
                 step.profile.alt_names(spec)
             } else {
@@ -109,11 +123,12 @@ impl InitReport {
     }
 
     /// Prints the report in `format`.
-    pub fn print(&self, format: OutputFormat) -> Result<()> {
+    pub fn print(&self, format: Format) -> Result<()> {
         let mut out = std::io::stdout().lock();
         let text = match format {
-            OutputFormat::Json => serde_json::to_string_pretty(self)? + "\n",
-            OutputFormat::Text => self.text(),
+            Format::Json => serde_json::to_string_pretty(self)? + "\n",
+            Format::Yaml => serde_yaml::to_string(self)?,
+            Format::Text => self.text(),
         };
         out.write_all(text.as_bytes()).context("writing to stdout")
     }
@@ -241,11 +256,11 @@ pub fn describe_dirs(dirs: &TreeDirs) -> String {
 }
 
 /// Prints check-expiration's result in `format`.
-pub fn print_expiration(info: &ExpirationInfo, format: ExpirationFormat) -> Result<()> {
+pub fn print_expiration(info: &ExpirationInfo, format: Format) -> Result<()> {
     let text = match format {
-        ExpirationFormat::Json => serde_json::to_string_pretty(info)? + "\n",
-        ExpirationFormat::Yaml => serde_yaml::to_string(info)?,
-        ExpirationFormat::Text => expiration_tables(info),
+        Format::Json => serde_json::to_string_pretty(info)? + "\n",
+        Format::Yaml => serde_yaml::to_string(info)?,
+        Format::Text => expiration_tables(info),
     };
     std::io::stdout()
         .lock()

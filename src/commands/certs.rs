@@ -2,13 +2,14 @@
 
 use super::{lock_tree, warn_open_secrets};
 use crate::cli::{CertsCommand, CheckExpirationArgs, RenewArgs};
-use crate::expiry::ExpirationInfo;
-use crate::inspect::hex;
+use crate::engine::expiry::ExpirationInfo;
+use crate::engine::renew::{Outcome, RenewRequest, renew};
+use crate::pki::inspect::hex;
 use crate::profile::{PROFILES, Profile, by_cert_name, by_name};
-use crate::renewal::{Outcome, RenewRequest, renew};
 use crate::report::{due_notice, expiration_metrics, print_expiration, print_renewal};
-use crate::spec::{DEFAULT_CERT_VALIDITY, TreeDirs, validity};
-use crate::{store, tree};
+use crate::spec::{DEFAULT_CERT_VALIDITY, validity};
+use crate::tree::TreeDirs;
+use crate::tree::{reader, store};
 use anyhow::{Result, anyhow};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -22,13 +23,13 @@ pub fn run(command: &CertsCommand) -> Result<ExitCode> {
     match command {
         CertsCommand::CheckExpiration(args) => check_expiration(args),
         CertsCommand::Renew(args) => renew_certs(args),
-        CertsCommand::CaCertHash { tree } => ca_cert_hash(&TreeDirs::from_args(tree)),
+        CertsCommand::CaCertHash { tree } => ca_cert_hash(&tree.dirs()),
         CertsCommand::CertificateKey => certificate_key(),
     }
 }
 
 fn check_expiration(args: &CheckExpirationArgs) -> Result<ExitCode> {
-    let dirs = TreeDirs::from_args(&args.tree);
+    let dirs = args.tree.dirs();
     let info = ExpirationInfo::read(&dirs, OffsetDateTime::now_utc())?;
     warn_open_secrets(&dirs);
     if let Some(path) = &args.metrics_file {
@@ -38,7 +39,7 @@ fn check_expiration(args: &CheckExpirationArgs) -> Result<ExitCode> {
             store::PUBLIC_MODE,
         )?;
     }
-    print_expiration(&info, args.output)?;
+    print_expiration(&info, args.output.into())?;
     let due = args
         .fail_within
         .map(|window| (window, info.due_within(window)));
@@ -52,7 +53,7 @@ fn check_expiration(args: &CheckExpirationArgs) -> Result<ExitCode> {
 }
 
 fn renew_certs(args: &RenewArgs) -> Result<ExitCode> {
-    let dirs = TreeDirs::from_args(&args.tree);
+    let dirs = args.tree.dirs();
     let now = OffsetDateTime::now_utc();
     let rows = selected_rows(&args.names)?;
     let stamp = now.format(time::macros::format_description!(
@@ -119,7 +120,7 @@ fn selected_rows(names: &[String]) -> Result<Vec<&'static Profile>> {
 
 fn ca_cert_hash(dirs: &TreeDirs) -> Result<ExitCode> {
     let ca = by_name("ca").ok_or_else(|| anyhow!("internal error: no ca row"))?;
-    println!("{}", tree::read_ca(dirs, ca)?.cert.pin()?);
+    println!("{}", reader::read_ca(dirs, ca)?.cert.pin()?);
     Ok(ExitCode::SUCCESS)
 }
 

@@ -1,15 +1,16 @@
 //! `kubepki init` and `kubepki init phase certs|kubeconfig <name>`: the same plan over a
 //! narrower selection of the profile table.
 
-use super::token::write_manifests;
 use super::{lock_tree, warn_open_secrets};
-use crate::apply::apply;
 use crate::cli::{InitArgs, InitCommand, Phase};
 use crate::config::InitConfig;
-use crate::plan::{ensure_no_refusal, plan_init};
+use crate::engine::apply::apply;
+use crate::engine::bootstrap::write_manifests;
+use crate::engine::plan::{ensure_no_refusal, plan_init};
 use crate::profile::{self, Group, Selection};
 use crate::report::{InitReport, describe_dirs, detail, note};
-use crate::spec::{ClusterSpec, TreeDirs};
+use crate::spec::ClusterSpec;
+use crate::tree::TreeDirs;
 use anyhow::{Result, anyhow};
 use std::process::ExitCode;
 use std::time::Instant;
@@ -25,9 +26,12 @@ pub fn run(args: &InitArgs, verbose: u8) -> Result<ExitCode> {
     for line in &file.notes {
         note("config", line);
     }
-    let cluster = file.merge_flags(&args.cluster);
+    let cluster = file.merge_flags(&args.cluster.input());
     let spec = file.complete(ClusterSpec::resolve(&cluster, OffsetDateTime::now_utc())?);
-    let dirs = TreeDirs::from_args(&file.merge_tree(&args.tree));
+    let dirs = TreeDirs::new(
+        file.cert_dir(args.tree.cert_dir.as_deref()),
+        args.tree.kubeconfig_dir.clone(),
+    );
     let _lock = if args.dry_run {
         None
     } else {
@@ -46,7 +50,7 @@ pub fn run(args: &InitArgs, verbose: u8) -> Result<ExitCode> {
     detail(verbose, format_args!("planned in {:?}", started.elapsed()));
     let mut report = InitReport::of_plan(&plan, &spec, args.dry_run);
     if args.dry_run {
-        report.print(args.output)?;
+        report.print(args.output.into())?;
         return Ok(if report.failed {
             ExitCode::FAILURE
         } else {
@@ -62,7 +66,7 @@ pub fn run(args: &InitArgs, verbose: u8) -> Result<ExitCode> {
         let written = write_manifests(&dirs, &dirs.manifests_dir(), spec.now)?;
         report.manifests = written.iter().map(|p| p.display().to_string()).collect();
     }
-    report.print(args.output)?;
+    report.print(args.output.into())?;
     Ok(ExitCode::SUCCESS)
 }
 

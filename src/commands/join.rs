@@ -3,16 +3,16 @@
 
 use super::lock_tree;
 use super::token::parse_token;
-use crate::bootstrap::{BOOTSTRAP_KUBECONFIG, BootstrapToken, bootstrap_kubeconfig};
 use crate::cli::{JoinArgs, SecretArg, UsageError};
+use crate::cluster::bootstrap::{BOOTSTRAP_KUBECONFIG, BootstrapToken, bootstrap_kubeconfig};
+use crate::cluster::discovery::{self, Discovered, TokenDiscovery};
 use crate::config;
-use crate::discovery::{self, Discovered, TokenDiscovery};
-use crate::https::HttpsUrl;
-use crate::netaddr::https_url;
+use crate::net::https::HttpsUrl;
+use crate::net::netaddr::https_url;
 use crate::profile::by_name;
 use crate::report::{JoinReport, detail, note, print_join, warn};
-use crate::spec::TreeDirs;
-use crate::store::{self, FileWrite};
+use crate::tree::TreeDirs;
+use crate::tree::store::{self, FileWrite};
 use anyhow::{Result, anyhow, bail};
 use std::path::Path;
 use std::process::ExitCode;
@@ -28,7 +28,7 @@ const DEFAULT_DISCOVERY_TIMEOUT: Duration = Duration::from_secs(300);
 pub fn run(flags: &JoinArgs, verbose: u8) -> Result<ExitCode> {
     let merged = with_config(flags)?;
     let args = &merged;
-    let dirs = TreeDirs::from_args(&args.tree);
+    let dirs = args.tree.dirs();
     let tls_token = token_flag(
         args,
         args.tls_bootstrap_token.as_ref().map(SecretArg::expose),

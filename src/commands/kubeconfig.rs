@@ -1,9 +1,9 @@
 //! `kubepki kubeconfig user`.
 
 use crate::cli::{KubeconfigCommand, KubeconfigUserArgs};
-use crate::spec::{DEFAULT_CERT_VALIDITY, TreeDirs, validity};
-use crate::store;
-use crate::user::{UserRequest, user_kubeconfig};
+use crate::engine::user::{UserRequest, user_kubeconfig};
+use crate::spec::{DEFAULT_CERT_VALIDITY, validity};
+use crate::tree::store;
 use anyhow::Result;
 use std::process::ExitCode;
 use time::OffsetDateTime;
@@ -27,7 +27,7 @@ fn user(args: &KubeconfigUserArgs) -> Result<ExitCode> {
         algorithm: args.encryption_algorithm,
         now: OffsetDateTime::now_utc(),
     };
-    let yaml = user_kubeconfig(&TreeDirs::from_args(&args.tree), &request)?;
+    let yaml = user_kubeconfig(&args.tree.dirs(), &request)?;
     match &args.output {
         Some(path) => store::write_outside(path, yaml.as_bytes(), store::SECRET_MODE)?,
         None => print!("{yaml}"),

@@ -9,11 +9,11 @@ mod kubeconfig;
 mod token;
 
 use crate::cli::{Cli, Command, LockArgs};
-use crate::lock::{DEFAULT_LOCK_TIMEOUT, TreeLock};
-use crate::recovery::recover;
-use crate::report::{open_secret, recovered};
-use crate::spec::TreeDirs;
-use crate::tree::open_secrets;
+use crate::report::{note, open_secret, recovered};
+use crate::tree::TreeDirs;
+use crate::tree::lock::{DEFAULT_LOCK_TIMEOUT, TreeLock};
+use crate::tree::reader::open_secrets;
+use crate::tree::recovery::recover;
 use anyhow::Result;
 use std::process::ExitCode;
 
@@ -41,7 +41,12 @@ fn completion(shell: clap_complete::Shell) -> Result<ExitCode> {
 /// finishes what a killed run left, before the command reads anything.
 fn lock_tree(dirs: &TreeDirs, lock: &LockArgs, command: &str) -> Result<TreeLock> {
     let timeout = lock.lock_timeout.unwrap_or(DEFAULT_LOCK_TIMEOUT);
-    let held = TreeLock::acquire(&[&dirs.cert_dir, &dirs.kubeconfig_dir], timeout, command)?;
+    let held = TreeLock::acquire(
+        &[&dirs.cert_dir, &dirs.kubeconfig_dir],
+        timeout,
+        command,
+        &|waiting| note("lock", waiting),
+    )?;
     for path in recover(dirs)? {
         recovered(&path);
     }

@@ -1,19 +1,15 @@
 //! `kubepki token generate|create|manifests`, and the manifests step `init` shares.
 
 use super::lock_tree;
-use crate::bootstrap::{
-    BootstrapToken, DEFAULT_GROUP, DEFAULT_TTL, TokenRecord, Usage, read_tokens,
-};
 use crate::cli::{ManifestsArgs, TokenCommand, TokenCreateArgs, UsageError};
-use crate::kubeconfig::Kubeconfig;
-use crate::manifests::cluster_manifests;
-use crate::pin::CaPin;
-use crate::profile::by_name;
+use crate::cluster::bootstrap::{BootstrapToken, DEFAULT_GROUP, DEFAULT_TTL, TokenRecord, Usage};
+use crate::cluster::kubeconfig::Kubeconfig;
+use crate::engine::bootstrap::{read_admin, write_manifests};
+use crate::pki::pin::CaPin;
 use crate::report::{JoinCommand, print_join_commands, print_manifests, print_token};
-use crate::spec::TreeDirs;
-use crate::store::{self, FileWrite};
-use anyhow::{Context, Result, anyhow, bail};
-use std::path::{Path, PathBuf};
+use crate::tree::store::{self, FileWrite};
+use anyhow::{Result, anyhow, bail};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use time::OffsetDateTime;
 
@@ -25,7 +21,7 @@ pub fn run(command: &TokenCommand) -> Result<ExitCode> {
         }
         TokenCommand::Create(args) => create(args)?,
         TokenCommand::Manifests(args) => {
-            let dirs = TreeDirs::from_args(&args.tree);
+            let dirs = args.tree.dirs();
             let _lock = lock_tree(&dirs, &args.lock, "token manifests")?;
             let written = write_manifests(&dirs, &manifests_dir(args), OffsetDateTime::now_utc())?;
             print_manifests(&written, false)?;
@@ -44,12 +40,12 @@ pub fn parse_token(text: &str, flag: &str) -> Result<BootstrapToken> {
 fn manifests_dir(args: &ManifestsArgs) -> PathBuf {
     args.manifests_dir
         .clone()
-        .unwrap_or_else(|| TreeDirs::from_args(&args.tree).manifests_dir())
+        .unwrap_or_else(|| args.tree.dirs().manifests_dir())
 }
 
 fn create(args: &TokenCreateArgs) -> Result<()> {
     let now = OffsetDateTime::now_utc();
-    let dirs = TreeDirs::from_args(&args.manifests.tree);
+    let dirs = args.manifests.tree.dirs();
     let dir = manifests_dir(&args.manifests);
     let record = token_record(args, now)?;
     let _lock = lock_tree(&dirs, &args.manifests.lock, "token create")?;
@@ -116,37 +112,4 @@ fn join_command(admin: &Kubeconfig, token: &BootstrapToken) -> Result<JoinComman
         token: token.clone(),
         pin,
     })
-}
-
-/// admin.conf, whose cluster (server and CA) the manifests and join commands publish.
-fn read_admin(dirs: &TreeDirs) -> Result<Kubeconfig> {
-    let file = by_name("admin")
-        .ok_or_else(|| anyhow!("internal error: no admin row"))?
-        .file;
-    let path = dirs.kubeconfig_dir.join(file);
-    let bytes = store::read_optional(&dirs.kubeconfig_dir, Path::new(file))?
-        .ok_or_else(|| anyhow!("{} is missing: run kubepki init first", path.display()))?;
-    Kubeconfig::parse(&bytes)
-        .and_then(|admin| admin.check_cluster().map(|()| admin))
-        .with_context(|| path.display().to_string())
-}
-
-/// Writes the cluster manifests (RBAC, cluster-info signed by the tokens of `dir`, kube-proxy)
-/// into `dir`, mode 0600, leaving files that already hold the same content; returns those written.
-pub fn write_manifests(dirs: &TreeDirs, dir: &Path, now: OffsetDateTime) -> Result<Vec<PathBuf>> {
-    let admin = read_admin(dirs)?;
-    let tokens = read_tokens(dir)?;
-    let mut written = Vec::new();
-    for (name, yaml) in cluster_manifests(&admin, &tokens, now)? {
-        let file = FileWrite {
-            root: dir.to_path_buf(),
-            rel: name.into(),
-            content: yaml.into_bytes(),
-            mode: store::SECRET_MODE,
-        };
-        if store::replace_if_changed(&file)? {
-            written.push(file.path());
-        }
-    }
-    Ok(written)
 }

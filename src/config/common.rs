@@ -5,7 +5,7 @@
 use super::model;
 use super::scalar::{Opt, Port, Req, Scalar, items};
 use crate::duration::Duration;
-use crate::netaddr::{DnsName, Endpoint, ServiceCidrs};
+use crate::net::netaddr::{DnsName, Endpoint, ServiceCidrs};
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 use std::net::IpAddr;
@@ -64,7 +64,7 @@ pub struct Arg {
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct BootstrapToken {
-    token: Opt<crate::bootstrap::BootstrapToken>,
+    token: Opt<crate::cluster::bootstrap::BootstrapToken>,
     description: Opt<String>,
     ttl: Opt<Duration>,
     expires: Opt<Expiry>,
@@ -93,9 +93,9 @@ impl BootstrapToken {
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "camelCase")]
 pub struct BootstrapTokenDiscovery {
-    token: Opt<crate::bootstrap::BootstrapToken>,
+    token: Opt<crate::cluster::bootstrap::BootstrapToken>,
     api_server_endpoint: Opt<Endpoint>,
-    ca_cert_hashes: Vec<Req<crate::pin::CaPin>>,
+    ca_cert_hashes: Vec<Req<crate::pki::pin::CaPin>>,
     #[serde(rename = "unsafeSkipCAVerification")]
     unsafe_skip_ca_verification: bool,
 }

@@ -3,11 +3,11 @@
 //! The shared token and pin types read from files as scalars here. No I/O.
 
 use super::scalar::Scalar;
-use crate::bootstrap::BootstrapToken as Token;
+use crate::cluster::bootstrap::BootstrapToken as Token;
 use crate::duration::Duration;
-use crate::keys::Algorithm;
-use crate::netaddr::{DnsName, Endpoint, San, ServiceCidrs};
-use crate::pin::CaPin;
+use crate::net::netaddr::{DnsName, Endpoint, San, ServiceCidrs};
+use crate::pki::keys::Algorithm;
+use crate::pki::pin::CaPin;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use time::OffsetDateTime;

@@ -3,8 +3,8 @@
 //! rule holds: an absent, null or empty (`""`) scalar means "unset". No I/O.
 
 use crate::duration::Duration;
-use crate::keys::Algorithm;
-use crate::netaddr::{DnsName, Endpoint, San, ServiceCidrs};
+use crate::net::netaddr::{DnsName, Endpoint, San, ServiceCidrs};
+use crate::pki::keys::Algorithm;
 use serde::de::{self, Deserialize, Deserializer, Unexpected, Visitor};
 use std::fmt;
 use std::marker::PhantomData;
@@ -224,7 +224,7 @@ from_str_scalar! {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bootstrap::BootstrapToken;
+    use crate::cluster::bootstrap::BootstrapToken;
 
     #[test]
     fn a_token_that_reads_as_a_number_is_refused_without_quoting_it() {

@@ -12,7 +12,7 @@ use super::common::{
 use super::model;
 use super::scalar::{Opt, Req, items};
 use crate::duration::Duration;
-use crate::netaddr::{DnsName, Endpoint, San};
+use crate::net::netaddr::{DnsName, Endpoint, San};
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 use std::collections::BTreeMap;
@@ -209,7 +209,7 @@ pub struct JoinConfiguration {
 struct Discovery {
     bootstrap_token: Option<BootstrapTokenDiscovery>,
     file: Option<FileDiscovery>,
-    tls_bootstrap_token: Opt<crate::bootstrap::BootstrapToken>,
+    tls_bootstrap_token: Opt<crate::cluster::bootstrap::BootstrapToken>,
     timeout: Opt<Duration>,
 }
 

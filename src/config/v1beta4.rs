@@ -10,8 +10,8 @@ use super::common::{
 use super::model;
 use super::scalar::{Opt, Req, Validity, items};
 use crate::duration::Duration;
-use crate::keys::Algorithm;
-use crate::netaddr::{DnsName, Endpoint, San};
+use crate::net::netaddr::{DnsName, Endpoint, San};
+use crate::pki::keys::Algorithm;
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 use std::collections::BTreeMap;
@@ -254,7 +254,7 @@ pub struct JoinConfiguration {
 struct Discovery {
     bootstrap_token: Option<BootstrapTokenDiscovery>,
     file: Option<FileDiscovery>,
-    tls_bootstrap_token: Opt<crate::bootstrap::BootstrapToken>,
+    tls_bootstrap_token: Opt<crate::cluster::bootstrap::BootstrapToken>,
 }
 
 impl JoinConfiguration {

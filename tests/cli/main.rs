@@ -11,6 +11,7 @@ mod hostile;
 mod init;
 mod join;
 mod kubectl;
+mod layers;
 mod lock;
 mod openssl;
 mod secrets;

@@ -6,8 +6,7 @@
 //! killed run never leaves a stale lock. This module owns the lock files and nothing else.
 
 use crate::duration::Duration;
-use crate::report::note;
-use crate::store;
+use crate::tree::store;
 use anyhow::{Result, anyhow, bail};
 use std::fs::{File, OpenOptions};
 use std::io::{ErrorKind, Read, Seek, Write};
@@ -43,8 +42,14 @@ impl Drop for TreeLock {
 
 impl TreeLock {
     /// Locks each of `dirs` (created if missing), waiting up to `timeout` for another run to
-    /// finish. `command` (e.g. `certs renew`) is recorded for runs that wait on this one.
-    pub fn acquire(dirs: &[&Path], timeout: Duration, command: &str) -> Result<TreeLock> {
+    /// finish; `on_wait` hears once per directory that this run waits, and why. `command`
+    /// (e.g. `certs renew`) is recorded for runs that wait on this one.
+    pub fn acquire(
+        dirs: &[&Path],
+        timeout: Duration,
+        command: &str,
+        on_wait: &dyn Fn(&str),
+    ) -> Result<TreeLock> {
         let mut paths = Vec::new();
         for dir in dirs {
             let dir = store::ensure_dir(dir, Path::new(""))?;
@@ -59,14 +64,20 @@ impl TreeLock {
         let holder = holder_line(command);
         let files = paths
             .iter()
-            .map(|path| lock_one(path, deadline, timeout, &holder))
+            .map(|path| lock_one(path, deadline, timeout, &holder, on_wait))
             .collect::<Result<_>>()?;
         Ok(TreeLock { files })
     }
 }
 
 /// Opens and locks one lock file, then records `holder` in it.
-fn lock_one(path: &Path, deadline: Instant, timeout: Duration, holder: &str) -> Result<File> {
+fn lock_one(
+    path: &Path,
+    deadline: Instant,
+    timeout: Duration,
+    holder: &str,
+    on_wait: &dyn Fn(&str),
+) -> Result<File> {
     let mut file = open_lock_file(path)?;
     let mut pause = std::time::Duration::from_millis(5);
     let mut announced = false;
@@ -85,13 +96,10 @@ fn lock_one(path: &Path, deadline: Instant, timeout: Duration, holder: &str) -> 
             );
         }
         if !announced {
-            note(
-                "lock",
-                &format!(
-                    "waiting up to {timeout} for {who} to release {}",
-                    path.display()
-                ),
-            );
+            on_wait(&format!(
+                "waiting up to {timeout} for {who} to release {}",
+                path.display()
+            ));
             announced = true;
         }
         std::thread::sleep(pause.min(deadline.saturating_duration_since(Instant::now())));
@@ -192,11 +200,17 @@ mod tests {
     #[test]
     fn a_second_lock_waits_then_names_the_holder() {
         let dir = tempfile::tempdir().unwrap();
-        let held = TreeLock::acquire(&[dir.path()], Duration::from_secs(0), "init").unwrap();
-        let err = TreeLock::acquire(&[dir.path()], Duration::from_secs(0), "certs renew")
-            .err()
-            .unwrap()
-            .to_string();
+        let held =
+            TreeLock::acquire(&[dir.path()], Duration::from_secs(0), "init", &|_| {}).unwrap();
+        let err = TreeLock::acquire(
+            &[dir.path()],
+            Duration::from_secs(0),
+            "certs renew",
+            &|_| {},
+        )
+        .err()
+        .unwrap()
+        .to_string();
         assert!(
             err.contains(&format!("pid {}, kubepki init", std::process::id())),
             "{err}"
@@ -206,14 +220,27 @@ mod tests {
             "{err}"
         );
         drop(held);
-        assert!(TreeLock::acquire(&[dir.path()], Duration::from_secs(0), "certs renew").is_ok());
+        assert!(
+            TreeLock::acquire(
+                &[dir.path()],
+                Duration::from_secs(0),
+                "certs renew",
+                &|_| {}
+            )
+            .is_ok()
+        );
     }
 
     #[test]
     fn one_directory_named_twice_is_locked_once() {
         let dir = tempfile::tempdir().unwrap();
         let same = dir.path().join(".");
-        let held = TreeLock::acquire(&[dir.path(), &same], Duration::from_secs(0), "init");
+        let held = TreeLock::acquire(
+            &[dir.path(), &same],
+            Duration::from_secs(0),
+            "init",
+            &|_| {},
+        );
         assert!(held.is_ok());
     }
 
@@ -222,7 +249,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let target = dir.path().join("elsewhere");
         std::os::unix::fs::symlink(&target, dir.path().join(LOCK_FILE)).unwrap();
-        let err = TreeLock::acquire(&[dir.path()], Duration::from_secs(0), "init")
+        let err = TreeLock::acquire(&[dir.path()], Duration::from_secs(0), "init", &|_| {})
             .err()
             .unwrap();
         assert!(err.to_string().contains("symbolic link"), "{err}");

@@ -2,8 +2,8 @@
 //! kubeadm writes them): building one with embedded CA, client cert and key, and reading the
 //! current context's CA and client credentials back. No file I/O.
 
-use crate::https::HttpsUrl;
-use crate::pem;
+use crate::net::https::HttpsUrl;
+use crate::pki::pem;
 use anyhow::{Context, Result, anyhow};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;

@@ -2,14 +2,15 @@
 //! pair, embedded in a kubeconfig, or the kubelet's rotated file a kubeconfig points at) and
 //! a CA's signer, checked as rcgen does not (the certificate is a CA, the key matches it).
 
-use crate::inspect::CertInfo;
-use crate::issue::{self, Signer};
-use crate::keys;
-use crate::kubeconfig::Kubeconfig;
-use crate::pem;
+use crate::cluster::bootstrap::{TokenRecord, is_secret_manifest};
+use crate::cluster::kubeconfig::Kubeconfig;
+use crate::pki::inspect::CertInfo;
+use crate::pki::issue::{self, Signer};
+use crate::pki::keys;
+use crate::pki::pem;
 use crate::profile::{Kind, PROFILES, Profile};
-use crate::spec::TreeDirs;
-use crate::store;
+use crate::tree::TreeDirs;
+use crate::tree::store;
 use anyhow::{Context, Result, anyhow, bail};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -134,6 +135,28 @@ pub fn parse_cert(path: &Path, bytes: &[u8]) -> Result<CertInfo> {
     pem::first_certificate(bytes)
         .and_then(CertInfo::parse)
         .with_context(|| format!("{}: not a valid certificate", path.display()))
+}
+
+/// Every token Secret manifest in `dir` (none when `dir` does not exist), by file name.
+pub fn read_tokens(dir: &Path) -> Result<Vec<TokenRecord>> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(Vec::new());
+    };
+    let mut names: Vec<String> = entries
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| is_secret_manifest(name))
+        .collect();
+    names.sort();
+    names
+        .iter()
+        .map(|name| {
+            let path = dir.join(name);
+            let yaml = store::read_optional(dir, Path::new(name))?
+                .ok_or_else(|| anyhow!("{} vanished while being read", path.display()))?;
+            TokenRecord::from_secret_manifest(&yaml).with_context(|| path.display().to_string())
+        })
+        .collect()
 }
 
 /// Checks that the private key `key_pem` (from `key_path`) belongs to `cert` (from

@@ -2,14 +2,15 @@
 //! disk: create, complete (a key whose certificate is missing), reuse (present and sound), or
 //! refuse (present but wrong — never a silent overwrite). Reads the tree; writes nothing.
 
-use crate::inspect::CertInfo;
-use crate::keys;
-use crate::kubeconfig::Kubeconfig;
-use crate::pem;
+use crate::cluster::kubeconfig::Kubeconfig;
+use crate::pki::inspect::CertInfo;
+use crate::pki::keys;
+use crate::pki::pem;
 use crate::profile::{Kind, PROFILES, Profile, Selection};
-use crate::spec::{ClusterSpec, TreeDirs};
-use crate::store;
-use crate::tree;
+use crate::spec::ClusterSpec;
+use crate::tree::TreeDirs;
+use crate::tree::reader;
+use crate::tree::store;
 use anyhow::{Result, anyhow, bail};
 use rcgen::{KeyPair, PublicKeyData};
 use rustls_pki_types::SubjectPublicKeyInfoDer;
@@ -176,7 +177,7 @@ fn load_key(dirs: &TreeDirs, rel: &Path, bytes: &[u8]) -> Result<KeyPair, String
 }
 
 fn load_cert(path: &Path, bytes: &[u8]) -> Result<CertInfo, String> {
-    tree::parse_cert(path, bytes).map_err(|e| format!("{e:#}"))
+    reader::parse_cert(path, bytes).map_err(|e| format!("{e:#}"))
 }
 
 fn check_current(path: &Path, cert: &CertInfo, spec: &ClusterSpec) -> Result<(), String> {

@@ -5,11 +5,11 @@
 //! Transient failures are retried with back-off until the discovery timeout. Writes nothing,
 //! prints nothing: warnings come back to the caller.
 
-use crate::bootstrap::BootstrapToken;
-use crate::https::{self, HttpsUrl, Trust};
-use crate::jws;
-use crate::kubeconfig::{ClusterRef, select_cluster};
-use crate::pin::CaPin;
+use crate::cluster::bootstrap::BootstrapToken;
+use crate::cluster::jws;
+use crate::cluster::kubeconfig::{ClusterRef, select_cluster};
+use crate::net::https::{self, HttpsUrl, Trust};
+use crate::pki::pin::CaPin;
 use anyhow::{Context, Result, anyhow, bail};
 use std::collections::BTreeMap;
 use std::path::Path;

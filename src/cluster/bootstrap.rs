@@ -2,16 +2,14 @@
 //! kube-system Secret as kubeadm writes it (`bootstrap-token-<id>`), both ways. Tokens are
 //! secrets: `Debug` never shows one, and no error message here ever quotes one.
 
+use crate::cluster::kubeconfig::Kubeconfig;
 use crate::duration::Duration;
-use crate::kubeconfig::Kubeconfig;
-use crate::store;
 use anyhow::{Context, Result, anyhow, bail};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::fmt;
-use std::path::Path;
 use std::str::FromStr;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -327,30 +325,8 @@ pub fn bootstrap_kubeconfig(server: &str, ca_pem: &[u8], token: &BootstrapToken)
     .to_yaml()
 }
 
-/// Every token Secret manifest in `dir` (none when `dir` does not exist), by file name.
-pub fn read_tokens(dir: &Path) -> Result<Vec<TokenRecord>> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Ok(Vec::new());
-    };
-    let mut names: Vec<String> = entries
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|name| is_secret_manifest(name))
-        .collect();
-    names.sort();
-    names
-        .iter()
-        .map(|name| {
-            let path = dir.join(name);
-            let yaml = store::read_optional(dir, Path::new(name))?
-                .ok_or_else(|| anyhow!("{} vanished while being read", path.display()))?;
-            TokenRecord::from_secret_manifest(&yaml).with_context(|| path.display().to_string())
-        })
-        .collect()
-}
-
 /// Whether `name` is the manifest file name of a token Secret.
-fn is_secret_manifest(name: &str) -> bool {
+pub fn is_secret_manifest(name: &str) -> bool {
     name.starts_with(SECRET_PREFIX) && name.ends_with(".yaml")
 }
 

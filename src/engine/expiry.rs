@@ -4,8 +4,8 @@
 
 use crate::duration::Duration;
 use crate::profile::{Kind, PROFILES, Profile, by_name};
-use crate::spec::TreeDirs;
-use crate::tree;
+use crate::tree::TreeDirs;
+use crate::tree::reader;
 use anyhow::Result;
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -92,7 +92,7 @@ fn expiration(dirs: &TreeDirs, profile: &Profile, now: OffsetDateTime) -> Result
         _ => profile.issuer.and_then(by_name).unwrap_or(profile),
     };
     let ca_name = (profile.kind != Kind::Ca).then_some(signing_ca.name);
-    let found = tree::read_row(dirs, profile)?;
+    let found = reader::read_row(dirs, profile)?;
     let not_after = found.map(|f| f.cert.not_after);
     Ok(Expiration {
         name: profile.cert_name(),
@@ -105,7 +105,7 @@ fn expiration(dirs: &TreeDirs, profile: &Profile, now: OffsetDateTime) -> Result
             .format(&Rfc3339)
             .unwrap_or_default(),
         residual_time: not_after.map_or(0, |t| (t - now).whole_seconds()),
-        externally_managed: !tree::ca_key_exists(dirs, signing_ca)?,
+        externally_managed: !reader::ca_key_exists(dirs, signing_ca)?,
         ca_name,
         missing: not_after.is_none(),
         not_after,

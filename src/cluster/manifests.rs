@@ -3,9 +3,9 @@
 //! kube-proxy objects, with kubeadm's names. Pure: builds text from admin.conf and the tokens;
 //! the caller writes it.
 
-use crate::bootstrap::{DEFAULT_GROUP, TokenRecord};
-use crate::jws;
-use crate::kubeconfig::Kubeconfig;
+use crate::cluster::bootstrap::{DEFAULT_GROUP, TokenRecord};
+use crate::cluster::jws;
+use crate::cluster::kubeconfig::Kubeconfig;
 use anyhow::{Context, Result};
 use serde_json::{Value, json};
 use time::OffsetDateTime;

@@ -17,9 +17,8 @@ pub use model::{
     InitConfiguration, JoinConfiguration, JoinControlPlane, TokenUsage,
 };
 
-use crate::cli::{ClusterArgs, TreeArgs};
-use crate::keys::Algorithm;
-use crate::spec::ClusterSpec;
+use crate::pki::keys::Algorithm;
+use crate::spec::{ClusterInput, ClusterSpec};
 use anyhow::{Context, Result, anyhow, bail};
 use errors::{Located, located, located_header, nearest};
 use scalar::{Req, Scalar};
@@ -319,45 +318,35 @@ impl InitConfig {
     }
 
     /// The flags, with every one left unset filled from the file: flags override the file.
-    pub fn merge_flags(&self, flags: &ClusterArgs) -> ClusterArgs {
+    pub fn merge_flags(&self, flags: &ClusterInput) -> ClusterInput {
         let (init, cluster) = (&self.init, &self.cluster);
-        ClusterArgs {
+        ClusterInput {
             node_name: flags.node_name.clone().or(init.node_name.clone()),
-            apiserver_advertise_address: flags
-                .apiserver_advertise_address
-                .or(init.advertise_address),
-            apiserver_bind_port: flags.apiserver_bind_port.or(init.bind_port),
+            advertise_address: flags.advertise_address.or(init.advertise_address),
+            bind_port: flags.bind_port.or(init.bind_port),
             control_plane_endpoint: flags
                 .control_plane_endpoint
                 .clone()
                 .or(cluster.control_plane_endpoint.clone()),
-            apiserver_cert_extra_sans: match flags.apiserver_cert_extra_sans.is_empty() {
+            extra_sans: match flags.extra_sans.is_empty() {
                 true => cluster.api_server_cert_sans.clone(),
-                false => flags.apiserver_cert_extra_sans.clone(),
+                false => flags.extra_sans.clone(),
             },
-            service_cidr: flags
-                .service_cidr
+            service_cidrs: flags
+                .service_cidrs
                 .clone()
                 .or(cluster.service_subnet.clone()),
-            service_dns_domain: flags
-                .service_dns_domain
-                .clone()
-                .or(cluster.dns_domain.clone()),
-            encryption_algorithm: flags.encryption_algorithm.or(cluster.encryption_algorithm),
+            dns_domain: flags.dns_domain.clone().or(cluster.dns_domain.clone()),
+            algorithm: flags.algorithm.or(cluster.encryption_algorithm),
             cert_validity: flags.cert_validity.or(cluster.certificate_validity_period),
             ca_validity: flags.ca_validity.or(cluster.ca_certificate_validity_period),
         }
     }
 
-    /// The tree flags, `--cert-dir` filled from `certificatesDir` when unset.
-    pub fn merge_tree(&self, flags: &TreeArgs) -> TreeArgs {
-        TreeArgs {
-            cert_dir: flags
-                .cert_dir
-                .clone()
-                .or(self.cluster.certificates_dir.clone()),
-            kubeconfig_dir: flags.kubeconfig_dir.clone(),
-        }
+    /// `--cert-dir` if given, else `certificatesDir`.
+    pub fn cert_dir(&self, flag: Option<&Path>) -> Option<std::path::PathBuf> {
+        flag.map(Path::to_path_buf)
+            .or(self.cluster.certificates_dir.clone())
     }
 
     /// The spec with what only the file can say: `clusterName` and where etcd runs.
@@ -477,7 +466,7 @@ caCertificateValidityPeriod: {DEFAULT_CA_VALIDITY}
 mod tests {
     use super::*;
     use crate::duration::Duration;
-    use crate::netaddr::San;
+    use crate::net::netaddr::San;
     use crate::testgen::{dns_name, edited, one_line};
     use proptest::prelude::*;
     use std::io::Write;
@@ -740,45 +729,35 @@ cgroupDriver: systemd
 
     #[test]
     fn flags_override_the_file() {
-        use clap::Parser;
         let config = load(V1BETA4).expect("valid");
-        let cli = crate::cli::Cli::try_parse_from([
-            "kubepki",
-            "init",
-            "--apiserver-bind-port",
-            "8443",
-            "--cert-dir",
-            "/flag/pki",
-            "--apiserver-cert-extra-sans",
-            "flag.example.com",
-        ])
-        .expect("flags");
-        let crate::cli::Command::Init(init) = cli.command else {
-            panic!("init")
+        let flags = ClusterInput {
+            bind_port: Some(8443),
+            extra_sans: sans(&["flag.example.com"]),
+            ..Default::default()
         };
-        let merged = config.merge_flags(&init.cluster);
-        assert_eq!(merged.apiserver_bind_port, Some(8443));
-        assert_eq!(
-            merged.apiserver_cert_extra_sans,
-            sans(&["flag.example.com"])
-        );
+        let merged = config.merge_flags(&flags);
+        assert_eq!(merged.bind_port, Some(8443));
+        assert_eq!(merged.extra_sans, sans(&["flag.example.com"]));
         assert_eq!(merged.node_name.map(|n| n.to_string()), Some("cp1".into()));
-        assert_eq!(merged.encryption_algorithm, Some(Algorithm::EcdsaP384));
-        let tree = config.merge_tree(&init.tree);
-        assert_eq!(tree.cert_dir, Some(PathBuf::from("/flag/pki")));
+        assert_eq!(merged.algorithm, Some(Algorithm::EcdsaP384));
+        assert_eq!(
+            config.cert_dir(Some(Path::new("/flag/pki"))),
+            Some(PathBuf::from("/flag/pki"))
+        );
+        assert_eq!(config.cert_dir(None), Some(PathBuf::from("/srv/pki")));
     }
 
     #[test]
     fn init_defaults_read_back_as_kubepkis_defaults() {
         let config = load(&init_defaults()).expect("the defaults are valid");
         assert!(config.notes.is_empty());
-        let merged = config.merge_flags(&ClusterArgs::default());
-        assert!(merged.node_name.is_none() && merged.apiserver_advertise_address.is_none());
+        let merged = config.merge_flags(&ClusterInput::default());
+        assert!(merged.node_name.is_none() && merged.advertise_address.is_none());
         let spec = config.complete(
             ClusterSpec::resolve(
-                &ClusterArgs {
+                &ClusterInput {
                     node_name: Some("cp1".parse().unwrap()),
-                    apiserver_advertise_address: Some("10.1.1.1".parse().unwrap()),
+                    advertise_address: Some("10.1.1.1".parse().unwrap()),
                     ..merged
                 },
                 time::OffsetDateTime::now_utc(),

@@ -3,7 +3,7 @@
 //! given roots, the system's roots, or not at all (kubeadm's first, unverified cluster-info
 //! fetch, whose content is then checked by JWS and pin instead). No retries: the caller decides.
 
-use crate::netaddr::{Endpoint, Host};
+use crate::net::netaddr::{Endpoint, Host};
 use anyhow::{Context, Result, anyhow, bail};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
@@ -49,7 +49,7 @@ impl HttpsUrl {
     }
 
     fn authority(&self) -> String {
-        crate::netaddr::https_url(&self.host, self.port)
+        crate::net::netaddr::https_url(&self.host, self.port)
             .trim_start_matches("https://")
             .into()
     }
@@ -99,7 +99,12 @@ impl Trust {
     pub fn from_pem(pem_bundle: &[u8]) -> Result<Trust> {
         let roots = CertificateDer::pem_slice_iter(pem_bundle)
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| anyhow!("malformed CA certificate: {}", crate::pem::describe(&e)))?;
+            .map_err(|e| {
+                anyhow!(
+                    "malformed CA certificate: {}",
+                    crate::pki::pem::describe(&e)
+                )
+            })?;
         if roots.is_empty() {
             bail!("no CA certificate found");
         }
@@ -317,7 +322,7 @@ impl ServerCertVerifier for AnyServerCert {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::netaddr::https_url;
+    use crate::net::netaddr::https_url;
     use crate::testgen::{dns_name, one_line};
     use proptest::prelude::*;
 

@@ -2,7 +2,7 @@
 //! flag, validity, public key), signature checks against a CA, and the CA pin. Reads only
 //! bytes it is given; no file I/O.
 
-use crate::keys::Algorithm;
+use crate::pki::keys::Algorithm;
 use anyhow::{Result, anyhow, bail};
 use rcgen::{KeyPair, PublicKeyData};
 use rustls_pki_types::CertificateDer;

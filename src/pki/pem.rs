@@ -87,7 +87,7 @@ mod tests {
     /// A self-signed ECDSA CA certificate, PEM.
     fn ca_pem() -> String {
         let now = time::OffsetDateTime::now_utc();
-        let request = crate::issue::CertRequest {
+        let request = crate::pki::issue::CertRequest {
             cn: "kubernetes".into(),
             orgs: vec![],
             dns_names: vec!["kubernetes".into()],
@@ -97,15 +97,15 @@ mod tests {
             not_before: now,
             not_after: now + time::Duration::days(1),
         };
-        let key = crate::keys::generate(crate::keys::Algorithm::EcdsaP256).unwrap();
-        let (der, _) = crate::issue::self_signed_ca(&request, key).unwrap();
+        let key = crate::pki::keys::generate(crate::pki::keys::Algorithm::EcdsaP256).unwrap();
+        let (der, _) = crate::pki::issue::self_signed_ca(&request, key).unwrap();
         encode("CERTIFICATE", &der)
     }
 
     /// Every reader of certificates on `bytes` from `path`: no panic; one-line errors that
     /// name the file.
     fn check_certificate_readers(path: &Path, bytes: &[u8]) -> Result<(), TestCaseError> {
-        if let Err(e) = crate::tree::parse_cert(path, bytes) {
+        if let Err(e) = crate::tree::reader::parse_cert(path, bytes) {
             let message = format!("{e:#}");
             prop_assert!(one_line(&message), "{}", message);
             prop_assert!(
@@ -114,8 +114,8 @@ mod tests {
                 message
             );
         }
-        let _ = crate::pin::CaPin::of_bundle(bytes);
-        let _ = crate::https::Trust::from_pem(bytes);
+        let _ = crate::pki::pin::CaPin::of_bundle(bytes);
+        let _ = crate::net::https::Trust::from_pem(bytes);
         Ok(())
     }
 

@@ -1,14 +1,14 @@
 //! `kubeconfig user`: a kubeconfig for any user, with a fresh key and a client certificate
 //! signed by the cluster CA — the `admin` row with its CN and O replaced.
 
+use crate::cluster::kubeconfig::{ClientCredentials, Kubeconfig};
 use crate::duration::Duration;
-use crate::issue::{self, CertRequest, Eku};
-use crate::keys::{self, Algorithm};
-use crate::kubeconfig::{ClientCredentials, Kubeconfig};
-use crate::pem;
+use crate::pki::issue::{self, CertRequest, Eku};
+use crate::pki::keys::{self, Algorithm};
+use crate::pki::pem;
 use crate::profile::by_name;
-use crate::spec::TreeDirs;
-use crate::{store, tree};
+use crate::tree::TreeDirs;
+use crate::tree::{reader, store};
 use anyhow::{Context, Result, anyhow};
 use std::path::Path;
 use time::OffsetDateTime;
@@ -35,7 +35,7 @@ pub fn user_kubeconfig(dirs: &TreeDirs, user: &UserRequest) -> Result<String> {
     let ca_row = by_name(admin.issuer.unwrap_or_default())
         .ok_or_else(|| anyhow!("internal error: no CA row"))?;
     let ca_key = dirs.cert_dir.join(ca_row.key_file().unwrap_or_default());
-    let (ca_cert, signer) = tree::load_signer(dirs, ca_row, user.now)?.ok_or_else(|| {
+    let (ca_cert, signer) = reader::load_signer(dirs, ca_row, user.now)?.ok_or_else(|| {
         anyhow!(
             "{} is absent: the cluster CA's key is needed to sign a user certificate",
             ca_key.display()

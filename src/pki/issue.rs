@@ -175,7 +175,7 @@ fn subject_alt_names(request: &CertRequest) -> Result<Vec<SanType>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::keys::{Algorithm, generate};
+    use crate::pki::keys::{Algorithm, generate};
 
     fn request(cn: &str, is_ca: bool) -> CertRequest {
         let now = OffsetDateTime::now_utc();

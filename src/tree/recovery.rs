@@ -4,8 +4,8 @@
 //! the tree lock, so no other run is mid-write.
 
 use crate::profile::cert_subdirs;
-use crate::spec::TreeDirs;
-use crate::store;
+use crate::tree::TreeDirs;
+use crate::tree::store;
 use anyhow::Result;
 use std::path::PathBuf;
 

@@ -131,7 +131,7 @@ pub fn to_pem(key: &KeyPair) -> Result<String> {
     let info = pkcs8::PrivateKeyInfo::from_der(key.serialized_der())
         .map_err(|e| anyhow!("re-reading a generated key: {e}"))?;
     if info.algorithm.oid == RSA_ENCRYPTION {
-        return Ok(crate::pem::encode("RSA PRIVATE KEY", info.private_key));
+        return Ok(crate::pki::pem::encode("RSA PRIVATE KEY", info.private_key));
     }
     let curve = curve_of(&info.algorithm)?;
     let inner = sec1::EcPrivateKey::from_der(info.private_key)
@@ -145,12 +145,12 @@ pub fn to_pem(key: &KeyPair) -> Result<String> {
     let der = sec1_key
         .to_der()
         .map_err(|e| anyhow!("encoding an EC key: {e}"))?;
-    Ok(crate::pem::encode("EC PRIVATE KEY", &der))
+    Ok(crate::pki::pem::encode("EC PRIVATE KEY", &der))
 }
 
 /// The public key as PKIX `PUBLIC KEY` PEM (`sa.pub`).
 pub fn public_key_pem(key: &KeyPair) -> String {
-    crate::pem::encode("PUBLIC KEY", &key.subject_public_key_info())
+    crate::pki::pem::encode("PUBLIC KEY", &key.subject_public_key_info())
 }
 
 /// Loads a private key from PEM: `RSA PRIVATE KEY`, `EC PRIVATE KEY` (P-256 or P-384) or
@@ -185,7 +185,7 @@ fn pem_private_key(pem: &[u8]) -> Result<PrivateKeyDer<'static>> {
         rustls_pki_types::pem::Error::NoItemsFound => anyhow!("no PEM private key block found"),
         e => anyhow!(
             "malformed PEM private key block: {}",
-            crate::pem::describe(&e)
+            crate::pki::pem::describe(&e)
         ),
     })
 }

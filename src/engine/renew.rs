@@ -4,16 +4,16 @@
 //! memory first; then old files are backed up and new ones replace them pair-safely.
 
 use crate::duration::Duration;
-use crate::expiry::short_human_duration;
-use crate::inspect::CertInfo;
-use crate::issue::{self, CertRequest, Signer};
-use crate::keys::{self, Algorithm};
-use crate::pem;
+use crate::engine::expiry::short_human_duration;
+use crate::pki::inspect::CertInfo;
+use crate::pki::issue::{self, CertRequest, Signer};
+use crate::pki::keys::{self, Algorithm};
+use crate::pki::pem;
 use crate::profile::{BACKDATE, Profile, by_name};
-use crate::spec::TreeDirs;
-use crate::store::{self, FileWrite, PUBLIC_MODE, SECRET_MODE};
-use crate::tree::CaOnDisk;
-use crate::tree::{self, Location, OnDisk};
+use crate::tree::TreeDirs;
+use crate::tree::reader::CaOnDisk;
+use crate::tree::reader::{self, Location, OnDisk};
+use crate::tree::store::{self, FileWrite, PUBLIC_MODE, SECRET_MODE};
 use anyhow::{Context, Result, anyhow};
 use rcgen::KeyPair;
 use std::collections::HashMap;
@@ -138,7 +138,7 @@ fn decide(
     request: &RenewRequest,
     cas: &mut Cas,
 ) -> Result<(Outcome, Option<Due>)> {
-    let Some(found) = tree::read_row(dirs, profile)? else {
+    let Some(found) = reader::read_row(dirs, profile)? else {
         return Ok((Outcome::Missing, None));
     };
     if let Location::Pointed { cert, .. } = &found.location {
@@ -153,7 +153,7 @@ fn decide(
             .ok_or_else(|| anyhow!("internal error: unknown CA {issuer_name}"))?;
         cas.insert(
             issuer_name,
-            tree::read_signing_ca(dirs, issuer, request.now)?,
+            reader::read_signing_ca(dirs, issuer, request.now)?,
         );
     }
     let ca = cas
@@ -210,8 +210,8 @@ fn check_key(found: &OnDisk) -> Result<()> {
         )
     })?;
     match &found.location {
-        Location::Pair { key, .. } => tree::check_pair(&found.cert, found.path(), key, key_pem),
-        _ => tree::check_embedded_pair(&found.cert, found.path(), key_pem),
+        Location::Pair { key, .. } => reader::check_pair(&found.cert, found.path(), key, key_pem),
+        _ => reader::check_embedded_pair(&found.cert, found.path(), key_pem),
     }
 }
 

@@ -3,15 +3,15 @@
 //! when every byte is ready are the files handed to `store`, keys before their
 //! certificates. A failure before the first write leaves the tree untouched.
 
-use crate::inspect::CertInfo;
-use crate::issue::{self, Signer};
-use crate::keys;
-use crate::kubeconfig::{ClientCredentials, Kubeconfig};
-use crate::pem;
-use crate::plan::{Action, Plan, Step};
+use crate::cluster::kubeconfig::{ClientCredentials, Kubeconfig};
+use crate::engine::plan::{Action, Plan, Step};
+use crate::pki::inspect::CertInfo;
+use crate::pki::issue::{self, Signer};
+use crate::pki::keys;
+use crate::pki::pem;
 use crate::profile::Kind;
 use crate::spec::ClusterSpec;
-use crate::store::{self, FileWrite, PUBLIC_MODE, SECRET_MODE};
+use crate::tree::store::{self, FileWrite, PUBLIC_MODE, SECRET_MODE};
 use anyhow::{Result, anyhow};
 use rcgen::KeyPair;
 use std::collections::HashMap;
@@ -94,7 +94,7 @@ fn issue_row(
     key: KeyPair,
     new_key: bool,
     spec: &ClusterSpec,
-    dirs: &crate::spec::TreeDirs,
+    dirs: &crate::tree::TreeDirs,
     cas: &mut HashMap<&str, Ca>,
 ) -> Result<Vec<FileWrite>> {
     let cert_file = |rel: &Path, content: Vec<u8>, mode| FileWrite {
@@ -180,7 +180,7 @@ fn signer_and_request<'a>(
     profile: &crate::profile::Profile,
     spec: &ClusterSpec,
     cas: &'a HashMap<&str, Ca>,
-) -> Result<(&'a Ca, crate::issue::CertRequest)> {
+) -> Result<(&'a Ca, crate::pki::issue::CertRequest)> {
     let issuer = profile.issuer.unwrap_or_default();
     let ca = cas.get(issuer).ok_or_else(no_signer)?;
     let request = profile.request(spec, ca.cert.not_before).ok_or_else(|| {

@@ -2,8 +2,8 @@
 //! certificate's DER SubjectPublicKeyInfo. Parsing accepts the format in any case and the hex
 //! in any case; only `sha256` exists.
 
-use crate::inspect::CertInfo;
-use crate::pem;
+use crate::pki::inspect::CertInfo;
+use crate::pki::pem;
 use anyhow::{Result, anyhow};
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
@@ -36,7 +36,7 @@ impl CaPin {
 
 impl fmt::Display for CaPin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "sha256:{}", crate::inspect::hex(&self.0))
+        write!(f, "sha256:{}", crate::pki::inspect::hex(&self.0))
     }
 }
 

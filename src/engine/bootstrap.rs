@@ -1,0 +1,46 @@
+//! The cluster objects that let workers join, kept in step with the tree: admin.conf's
+//! cluster and the token Secrets of a manifests directory become the RBAC, `cluster-info`
+//! and kube-proxy manifests, written only where their content changed.
+
+use crate::cluster::kubeconfig::Kubeconfig;
+use crate::cluster::manifests::cluster_manifests;
+use crate::profile::by_name;
+use crate::tree::TreeDirs;
+use crate::tree::reader::read_tokens;
+use crate::tree::store::{self, FileWrite};
+use anyhow::{Context, Result, anyhow};
+use std::path::{Path, PathBuf};
+use time::OffsetDateTime;
+
+/// admin.conf, whose cluster (server and CA) the manifests and join commands publish.
+pub fn read_admin(dirs: &TreeDirs) -> Result<Kubeconfig> {
+    let file = by_name("admin")
+        .ok_or_else(|| anyhow!("internal error: no admin row"))?
+        .file;
+    let path = dirs.kubeconfig_dir.join(file);
+    let bytes = store::read_optional(&dirs.kubeconfig_dir, Path::new(file))?
+        .ok_or_else(|| anyhow!("{} is missing: run kubepki init first", path.display()))?;
+    Kubeconfig::parse(&bytes)
+        .and_then(|admin| admin.check_cluster().map(|()| admin))
+        .with_context(|| path.display().to_string())
+}
+
+/// Writes the cluster manifests (RBAC, cluster-info signed by the tokens of `dir`, kube-proxy)
+/// into `dir`, mode 0600, leaving files that already hold the same content; returns those written.
+pub fn write_manifests(dirs: &TreeDirs, dir: &Path, now: OffsetDateTime) -> Result<Vec<PathBuf>> {
+    let admin = read_admin(dirs)?;
+    let tokens = read_tokens(dir)?;
+    let mut written = Vec::new();
+    for (name, yaml) in cluster_manifests(&admin, &tokens, now)? {
+        let file = FileWrite {
+            root: dir.to_path_buf(),
+            rel: name.into(),
+            content: yaml.into_bytes(),
+            mode: store::SECRET_MODE,
+        };
+        if store::replace_if_changed(&file)? {
+            written.push(file.path());
+        }
+    }
+    Ok(written)
+}

@@ -1,0 +1,9 @@
+//! Decide, then carry out, always over the profile table: planning `init`, applying a plan,
+//! renewal, expiry, user kubeconfigs. Commands call the engine; the engine prints nothing.
+
+pub mod apply;
+pub mod bootstrap;
+pub mod expiry;
+pub mod plan;
+pub mod renew;
+pub mod user;

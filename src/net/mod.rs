@@ -1,0 +1,6 @@
+//! The network's values and the host's: typed SANs, CIDRs and endpoints, the bounded HTTPS
+//! client, and the host facts (name, addresses) that defaults come from.
+
+pub mod host;
+pub mod https;
+pub mod netaddr;
