@@ -1,9 +1,12 @@
 //! THE table: one row for every certificate, key pair and kubeconfig kubepki manages, as
 //! kubeadm's cert list. Rows are static data with named rules (`Cn`, `Sans`, `Validity`)
 //! that resolve against a `ClusterSpec` into owned `CertRequest`s. Every command is a loop
-//! over this table; nothing else in the code names a certificate. No I/O, no crypto.
+//! over this table; nothing else in the code names a certificate or one of its files. No
+//! I/O, no crypto.
 
+use crate::duration::Duration;
 use crate::net::netaddr::San;
+use crate::pki::inspect::CertInfo;
 use crate::pki::issue::{CertRequest, Eku};
 use crate::spec::ClusterSpec;
 use std::net::IpAddr;
@@ -67,6 +70,31 @@ pub enum Sans {
     EtcdPeer,
 }
 
+/// What a row stands for beyond its own files: the rows other commands look up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Nothing beyond its files.
+    None,
+    /// The cluster CA: the join pin, a worker's `ca.crt`, the signer of user kubeconfigs.
+    ClusterCa,
+    /// The etcd CA: it and the rows it signs exist only with a local etcd.
+    EtcdCa,
+    /// The admin kubeconfig: its cluster is what `cluster-info` publishes and join lines
+    /// name, and `kubeconfig user` is resolved like it.
+    Admin,
+    /// The kubelet's kubeconfig.
+    Kubelet,
+}
+
+/// Whether `certs renew` re-issues a row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Renew {
+    /// Never: CAs (that is rotation) and key pairs.
+    Never,
+    /// Re-issued from the certificate on disk, with a new key.
+    Reissue,
+}
+
 /// The validity period rule.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Validity {
@@ -101,6 +129,10 @@ pub struct Profile {
     pub long_name: &'static str,
     /// The component that must restart to pick up a renewed file, if any.
     pub restart: Option<&'static str>,
+    /// What else the row stands for.
+    pub role: Role,
+    /// Whether `certs renew` re-issues it.
+    pub renew: Renew,
 }
 
 const CLIENT: Profile = Profile {
@@ -115,6 +147,8 @@ const CLIENT: Profile = Profile {
     validity: Validity::Leaf,
     long_name: "",
     restart: None,
+    role: Role::None,
+    renew: Renew::Reissue,
 };
 
 const CA: Profile = Profile {
@@ -123,6 +157,7 @@ const CA: Profile = Profile {
     sans: Sans::OwnCn,
     ekus: &[],
     validity: Validity::Ca,
+    renew: Renew::Never,
     ..CLIENT
 };
 const KUBECONFIG_LOCAL: Kind = Kind::Kubeconfig(Server::Local);
@@ -133,24 +168,37 @@ const APISERVER: Option<&str> = Some("kube-apiserver");
 /// Every row, in kubeadm's phase order: CAs before the certificates they sign.
 #[rustfmt::skip]
 pub static PROFILES: &[Profile] = &[
-    Profile { name: "ca", file: "ca", cn: Cn::Fixed("kubernetes"), long_name: "self-signed Kubernetes CA to provision identities for other Kubernetes components", ..CA },
+    Profile { name: "ca", file: "ca", cn: Cn::Fixed("kubernetes"), role: Role::ClusterCa, long_name: "self-signed Kubernetes CA to provision identities for other Kubernetes components", ..CA },
     Profile { name: "apiserver", file: "apiserver", cn: Cn::Fixed("kube-apiserver"), sans: Sans::ApiServer, ekus: &[Eku::ServerAuth], long_name: "certificate for serving the Kubernetes API", restart: APISERVER, ..CLIENT },
     Profile { name: "apiserver-kubelet-client", file: "apiserver-kubelet-client", cn: Cn::Fixed("kube-apiserver-kubelet-client"), orgs: &["kubeadm:cluster-admins"], long_name: "certificate for the API server to connect to kubelet", restart: APISERVER, ..CLIENT },
     Profile { name: "front-proxy-ca", file: "front-proxy-ca", cn: Cn::Fixed("front-proxy-ca"), long_name: "self-signed CA to provision identities for front proxy", ..CA },
     Profile { name: "front-proxy-client", file: "front-proxy-client", issuer: Some("front-proxy-ca"), cn: Cn::Fixed("front-proxy-client"), long_name: "certificate for the front proxy client", restart: APISERVER, ..CLIENT },
-    Profile { name: "etcd-ca", file: "etcd/ca", cn: Cn::Fixed("etcd-ca"), long_name: "self-signed CA to provision identities for etcd", ..CA },
+    Profile { name: "etcd-ca", file: "etcd/ca", cn: Cn::Fixed("etcd-ca"), role: Role::EtcdCa, long_name: "self-signed CA to provision identities for etcd", ..CA },
     Profile { name: "etcd-server", file: "etcd/server", issuer: Some("etcd-ca"), cn: Cn::NodeName, sans: Sans::EtcdServer, ekus: SERVING, long_name: "certificate for serving etcd", restart: Some("etcd"), ..CLIENT },
     Profile { name: "etcd-peer", file: "etcd/peer", issuer: Some("etcd-ca"), cn: Cn::NodeName, sans: Sans::EtcdPeer, ekus: SERVING, long_name: "certificate for etcd nodes to communicate with each other", restart: Some("etcd"), ..CLIENT },
     Profile { name: "etcd-healthcheck-client", file: "etcd/healthcheck-client", issuer: Some("etcd-ca"), cn: Cn::Fixed("kube-etcd-healthcheck-client"), long_name: "certificate for liveness probes to healthcheck etcd", ..CLIENT },
     Profile { name: "apiserver-etcd-client", file: "apiserver-etcd-client", issuer: Some("etcd-ca"), cn: Cn::Fixed("kube-apiserver-etcd-client"), long_name: "certificate the apiserver uses to access etcd", restart: APISERVER, ..CLIENT },
-    Profile { name: "sa", kind: Kind::KeyPair, file: "sa", issuer: None, ekus: &[], long_name: "private key to sign service account tokens along with its public key", ..CLIENT },
-    Profile { name: "admin", kind: KUBECONFIG_ENDPOINT, file: "admin.conf", cn: Cn::Fixed("kubernetes-admin"), orgs: &["kubeadm:cluster-admins"], long_name: "certificate embedded in the kubeconfig file for the admin to use and for kubeadm itself", ..CLIENT },
+    Profile { name: "sa", kind: Kind::KeyPair, file: "sa", issuer: None, ekus: &[], renew: Renew::Never, long_name: "private key to sign service account tokens along with its public key", ..CLIENT },
+    Profile { name: "admin", kind: KUBECONFIG_ENDPOINT, file: "admin.conf", cn: Cn::Fixed("kubernetes-admin"), orgs: &["kubeadm:cluster-admins"], role: Role::Admin, long_name: "certificate embedded in the kubeconfig file for the admin to use and for kubeadm itself", ..CLIENT },
     Profile { name: "super-admin", kind: KUBECONFIG_ENDPOINT, file: "super-admin.conf", cn: Cn::Fixed("kubernetes-super-admin"), orgs: &["system:masters"], long_name: "certificate embedded in the kubeconfig file for the super-admin", ..CLIENT },
     // kubeadm 1.33+ (ControlPlaneKubeletLocalMode): the kubelet talks to its local API server.
-    Profile { name: "kubelet", kind: KUBECONFIG_LOCAL, file: "kubelet.conf", cn: Cn::NodePrefixed("system:node:"), orgs: &["system:nodes"], long_name: "certificate embedded in the kubeconfig file for the kubelet to use", restart: Some("kubelet"), ..CLIENT },
+    Profile { name: "kubelet", kind: KUBECONFIG_LOCAL, file: "kubelet.conf", cn: Cn::NodePrefixed("system:node:"), orgs: &["system:nodes"], role: Role::Kubelet, long_name: "certificate embedded in the kubeconfig file for the kubelet to use", restart: Some("kubelet"), ..CLIENT },
     Profile { name: "controller-manager", kind: KUBECONFIG_LOCAL, file: "controller-manager.conf", cn: Cn::Fixed("system:kube-controller-manager"), long_name: "certificate embedded in the kubeconfig file for the controller manager to use", restart: Some("kube-controller-manager"), ..CLIENT },
     Profile { name: "scheduler", kind: KUBECONFIG_LOCAL, file: "scheduler.conf", cn: Cn::Fixed("system:kube-scheduler"), long_name: "certificate embedded in the kubeconfig file for the scheduler manager to use", restart: Some("kube-scheduler"), ..CLIENT },
 ];
+
+/// The kubeconfig `join` writes for a worker's kubelet TLS bootstrap, in the kubeconfig
+/// directory (kubeadm's `bootstrap-kubelet.conf`). Not a row: it holds a token, no certificate.
+pub const BOOTSTRAP_KUBECONFIG: &str = "bootstrap-kubelet.conf";
+
+/// The row that plays `role` (the table has exactly one for every role but `None`, as its
+/// unit tests prove).
+pub fn by_role(role: Role) -> &'static Profile {
+    PROFILES
+        .iter()
+        .find(|p| p.role == role)
+        .expect("the table has a row for every role")
+}
 
 /// The directories below the cert dir that hold the table's files (`""` and `etcd`).
 pub fn cert_subdirs() -> Vec<PathBuf> {
@@ -180,6 +228,20 @@ pub fn renewable_names() -> impl Iterator<Item = &'static str> {
         .iter()
         .filter(|p| p.is_renewable())
         .map(|p| p.cert_name())
+}
+
+/// The renewable rows `names` name (`all`: every one), in table order; `None` when a name
+/// is not a renewable row's certificate name.
+pub fn renewable_rows(names: &[String]) -> Option<Vec<&'static Profile>> {
+    let all = names.iter().any(|n| n == "all");
+    let named = |row: &&Profile| all || names.iter().any(|n| n == row.cert_name());
+    let rows: Vec<&'static Profile> = PROFILES
+        .iter()
+        .filter(|p| p.is_renewable())
+        .filter(named)
+        .collect();
+    let known = |name: &String| name == "all" || rows.iter().any(|r| r.cert_name() == name);
+    names.iter().all(known).then_some(rows)
 }
 
 /// The phase names of `group`, for the CLI's accepted values.
@@ -227,7 +289,12 @@ impl Profile {
 
     /// Whether `certs renew` re-issues it: leaves and kubeconfigs; never CAs or key pairs.
     pub fn is_renewable(&self) -> bool {
-        matches!(self.kind, Kind::Leaf | Kind::Kubeconfig(_))
+        self.renew == Renew::Reissue
+    }
+
+    /// The CA row that signs this row, if any.
+    pub fn issuer_row(&self) -> Option<&'static Profile> {
+        self.issuer.and_then(by_name)
     }
 
     /// Whether the row has a certificate (everything but key pairs).
@@ -245,7 +312,7 @@ impl Profile {
 
     /// Whether the row exists only with a local etcd (the etcd CA and what it signs).
     pub fn needs_local_etcd(&self) -> bool {
-        self.name == "etcd-ca" || self.issuer == Some("etcd-ca")
+        self.role == Role::EtcdCa || self.issuer_row().is_some_and(|ca| ca.role == Role::EtcdCa)
     }
 
     /// The certificate file under its directory, if the row has a separate one.
@@ -373,6 +440,48 @@ impl Profile {
             not_after: spec.now + validity.to_time(),
         })
     }
+
+    /// The request that renews `current`, this row's certificate on disk: its subject and
+    /// SANs kept as they are (as kubeadm's renew does), the row's usages, a new validity
+    /// from `now`.
+    pub fn renewal_request(
+        &self,
+        current: &CertInfo,
+        now: OffsetDateTime,
+        validity: Duration,
+    ) -> CertRequest {
+        CertRequest {
+            cn: current.cn.clone(),
+            orgs: current.orgs.clone(),
+            dns_names: current.dns_names.clone(),
+            ips: current.ips.clone(),
+            ekus: self.ekus.to_vec(),
+            is_ca: false,
+            not_before: now - BACKDATE,
+            not_after: now + validity.to_time(),
+        }
+    }
+
+    /// The request of a kubeconfig row for another user: this row's usages, with the
+    /// subject `user` in `groups`, starting at its CA's NotBefore as kubeadm's kubeconfigs do.
+    pub fn user_request(
+        &self,
+        user: &str,
+        groups: &[String],
+        ca_not_before: OffsetDateTime,
+        not_after: OffsetDateTime,
+    ) -> CertRequest {
+        CertRequest {
+            cn: user.to_string(),
+            orgs: groups.to_vec(),
+            dns_names: vec![],
+            ips: vec![],
+            ekus: self.ekus.to_vec(),
+            is_ca: false,
+            not_before: ca_not_before,
+            not_after,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -406,6 +515,51 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn every_role_has_one_row_and_renew_follows_the_kind() {
+        for role in [Role::ClusterCa, Role::EtcdCa, Role::Admin, Role::Kubelet] {
+            let rows: Vec<_> = PROFILES.iter().filter(|p| p.role == role).collect();
+            assert_eq!(rows.len(), 1, "{role:?}");
+            assert_eq!(by_role(role).role, role);
+        }
+        assert_eq!(by_role(Role::ClusterCa).kind, Kind::Ca);
+        assert_eq!(by_role(Role::EtcdCa).kind, Kind::Ca);
+        assert!(matches!(by_role(Role::Admin).kind, Kind::Kubeconfig(_)));
+        assert!(matches!(by_role(Role::Kubelet).kind, Kind::Kubeconfig(_)));
+        for p in PROFILES {
+            let renewable = matches!(p.kind, Kind::Leaf | Kind::Kubeconfig(_));
+            assert_eq!(p.is_renewable(), renewable, "{}", p.name);
+        }
+        let etcd: Vec<_> = PROFILES
+            .iter()
+            .filter(|p| p.needs_local_etcd())
+            .map(|p| p.name)
+            .collect();
+        assert_eq!(
+            etcd,
+            [
+                "etcd-ca",
+                "etcd-server",
+                "etcd-peer",
+                "etcd-healthcheck-client",
+                "apiserver-etcd-client"
+            ]
+        );
+    }
+
+    #[test]
+    fn renew_names_select_rows_in_table_order() {
+        let names = |list: &[&str]| list.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        let picked = renewable_rows(&names(&["admin.conf", "apiserver", "admin.conf"]))
+            .expect("known names");
+        let picked: Vec<&str> = picked.iter().map(|r| r.cert_name()).collect();
+        assert_eq!(picked, ["apiserver", "admin.conf"]);
+        let all = renewable_rows(&names(&["all"])).expect("all");
+        assert_eq!(all.len(), renewable_names().count());
+        assert!(renewable_rows(&names(&["ca"])).is_none());
+        assert!(renewable_rows(&names(&["apiserver", "nope"])).is_none());
     }
 
     #[test]

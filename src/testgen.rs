@@ -108,3 +108,21 @@ pub fn edited(valid: Vec<u8>) -> impl Strategy<Value = Vec<u8>> {
 pub fn one_line(text: &str) -> bool {
     !text.contains(['\n', '\r'])
 }
+
+/// A self-signed ECDSA P-256 CA certificate, PEM.
+pub fn ca_pem() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    let request = crate::pki::issue::CertRequest {
+        cn: "kubernetes".into(),
+        orgs: vec![],
+        dns_names: vec!["kubernetes".into()],
+        ips: vec!["10.96.0.1".parse().expect("an IP")],
+        ekus: vec![],
+        is_ca: true,
+        not_before: now,
+        not_after: now + time::Duration::days(1),
+    };
+    let key = crate::pki::keys::generate(crate::pki::keys::Algorithm::EcdsaP256).expect("a key");
+    let der = crate::pki::issue::self_signed_ca(&request, &key).expect("a CA");
+    crate::pki::pem::encode("CERTIFICATE", &der)
+}

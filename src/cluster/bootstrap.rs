@@ -173,19 +173,24 @@ pub struct TokenRecord {
 
 impl TokenRecord {
     /// A record for `token` living `ttl` from `now` (0: forever). Groups need the
-    /// authentication usage, as kubeadm says.
+    /// authentication usage, as kubeadm says; with it and no groups, the token gets kubeadm's
+    /// default group.
     pub fn new(
         token: BootstrapToken,
         ttl: Duration,
         now: OffsetDateTime,
         mut usages: Vec<Usage>,
-        groups: Vec<ExtraGroup>,
+        mut groups: Vec<ExtraGroup>,
         description: Option<String>,
     ) -> Result<TokenRecord> {
         usages.sort();
         usages.dedup();
-        if !groups.is_empty() && !usages.contains(&Usage::Authentication) {
+        let authenticates = usages.contains(&Usage::Authentication);
+        if !groups.is_empty() && !authenticates {
             bail!("--groups needs the \"authentication\" usage in --usages");
+        }
+        if groups.is_empty() && authenticates {
+            groups.push(ExtraGroup(DEFAULT_GROUP.to_string()));
         }
         let expires = (ttl.as_secs() > 0).then(|| (now + ttl.to_time()).replace_nanosecond(0));
         Ok(TokenRecord {
@@ -305,8 +310,6 @@ fn parse_groups(joined: Option<String>) -> Result<Vec<ExtraGroup>> {
         .collect()
 }
 
-/// The file `join` writes for the kubelet's TLS bootstrap, in the kubeconfig directory.
-pub const BOOTSTRAP_KUBECONFIG: &str = "bootstrap-kubelet.conf";
 /// kubeadm's user name in `bootstrap-kubelet.conf`.
 const BOOTSTRAP_USER: &str = "tls-bootstrap-token-user";
 /// kubeadm's constant cluster name in `bootstrap-kubelet.conf` (not `clusterName`).
@@ -462,6 +465,16 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("authentication"));
+        let authenticating = TokenRecord::new(
+            token(),
+            DEFAULT_TTL,
+            OffsetDateTime::now_utc(),
+            vec![Usage::Authentication],
+            vec![],
+            None,
+        )
+        .unwrap();
+        assert_eq!(authenticating.groups, [ExtraGroup(DEFAULT_GROUP.into())]);
     }
 
     #[test]

@@ -6,7 +6,7 @@ use crate::cli::{InitArgs, InitCommand, Phase};
 use crate::config::InitConfig;
 use crate::engine::apply::apply;
 use crate::engine::bootstrap::write_manifests;
-use crate::engine::plan::{ensure_no_refusal, plan_init};
+use crate::engine::plan::plan_init;
 use crate::profile::{self, Group, Selection};
 use crate::report::{InitReport, describe_dirs, detail, note};
 use crate::spec::ClusterSpec;
@@ -51,20 +51,19 @@ pub fn run(args: &InitArgs, verbose: u8) -> Result<ExitCode> {
     let mut report = InitReport::of_plan(&plan, &spec, args.dry_run);
     if args.dry_run {
         report.print(args.output.into())?;
-        return Ok(if report.failed {
-            ExitCode::FAILURE
-        } else {
-            ExitCode::SUCCESS
+        return Ok(match report.failed {
+            true => ExitCode::FAILURE,
+            false => ExitCode::SUCCESS,
         });
     }
-    ensure_no_refusal(&plan)?;
+    plan.ensure_no_refusal()?;
     warn_open_secrets(&dirs);
     let applied = apply(plan, &spec)?;
     detail(verbose, format_args!("written in {:?}", started.elapsed()));
     report.ca_cert_hash = applied.ca_pin;
     if args.phase.is_none() {
         let written = write_manifests(&dirs, &dirs.manifests_dir(), spec.now)?;
-        report.manifests = written.iter().map(|p| p.display().to_string()).collect();
+        report.manifests = written;
     }
     report.print(args.output.into())?;
     Ok(ExitCode::SUCCESS)

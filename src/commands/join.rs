@@ -4,15 +4,13 @@
 use super::lock_tree;
 use super::token::parse_token;
 use crate::cli::{JoinArgs, SecretArg, UsageError};
-use crate::cluster::bootstrap::{BOOTSTRAP_KUBECONFIG, BootstrapToken, bootstrap_kubeconfig};
+use crate::cluster::bootstrap::BootstrapToken;
 use crate::cluster::discovery::{self, Discovered, TokenDiscovery};
 use crate::config;
+use crate::engine::join::write_worker_files;
 use crate::net::https::HttpsUrl;
 use crate::net::netaddr::https_url;
-use crate::profile::by_name;
 use crate::report::{JoinReport, detail, note, print_join, warn};
-use crate::tree::TreeDirs;
-use crate::tree::store::{self, FileWrite};
 use anyhow::{Result, anyhow, bail};
 use std::path::Path;
 use std::process::ExitCode;
@@ -44,15 +42,11 @@ pub fn run(flags: &JoinArgs, verbose: u8) -> Result<ExitCode> {
         warn(warning);
     }
     let _lock = lock_tree(&dirs, &args.lock, "join")?;
-    let files = join_files(&dirs, &discovered, &tls_token)?;
-    if let Some(ca) = &files.ca {
-        store::create_all(std::slice::from_ref(ca))?;
-    }
-    store::replace(&files.kubeconfig)?;
+    let joined = write_worker_files(&dirs, &discovered, &tls_token)?;
     print_join(&JoinReport {
-        ca: dirs.cert_dir.join(&files.ca_rel),
-        ca_written: files.ca.is_some(),
-        kubeconfig: files.kubeconfig.path(),
+        ca: joined.ca,
+        ca_written: joined.ca_written,
+        kubeconfig: joined.kubeconfig,
         server: discovered.server,
         node_name: args.node_name.as_ref().map(|n| n.as_str().to_string()),
     })?;
@@ -175,49 +169,4 @@ fn discover(args: &JoinArgs, verbose: u8) -> Result<Discovered> {
         },
         &on_retry,
     )
-}
-
-/// What join writes.
-struct JoinFiles {
-    /// `ca.crt` below the cert dir.
-    ca_rel: std::path::PathBuf,
-    /// `ca.crt`, unless the same one is already there.
-    ca: Option<FileWrite>,
-    /// `bootstrap-kubelet.conf`, always (over)written as kubeadm does.
-    kubeconfig: FileWrite,
-}
-
-/// The files to write; an existing `ca.crt` other than the discovered one is refused.
-fn join_files(
-    dirs: &TreeDirs,
-    discovered: &Discovered,
-    token: &BootstrapToken,
-) -> Result<JoinFiles> {
-    let ca_rel = by_name("ca")
-        .and_then(|ca| ca.cert_file())
-        .ok_or_else(|| anyhow!("internal error: no ca row"))?;
-    let ca = match store::read_optional(&dirs.cert_dir, Path::new(&ca_rel))? {
-        Some(existing) if existing == discovered.ca_pem => None,
-        Some(_) => bail!(
-            "{} exists and is not the CA of the discovered cluster; refusing to replace it",
-            dirs.cert_dir.join(&ca_rel).display()
-        ),
-        None => Some(FileWrite {
-            root: dirs.cert_dir.clone(),
-            rel: ca_rel.clone(),
-            content: discovered.ca_pem.clone(),
-            mode: store::PUBLIC_MODE,
-        }),
-    };
-    let kubeconfig = FileWrite {
-        root: dirs.kubeconfig_dir.clone(),
-        rel: BOOTSTRAP_KUBECONFIG.into(),
-        content: bootstrap_kubeconfig(&discovered.server, &discovered.ca_pem, token)?.into_bytes(),
-        mode: store::SECRET_MODE,
-    };
-    Ok(JoinFiles {
-        ca_rel,
-        ca,
-        kubeconfig,
-    })
 }

@@ -2,6 +2,7 @@
 
 use crate::cli::{KubeconfigCommand, KubeconfigUserArgs};
 use crate::engine::user::{UserRequest, user_kubeconfig};
+use crate::report::print_document;
 use crate::spec::{DEFAULT_CERT_VALIDITY, validity};
 use crate::tree::store;
 use anyhow::Result;
@@ -29,8 +30,8 @@ fn user(args: &KubeconfigUserArgs) -> Result<ExitCode> {
     };
     let yaml = user_kubeconfig(&args.tree.dirs(), &request)?;
     match &args.output {
-        Some(path) => store::write_outside(path, yaml.as_bytes(), store::SECRET_MODE)?,
-        None => print!("{yaml}"),
+        Some(path) => store::write_outside(path, &yaml, store::SECRET_MODE)?,
+        None => print_document(&String::from_utf8_lossy(&yaml))?,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,5 +1,5 @@
-//! Dispatch: one `run` per command file. Commands turn arguments into a spec, call the
-//! engine (plan, apply) and hand the result to `report`; they parse and decide nothing.
+//! Dispatch: one `run` per command file. Commands turn arguments into plain inputs, call the
+//! engine and hand the result to `report`; they parse and decide nothing themselves.
 
 mod certs;
 mod config;
@@ -9,7 +9,7 @@ mod kubeconfig;
 mod token;
 
 use crate::cli::{Cli, Command, LockArgs};
-use crate::report::{note, open_secret, recovered};
+use crate::report::{note, open_secret, print_document, recovered};
 use crate::tree::TreeDirs;
 use crate::tree::lock::{DEFAULT_LOCK_TIMEOUT, TreeLock};
 use crate::tree::reader::open_secrets;
@@ -33,7 +33,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
 /// Prints the completion script for `shell`, generated from the command-line definition.
 fn completion(shell: clap_complete::Shell) -> Result<ExitCode> {
     let mut command = <Cli as clap::CommandFactory>::command();
-    clap_complete::generate(shell, &mut command, "kubepki", &mut std::io::stdout());
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut command, "kubepki", &mut script);
+    print_document(&String::from_utf8_lossy(&script))?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -1,14 +1,12 @@
-//! `kubepki token generate|create|manifests`, and the manifests step `init` shares.
+//! `kubepki token generate|create|manifests`.
 
 use super::lock_tree;
 use crate::cli::{ManifestsArgs, TokenCommand, TokenCreateArgs, UsageError};
-use crate::cluster::bootstrap::{BootstrapToken, DEFAULT_GROUP, DEFAULT_TTL, TokenRecord, Usage};
-use crate::cluster::kubeconfig::Kubeconfig;
-use crate::engine::bootstrap::{read_admin, write_manifests};
-use crate::pki::pin::CaPin;
-use crate::report::{JoinCommand, print_join_commands, print_manifests, print_token};
-use crate::tree::store::{self, FileWrite};
-use anyhow::{Result, anyhow, bail};
+use crate::cluster::bootstrap::{BootstrapToken, DEFAULT_TTL, TokenRecord};
+use crate::engine::bootstrap::{create_token, join_command, write_manifests};
+use crate::report::{print_join_commands, print_manifests, print_token};
+use crate::tree::reader::read_admin;
+use anyhow::Result;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use time::OffsetDateTime;
@@ -16,9 +14,7 @@ use time::OffsetDateTime;
 /// Runs a `token` command.
 pub fn run(command: &TokenCommand) -> Result<ExitCode> {
     match command {
-        TokenCommand::Generate => {
-            print_token(&BootstrapToken::generate()?)?;
-        }
+        TokenCommand::Generate => print_token(&BootstrapToken::generate()?)?,
         TokenCommand::Create(args) => create(args)?,
         TokenCommand::Manifests(args) => {
             let dirs = args.tree.dirs();
@@ -46,70 +42,28 @@ fn manifests_dir(args: &ManifestsArgs) -> PathBuf {
 fn create(args: &TokenCreateArgs) -> Result<()> {
     let now = OffsetDateTime::now_utc();
     let dirs = args.manifests.tree.dirs();
-    let dir = manifests_dir(&args.manifests);
-    let record = token_record(args, now)?;
+    let token = match &args.token {
+        Some(text) => parse_token(text.expose(), "TOKEN")?,
+        None => BootstrapToken::generate()?,
+    };
+    let record = TokenRecord::new(
+        token,
+        args.ttl.unwrap_or(DEFAULT_TTL),
+        now,
+        args.usages.clone(),
+        args.groups.clone(),
+        args.description.clone(),
+    )?;
     let _lock = lock_tree(&dirs, &args.manifests.lock, "token create")?;
     let admin = read_admin(&dirs)?;
-    let join = args
-        .print_join_command
-        .then(|| join_command(&admin, &record.token))
-        .transpose()?;
-    let secret = FileWrite {
-        root: dir.clone(),
-        rel: format!("{}.yaml", record.secret_name()).into(),
-        content: record.secret_manifest()?.into_bytes(),
-        mode: store::SECRET_MODE,
+    let join = match args.print_join_command {
+        true => Some(join_command(&admin, &record.token)?),
+        false => None,
     };
-    if store::read_optional(&secret.root, &secret.rel)?.is_some() {
-        bail!(
-            "{} exists: a token with id {:?} was created before",
-            secret.path().display(),
-            record.token.id()
-        );
-    }
-    store::create_all(std::slice::from_ref(&secret))?;
-    let mut written = vec![secret.path()];
-    written.extend(write_manifests(&dirs, &dir, now)?);
+    let written = create_token(&dirs, &manifests_dir(&args.manifests), &record, now)?;
     print_manifests(&written, true)?;
     match join {
         Some(join) => print_join_commands(&join),
         None => print_token(&record.token),
     }
-}
-
-fn token_record(args: &TokenCreateArgs, now: OffsetDateTime) -> Result<TokenRecord> {
-    let token = match &args.token {
-        Some(text) => parse_token(text.expose(), "TOKEN")?,
-        None => BootstrapToken::generate()?,
-    };
-    let mut groups = args.groups.clone();
-    if groups.is_empty() && args.usages.contains(&Usage::Authentication) {
-        groups.push(DEFAULT_GROUP.parse().map_err(anyhow::Error::msg)?);
-    }
-    TokenRecord::new(
-        token,
-        args.ttl.unwrap_or(DEFAULT_TTL),
-        now,
-        args.usages.clone(),
-        groups,
-        args.description.clone(),
-    )
-}
-
-/// The join commands for `token`: admin.conf's server and its CA's pin.
-fn join_command(admin: &Kubeconfig, token: &BootstrapToken) -> Result<JoinCommand> {
-    let ca_pem = admin.client_credentials()?.ca_pem;
-    let pin = CaPin::of_bundle(&ca_pem)?
-        .into_iter()
-        .next()
-        .ok_or_else(|| anyhow!("admin.conf holds no CA certificate"))?;
-    Ok(JoinCommand {
-        endpoint: admin
-            .server()?
-            .trim_start_matches("https://")
-            .trim_end_matches('/')
-            .to_string(),
-        token: token.clone(),
-        pin,
-    })
 }

@@ -1,32 +1,32 @@
 //! Carrying out a `Plan`: new keys are generated in parallel (a work queue sized to the
-//! cores), certificates are issued in table order (CAs before what they sign), and only
-//! when every byte is ready are the files handed to `store`, keys before their
-//! certificates. A failure before the first write leaves the tree untouched.
+//! cores), certificates are issued in table order (CAs before what they sign) through the one
+//! issuance function, and only when every byte is ready are the files handed to `store`,
+//! which writes keys before their certificates. A failure before the first write leaves the
+//! tree untouched.
 
-use crate::cluster::kubeconfig::{ClientCredentials, Kubeconfig};
-use crate::engine::plan::{Action, Plan, Step};
+use super::issue::{By, Issued, KubeconfigOf, SigningCa, issue};
+use super::plan::{Action, Plan, Step};
 use crate::pki::inspect::CertInfo;
-use crate::pki::issue::{self, Signer};
 use crate::pki::keys;
-use crate::pki::pem;
-use crate::profile::Kind;
+use crate::pki::pin::CaPin;
+use crate::profile::{Kind, Profile, Role, by_role};
 use crate::spec::ClusterSpec;
-use crate::tree::store::{self, FileWrite, PUBLIC_MODE, SECRET_MODE};
+use crate::tree::TreeDirs;
+use crate::tree::store::{self, FileWrite};
 use anyhow::{Result, anyhow};
 use rcgen::KeyPair;
 use std::collections::HashMap;
-use std::path::Path;
 
 /// What applying a plan produced beyond the files.
 pub struct Applied {
-    /// The cluster CA's pin (`sha256:<hex>`), when the cluster CA exists.
-    pub ca_pin: Option<String>,
+    /// The cluster CA's pin, when the cluster CA exists.
+    pub ca_pin: Option<CaPin>,
 }
 
-/// A CA as the rows it signs need it.
+/// A CA as the rows it signs need it: its certificate, and its signer unless it is external.
 struct Ca {
     cert: CertInfo,
-    signer: Option<Signer>,
+    signing: Option<SigningCa>,
 }
 
 /// Issues everything `plan` creates and writes it. The plan must hold no refusal.
@@ -43,155 +43,115 @@ pub fn apply(plan: Plan, spec: &ClusterSpec) -> Result<Applied> {
     }
     let mut writes = Vec::new();
     for step in plan.steps {
-        let key = match step.action {
-            Action::Create => new_keys
-                .next()
-                .ok_or_else(|| anyhow!("internal error: too few keys"))?,
-            Action::Complete => step
-                .existing_key
-                .ok_or_else(|| anyhow!("internal error: no key to complete"))?,
+        let (key, new_key) = match step.action {
+            Action::Create => (
+                new_keys.next().ok_or_else(|| internal("too few keys"))?,
+                true,
+            ),
+            Action::Complete => (step.existing_key.ok_or_else(|| internal("no key"))?, false),
             Action::Reuse => {
                 remember_existing_ca(step, &mut cas)?;
                 continue;
             }
-            Action::Refuse => return Err(anyhow!("{}", step.reason)),
+            Action::Refuse(problem) => return Err(problem.into()),
         };
-        let new_key = step.action == Action::Create;
-        writes.extend(issue_row(
-            step.profile,
-            key,
-            new_key,
-            spec,
-            &plan.dirs,
-            &mut cas,
+        writes.extend(write_row(
+            step.row, key, new_key, spec, &plan.dirs, &mut cas,
         )?);
     }
     store::create_all(&writes)?;
-    let ca_pin = cas.get("ca").map(|ca| ca.cert.pin()).transpose()?;
-    Ok(Applied { ca_pin })
+    let cluster_ca = cas.get(by_role(Role::ClusterCa).name);
+    Ok(Applied {
+        ca_pin: cluster_ca.map(|ca| CaPin::of(&ca.cert)),
+    })
+}
+
+fn internal(what: &str) -> anyhow::Error {
+    anyhow!("internal error: {what} (the plan should have said so)")
 }
 
 /// Keeps an existing CA (with its signer, when its key is present) for the rows it signs.
 fn remember_existing_ca(step: Step, cas: &mut HashMap<&str, Ca>) -> Result<()> {
-    if step.profile.kind != Kind::Ca {
+    if step.row.kind != Kind::Ca {
         return Ok(());
     }
     let cert = step
         .existing_cert
-        .ok_or_else(|| anyhow!("internal error: reused CA without certificate"))?;
-    let signer = step
+        .ok_or_else(|| internal("a reused CA without its certificate"))?;
+    let signing = step
         .existing_key
-        .map(|key| issue::existing_ca(&cert.der, key))
+        .map(|key| SigningCa::new(cert.clone(), key))
         .transpose()?;
-    cas.insert(step.profile.name, Ca { cert, signer });
+    cas.insert(step.row.name, Ca { cert, signing });
     Ok(())
 }
 
-/// Issues one row for `key` and returns its files, key first. `new_key` says whether the
-/// key file must be written too.
-fn issue_row(
-    profile: &'static crate::profile::Profile,
+/// Issues one row for `key` and returns its files, key first (the key only when `new_key`).
+fn write_row(
+    row: &'static Profile,
     key: KeyPair,
     new_key: bool,
     spec: &ClusterSpec,
-    dirs: &crate::tree::TreeDirs,
+    dirs: &TreeDirs,
     cas: &mut HashMap<&str, Ca>,
 ) -> Result<Vec<FileWrite>> {
-    let cert_file = |rel: &Path, content: Vec<u8>, mode| FileWrite {
-        root: dirs.cert_dir.clone(),
-        rel: rel.into(),
-        content,
-        mode,
-    };
-    let mut writes = Vec::new();
-    if let Some(key_rel) = profile.key_file().filter(|_| new_key) {
-        writes.push(cert_file(
-            &key_rel,
-            keys::to_pem(&key)?.into_bytes(),
-            SECRET_MODE,
-        ));
+    if row.kind == Kind::KeyPair {
+        let key_pem = keys::to_pem(&key)?.into_bytes();
+        let public = dirs.public_key_write(row, keys::public_key_pem(&key).into_bytes());
+        return Ok(match new_key {
+            true => vec![dirs.key_write(row, key_pem), public],
+            false => vec![public],
+        });
     }
-    match profile.kind {
-        Kind::KeyPair => {
-            let pub_rel = profile.pub_file().unwrap_or_default();
-            writes.push(cert_file(
-                &pub_rel,
-                keys::public_key_pem(&key).into_bytes(),
-                SECRET_MODE,
-            ));
+    let issued = issue_row(row, key, spec, cas)?;
+    let mut writes = Vec::new();
+    if new_key && row.key_file().is_some() {
+        writes.push(dirs.key_write(row, issued.key_pem.clone()));
+    }
+    match row.kind {
+        Kind::Kubeconfig(_) => {
+            let ca = signing_ca(row, cas)?;
+            let server = row.server_url(spec).unwrap_or_default();
+            let of = KubeconfigOf::New {
+                cluster_name: &spec.cluster_name,
+                server: &server,
+            };
+            writes.push(dirs.kubeconfig_write(row, issued.kubeconfig(ca, of)?));
         }
         Kind::Ca => {
-            let request = profile
-                .request(spec, spec.now)
-                .ok_or_else(|| anyhow!("internal error: CA row without request"))?;
-            let (der, signer) = issue::self_signed_ca(&request, key)?;
-            let cert_rel = profile.cert_file().unwrap_or_default();
-            writes.push(cert_file(
-                &cert_rel,
-                pem::encode("CERTIFICATE", &der).into_bytes(),
-                PUBLIC_MODE,
-            ));
-            cas.insert(
-                profile.name,
-                Ca {
-                    cert: CertInfo::parse(der)?,
-                    signer: Some(signer),
-                },
-            );
+            writes.push(dirs.cert_write(row, issued.cert_pem.clone()));
+            let cert = issued.cert.clone();
+            let signing = Some(issued.into_ca()?);
+            cas.insert(row.name, Ca { cert, signing });
         }
-        Kind::Leaf => {
-            let (ca, request) = signer_and_request(profile, spec, cas)?;
-            let der = issue::signed_by(&request, &key, ca.signer.as_ref().ok_or_else(no_signer)?)?;
-            let cert_rel = profile.cert_file().unwrap_or_default();
-            writes.push(cert_file(
-                &cert_rel,
-                pem::encode("CERTIFICATE", &der).into_bytes(),
-                PUBLIC_MODE,
-            ));
-        }
-        Kind::Kubeconfig(_) => {
-            let (ca, request) = signer_and_request(profile, spec, cas)?;
-            let der = issue::signed_by(&request, &key, ca.signer.as_ref().ok_or_else(no_signer)?)?;
-            let creds = ClientCredentials {
-                ca_pem: pem::encode("CERTIFICATE", &ca.cert.der).into_bytes(),
-                server: profile.server_url(spec).unwrap_or_default(),
-                cert_pem: pem::encode("CERTIFICATE", &der).into_bytes(),
-                key_pem: keys::to_pem(&key)?.into_bytes(),
-            };
-            let yaml = Kubeconfig::with_client_cert(
-                &spec.cluster_name,
-                &creds.server,
-                &request.cn,
-                &creds,
-            )
-            .to_yaml()?;
-            writes.push(FileWrite {
-                root: dirs.kubeconfig_dir.clone(),
-                rel: profile.file.into(),
-                content: yaml.into_bytes(),
-                mode: SECRET_MODE,
-            });
-        }
+        _ => writes.push(dirs.cert_write(row, issued.cert_pem)),
     }
     Ok(writes)
 }
 
-fn signer_and_request<'a>(
-    profile: &crate::profile::Profile,
+/// Issues a CA, leaf or kubeconfig row's certificate for `key`, by its CA (or itself).
+fn issue_row(
+    row: &'static Profile,
+    key: KeyPair,
     spec: &ClusterSpec,
-    cas: &'a HashMap<&str, Ca>,
-) -> Result<(&'a Ca, crate::pki::issue::CertRequest)> {
-    let issuer = profile.issuer.unwrap_or_default();
-    let ca = cas.get(issuer).ok_or_else(no_signer)?;
-    let request = profile.request(spec, ca.cert.not_before).ok_or_else(|| {
-        anyhow!(
-            "internal error: {} has no certificate request",
-            profile.name
-        )
-    })?;
-    Ok((ca, request))
+    cas: &HashMap<&str, Ca>,
+) -> Result<Issued> {
+    if row.kind == Kind::Ca {
+        let request = row
+            .request(spec, spec.now)
+            .ok_or_else(|| internal("no request"))?;
+        return issue(row, &request, key, By::Itself);
+    }
+    let ca = signing_ca(row, cas)?;
+    let request = row
+        .request(spec, ca.cert.not_before)
+        .ok_or_else(|| internal("no request"))?;
+    issue(row, &request, key, By::Ca(ca))
 }
 
-fn no_signer() -> anyhow::Error {
-    anyhow!("internal error: a certificate's CA cannot sign (the plan should have refused)")
+/// The signer of `row`'s CA.
+fn signing_ca<'a>(row: &Profile, cas: &'a HashMap<&str, Ca>) -> Result<&'a SigningCa> {
+    cas.get(row.issuer.unwrap_or_default())
+        .and_then(|ca| ca.signing.as_ref())
+        .ok_or_else(|| internal("a certificate's CA cannot sign"))
 }

@@ -1,29 +1,18 @@
 //! The cluster objects that let workers join, kept in step with the tree: admin.conf's
 //! cluster and the token Secrets of a manifests directory become the RBAC, `cluster-info`
-//! and kube-proxy manifests, written only where their content changed.
+//! and kube-proxy manifests, written only where their content changed; new tokens' Secrets;
+//! and the join commands that use them.
 
+use crate::cluster::bootstrap::{BootstrapToken, TokenRecord};
 use crate::cluster::kubeconfig::Kubeconfig;
 use crate::cluster::manifests::cluster_manifests;
-use crate::profile::by_name;
+use crate::pki::pin::CaPin;
 use crate::tree::TreeDirs;
-use crate::tree::reader::read_tokens;
+use crate::tree::reader::{read_admin, read_tokens};
 use crate::tree::store::{self, FileWrite};
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Result, anyhow, bail};
 use std::path::{Path, PathBuf};
 use time::OffsetDateTime;
-
-/// admin.conf, whose cluster (server and CA) the manifests and join commands publish.
-pub fn read_admin(dirs: &TreeDirs) -> Result<Kubeconfig> {
-    let file = by_name("admin")
-        .ok_or_else(|| anyhow!("internal error: no admin row"))?
-        .file;
-    let path = dirs.kubeconfig_dir.join(file);
-    let bytes = store::read_optional(&dirs.kubeconfig_dir, Path::new(file))?
-        .ok_or_else(|| anyhow!("{} is missing: run kubepki init first", path.display()))?;
-    Kubeconfig::parse(&bytes)
-        .and_then(|admin| admin.check_cluster().map(|()| admin))
-        .with_context(|| path.display().to_string())
-}
 
 /// Writes the cluster manifests (RBAC, cluster-info signed by the tokens of `dir`, kube-proxy)
 /// into `dir`, mode 0600, leaving files that already hold the same content; returns those written.
@@ -43,4 +32,61 @@ pub fn write_manifests(dirs: &TreeDirs, dir: &Path, now: OffsetDateTime) -> Resu
         }
     }
     Ok(written)
+}
+
+/// Writes the Secret manifest of the new token `record` into `dir`, then the manifests it
+/// signs; an id that already has a Secret is refused. Returns the files written.
+pub fn create_token(
+    dirs: &TreeDirs,
+    dir: &Path,
+    record: &TokenRecord,
+    now: OffsetDateTime,
+) -> Result<Vec<PathBuf>> {
+    let secret = FileWrite {
+        root: dir.to_path_buf(),
+        rel: format!("{}.yaml", record.secret_name()).into(),
+        content: record.secret_manifest()?.into_bytes(),
+        mode: store::SECRET_MODE,
+    };
+    if store::read_optional(&secret.root, &secret.rel)?.is_some() {
+        bail!(
+            "{} exists: a token with id {:?} was created before",
+            secret.path().display(),
+            record.token.id()
+        );
+    }
+    store::create_all(std::slice::from_ref(&secret))?;
+    let mut written = vec![secret.path()];
+    written.extend(write_manifests(dirs, dir, now)?);
+    Ok(written)
+}
+
+/// The join commands `token create --print-join-command` prints.
+#[derive(Debug)]
+pub struct JoinCommand {
+    /// `host:port` of the API server.
+    pub endpoint: String,
+    /// The token.
+    pub token: BootstrapToken,
+    /// The cluster CA's pin.
+    pub pin: CaPin,
+}
+
+/// The join command for `token`: admin.conf's server, and the pin of its CA (the first
+/// certificate of its bundle, the one that signs).
+pub fn join_command(admin: &Kubeconfig, token: &BootstrapToken) -> Result<JoinCommand> {
+    let ca_pem = admin.client_credentials()?.ca_pem;
+    let pin = CaPin::of_bundle(&ca_pem)?
+        .into_iter()
+        .next()
+        .ok_or_else(|| anyhow!("admin.conf holds no CA certificate"))?;
+    Ok(JoinCommand {
+        endpoint: admin
+            .server()?
+            .trim_start_matches("https://")
+            .trim_end_matches('/')
+            .to_string(),
+        token: token.clone(),
+        pin,
+    })
 }

@@ -3,7 +3,7 @@
 //! `CertificateExpirationInfo`, plus kubeadm's residual-time format. Reads; writes nothing.
 
 use crate::duration::Duration;
-use crate::profile::{Kind, PROFILES, Profile, by_name};
+use crate::profile::{Kind, PROFILES, Profile};
 use crate::tree::TreeDirs;
 use crate::tree::reader;
 use anyhow::Result;
@@ -89,11 +89,11 @@ impl ExpirationInfo {
 fn expiration(dirs: &TreeDirs, profile: &Profile, now: OffsetDateTime) -> Result<Expiration> {
     let signing_ca = match profile.kind {
         Kind::Ca => profile,
-        _ => profile.issuer.and_then(by_name).unwrap_or(profile),
+        _ => profile.issuer_row().unwrap_or(profile),
     };
     let ca_name = (profile.kind != Kind::Ca).then_some(signing_ca.name);
     let found = reader::read_row(dirs, profile)?;
-    let not_after = found.map(|f| f.cert.not_after);
+    let not_after = found.map(|f| f.cert().info.not_after);
     Ok(Expiration {
         name: profile.cert_name(),
         expiration_date: not_after
@@ -105,7 +105,7 @@ fn expiration(dirs: &TreeDirs, profile: &Profile, now: OffsetDateTime) -> Result
             .format(&Rfc3339)
             .unwrap_or_default(),
         residual_time: not_after.map_or(0, |t| (t - now).whole_seconds()),
-        externally_managed: !reader::ca_key_exists(dirs, signing_ca)?,
+        externally_managed: !reader::key_exists(dirs, signing_ca)?,
         ca_name,
         missing: not_after.is_none(),
         not_after,

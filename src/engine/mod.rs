@@ -4,6 +4,8 @@
 pub mod apply;
 pub mod bootstrap;
 pub mod expiry;
+pub mod issue;
+pub mod join;
 pub mod plan;
 pub mod renew;
 pub mod user;

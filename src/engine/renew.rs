@@ -3,19 +3,17 @@
 //! a new key. CAs and the sa key pair are never renewed. Everything is checked and issued in
 //! memory first; then old files are backed up and new ones replace them pair-safely.
 
+use super::issue::{By, KubeconfigOf, SigningCa, issue};
 use crate::duration::Duration;
 use crate::engine::expiry::short_human_duration;
-use crate::pki::inspect::CertInfo;
-use crate::pki::issue::{self, CertRequest, Signer};
+use crate::pki::issue::CertRequest;
 use crate::pki::keys::{self, Algorithm};
-use crate::pki::pem;
-use crate::profile::{BACKDATE, Profile, by_name};
+use crate::profile::Profile;
 use crate::tree::TreeDirs;
-use crate::tree::reader::CaOnDisk;
-use crate::tree::reader::{self, Location, OnDisk};
-use crate::tree::store::{self, FileWrite, PUBLIC_MODE, SECRET_MODE};
+use crate::tree::problem::Problem;
+use crate::tree::reader::{self, Client, Found, FoundCa};
+use crate::tree::store::{self, FileWrite};
 use anyhow::{Context, Result, anyhow};
-use rcgen::KeyPair;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use time::OffsetDateTime;
@@ -59,22 +57,48 @@ pub struct Renewal {
     pub backup_dir: Option<PathBuf>,
 }
 
+/// The default `--backup-dir`: `<kubeconfig-dir>/tmp/kubepki-backup-<UTC time>`, or with
+/// `.1`, `.2`, ... when that exists: two renewals within one second (one after the other
+/// under the lock) must not share a backup directory, or the second would overwrite the
+/// first one's copies of the original files.
+pub fn default_backup_dir(dirs: &TreeDirs, now: OffsetDateTime) -> Result<PathBuf> {
+    let stamp = now.format(time::macros::format_description!(
+        "[year][month][day]T[hour][minute][second]Z"
+    ))?;
+    let path = dirs
+        .kubeconfig_dir
+        .join("tmp")
+        .join(format!("kubepki-backup-{stamp}"));
+    let mut candidate = path.clone();
+    let mut suffix = 0;
+    while candidate.symlink_metadata().is_ok() {
+        suffix += 1;
+        let mut name = path.as_os_str().to_owned();
+        name.push(format!(".{suffix}"));
+        candidate = PathBuf::from(name);
+    }
+    Ok(candidate)
+}
+
 /// A row that will be renewed: what is on disk and the request for its successor.
 struct Due {
-    profile: &'static Profile,
-    found: OnDisk,
+    row: &'static Profile,
+    found: Found,
     request: CertRequest,
     algorithm: Algorithm,
 }
 
+/// The CAs read so far, by row name.
+type Cas = HashMap<&'static str, FoundCa>;
+
 /// Runs `certs renew`.
 pub fn renew(dirs: &TreeDirs, request: &RenewRequest) -> Result<Renewal> {
-    let mut cas: Cas = HashMap::new();
+    let mut cas = Cas::new();
     let mut outcomes = Vec::new();
     let mut due = Vec::new();
-    for profile in &request.rows {
-        let (outcome, renewal) = decide(dirs, profile, request, &mut cas)?;
-        outcomes.push((*profile, outcome));
+    for row in &request.rows {
+        let (outcome, renewal) = decide(dirs, row, request, &mut cas)?;
+        outcomes.push((*row, outcome));
         due.extend(renewal);
     }
     if due.is_empty() {
@@ -88,14 +112,11 @@ pub fn renew(dirs: &TreeDirs, request: &RenewRequest) -> Result<Renewal> {
     let new_keys = keys::generate_all(&algorithms)?;
     let mut writes = Vec::new();
     for (item, key) in due.iter().zip(new_keys) {
-        let issuer = item.profile.issuer.unwrap_or_default();
-        let ca = cas
-            .get(issuer)
-            .ok_or_else(|| anyhow!("internal error: no CA {issuer}"))?;
+        let issuer = item.row.issuer.unwrap_or_default();
         let signer = signers
             .get(issuer)
             .ok_or_else(|| anyhow!("internal error: no signer for {issuer}"))?;
-        writes.push(reissue(dirs, item, &key, &ca.cert, signer)?);
+        writes.push(reissue(dirs, item, key, signer)?);
     }
     let originals: Vec<(PathBuf, PathBuf)> = writes
         .iter()
@@ -111,65 +132,57 @@ pub fn renew(dirs: &TreeDirs, request: &RenewRequest) -> Result<Renewal> {
     })
 }
 
-/// The CAs read so far, by row name.
-type Cas = HashMap<&'static str, CaOnDisk>;
-
 /// Signers for the CAs of the due rows only: a run with nothing due loads no CA key.
-fn load_signers(cas: &Cas, due: &[Due]) -> Result<HashMap<&'static str, Signer>> {
+fn load_signers(cas: &Cas, due: &[Due]) -> Result<HashMap<&'static str, SigningCa>> {
     let mut signers = HashMap::new();
-    for issuer in due.iter().filter_map(|d| d.profile.issuer) {
+    for issuer in due.iter().filter_map(|d| d.row.issuer) {
         if signers.contains_key(issuer) {
             continue;
         }
         let ca = cas
             .get(issuer)
             .ok_or_else(|| anyhow!("internal error: no CA {issuer}"))?;
-        let signer = ca
-            .signer()?
+        let key = ca
+            .signing_key()?
             .ok_or_else(|| anyhow!("internal error: renewing under the external CA {issuer}"))?;
-        signers.insert(issuer, signer);
+        signers.insert(issuer, SigningCa::new(ca.cert.info.clone(), key)?);
     }
     Ok(signers)
 }
 
 fn decide(
     dirs: &TreeDirs,
-    profile: &'static Profile,
+    row: &'static Profile,
     request: &RenewRequest,
     cas: &mut Cas,
 ) -> Result<(Outcome, Option<Due>)> {
-    let Some(found) = reader::read_row(dirs, profile)? else {
+    let Some(found) = reader::read_row(dirs, row)? else {
         return Ok((Outcome::Missing, None));
     };
-    if let Location::Pointed { cert, .. } = &found.location {
-        return Ok((Outcome::Delegated(cert.clone()), None));
+    if let Found::Kubeconfig(kubeconfig) = &found {
+        if let Client::Pointed(cert) = &kubeconfig.client {
+            return Ok((Outcome::Delegated(cert.path().to_path_buf()), None));
+        }
     }
-    check_key(&found)?;
-    let issuer_name = profile
-        .issuer
-        .ok_or_else(|| anyhow!("internal error: {} has no issuer", profile.name))?;
-    if !cas.contains_key(issuer_name) {
-        let issuer = by_name(issuer_name)
-            .ok_or_else(|| anyhow!("internal error: unknown CA {issuer_name}"))?;
+    check_key(dirs, row, &found)?;
+    let issuer = row
+        .issuer_row()
+        .ok_or_else(|| anyhow!("internal error: {} has no issuer", row.name))?;
+    if !cas.contains_key(issuer.name) {
         cas.insert(
-            issuer_name,
+            issuer.name,
             reader::read_signing_ca(dirs, issuer, request.now)?,
         );
     }
     let ca = cas
-        .get(issuer_name)
-        .ok_or_else(|| anyhow!("internal error: CA {issuer_name} not read"))?;
+        .get(issuer.name)
+        .ok_or_else(|| anyhow!("internal error: CA {} not read", issuer.name))?;
     if ca.is_external() {
-        return Ok((Outcome::External(issuer_name), None));
+        return Ok((Outcome::External(issuer.name), None));
     }
-    let ca_cert = &ca.cert;
-    found.cert.verify_signed_by(ca_cert).map_err(|e| {
-        anyhow!(
-            "{}: not signed by {issuer_name}: {e}",
-            found.path().display()
-        )
-    })?;
-    let residual = (found.cert.not_after - request.now).whole_seconds();
+    let cert = found.cert();
+    cert.check_signed_by(&ca.cert.info, issuer.name)?;
+    let residual = (cert.info.not_after - request.now).whole_seconds();
     if let Some(window) = request.due_within {
         if residual > i64::try_from(window.as_secs()).unwrap_or(i64::MAX) {
             return Ok((Outcome::NotDue(short_human_duration(residual)), None));
@@ -177,22 +190,13 @@ fn decide(
     }
     let algorithm = request
         .algorithm
-        .or(found.cert.key_algorithm)
+        .or(cert.info.key_algorithm)
         .unwrap_or(Algorithm::Rsa2048);
-    let cert_request = CertRequest {
-        cn: found.cert.cn.clone(),
-        orgs: found.cert.orgs.clone(),
-        dns_names: found.cert.dns_names.clone(),
-        ips: found.cert.ips.clone(),
-        ekus: profile.ekus.to_vec(),
-        is_ca: false,
-        not_before: request.now - BACKDATE,
-        not_after: request.now + request.validity.to_time(),
-    };
+    let cert_request = row.renewal_request(&cert.info, request.now, request.validity);
     Ok((
         Outcome::Renewed,
         Some(Due {
-            profile,
+            row,
             found,
             request: cert_request,
             algorithm,
@@ -200,18 +204,22 @@ fn decide(
     ))
 }
 
-/// The key beside a certificate must exist and match it; renewing over a broken pair would
-/// hide the breakage.
-fn check_key(found: &OnDisk) -> Result<()> {
-    let key_pem = found.key_pem.as_ref().ok_or_else(|| {
-        anyhow!(
-            "{}: certificate exists without its key",
-            found.path().display()
-        )
-    })?;
-    match &found.location {
-        Location::Pair { key, .. } => reader::check_pair(&found.cert, found.path(), key, key_pem),
-        _ => reader::check_embedded_pair(&found.cert, found.path(), key_pem),
+/// The key beside a certificate must exist and belong to it; renewing over a broken pair
+/// would hide the breakage.
+fn check_key(dirs: &TreeDirs, row: &Profile, found: &Found) -> Result<(), Problem> {
+    match found {
+        Found::Pair { cert, key: None } => Err(Problem::CertWithoutKey {
+            cert: cert.path().to_path_buf(),
+            key: dirs.cert_dir.join(row.key_file().unwrap_or_default()),
+        }),
+        Found::Pair {
+            cert,
+            key: Some(key),
+        } => key.check_belongs_to(cert),
+        Found::Kubeconfig(kubeconfig) => {
+            let (cert, key) = kubeconfig.embedded()?;
+            key.check_belongs_to(cert)
+        }
     }
 }
 
@@ -240,52 +248,23 @@ impl Replacement {
     }
 }
 
+/// Issues the successor of a due row with `key` and the files that hold it.
 fn reissue(
     dirs: &TreeDirs,
     due: &Due,
-    key: &KeyPair,
-    ca_cert: &CertInfo,
-    signer: &Signer,
+    key: rcgen::KeyPair,
+    signer: &SigningCa,
 ) -> Result<Replacement> {
-    let der = issue::signed_by(&due.request, key, signer)
-        .with_context(|| format!("renewing {}", due.profile.cert_name()))?;
-    let cert_pem = pem::encode("CERTIFICATE", &der).into_bytes();
-    let key_pem = keys::to_pem(key)?.into_bytes();
-    let file = |root: &Path, rel: PathBuf, content: Vec<u8>, mode| FileWrite {
-        root: root.to_path_buf(),
-        rel,
-        content,
-        mode,
-    };
-    match &due.found.location {
-        Location::Pair { .. } => Ok(Replacement::Pair {
-            key: file(
-                &dirs.cert_dir,
-                due.profile.key_file().unwrap_or_default(),
-                key_pem,
-                SECRET_MODE,
-            ),
-            cert: file(
-                &dirs.cert_dir,
-                due.profile.cert_file().unwrap_or_default(),
-                cert_pem,
-                PUBLIC_MODE,
-            ),
-        }),
-        Location::Kubeconfig { kubeconfig, .. } => {
-            let mut kubeconfig = kubeconfig.as_ref().clone();
-            let ca_pem = pem::encode("CERTIFICATE", &ca_cert.der).into_bytes();
-            kubeconfig.replace_credentials(&ca_pem, &cert_pem, &key_pem)?;
-            let yaml = kubeconfig.to_yaml()?.into_bytes();
-            Ok(Replacement::Kubeconfig(file(
-                &dirs.kubeconfig_dir,
-                due.profile.file.into(),
-                yaml,
-                SECRET_MODE,
-            )))
+    let issued = issue(due.row, &due.request, key, By::Ca(signer))
+        .with_context(|| format!("renewing {}", due.row.cert_name()))?;
+    Ok(match &due.found {
+        Found::Pair { .. } => Replacement::Pair {
+            key: dirs.key_write(due.row, issued.key_pem.clone()),
+            cert: dirs.cert_write(due.row, issued.cert_pem.clone()),
+        },
+        Found::Kubeconfig(found) => {
+            let of = KubeconfigOf::Existing(&found.kubeconfig);
+            Replacement::Kubeconfig(dirs.kubeconfig_write(due.row, issued.kubeconfig(signer, of)?))
         }
-        Location::Pointed { .. } => {
-            Err(anyhow!("internal error: renewing a delegated certificate"))
-        }
-    }
+    })
 }

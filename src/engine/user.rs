@@ -1,16 +1,15 @@
 //! `kubeconfig user`: a kubeconfig for any user, with a fresh key and a client certificate
-//! signed by the cluster CA — the `admin` row with its CN and O replaced.
+//! signed by the cluster CA — the admin row, resolved with another CN and O.
 
-use crate::cluster::kubeconfig::{ClientCredentials, Kubeconfig};
+use super::issue::{By, KubeconfigOf, SigningCa, issue};
 use crate::duration::Duration;
-use crate::pki::issue::{self, CertRequest, Eku};
 use crate::pki::keys::{self, Algorithm};
-use crate::pki::pem;
-use crate::profile::by_name;
+use crate::profile::{Role, by_role};
+use crate::spec::DEFAULT_CLUSTER_NAME;
 use crate::tree::TreeDirs;
-use crate::tree::{reader, store};
-use anyhow::{Context, Result, anyhow};
-use std::path::Path;
+use crate::tree::problem::Problem;
+use crate::tree::reader;
+use anyhow::{Result, anyhow};
 use time::OffsetDateTime;
 
 /// Who the kubeconfig is for.
@@ -30,51 +29,51 @@ pub struct UserRequest {
 }
 
 /// The kubeconfig YAML for `user`.
-pub fn user_kubeconfig(dirs: &TreeDirs, user: &UserRequest) -> Result<String> {
-    let admin = by_name("admin").ok_or_else(|| anyhow!("internal error: no admin row"))?;
-    let ca_row = by_name(admin.issuer.unwrap_or_default())
-        .ok_or_else(|| anyhow!("internal error: no CA row"))?;
-    let ca_key = dirs.cert_dir.join(ca_row.key_file().unwrap_or_default());
-    let (ca_cert, signer) = reader::load_signer(dirs, ca_row, user.now)?.ok_or_else(|| {
+pub fn user_kubeconfig(dirs: &TreeDirs, user: &UserRequest) -> Result<Vec<u8>> {
+    let admin = by_role(Role::Admin);
+    let ca_row = by_role(Role::ClusterCa);
+    let ca = reader::read_signing_ca(dirs, ca_row, user.now)?;
+    let ca_key = ca.signing_key()?.ok_or_else(|| {
         anyhow!(
             "{} is absent: the cluster CA's key is needed to sign a user certificate",
-            ca_key.display()
+            dirs.cert_dir
+                .join(ca_row.key_file().unwrap_or_default())
+                .display()
         )
     })?;
+    let signer = SigningCa::new(ca.cert.info, ca_key)?;
     let server = match &user.server {
         Some(server) => server.clone(),
-        None => admin_server(dirs, admin.file)?,
+        None => admin_server(dirs)?,
     };
     let algorithm = user
         .algorithm
-        .or(ca_cert.key_algorithm)
+        .or(signer.cert.key_algorithm)
         .unwrap_or(Algorithm::Rsa2048);
-    let key = keys::generate(algorithm)?;
-    let request = CertRequest {
-        cn: user.name.clone(),
-        orgs: user.groups.clone(),
-        dns_names: vec![],
-        ips: vec![],
-        ekus: vec![Eku::ClientAuth],
-        is_ca: false,
-        not_before: ca_cert.not_before,
-        not_after: user.now + user.validity.to_time(),
+    let request = admin.user_request(
+        &user.name,
+        &user.groups,
+        signer.cert.not_before,
+        user.now + user.validity.to_time(),
+    );
+    let issued = issue(admin, &request, keys::generate(algorithm)?, By::Ca(&signer))?;
+    let of = KubeconfigOf::New {
+        cluster_name: DEFAULT_CLUSTER_NAME,
+        server: &server,
     };
-    let der = issue::signed_by(&request, &key, &signer)?;
-    let creds = ClientCredentials {
-        ca_pem: pem::encode("CERTIFICATE", &ca_cert.der).into_bytes(),
-        server,
-        cert_pem: pem::encode("CERTIFICATE", &der).into_bytes(),
-        key_pem: keys::to_pem(&key)?.into_bytes(),
-    };
-    Kubeconfig::with_client_cert("kubernetes", &creds.server, &user.name, &creds).to_yaml()
+    issued.kubeconfig(&signer, of)
 }
 
-fn admin_server(dirs: &TreeDirs, admin_file: &str) -> Result<String> {
-    let path = dirs.kubeconfig_dir.join(admin_file);
-    let bytes = store::read_optional(&dirs.kubeconfig_dir, Path::new(admin_file))?
-        .ok_or_else(|| anyhow!("{} is missing: pass --server URL", path.display()))?;
-    Kubeconfig::parse(&bytes)
-        .and_then(|admin| admin.server().map(str::to_string))
-        .with_context(|| path.display().to_string())
+/// The server of admin.conf, for a user kubeconfig without `--server`.
+fn admin_server(dirs: &TreeDirs) -> Result<String> {
+    let admin = by_role(Role::Admin);
+    let (path, kubeconfig) =
+        reader::read_kubeconfig_file(dirs, admin)?.ok_or_else(|| Problem::Missing {
+            path: dirs.kubeconfig_dir.join(admin.file),
+            hint: "pass --server URL",
+        })?;
+    kubeconfig
+        .server()
+        .map(str::to_string)
+        .map_err(|e| anyhow!("{}: {e:#}", path.display()))
 }

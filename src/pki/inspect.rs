@@ -32,6 +32,8 @@ pub struct CertInfo {
     pub not_after: OffsetDateTime,
     /// The subjectPublicKey bit string contents (what a key's raw public key must equal).
     pub public_key: Vec<u8>,
+    /// The whole DER SubjectPublicKeyInfo (what a CA pin hashes).
+    pub spki_der: Vec<u8>,
     /// The algorithm of the certified key, when it is one kubepki generates.
     pub key_algorithm: Option<Algorithm>,
 }
@@ -64,6 +66,7 @@ impl CertInfo {
             .is_some_and(|bc| bc.value.ca);
         let (not_before, not_after) = validity(&cert)?;
         let public_key = cert.public_key().subject_public_key.data.to_vec();
+        let spki_der = cert.public_key().raw.to_vec();
         let key_algorithm = key_algorithm(&cert);
         Ok(CertInfo {
             der,
@@ -75,6 +78,7 @@ impl CertInfo {
             not_before,
             not_after,
             public_key,
+            spki_der,
             key_algorithm,
         })
     }
@@ -107,13 +111,6 @@ impl CertInfo {
                     name.split_once('.').is_some_and(|(_, rest)| rest == suffix)
                 })
         })
-    }
-
-    /// kubeadm's CA pin: `sha256:` + hex SHA-256 of the DER SubjectPublicKeyInfo.
-    pub fn pin(&self) -> Result<String> {
-        let cert = parse_x509(&self.der)?;
-        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, cert.public_key().raw);
-        Ok(format!("sha256:{}", hex(digest.as_ref())))
     }
 }
 
@@ -173,9 +170,4 @@ fn ip_from_bytes(bytes: &[u8]) -> Result<IpAddr> {
 fn validity(cert: &X509Certificate<'_>) -> Result<(OffsetDateTime, OffsetDateTime)> {
     let v = cert.validity();
     Ok((v.not_before.to_datetime(), v.not_after.to_datetime()))
-}
-
-/// Lower-case hex.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -45,16 +45,14 @@ pub struct CertRequest {
 /// A CA able to sign: its rcgen issuer (subject, key identifier, key).
 pub type Signer = Issuer<'static, KeyPair>;
 
-/// Issues a self-signed CA certificate for `key`; returns it with the signer it now is.
-pub fn self_signed_ca(
-    request: &CertRequest,
-    key: KeyPair,
-) -> Result<(CertificateDer<'static>, Signer)> {
-    let params = params_for(request, &key)?;
+/// Issues a self-signed CA certificate for `key`. It signs as any existing CA does, through
+/// [`existing_ca`].
+pub fn self_signed_ca(request: &CertRequest, key: &KeyPair) -> Result<CertificateDer<'static>> {
+    let params = params_for(request, key)?;
     let cert = params
-        .self_signed(&key)
+        .self_signed(key)
         .map_err(|e| anyhow!("signing CA certificate {:?}: {e}", request.cn))?;
-    Ok((cert.der().clone(), Issuer::new(params, key)))
+    Ok(cert.der().clone())
 }
 
 /// Issues a certificate for `key`, signed by `signer`.
@@ -193,11 +191,9 @@ mod tests {
 
     #[test]
     fn leaf_has_aki_of_ca_ski_and_no_ski() {
-        let (ca_der, signer) = self_signed_ca(
-            &request("kubernetes", true),
-            generate(Algorithm::EcdsaP256).unwrap(),
-        )
-        .unwrap();
+        let ca_key = generate(Algorithm::EcdsaP256).unwrap();
+        let ca_der = self_signed_ca(&request("kubernetes", true), &ca_key).unwrap();
+        let signer = existing_ca(&ca_der, ca_key).unwrap();
         let key = generate(Algorithm::EcdsaP256).unwrap();
         let leaf_der = signed_by(&request("kube-apiserver", false), &key, &signer).unwrap();
         let (_, ca) = x509_parser::parse_x509_certificate(&ca_der).unwrap();

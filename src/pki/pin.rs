@@ -15,9 +15,12 @@ use std::str::FromStr;
 pub struct CaPin([u8; 32]);
 
 impl CaPin {
-    /// The pin of a certificate's public key.
-    pub fn of(cert: &CertInfo) -> Result<CaPin> {
-        cert.pin()?.parse().map_err(anyhow::Error::msg)
+    /// The pin of a certificate's public key: SHA-256 over its DER SubjectPublicKeyInfo.
+    pub fn of(cert: &CertInfo) -> CaPin {
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &cert.spki_der);
+        let mut bytes = [0u8; 32];
+        bytes.copy_from_slice(digest.as_ref());
+        CaPin(bytes)
     }
 
     /// The pins of every certificate in a PEM bundle (later blocks included).
@@ -28,7 +31,7 @@ impl CaPin {
                 let der = der.map_err(|e| {
                     anyhow!("malformed PEM certificate block: {}", pem::describe(&e))
                 })?;
-                CaPin::of(&CertInfo::parse(der)?)
+                CertInfo::parse(der).map(|cert| CaPin::of(&cert))
             })
             .collect()
     }
@@ -36,7 +39,13 @@ impl CaPin {
 
 impl fmt::Display for CaPin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "sha256:{}", crate::pki::inspect::hex(&self.0))
+        write!(f, "sha256:{}", crate::pki::pem::hex(&self.0))
+    }
+}
+
+impl serde::Serialize for CaPin {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
     }
 }
 

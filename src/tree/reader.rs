@@ -1,144 +1,524 @@
-//! Reading a row's material from the tree for the `certs` commands: its certificate (a file
-//! pair, embedded in a kubeconfig, or the kubelet's rotated file a kubeconfig points at) and
-//! a CA's signer, checked as rcgen does not (the certificate is a CA, the key matches it).
+//! The one way to read a tree: a row's certificate, key, public key or kubeconfig as found
+//! on disk, parsed into values, with the checks that judge them. Planning, renewal, expiry
+//! and the small commands all read through here, and every problem is a `Problem` naming its
+//! file. Private keys stay unparsed PEM until a caller needs the key itself (`FoundKey::load`);
+//! whether one belongs to a certificate is read from its structure, which is cheap. Reads
+//! only; never writes.
 
+use super::TreeDirs;
+use super::problem::{Place, Problem};
+use super::store;
 use crate::cluster::bootstrap::{TokenRecord, is_secret_manifest};
 use crate::cluster::kubeconfig::Kubeconfig;
 use crate::pki::inspect::CertInfo;
-use crate::pki::issue::{self, Signer};
-use crate::pki::keys;
-use crate::pki::pem;
-use crate::profile::{Kind, PROFILES, Profile};
-use crate::tree::TreeDirs;
-use crate::tree::store;
-use anyhow::{Context, Result, anyhow, bail};
+use crate::pki::{keys, pem};
+use crate::profile::{Kind, PROFILES, Profile, Role, by_role};
+use anyhow::{Context, anyhow};
+use rcgen::{KeyPair, PublicKeyData};
+use rustls_pki_types::SubjectPublicKeyInfoDer;
+use rustls_pki_types::pem::PemObject;
+use std::fmt;
+use std::net::IpAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use time::OffsetDateTime;
 
-/// Where a row's certificate lives.
-pub enum Location {
-    /// `<file>.crt` beside `<file>.key`.
-    Pair {
-        /// The certificate file.
-        cert: PathBuf,
-        /// The key file.
-        key: PathBuf,
-    },
-    /// Embedded in a kubeconfig, parsed.
-    Kubeconfig {
-        /// The kubeconfig file.
-        path: PathBuf,
-        /// Its content.
-        kubeconfig: Box<Kubeconfig>,
-    },
-    /// A file a kubeconfig points at (the kubelet's rotated client certificate).
-    Pointed {
-        /// The kubeconfig file.
-        kubeconfig: PathBuf,
-        /// The certificate file it names.
-        cert: PathBuf,
-    },
+/// The result of a read or a check.
+pub type Checked<T> = Result<T, Problem>;
+
+/// Reads `root/rel` if it exists, refusing symlinks below `root`.
+pub fn read_file(root: &Path, rel: &Path) -> Checked<Option<Vec<u8>>> {
+    store::read_optional(root, rel).map_err(|e| Problem::Unreadable(format!("{e:#}")))
 }
 
-/// A row's certificate as found on disk.
-pub struct OnDisk {
-    /// The certificate.
-    pub cert: CertInfo,
-    /// Where it is.
-    pub location: Location,
-    /// The private key PEM beside it, when kubepki manages the key.
-    pub key_pem: Option<Vec<u8>>,
+/// A certificate as found: where it is and what it says.
+#[derive(Clone, Debug)]
+pub struct FoundCert {
+    /// Its file, or the kubeconfig it is embedded in.
+    pub place: Place,
+    /// Its content.
+    pub info: CertInfo,
 }
 
-impl OnDisk {
-    /// The file that holds the certificate, for messages.
+impl FoundCert {
+    /// Parses the first certificate of `bytes`, found at `place`.
+    pub fn parse(place: Place, bytes: &[u8]) -> Checked<FoundCert> {
+        let info = pem::first_certificate(bytes)
+            .and_then(CertInfo::parse)
+            .map_err(|e| Problem::BadCertificate {
+                path: place.path().clone(),
+                why: format!("{e:#}"),
+            })?;
+        Ok(FoundCert { place, info })
+    }
+
+    /// The file that holds it.
     pub fn path(&self) -> &Path {
-        match &self.location {
-            Location::Pair { cert, .. } | Location::Pointed { cert, .. } => cert,
-            Location::Kubeconfig { path, .. } => path,
+        self.place.path()
+    }
+
+    /// It must be a CA certificate.
+    pub fn check_is_ca(&self) -> Checked<()> {
+        match self.info.is_ca {
+            true => Ok(()),
+            false => Err(Problem::NotCa(self.path().to_path_buf())),
+        }
+    }
+
+    /// It must not be expired at `now`.
+    pub fn check_current(&self, now: OffsetDateTime) -> Checked<()> {
+        match self.info.not_after <= now {
+            true => Err(Problem::Expired {
+                path: self.path().to_path_buf(),
+                on: self.info.not_after.date(),
+            }),
+            false => Ok(()),
+        }
+    }
+
+    /// It must be signed by `ca`, the certificate of the CA row `issuer`.
+    pub fn check_signed_by(&self, ca: &CertInfo, issuer: &'static str) -> Checked<()> {
+        self.info
+            .verify_signed_by(ca)
+            .map_err(|e| Problem::NotSignedBy {
+                place: self.place.clone(),
+                issuer,
+                why: e.to_string(),
+            })
+    }
+
+    /// It must carry every one of these SANs.
+    pub fn check_sans(&self, dns_names: &[String], ips: &[IpAddr]) -> Checked<()> {
+        let missing: Vec<String> = dns_names
+            .iter()
+            .filter(|name| !self.info.covers_dns(name))
+            .cloned()
+            .chain(
+                ips.iter()
+                    .filter(|ip| !self.info.ips.contains(ip))
+                    .map(IpAddr::to_string),
+            )
+            .collect();
+        match missing.is_empty() {
+            true => Ok(()),
+            false => Err(Problem::MissingSans {
+                path: self.path().to_path_buf(),
+                missing,
+            }),
         }
     }
 }
 
-/// Reads the certificate of `profile`; `None` when its file is missing.
-pub fn read_row(dirs: &TreeDirs, profile: &Profile) -> Result<Option<OnDisk>> {
-    match profile.kind {
-        Kind::Kubeconfig(_) => read_kubeconfig(&dirs.kubeconfig_dir, profile.file),
-        Kind::Ca | Kind::Leaf => read_pair(dirs, profile),
+/// A private key as found, not yet loaded. `Debug` never shows it.
+#[derive(Clone)]
+pub struct FoundKey {
+    /// Its file, or the kubeconfig it is embedded in.
+    pub place: Place,
+    pem: Vec<u8>,
+}
+
+impl fmt::Debug for FoundKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "FoundKey({:?}, <redacted>)", self.place)
+    }
+}
+
+impl FoundKey {
+    /// Loads (and so validates) the key.
+    pub fn load(&self) -> Checked<KeyPair> {
+        keys::from_pem(&self.pem).map_err(|e| self.bad(e))
+    }
+
+    /// It must be the key of `cert`, read from the key's structure without loading it.
+    pub fn check_belongs_to(&self, cert: &FoundCert) -> Checked<()> {
+        let public = keys::public_key_of(&self.pem).map_err(|e| self.bad(e))?;
+        match public == cert.info.public_key {
+            true => Ok(()),
+            false => Err(self.mismatch(cert)),
+        }
+    }
+
+    /// `key`, this file's key loaded, must be the key of `cert`.
+    pub fn check_loaded_belongs_to(&self, key: &KeyPair, cert: &FoundCert) -> Checked<()> {
+        match cert.info.matches_key(key) {
+            true => Ok(()),
+            false => Err(self.mismatch(cert)),
+        }
+    }
+
+    fn bad(&self, error: anyhow::Error) -> Problem {
+        Problem::BadKey {
+            place: self.place.clone(),
+            why: format!("{error:#}"),
+        }
+    }
+
+    fn mismatch(&self, cert: &FoundCert) -> Problem {
+        match &self.place {
+            Place::Kubeconfig(path) => Problem::EmbeddedKeyMismatch(path.clone()),
+            Place::File(key) => Problem::KeyMismatch {
+                key: key.clone(),
+                cert: cert.path().to_path_buf(),
+            },
+        }
+    }
+}
+
+/// A certificate/key pair row (a CA or a leaf) as found; either file may be missing.
+#[derive(Debug)]
+pub struct FoundPair {
+    /// `<cert-dir>/<file>.crt`.
+    pub cert_path: PathBuf,
+    /// `<cert-dir>/<file>.key`.
+    pub key_path: PathBuf,
+    /// The certificate, when its file exists.
+    pub cert: Option<FoundCert>,
+    /// The key, when its file exists.
+    pub key: Option<FoundKey>,
+}
+
+/// Reads the certificate and key of a CA or leaf row.
+pub fn read_pair(dirs: &TreeDirs, row: &Profile) -> Checked<FoundPair> {
+    let (cert_rel, key_rel) = (
+        row.cert_file().unwrap_or_default(),
+        row.key_file().unwrap_or_default(),
+    );
+    let (cert_path, key_path) = (dirs.cert_dir.join(&cert_rel), dirs.cert_dir.join(&key_rel));
+    let cert = read_file(&dirs.cert_dir, &cert_rel)?
+        .map(|bytes| FoundCert::parse(Place::File(cert_path.clone()), &bytes))
+        .transpose()?;
+    let key = read_file(&dirs.cert_dir, &key_rel)?.map(|pem| FoundKey {
+        place: Place::File(key_path.clone()),
+        pem,
+    });
+    Ok(FoundPair {
+        cert_path,
+        key_path,
+        cert,
+        key,
+    })
+}
+
+/// Whether the key file of a row with one exists (a CA without it is external).
+pub fn key_exists(dirs: &TreeDirs, row: &Profile) -> Checked<bool> {
+    let key_rel = row.key_file().unwrap_or_default();
+    Ok(read_file(&dirs.cert_dir, &key_rel)?.is_some())
+}
+
+/// A bare key pair row (`sa`) as found; either file may be missing.
+#[derive(Debug)]
+pub struct FoundKeyPair {
+    /// `<cert-dir>/<file>.key`.
+    pub key_path: PathBuf,
+    /// `<cert-dir>/<file>.pub`.
+    pub public_path: PathBuf,
+    /// The private key, when its file exists.
+    pub key: Option<FoundKey>,
+    /// The public key PEM, when its file exists.
+    pub public_pem: Option<Vec<u8>>,
+}
+
+impl FoundKeyPair {
+    /// The public key file must hold `key`'s public key.
+    pub fn check_public(&self, key: &KeyPair, public_pem: &[u8]) -> Checked<()> {
+        let public = SubjectPublicKeyInfoDer::from_pem_slice(public_pem).map_err(|e| {
+            Problem::BadPublicKey {
+                path: self.public_path.clone(),
+                why: pem::describe(&e),
+            }
+        })?;
+        match public.as_ref() == key.subject_public_key_info().as_slice() {
+            true => Ok(()),
+            false => Err(Problem::PublicKeyMismatch {
+                public: self.public_path.clone(),
+                key: self.key_path.clone(),
+            }),
+        }
+    }
+}
+
+/// Reads the private and public key of a key pair row.
+pub fn read_key_pair(dirs: &TreeDirs, row: &Profile) -> Checked<FoundKeyPair> {
+    let (key_rel, public_rel) = (
+        row.key_file().unwrap_or_default(),
+        row.pub_file().unwrap_or_default(),
+    );
+    let key_path = dirs.cert_dir.join(&key_rel);
+    let key = read_file(&dirs.cert_dir, &key_rel)?.map(|pem| FoundKey {
+        place: Place::File(key_path.clone()),
+        pem,
+    });
+    Ok(FoundKeyPair {
+        key_path,
+        public_path: dirs.cert_dir.join(&public_rel),
+        key,
+        public_pem: read_file(&dirs.cert_dir, &public_rel)?,
+    })
+}
+
+/// The client certificate of a kubeconfig.
+#[derive(Debug)]
+pub enum Client {
+    /// Embedded, with its key (`client-certificate-data`, `client-key-data`).
+    Embedded {
+        /// The certificate.
+        cert: FoundCert,
+        /// The key.
+        key: FoundKey,
+    },
+    /// In a file the kubeconfig points at (the kubelet's rotated
+    /// `kubelet-client-current.pem`), whose key kubepki does not manage.
+    Pointed(FoundCert),
+}
+
+/// A kubeconfig row as found.
+#[derive(Debug)]
+pub struct FoundKubeconfig {
+    /// The file.
+    pub path: PathBuf,
+    /// Its content.
+    pub kubeconfig: Kubeconfig,
+    /// Its client certificate.
+    pub client: Client,
+}
+
+impl FoundKubeconfig {
+    /// The client certificate, wherever it is.
+    pub fn cert(&self) -> &FoundCert {
+        match &self.client {
+            Client::Embedded { cert, .. } | Client::Pointed(cert) => cert,
+        }
+    }
+
+    /// The embedded certificate and key; a kubeconfig whose certificate is in another file
+    /// has none.
+    pub fn embedded(&self) -> Checked<(&FoundCert, &FoundKey)> {
+        match &self.client {
+            Client::Embedded { cert, key } => Ok((cert, key)),
+            Client::Pointed(_) => Err(self.bad(anyhow!("no embedded client-certificate-data"))),
+        }
+    }
+
+    /// The current context's server, which must be an `https://` URL.
+    pub fn server(&self) -> Checked<&str> {
+        self.kubeconfig.server().map_err(|e| self.bad(e))
+    }
+
+    /// The embedded CA must be `ca`, the certificate of the CA row `issuer`.
+    pub fn check_ca(&self, ca: &CertInfo, issuer: &'static str) -> Checked<()> {
+        let ca_pem = self
+            .kubeconfig
+            .client_credentials()
+            .map(|creds| creds.ca_pem)
+            .map_err(|e| self.bad(e))?;
+        let embedded = pem::first_certificate(&ca_pem)
+            .map_err(|e| self.bad(e.context("certificate-authority-data")))?;
+        match embedded.as_ref() == ca.der.as_ref() {
+            true => Ok(()),
+            false => Err(Problem::WrongEmbeddedCa {
+                path: self.path.clone(),
+                issuer,
+            }),
+        }
+    }
+
+    fn bad(&self, error: anyhow::Error) -> Problem {
+        bad_kubeconfig(&self.path, error)
+    }
+}
+
+fn bad_kubeconfig(path: &Path, error: anyhow::Error) -> Problem {
+    Problem::BadKubeconfig {
+        path: path.to_path_buf(),
+        why: format!("{error:#}"),
+    }
+}
+
+/// Reads and parses a kubeconfig row's file, without looking at its credentials; `None`
+/// when it does not exist.
+pub fn read_kubeconfig_file(
+    dirs: &TreeDirs,
+    row: &Profile,
+) -> Checked<Option<(PathBuf, Kubeconfig)>> {
+    let path = dirs.kubeconfig_dir.join(row.file);
+    let Some(bytes) = read_file(&dirs.kubeconfig_dir, Path::new(row.file))? else {
+        return Ok(None);
+    };
+    let kubeconfig = Kubeconfig::parse(&bytes).map_err(|e| bad_kubeconfig(&path, e))?;
+    Ok(Some((path, kubeconfig)))
+}
+
+/// Reads a kubeconfig row with its client certificate (embedded, or in the file it points
+/// at); `None` when the kubeconfig does not exist.
+pub fn read_kubeconfig(dirs: &TreeDirs, row: &Profile) -> Checked<Option<FoundKubeconfig>> {
+    let Some((path, kubeconfig)) = read_kubeconfig_file(dirs, row)? else {
+        return Ok(None);
+    };
+    let pointed = kubeconfig
+        .client_certificate_file()
+        .map_err(|e| bad_kubeconfig(&path, e))?;
+    let client = match pointed {
+        Some(file) => Client::Pointed(read_pointed_cert(&path, Path::new(&file))?),
+        None => {
+            let creds = kubeconfig
+                .client_credentials()
+                .map_err(|e| bad_kubeconfig(&path, e))?;
+            Client::Embedded {
+                cert: FoundCert::parse(Place::Kubeconfig(path.clone()), &creds.cert_pem)?,
+                key: FoundKey {
+                    place: Place::Kubeconfig(path.clone()),
+                    pem: creds.key_pem,
+                },
+            }
+        }
+    };
+    Ok(Some(FoundKubeconfig {
+        path,
+        kubeconfig,
+        client,
+    }))
+}
+
+/// The certificate file a kubeconfig points at (outside the tree, e.g. the kubelet's own).
+fn read_pointed_cert(kubeconfig: &Path, cert: &Path) -> Checked<FoundCert> {
+    let bytes = std::fs::read(cert).map_err(|e| {
+        Problem::Unreadable(format!(
+            "{}: reading {}: {e}",
+            kubeconfig.display(),
+            cert.display()
+        ))
+    })?;
+    FoundCert::parse(Place::File(cert.to_path_buf()), &bytes)
+}
+
+/// A row's certificate as found, wherever the row keeps it.
+#[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // a handful per run, moved once; boxing would buy nothing
+pub enum Found {
+    /// A CA or leaf: `<file>.crt`, and its key when present.
+    Pair {
+        /// The certificate.
+        cert: FoundCert,
+        /// The key, when its file exists.
+        key: Option<FoundKey>,
+    },
+    /// A kubeconfig and its client certificate.
+    Kubeconfig(FoundKubeconfig),
+}
+
+impl Found {
+    /// The certificate.
+    pub fn cert(&self) -> &FoundCert {
+        match self {
+            Found::Pair { cert, .. } => cert,
+            Found::Kubeconfig(found) => found.cert(),
+        }
+    }
+}
+
+/// Reads the certificate of any row that has one; `None` when it is missing (and for key
+/// pairs, which have none).
+pub fn read_row(dirs: &TreeDirs, row: &Profile) -> Checked<Option<Found>> {
+    match row.kind {
+        Kind::Kubeconfig(_) => Ok(read_kubeconfig(dirs, row)?.map(Found::Kubeconfig)),
+        Kind::Ca | Kind::Leaf => {
+            let pair = read_pair(dirs, row)?;
+            Ok(pair.cert.map(|cert| Found::Pair {
+                cert,
+                key: pair.key,
+            }))
+        }
         Kind::KeyPair => Ok(None),
     }
 }
 
-fn read_pair(dirs: &TreeDirs, profile: &Profile) -> Result<Option<OnDisk>> {
-    let (cert_rel, key_rel) = (
-        profile.cert_file().unwrap_or_default(),
-        profile.key_file().unwrap_or_default(),
-    );
-    let cert = dirs.cert_dir.join(&cert_rel);
-    let Some(bytes) = store::read_optional(&dirs.cert_dir, &cert_rel)? else {
-        return Ok(None);
-    };
-    let info = parse_cert(&cert, &bytes)?;
-    let key_pem = store::read_optional(&dirs.cert_dir, &key_rel)?;
-    let location = Location::Pair {
-        cert,
-        key: dirs.cert_dir.join(key_rel),
-    };
-    Ok(Some(OnDisk {
-        cert: info,
-        location,
-        key_pem,
-    }))
+/// A CA as found: its certificate, checked to be a CA, and its key when present, checked
+/// (structurally) to belong to it.
+#[derive(Debug)]
+pub struct FoundCa {
+    /// The CA certificate.
+    pub cert: FoundCert,
+    /// The key; `None` for an external CA.
+    pub key: Option<FoundKey>,
 }
 
-fn read_kubeconfig(dir: &Path, file: &str) -> Result<Option<OnDisk>> {
-    let path = dir.join(file);
-    let Some(bytes) = store::read_optional(dir, Path::new(file))? else {
-        return Ok(None);
-    };
-    let kubeconfig = Kubeconfig::parse(&bytes).with_context(|| path.display().to_string())?;
-    if let Some(pointed) = kubeconfig
-        .client_certificate_file()
-        .with_context(|| path.display().to_string())?
-    {
-        let cert = PathBuf::from(pointed);
-        let bytes = std::fs::read(&cert)
-            .with_context(|| format!("{}: reading {}", path.display(), cert.display()))?;
-        let info = parse_cert(&cert, &bytes)?;
-        return Ok(Some(OnDisk {
-            cert: info,
-            location: Location::Pointed {
-                kubeconfig: path,
-                cert,
-            },
-            key_pem: None,
-        }));
+impl FoundCa {
+    /// Whether the key is absent (an external CA).
+    pub fn is_external(&self) -> bool {
+        self.key.is_none()
     }
-    let creds = kubeconfig
-        .client_credentials()
-        .with_context(|| path.display().to_string())?;
-    let info = parse_cert(&path, &creds.cert_pem)?;
-    let location = Location::Kubeconfig {
-        path,
-        kubeconfig: Box::new(kubeconfig),
-    };
-    Ok(Some(OnDisk {
-        cert: info,
-        location,
-        key_pem: Some(creds.key_pem),
-    }))
+
+    /// The key, loaded; `None` for an external CA.
+    pub fn signing_key(&self) -> Checked<Option<KeyPair>> {
+        let Some(found) = &self.key else {
+            return Ok(None);
+        };
+        let key = found.load()?;
+        found.check_loaded_belongs_to(&key, &self.cert)?;
+        Ok(Some(key))
+    }
 }
 
-/// Parses the first certificate of `bytes`, read from `path`.
-pub fn parse_cert(path: &Path, bytes: &[u8]) -> Result<CertInfo> {
-    pem::first_certificate(bytes)
-        .and_then(CertInfo::parse)
-        .with_context(|| format!("{}: not a valid certificate", path.display()))
+/// Reads a CA row: the certificate must exist and be a CA; a present key must belong to it.
+pub fn read_ca(dirs: &TreeDirs, ca: &Profile) -> Checked<FoundCa> {
+    let pair = read_pair(dirs, ca)?;
+    let cert = pair.cert.ok_or(Problem::CaMissing(pair.cert_path))?;
+    cert.check_is_ca()?;
+    if let Some(key) = &pair.key {
+        key.check_belongs_to(&cert)?;
+    }
+    Ok(FoundCa {
+        cert,
+        key: pair.key,
+    })
+}
+
+/// Reads a CA row that is to sign at `now`: as `read_ca`, and not expired (whatever it
+/// signed would not verify).
+pub fn read_signing_ca(dirs: &TreeDirs, ca: &Profile, now: OffsetDateTime) -> Checked<FoundCa> {
+    let found = read_ca(dirs, ca)?;
+    if found.cert.info.not_after <= now {
+        return Err(Problem::ExpiredCa {
+            path: found.cert.path().to_path_buf(),
+            on: found.cert.info.not_after.date(),
+        });
+    }
+    Ok(found)
+}
+
+/// admin.conf, whose cluster (server and CA) the manifests and join commands publish: it
+/// must exist, name an `https://` server and embed a CA certificate.
+pub fn read_admin(dirs: &TreeDirs) -> Checked<Kubeconfig> {
+    let admin = by_role(Role::Admin);
+    let (path, kubeconfig) =
+        read_kubeconfig_file(dirs, admin)?.ok_or_else(|| Problem::Missing {
+            path: dirs.kubeconfig_dir.join(admin.file),
+            hint: "run kubepki init first",
+        })?;
+    kubeconfig
+        .check_cluster()
+        .map_err(|e| bad_kubeconfig(&path, e))?;
+    Ok(kubeconfig)
+}
+
+/// The files of the tree that hold a private key (key files and kubeconfigs) whose mode lets
+/// group or others in, with that mode. kubeadm writes them 0600; kubepki warns, never chmods.
+pub fn open_secrets(dirs: &TreeDirs) -> Vec<(PathBuf, u32)> {
+    let files = PROFILES.iter().filter_map(|row| match row.kind {
+        Kind::Kubeconfig(_) => Some(dirs.kubeconfig_dir.join(row.file)),
+        _ => row.key_file().map(|key| dirs.cert_dir.join(key)),
+    });
+    files
+        .filter_map(|path| {
+            let meta = std::fs::symlink_metadata(&path).ok()?;
+            let mode = meta.permissions().mode() & 0o777;
+            (meta.is_file() && mode & 0o077 != 0).then_some((path, mode))
+        })
+        .collect()
 }
 
 /// Every token Secret manifest in `dir` (none when `dir` does not exist), by file name.
-pub fn read_tokens(dir: &Path) -> Result<Vec<TokenRecord>> {
+pub fn read_tokens(dir: &Path) -> anyhow::Result<Vec<TokenRecord>> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Ok(Vec::new());
     };
@@ -159,152 +539,40 @@ pub fn read_tokens(dir: &Path) -> Result<Vec<TokenRecord>> {
         .collect()
 }
 
-/// Checks that the private key `key_pem` (from `key_path`) belongs to `cert` (from
-/// `cert_path`), reading the key's public half from its structure, without loading it.
-pub fn check_pair(
-    cert: &CertInfo,
-    cert_path: &Path,
-    key_path: &Path,
-    key_pem: &[u8],
-) -> Result<()> {
-    let matches = key_matches(cert, key_pem)
-        .with_context(|| format!("{}: not a valid private key", key_path.display()))?;
-    if !matches {
-        bail!(
-            "{}: does not match the certificate {}",
-            key_path.display(),
-            cert_path.display()
-        );
-    }
-    Ok(())
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testgen::{ca_pem, edited, one_line};
+    use proptest::prelude::*;
 
-/// The files of the tree that hold a private key (key files and kubeconfigs) whose mode lets
-/// group or others in, with that mode. kubeadm writes them 0600; kubepki warns, never chmods.
-pub fn open_secrets(dirs: &TreeDirs) -> Vec<(PathBuf, u32)> {
-    let files = PROFILES.iter().filter_map(|row| match row.kind {
-        Kind::Kubeconfig(_) => Some(dirs.kubeconfig_dir.join(row.file)),
-        _ => row.key_file().map(|key| dirs.cert_dir.join(key)),
-    });
-    files
-        .filter_map(|path| {
-            let meta = std::fs::symlink_metadata(&path).ok()?;
-            let mode = meta.permissions().mode() & 0o777;
-            (meta.is_file() && mode & 0o077 != 0).then_some((path, mode))
-        })
-        .collect()
-}
-
-/// Checks that the `client-key-data` of the kubeconfig `path` belongs to its
-/// `client-certificate-data` `cert`, as `check_pair` does for a file pair.
-pub fn check_embedded_pair(cert: &CertInfo, path: &Path, key_pem: &[u8]) -> Result<()> {
-    let matches = key_matches(cert, key_pem).with_context(|| {
-        format!(
-            "{}: client-key-data: not a valid private key",
-            path.display()
-        )
-    })?;
-    if !matches {
-        bail!(
-            "{}: client-key-data does not match client-certificate-data",
-            path.display()
-        );
-    }
-    Ok(())
-}
-
-/// Whether the private key `key_pem` belongs to `cert`, read from the key's structure.
-fn key_matches(cert: &CertInfo, key_pem: &[u8]) -> Result<bool> {
-    Ok(keys::public_key_of(key_pem)? == cert.public_key)
-}
-
-/// Whether a CA row's key file exists (else the CA is externally managed).
-pub fn ca_key_exists(dirs: &TreeDirs, ca: &Profile) -> Result<bool> {
-    let key_rel = ca.key_file().unwrap_or_default();
-    Ok(store::read_optional(&dirs.cert_dir, &key_rel)?.is_some())
-}
-
-/// A CA as found: its certificate, checked to be a CA, and its key PEM when present, checked
-/// (structurally, without loading it) to match the certificate.
-pub struct CaOnDisk {
-    /// The CA certificate.
-    pub cert: CertInfo,
-    key: Option<(PathBuf, Vec<u8>)>,
-}
-
-impl CaOnDisk {
-    /// Whether the key is absent (an external CA).
-    pub fn is_external(&self) -> bool {
-        self.key.is_none()
-    }
-
-    /// Loads the key and makes the CA a signer (rcgen checks neither CA flag nor key match:
-    /// both were checked when the CA was read). `None` for an external CA.
-    pub fn signer(&self) -> Result<Option<Signer>> {
-        let Some((path, pem)) = &self.key else {
-            return Ok(None);
-        };
-        let key = keys::load(path, pem)?;
-        if !self.cert.matches_key(&key) {
-            bail!("{}: does not match its certificate", path.display());
+    /// Every reader of certificates on `bytes` from `path`: no panic; one-line errors that
+    /// name the file.
+    fn check_certificate_readers(path: &Path, bytes: &[u8]) -> Result<(), TestCaseError> {
+        if let Err(e) = FoundCert::parse(Place::File(path.into()), bytes) {
+            let message = e.to_string();
+            prop_assert!(one_line(&message), "{}", message);
+            prop_assert!(
+                message.starts_with(&format!("{}: ", path.display())),
+                "{}",
+                message
+            );
         }
-        issue::existing_ca(&self.cert.der, key).map(Some)
+        let _ = crate::pki::pin::CaPin::of_bundle(bytes);
+        let _ = crate::net::https::Trust::from_pem(bytes);
+        Ok(())
     }
-}
 
-/// Reads a CA row: the certificate must exist and be a CA; a present key must match it.
-pub fn read_ca(dirs: &TreeDirs, ca: &Profile) -> Result<CaOnDisk> {
-    let Some(found) = read_pair(dirs, ca)? else {
-        let missing = dirs.cert_dir.join(ca.cert_file().unwrap_or_default());
-        bail!("{}: CA certificate not found", missing.display());
-    };
-    let Location::Pair {
-        cert: cert_path,
-        key: key_path,
-    } = found.location
-    else {
-        return Err(anyhow!("internal error: a CA row outside a file pair"));
-    };
-    if !found.cert.is_ca {
-        bail!("{}: certificate is not a CA", cert_path.display());
-    }
-    let key = match found.key_pem {
-        Some(pem) => {
-            check_pair(&found.cert, &cert_path, &key_path, &pem)?;
-            Some((key_path, pem))
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1000))]
+
+        #[test]
+        fn any_bytes_are_a_certificate_or_an_error(bytes in any::<Vec<u8>>()) {
+            check_certificate_readers(Path::new("/etc/kubernetes/pki/ca.crt"), &bytes)?;
         }
-        None => None,
-    };
-    Ok(CaOnDisk {
-        cert: found.cert,
-        key,
-    })
-}
 
-/// Reads a CA row that is to sign at `now`: as `read_ca`, and not expired (whatever it
-/// signed would not verify).
-pub fn read_signing_ca(dirs: &TreeDirs, ca: &Profile, now: OffsetDateTime) -> Result<CaOnDisk> {
-    let found = read_ca(dirs, ca)?;
-    if found.cert.not_after <= now {
-        bail!(
-            "{}: expired on {}; it can sign no valid certificate",
-            dirs.cert_dir
-                .join(ca.cert_file().unwrap_or_default())
-                .display(),
-            found.cert.not_after.date()
-        );
+        #[test]
+        fn edited_certificates_are_certificates_or_errors(bytes in edited(ca_pem().into_bytes())) {
+            check_certificate_readers(Path::new("/etc/kubernetes/pki/ca.crt"), &bytes)?;
+        }
     }
-    Ok(found)
-}
-
-/// A CA ready to sign at `now`: its certificate and signer, after checking that the
-/// certificate is a current CA and that the key matches it. `None` when the key is absent
-/// (external CA).
-pub fn load_signer(
-    dirs: &TreeDirs,
-    ca: &Profile,
-    now: OffsetDateTime,
-) -> Result<Option<(CertInfo, Signer)>> {
-    let ca = read_signing_ca(dirs, ca, now)?;
-    Ok(ca.signer()?.map(|signer| (ca.cert, signer)))
 }

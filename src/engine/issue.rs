@@ -1,0 +1,118 @@
+//! The one way kubepki makes a certificate, for every command (`init`, `certs renew`,
+//! `kubeconfig user`): a row, its resolved request, a key and a signer become the
+//! certificate, its PEM and the key's PEM; a kubeconfig row's result is then wrapped into its
+//! kubeconfig, new or updated, with the signing CA embedded.
+
+use crate::cluster::kubeconfig::{ClientCredentials, Kubeconfig};
+use crate::pki::inspect::CertInfo;
+use crate::pki::issue::{self, CertRequest, Signer};
+use crate::pki::{keys, pem};
+use crate::profile::Profile;
+use anyhow::{Context, Result};
+use rcgen::KeyPair;
+
+/// A CA able to sign: its certificate and its signer.
+pub struct SigningCa {
+    /// The CA certificate.
+    pub cert: CertInfo,
+    signer: Signer,
+}
+
+impl SigningCa {
+    /// The CA of `cert` and `key`. The caller has checked that the certificate is a CA and
+    /// that the key is its own (the tree reader does both): rcgen checks neither.
+    pub fn new(cert: CertInfo, key: KeyPair) -> Result<SigningCa> {
+        let signer = issue::existing_ca(&cert.der, key)?;
+        Ok(SigningCa { cert, signer })
+    }
+
+    /// The CA certificate as PEM, as kubeconfigs embed it.
+    pub fn cert_pem(&self) -> Vec<u8> {
+        pem::encode("CERTIFICATE", &self.cert.der).into_bytes()
+    }
+}
+
+/// Who signs a new certificate.
+pub enum By<'a> {
+    /// The certificate's own key: a new CA.
+    Itself,
+    /// A CA.
+    Ca(&'a SigningCa),
+}
+
+/// A certificate just issued, with its key.
+pub struct Issued {
+    /// The certificate.
+    pub cert: CertInfo,
+    /// The certificate, PEM.
+    pub cert_pem: Vec<u8>,
+    /// The key in kubeadm's format (PKCS#1 or SEC1), PEM.
+    pub key_pem: Vec<u8>,
+    key: KeyPair,
+}
+
+/// Where a kubeconfig row's new credentials go.
+pub enum KubeconfigOf<'a> {
+    /// A new kubeconfig: one cluster, one user, one context.
+    New {
+        /// `clusterName`.
+        cluster_name: &'a str,
+        /// The API server URL.
+        server: &'a str,
+    },
+    /// An existing kubeconfig, whose CA, client certificate and key are replaced and whose
+    /// every other field is kept.
+    Existing(&'a Kubeconfig),
+}
+
+/// Issues `request` for `row` with `key`, signed `by`.
+pub fn issue(row: &Profile, request: &CertRequest, key: KeyPair, by: By<'_>) -> Result<Issued> {
+    let der = match by {
+        By::Itself => issue::self_signed_ca(request, &key)?,
+        By::Ca(ca) => issue::signed_by(request, &key, &ca.signer)?,
+    };
+    let cert = CertInfo::parse(der).with_context(|| format!("issuing {}", row.cert_name()))?;
+    Ok(Issued {
+        cert_pem: pem::encode("CERTIFICATE", &cert.der).into_bytes(),
+        key_pem: keys::to_pem(&key)?.into_bytes(),
+        cert,
+        key,
+    })
+}
+
+impl Issued {
+    /// A new CA, ready to sign.
+    pub fn into_ca(self) -> Result<SigningCa> {
+        SigningCa::new(self.cert, self.key)
+    }
+
+    /// The key pair row's public key, PKIX PEM.
+    pub fn public_key_pem(&self) -> Vec<u8> {
+        keys::public_key_pem(&self.key).into_bytes()
+    }
+
+    /// The kubeconfig YAML holding this client certificate and key and `ca`'s certificate.
+    pub fn kubeconfig(&self, ca: &SigningCa, of: KubeconfigOf<'_>) -> Result<Vec<u8>> {
+        let ca_pem = ca.cert_pem();
+        let kubeconfig = match of {
+            KubeconfigOf::New {
+                cluster_name,
+                server,
+            } => {
+                let creds = ClientCredentials {
+                    ca_pem,
+                    server: server.to_string(),
+                    cert_pem: self.cert_pem.clone(),
+                    key_pem: self.key_pem.clone(),
+                };
+                Kubeconfig::with_client_cert(cluster_name, server, &self.cert.cn, &creds)
+            }
+            KubeconfigOf::Existing(existing) => {
+                let mut kubeconfig = existing.clone();
+                kubeconfig.replace_credentials(&ca_pem, &self.cert_pem, &self.key_pem)?;
+                kubeconfig
+            }
+        };
+        Ok(kubeconfig.to_yaml()?.into_bytes())
+    }
+}

@@ -1,0 +1,59 @@
+//! What `join` leaves on a worker once discovery has found the cluster: the cluster CA as
+//! `<cert-dir>/ca.crt` (kept when the same one is there, refused when another one is) and
+//! kubeadm's `bootstrap-kubelet.conf` with the TLS bootstrap token.
+
+use crate::cluster::bootstrap::{BootstrapToken, bootstrap_kubeconfig};
+use crate::cluster::discovery::Discovered;
+use crate::profile::{BOOTSTRAP_KUBECONFIG, Role, by_role};
+use crate::tree::TreeDirs;
+use crate::tree::reader::read_file;
+use crate::tree::store::{self, FileWrite};
+use anyhow::{Result, bail};
+use std::path::PathBuf;
+
+/// What `join` wrote.
+pub struct Joined {
+    /// The worker's `ca.crt`.
+    pub ca: PathBuf,
+    /// Whether `ca.crt` was written (else the same file was already there).
+    pub ca_written: bool,
+    /// `bootstrap-kubelet.conf`.
+    pub kubeconfig: PathBuf,
+}
+
+/// Writes the worker's files for the `discovered` cluster and the TLS bootstrap `token`.
+/// An existing `ca.crt` other than the discovered one is refused before anything is written.
+pub fn write_worker_files(
+    dirs: &TreeDirs,
+    discovered: &Discovered,
+    token: &BootstrapToken,
+) -> Result<Joined> {
+    let ca_row = by_role(Role::ClusterCa);
+    let ca = FileWrite {
+        content: discovered.ca_pem.clone(),
+        ..dirs.cert_write(ca_row, Vec::new())
+    };
+    let ca_written = match read_file(&ca.root, &ca.rel)? {
+        Some(existing) if existing == discovered.ca_pem => false,
+        Some(_) => bail!(
+            "{} exists and is not the CA of the discovered cluster; refusing to replace it",
+            ca.path().display()
+        ),
+        None => true,
+    };
+    let kubeconfig = FileWrite {
+        root: dirs.kubeconfig_dir.clone(),
+        rel: BOOTSTRAP_KUBECONFIG.into(),
+        content: bootstrap_kubeconfig(&discovered.server, &discovered.ca_pem, token)?.into_bytes(),
+        mode: store::SECRET_MODE,
+    };
+    if ca_written {
+        store::create_all(std::slice::from_ref(&ca))?;
+    }
+    store::replace(&kubeconfig)?;
+    Ok(Joined {
+        ca: ca.path(),
+        ca_written,
+        kubeconfig: kubeconfig.path(),
+    })
+}

@@ -1,0 +1,150 @@
+//! What `certs check-expiration` prints: kubeadm's two tables, its
+//! `CertificateExpirationInfo` as JSON or YAML, the Prometheus metrics file, and the line
+//! that says why `--fail-within` failed.
+
+use super::{Format, stdout};
+use crate::duration::Duration;
+use crate::engine::expiry::{Expiration, ExpirationInfo, short_human_duration};
+use anyhow::Result;
+use time::OffsetDateTime;
+
+/// Prints check-expiration's result in `format`.
+pub fn print_expiration(info: &ExpirationInfo, format: Format) -> Result<()> {
+    let text = match format {
+        Format::Json => serde_json::to_string_pretty(info)? + "\n",
+        Format::Yaml => serde_yaml::to_string(info)?,
+        Format::Text => expiration_tables(info),
+    };
+    stdout(&text)
+}
+
+/// kubeadm's two tables, laid out as Go's tabwriter does (minwidth 10, padding 3).
+pub fn expiration_tables(info: &ExpirationInfo) -> String {
+    let row = |e: &Expiration, with_ca: bool| -> Vec<String> {
+        if e.missing {
+            let blanks = if with_ca { 4 } else { 3 };
+            return std::iter::once(format!("!MISSING! {}", e.name))
+                .chain(std::iter::repeat_n(String::new(), blanks))
+                .collect();
+        }
+        let expires = e.not_after.map(format_expiry).unwrap_or_default();
+        let mut cells = vec![
+            e.name.to_string(),
+            expires,
+            short_human_duration(e.residual_time),
+        ];
+        if with_ca {
+            cells.push(e.ca_name.unwrap_or_default().to_string());
+        }
+        cells.push(format!(
+            "{:<8}",
+            if e.externally_managed { "yes" } else { "no" }
+        ));
+        cells
+    };
+    let certificates = [
+        "CERTIFICATE",
+        "EXPIRES",
+        "RESIDUAL TIME",
+        "CERTIFICATE AUTHORITY",
+        "EXTERNALLY MANAGED",
+    ];
+    let authorities = [
+        "CERTIFICATE AUTHORITY",
+        "EXPIRES",
+        "RESIDUAL TIME",
+        "EXTERNALLY MANAGED",
+    ];
+    let first = tabulate(
+        &certificates,
+        info.certificates.iter().map(|e| row(e, true)).collect(),
+    );
+    let second = tabulate(
+        &authorities,
+        info.certificate_authorities
+            .iter()
+            .map(|e| row(e, false))
+            .collect(),
+    );
+    format!("{first}\n{second}")
+}
+
+fn format_expiry(when: OffsetDateTime) -> String {
+    let format =
+        time::macros::format_description!("[month repr:short] [day], [year] [hour]:[minute] UTC");
+    when.to_offset(time::UtcOffset::UTC)
+        .format(&format)
+        .unwrap_or_default()
+}
+
+/// Lays out rows: every column but the last padded to its widest cell + 3 (at least 10).
+fn tabulate(header: &[&str], rows: Vec<Vec<String>>) -> String {
+    let columns = header.len();
+    let mut widths = vec![0usize; columns - 1];
+    let header_cells: Vec<String> = header.iter().map(|h| h.to_string()).collect();
+    for cells in std::iter::once(&header_cells).chain(&rows) {
+        for (width, cell) in widths.iter_mut().zip(cells) {
+            *width = (*width).max(cell.chars().count() + 3).max(10);
+        }
+    }
+    let mut text = String::new();
+    for cells in std::iter::once(&header_cells).chain(&rows) {
+        for (width, cell) in widths.iter().zip(cells) {
+            text.push_str(&format!("{cell:<width$}"));
+        }
+        text.push_str(cells.last().map(String::as_str).unwrap_or_default());
+        text.push('\n');
+    }
+    text
+}
+
+/// A metric's name, help text and value for one certificate (`None`: no sample).
+type MetricFamily = (&'static str, &'static str, fn(&Expiration) -> Option<i64>);
+
+/// check-expiration's facts in Prometheus text format, for node_exporter's textfile collector.
+pub fn expiration_metrics(info: &ExpirationInfo) -> String {
+    let mut text = String::new();
+    let families: [MetricFamily; 4] = [
+        (
+            "kubepki_certificate_expiration_timestamp_seconds",
+            "NotAfter of the certificate, in seconds since the Unix epoch.",
+            |e| e.not_after.map(|t| t.unix_timestamp()),
+        ),
+        (
+            "kubepki_certificate_is_ca",
+            "1 for a certificate authority, else 0.",
+            |e| Some(i64::from(e.ca_name.is_none())),
+        ),
+        (
+            "kubepki_certificate_externally_managed",
+            "1 when the signing CA's key is absent (external CA), else 0.",
+            |e| Some(i64::from(e.externally_managed)),
+        ),
+        (
+            "kubepki_certificate_missing",
+            "1 when the certificate's file is missing, else 0.",
+            |e| Some(i64::from(e.missing)),
+        ),
+    ];
+    for (metric, help, value) in families {
+        text.push_str(&format!("# HELP {metric} {help}\n# TYPE {metric} gauge\n"));
+        for entry in info.entries() {
+            if let Some(value) = value(entry) {
+                let ca = entry.ca_name.unwrap_or(entry.name);
+                text.push_str(&format!(
+                    "{metric}{{name=\"{}\",ca=\"{ca}\"}} {value}\n",
+                    entry.name
+                ));
+            }
+        }
+    }
+    text
+}
+
+/// Says on stderr which certificates made `--fail-within` fail.
+pub fn due_notice(due: &[&str], window: Duration) {
+    eprintln!(
+        "kubepki: expired or expiring within {window}: {}",
+        due.join(", ")
+    );
+}

@@ -1,0 +1,421 @@
+//! What `init` (and each phase) prints: a line per row in kubeadm's words, or the whole
+//! plan as one JSON document, and after a full run the summary with the join pin.
+
+use super::{Format, manifest_line, stdout};
+use crate::engine::plan::{Action, Plan, Step};
+use crate::pki::issue::Eku;
+use crate::pki::pin::CaPin;
+use crate::profile::{Group, Kind, Role, by_role};
+use crate::spec::ClusterSpec;
+use anyhow::Result;
+use serde::Serialize;
+use std::path::PathBuf;
+
+/// What `init` did or would do, per row. Field names are documented in the README.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InitReport {
+    /// Whether this is a plan only (`--dry-run`).
+    pub dry_run: bool,
+    /// The cert directory.
+    pub cert_dir: PathBuf,
+    /// The kubeconfig directory.
+    pub kubeconfig_dir: PathBuf,
+    /// One entry per selected row, in table order.
+    pub steps: Vec<StepReport>,
+    /// The pin of the cluster CA's public key, once the CA exists.
+    pub ca_cert_hash: Option<CaPin>,
+    /// Whether any step is an error (nothing was or would be written).
+    pub failed: bool,
+    /// Bootstrap manifests written (RBAC, cluster-info, kube-proxy); absent when none were.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub manifests: Vec<PathBuf>,
+    #[serde(skip)]
+    join_endpoint: String,
+}
+
+/// What a step does, in the report's words.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StepAction {
+    /// A new key and what goes with it.
+    Create,
+    /// A missing certificate or public key for an existing key.
+    Complete,
+    /// The existing files, as they are.
+    Reuse,
+    /// The existing files are wrong.
+    Error,
+}
+
+impl StepAction {
+    fn of(action: &Action) -> StepAction {
+        match action {
+            Action::Create => StepAction::Create,
+            Action::Complete => StepAction::Complete,
+            Action::Reuse => StepAction::Reuse,
+            Action::Refuse(_) => StepAction::Error,
+        }
+    }
+
+    fn verb(self) -> &'static str {
+        match self {
+            StepAction::Create => "create",
+            StepAction::Complete => "complete",
+            StepAction::Reuse => "reuse",
+            StepAction::Error => "error",
+        }
+    }
+}
+
+/// One row of the report.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StepReport {
+    /// Row name (`apiserver`, `admin`, ...).
+    pub name: &'static str,
+    /// `certs` or `kubeconfig`.
+    pub group: &'static str,
+    /// What the step does.
+    pub action: StepAction,
+    /// Why.
+    pub reason: String,
+    /// The files of the row, key first.
+    pub files: Vec<PathBuf>,
+    /// DNS SANs of a new serving certificate.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dns_names: Vec<String>,
+    /// IP SANs of a new serving certificate.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ips: Vec<String>,
+    #[serde(skip)]
+    kind: Kind,
+}
+
+impl InitReport {
+    /// The report of `plan`, before it is applied.
+    pub fn of_plan(plan: &Plan, spec: &ClusterSpec, dry_run: bool) -> InitReport {
+        let cluster_ca = by_role(Role::ClusterCa);
+        let ca_cert_hash = plan
+            .steps
+            .iter()
+            .chain(&plan.context)
+            .filter(|s| s.row.name == cluster_ca.name)
+            .find_map(|s| s.existing_cert.as_ref().map(CaPin::of));
+        let control_plane = spec.control_plane_url();
+        InitReport {
+            dry_run,
+            cert_dir: plan.dirs.cert_dir.clone(),
+            kubeconfig_dir: plan.dirs.kubeconfig_dir.clone(),
+            failed: plan.refusals().next().is_some(),
+            steps: plan.steps.iter().map(|s| StepReport::of(s, spec)).collect(),
+            ca_cert_hash,
+            manifests: Vec::new(),
+            join_endpoint: control_plane.trim_start_matches("https://").to_string(),
+        }
+    }
+
+    /// Prints the report in `format`.
+    pub fn print(&self, format: Format) -> Result<()> {
+        stdout(&self.render(format)?)
+    }
+
+    fn render(&self, format: Format) -> Result<String> {
+        Ok(match format {
+            Format::Json => serde_json::to_string_pretty(self)? + "\n",
+            Format::Yaml => serde_yaml::to_string(self)?,
+            Format::Text => self.text(),
+        })
+    }
+
+    fn text(&self) -> String {
+        let mut text: String = self.steps.iter().map(|s| s.line(self.dry_run)).collect();
+        if self.dry_run || self.failed {
+            return text;
+        }
+        for path in &self.manifests {
+            text.push_str(&manifest_line(path));
+        }
+        if let Some(pin) = &self.ca_cert_hash {
+            text.push_str(&self.summary(pin));
+        }
+        text
+    }
+
+    fn summary(&self, pin: &CaPin) -> String {
+        let admin = self.kubeconfig_dir.join(by_role(Role::Admin).file);
+        format!(
+            "\nYour Kubernetes control-plane PKI is ready.\n\n\
+             To start using your cluster once its control plane runs, run the following as a regular user:\n\n  \
+             mkdir -p $HOME/.kube\n  sudo cp -i {admin} $HOME/.kube/config\n  sudo chown $(id -u):$(id -g) $HOME/.kube/config\n\n\
+             The cluster CA is pinned by:\n\n  --discovery-token-ca-cert-hash {pin}\n\n\
+             Worker nodes join with a bootstrap token and that pin:\n\n  \
+             kubeadm join {endpoint} --token <token> --discovery-token-ca-cert-hash {pin}\n\n\
+             Create such a token, and print the join commands, with:\n\n  \
+             kubepki token create --kubeconfig-dir {dir} --print-join-command\n",
+            admin = admin.display(),
+            dir = self.kubeconfig_dir.display(),
+            endpoint = self.join_endpoint,
+        )
+    }
+}
+
+impl StepReport {
+    /// The report of one step; a new serving certificate shows the SANs it gets.
+    fn of(step: &Step, spec: &ClusterSpec) -> StepReport {
+        let serving = step.action != Action::Reuse && step.row.ekus.contains(&Eku::ServerAuth);
+        let (dns_names, ips) = match serving {
+            true => step.row.alt_names(spec),
+            false => Default::default(),
+        };
+        StepReport {
+            name: step.row.name,
+            group: match step.row.group() {
+                Group::Certs => "certs",
+                Group::Kubeconfig => "kubeconfig",
+            },
+            action: StepAction::of(&step.action),
+            reason: step.reason.clone(),
+            files: step.files.clone(),
+            dns_names,
+            ips: ips.iter().map(|ip| ip.to_string()).collect(),
+            kind: step.row.kind,
+        }
+    }
+
+    fn file_name(&self) -> String {
+        self.files
+            .first()
+            .and_then(|f| f.file_name())
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
+
+    fn files_joined(&self, separator: &str) -> String {
+        let names: Vec<String> = self.files.iter().map(|f| f.display().to_string()).collect();
+        names.join(separator)
+    }
+
+    fn line(&self, dry_run: bool) -> String {
+        let group = self.group;
+        let name = self.name;
+        let what = match self.kind {
+            Kind::Ca | Kind::Leaf => "certificate and key",
+            Kind::KeyPair => "key and public key",
+            Kind::Kubeconfig(_) => "kubeconfig file",
+        };
+        let kubeconfig = matches!(self.kind, Kind::Kubeconfig(_));
+        let mut line = match (dry_run, self.action) {
+            (_, StepAction::Error) => format!("[{group}] ERROR {name:?}: {}\n", self.reason),
+            (true, action) => format!(
+                "[dry-run] would {} {name:?} ({}): {}\n",
+                action.verb(),
+                self.files_joined(", "),
+                self.reason
+            ),
+            (false, StepAction::Create) if kubeconfig => {
+                format!("[{group}] Writing {:?} {what}\n", self.file_name())
+            }
+            (false, StepAction::Create) => format!("[{group}] Generating {name:?} {what}\n"),
+            (false, StepAction::Complete) => {
+                format!("[{group}] Completing {name:?}: {}\n", self.reason)
+            }
+            (false, StepAction::Reuse) if kubeconfig => format!(
+                "[{group}] Using existing {what}: {:?}\n",
+                self.files_joined("")
+            ),
+            (false, StepAction::Reuse) => format!("[{group}] Using the existing {name:?} {what}\n"),
+        };
+        if !self.dns_names.is_empty() && self.action != StepAction::Error {
+            line.push_str(&format!(
+                "[{group}] {name} serving cert is signed for DNS names [{}] and IPs [{}]\n",
+                self.dns_names.join(" "),
+                self.ips.join(" ")
+            ));
+        }
+        line
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::plan::plan_init;
+    use crate::profile::{Selection, by_name};
+    use crate::spec::tests::spec_for;
+    use crate::tree::TreeDirs;
+    use crate::tree::problem::Problem;
+
+    fn report(steps: Vec<StepReport>, dry_run: bool) -> InitReport {
+        InitReport {
+            dry_run,
+            cert_dir: "/etc/kubernetes/pki".into(),
+            kubeconfig_dir: "/etc/kubernetes".into(),
+            failed: steps.iter().any(|s| s.action == StepAction::Error),
+            steps,
+            ca_cert_hash: None,
+            manifests: Vec::new(),
+            join_endpoint: "192.168.1.10:6443".into(),
+        }
+    }
+
+    /// A step of `row` with `action`, as `plan_init` would make it.
+    fn step(row: &str, action: Action) -> StepReport {
+        let spec = spec_for(&[]);
+        let row = by_name(row).expect("a row");
+        let dirs = TreeDirs::new(None, None);
+        let reason = match &action {
+            Action::Refuse(problem) => problem.to_string(),
+            _ => "why".into(),
+        };
+        let step = Step {
+            row,
+            action,
+            reason,
+            files: dirs.paths_of(row),
+            existing_key: None,
+            existing_cert: None,
+        };
+        StepReport::of(&step, &spec)
+    }
+
+    #[test]
+    fn each_action_is_one_line_in_kubeadms_words() {
+        let lines = [
+            (
+                step("ca", Action::Create),
+                "[certs] Generating \"ca\" certificate and key\n",
+            ),
+            (
+                step("sa", Action::Create),
+                "[certs] Generating \"sa\" key and public key\n",
+            ),
+            (
+                step("admin", Action::Create),
+                "[kubeconfig] Writing \"admin.conf\" kubeconfig file\n",
+            ),
+            (
+                step("apiserver-kubelet-client", Action::Complete),
+                "[certs] Completing \"apiserver-kubelet-client\": why\n",
+            ),
+            (
+                step("front-proxy-ca", Action::Reuse),
+                "[certs] Using the existing \"front-proxy-ca\" certificate and key\n",
+            ),
+            (
+                step("scheduler", Action::Reuse),
+                "[kubeconfig] Using existing kubeconfig file: \"/etc/kubernetes/scheduler.conf\"\n",
+            ),
+            (
+                step(
+                    "etcd-ca",
+                    Action::Refuse(Problem::NotCa("/etc/kubernetes/pki/etcd/ca.crt".into())),
+                ),
+                "[certs] ERROR \"etcd-ca\": /etc/kubernetes/pki/etcd/ca.crt: certificate is not a CA\n",
+            ),
+        ];
+        for (step, expected) in lines {
+            assert_eq!(step.line(false), expected);
+        }
+    }
+
+    #[test]
+    fn a_new_serving_certificate_shows_its_sans_and_a_dry_run_its_files() {
+        let apiserver = step("apiserver", Action::Create);
+        let text = apiserver.line(false);
+        assert!(
+            text.ends_with(
+                "[certs] apiserver serving cert is signed for DNS names [cp1 kubernetes kubernetes.default kubernetes.default.svc kubernetes.default.svc.cluster.local] and IPs [10.96.0.1 192.168.1.10]\n"
+            ),
+            "{text}"
+        );
+        assert!(step("apiserver", Action::Reuse).dns_names.is_empty());
+        let dry = step("apiserver", Action::Create).line(true);
+        assert!(
+            dry.starts_with(
+                "[dry-run] would create \"apiserver\" (/etc/kubernetes/pki/apiserver.key, /etc/kubernetes/pki/apiserver.crt): why\n"
+            ),
+            "{dry}"
+        );
+    }
+
+    #[test]
+    fn json_names_every_action_and_the_pin() {
+        let steps = vec![
+            step("ca", Action::Create),
+            step("apiserver", Action::Complete),
+            step("sa", Action::Reuse),
+            step(
+                "admin",
+                Action::Refuse(Problem::Missing {
+                    path: "/etc/kubernetes/admin.conf".into(),
+                    hint: "x",
+                }),
+            ),
+        ];
+        let mut report = report(steps, true);
+        let pin = format!("sha256:{}", "ab".repeat(32));
+        report.ca_cert_hash = Some(pin.parse().expect("a pin"));
+        let json: serde_json::Value =
+            serde_json::from_str(&report.render(Format::Json).expect("json")).expect("JSON");
+        let actions: Vec<&str> = json["steps"]
+            .as_array()
+            .expect("steps")
+            .iter()
+            .map(|s| s["action"].as_str().expect("an action"))
+            .collect();
+        assert_eq!(actions, ["create", "complete", "reuse", "error"]);
+        assert_eq!(json["caCertHash"], pin.as_str());
+        assert_eq!(json["failed"], true);
+        assert_eq!(json["steps"][1]["group"], "certs");
+        assert_eq!(json["steps"][3]["group"], "kubeconfig");
+        assert_eq!(
+            json["steps"][1]["files"][0],
+            "/etc/kubernetes/pki/apiserver.key"
+        );
+        assert!(json.get("manifests").is_none());
+    }
+
+    #[test]
+    fn a_failed_run_prints_its_steps_and_no_summary() {
+        let refused = step(
+            "ca",
+            Action::Refuse(Problem::NotCa("/etc/kubernetes/pki/ca.crt".into())),
+        );
+        let mut report = report(vec![refused], false);
+        report.ca_cert_hash = Some(format!("sha256:{}", "cd".repeat(32)).parse().expect("pin"));
+        let text = report.text();
+        assert_eq!(text.lines().count(), 1, "{text}");
+        report.failed = false;
+        report.steps.clear();
+        report.manifests = vec!["/etc/kubernetes/bootstrap/cluster-info.yaml".into()];
+        let text = report.text();
+        assert!(
+            text.starts_with(
+                "[bootstrap-token] Wrote /etc/kubernetes/bootstrap/cluster-info.yaml\n"
+            )
+        );
+        assert!(text.contains("sudo cp -i /etc/kubernetes/admin.conf $HOME/.kube/config"));
+        assert!(text.contains(&format!(
+            "--discovery-token-ca-cert-hash sha256:{}",
+            "cd".repeat(32)
+        )));
+        assert!(text.contains("kubeadm join 192.168.1.10:6443 --token <token>"));
+    }
+
+    #[test]
+    fn the_report_of_a_plan_on_an_empty_tree_creates_every_row() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let dirs = TreeDirs::new(Some(dir.path().join("pki")), Some(dir.path().into()));
+        let spec = spec_for(&[]);
+        let report = InitReport::of_plan(&plan_init(&spec, &dirs, Selection::All), &spec, true);
+        assert!(report.steps.iter().all(|s| s.action == StepAction::Create));
+        assert!(report.ca_cert_hash.is_none() && !report.failed);
+        assert!(
+            report
+                .steps
+                .iter()
+                .all(|s| s.files.iter().all(|f| f.starts_with(dir.path())))
+        );
+    }
+}

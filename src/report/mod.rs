@@ -1,0 +1,100 @@
+//! The only printer. Results go to stdout as text for people (kubeadm's `[certs] ...` lines
+//! and a summary) or as one JSON or YAML document; notes, warnings and `-v` detail go to
+//! stderr. Nothing secret is ever part of a report: it holds names, paths, reasons and
+//! public hashes, and a token only where it is the command's result.
+
+mod expiry;
+mod init;
+mod join;
+mod renew;
+
+pub use expiry::{due_notice, expiration_metrics, expiration_tables, print_expiration};
+pub use init::{InitReport, StepReport};
+pub use join::{JoinReport, print_join, print_join_commands, print_manifests, print_token};
+pub use renew::print_renewal;
+
+use crate::tree::TreeDirs;
+use anyhow::{Context, Result};
+use std::io::Write;
+use std::path::Path;
+
+/// How a result is printed on stdout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// Lines (or kubeadm's tables) for people.
+    Text,
+    /// One JSON document.
+    Json,
+    /// One YAML document.
+    Yaml,
+}
+
+/// A line of detail on stderr when `-v` was given.
+pub fn detail(verbose: u8, message: std::fmt::Arguments<'_>) {
+    if verbose > 0 {
+        eprintln!("[detail] {message}");
+    }
+}
+
+/// A note on stderr, kubeadm-style (`[config] skipping ...`).
+pub fn note(group: &str, message: &str) {
+    eprintln!("[{group}] {message}");
+}
+
+/// Says that a replacement a killed run left half done was completed.
+pub fn recovered(path: &Path) {
+    note(
+        "recover",
+        &format!(
+            "completed the replacement of {} left by an interrupted run",
+            path.display()
+        ),
+    );
+}
+
+/// A document (YAML, a kubeconfig, a completion script, lines of a check) on stdout, as it is.
+pub fn print_document(text: &str) -> Result<()> {
+    stdout(text)
+}
+
+/// One line on stdout: a command's whole result (a pin, a key).
+pub fn print_line(line: &str) -> Result<()> {
+    stdout(&format!("{line}\n"))
+}
+
+/// The tree's directories, for detail lines.
+pub fn describe_dirs(dirs: &TreeDirs) -> String {
+    format!(
+        "cert dir {}, kubeconfig dir {}",
+        dirs.cert_dir.display(),
+        dirs.kubeconfig_dir.display()
+    )
+}
+
+/// A warning on stderr, kubeadm's way.
+pub fn warn(message: &str) {
+    eprintln!("[discovery] WARNING: {message}");
+}
+
+/// Warns that a file holding a private key is open to group or others.
+pub fn open_secret(path: &Path, mode: u32) {
+    eprintln!(
+        "[security] WARNING: {} has mode {mode:04o}: group or others may read a private key; \
+         kubeadm writes it 0600 (chmod 600 {})",
+        path.display(),
+        path.display()
+    );
+}
+
+/// The line for a manifest file written.
+fn manifest_line(path: &Path) -> String {
+    format!("[bootstrap-token] Wrote {}\n", path.display())
+}
+
+/// Writes `text` to stdout and flushes it.
+fn stdout(text: &str) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .context("writing to stdout")
+}

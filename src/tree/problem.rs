@@ -1,0 +1,343 @@
+//! What can be wrong with a tree, as values: every way a file of the table can be unreadable,
+//! broken, mismatched or unusable, with the file it concerns. Reading, planning and renewing
+//! all return these; their wording lives here and nowhere else.
+
+use std::fmt;
+use std::path::PathBuf;
+use time::Date;
+
+/// Where a certificate or key was found: its own file, or inside a kubeconfig.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Place {
+    /// A file of its own (`apiserver.crt`, `apiserver.key`).
+    File(PathBuf),
+    /// The client certificate or key embedded in a kubeconfig.
+    Kubeconfig(PathBuf),
+}
+
+impl Place {
+    /// The file that holds it.
+    pub fn path(&self) -> &PathBuf {
+        match self {
+            Place::File(path) | Place::Kubeconfig(path) => path,
+        }
+    }
+}
+
+/// One problem with one file of the tree.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Problem {
+    /// The store refused or failed to read a file (a symbolic link, permissions, I/O); the
+    /// message names the path.
+    Unreadable(String),
+    /// A certificate that does not parse.
+    BadCertificate {
+        /// The file it was read from.
+        path: PathBuf,
+        /// What the parser said.
+        why: String,
+    },
+    /// A private key that does not parse.
+    BadKey {
+        /// Where it was read from.
+        place: Place,
+        /// What the parser said.
+        why: String,
+    },
+    /// A public key file (`sa.pub`) that does not parse.
+    BadPublicKey {
+        /// The file.
+        path: PathBuf,
+        /// What the parser said.
+        why: String,
+    },
+    /// A kubeconfig that cannot be used (not YAML, no current context, missing fields).
+    BadKubeconfig {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        why: String,
+    },
+    /// A CA row's certificate that is not a CA.
+    NotCa(PathBuf),
+    /// A certificate past its NotAfter.
+    Expired {
+        /// The file.
+        path: PathBuf,
+        /// Its NotAfter date.
+        on: Date,
+    },
+    /// A CA past its NotAfter, asked to sign.
+    ExpiredCa {
+        /// The CA certificate file.
+        path: PathBuf,
+        /// Its NotAfter date.
+        on: Date,
+    },
+    /// A CA certificate that is not there.
+    CaMissing(PathBuf),
+    /// A file the command needs that is not there.
+    Missing {
+        /// The file.
+        path: PathBuf,
+        /// What to do about it.
+        hint: &'static str,
+    },
+    /// A private key file that is not the key of the certificate beside it.
+    KeyMismatch {
+        /// The key file.
+        key: PathBuf,
+        /// The certificate file.
+        cert: PathBuf,
+    },
+    /// A kubeconfig whose client key is not the key of its client certificate.
+    EmbeddedKeyMismatch(PathBuf),
+    /// A public key file that is not the public half of the private key beside it.
+    PublicKeyMismatch {
+        /// The public key file.
+        public: PathBuf,
+        /// The private key file.
+        key: PathBuf,
+    },
+    /// A certificate without its private key.
+    CertWithoutKey {
+        /// The certificate file.
+        cert: PathBuf,
+        /// The missing key file.
+        key: PathBuf,
+    },
+    /// A public key without its private key.
+    PublicWithoutKey {
+        /// The public key file.
+        public: PathBuf,
+        /// The missing private key file.
+        key: PathBuf,
+    },
+    /// A certificate its CA did not sign.
+    NotSignedBy {
+        /// Where the certificate is.
+        place: Place,
+        /// The CA row's name.
+        issuer: &'static str,
+        /// Why the check failed.
+        why: String,
+    },
+    /// A kubeconfig whose embedded CA is not its CA row's certificate.
+    WrongEmbeddedCa {
+        /// The kubeconfig.
+        path: PathBuf,
+        /// The CA row's name.
+        issuer: &'static str,
+    },
+    /// A certificate without SANs the current settings require.
+    MissingSans {
+        /// The certificate file.
+        path: PathBuf,
+        /// The SANs it lacks.
+        missing: Vec<String>,
+    },
+    /// A file that cannot be checked or created because its CA is broken.
+    UnusableCa {
+        /// The file.
+        path: PathBuf,
+        /// The CA row's name.
+        issuer: &'static str,
+    },
+    /// A missing file whose CA's key is absent (an external CA).
+    CaKeyNeeded {
+        /// The missing file.
+        missing: PathBuf,
+        /// The absent CA key.
+        ca_key: PathBuf,
+    },
+    /// A missing file whose CA does not exist yet and is not being created.
+    CaNotYet {
+        /// The missing file.
+        missing: PathBuf,
+        /// The CA row's name.
+        issuer: &'static str,
+    },
+    /// A file whose CA does not exist, so that nothing vouches for it.
+    CaAbsent {
+        /// The file.
+        path: PathBuf,
+        /// The CA row's name.
+        issuer: &'static str,
+    },
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Problem::Unreadable(message) => f.write_str(message),
+            Problem::BadCertificate { path, why } => {
+                write!(f, "{}: not a valid certificate: {why}", path.display())
+            }
+            Problem::BadKey { place, why } => match place {
+                Place::File(path) => {
+                    write!(f, "{}: not a valid private key: {why}", path.display())
+                }
+                Place::Kubeconfig(path) => write!(
+                    f,
+                    "{}: client-key-data: not a valid private key: {why}",
+                    path.display()
+                ),
+            },
+            Problem::BadPublicKey { path, why } => {
+                write!(f, "{}: not a PEM public key ({why})", path.display())
+            }
+            Problem::BadKubeconfig { path, why } => write!(f, "{}: {why}", path.display()),
+            Problem::NotCa(path) => write!(f, "{}: certificate is not a CA", path.display()),
+            Problem::Expired { path, on } => write!(f, "{}: expired on {on}", path.display()),
+            Problem::ExpiredCa { path, on } => write!(
+                f,
+                "{}: expired on {on}; it can sign no valid certificate",
+                path.display()
+            ),
+            Problem::CaMissing(path) => {
+                write!(f, "{}: CA certificate not found", path.display())
+            }
+            Problem::Missing { path, hint } => write!(f, "{} is missing: {hint}", path.display()),
+            Problem::KeyMismatch { key, cert } => write!(
+                f,
+                "{}: does not match the certificate {}",
+                key.display(),
+                cert.display()
+            ),
+            Problem::EmbeddedKeyMismatch(path) => write!(
+                f,
+                "{}: client-key-data does not match client-certificate-data",
+                path.display()
+            ),
+            Problem::PublicKeyMismatch { public, key } => write!(
+                f,
+                "{}: does not match the private key {}",
+                public.display(),
+                key.display()
+            ),
+            Problem::CertWithoutKey { cert, key } => write!(
+                f,
+                "{}: certificate exists without its key {}",
+                cert.display(),
+                key.display()
+            ),
+            Problem::PublicWithoutKey { public, key } => write!(
+                f,
+                "{}: exists without its private key {}",
+                public.display(),
+                key.display()
+            ),
+            Problem::NotSignedBy { place, issuer, why } => match place {
+                Place::File(path) => {
+                    write!(f, "{}: not signed by {issuer}: {why}", path.display())
+                }
+                Place::Kubeconfig(path) => write!(
+                    f,
+                    "{}: client certificate not signed by {issuer}: {why}",
+                    path.display()
+                ),
+            },
+            Problem::WrongEmbeddedCa { path, issuer } => write!(
+                f,
+                "{}: exists already but has got the wrong CA cert (not {issuer})",
+                path.display()
+            ),
+            Problem::MissingSans { path, missing } => write!(
+                f,
+                "{}: lacks the SANs {} that the current settings require; delete it and its key \
+                 to have it re-issued",
+                path.display(),
+                missing.join(", ")
+            ),
+            Problem::UnusableCa { path, issuer } => write!(
+                f,
+                "{}: cannot be checked or created while its CA {issuer:?} is unusable (see that \
+                 error)",
+                path.display()
+            ),
+            Problem::CaKeyNeeded { missing, ca_key } => write!(
+                f,
+                "{} is missing and the CA key {} is needed to create it (external CA)",
+                missing.display(),
+                ca_key.display()
+            ),
+            Problem::CaNotYet { missing, issuer } => write!(
+                f,
+                "{} is missing and its CA {issuer:?} does not exist yet; run `kubepki init phase \
+                 certs {issuer}` first",
+                missing.display()
+            ),
+            Problem::CaAbsent { path, issuer } => write!(
+                f,
+                "{}: exists, but its CA {issuer:?} does not, so it cannot be trusted; restore the \
+                 CA or delete the file",
+                path.display()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for Problem {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_problem_is_one_line_naming_its_file() {
+        let path = PathBuf::from("/etc/kubernetes/pki/apiserver.crt");
+        let key = PathBuf::from("/etc/kubernetes/pki/apiserver.key");
+        let kubeconfig = PathBuf::from("/etc/kubernetes/admin.conf");
+        let on = Date::from_calendar_date(2021, time::Month::January, 1).expect("a date");
+        let problems = [
+            Problem::BadCertificate {
+                path: path.clone(),
+                why: "no PEM CERTIFICATE block found".into(),
+            },
+            Problem::BadKey {
+                place: Place::Kubeconfig(kubeconfig.clone()),
+                why: "malformed".into(),
+            },
+            Problem::Expired {
+                path: path.clone(),
+                on,
+            },
+            Problem::KeyMismatch {
+                key: key.clone(),
+                cert: path.clone(),
+            },
+            Problem::NotSignedBy {
+                place: Place::Kubeconfig(kubeconfig.clone()),
+                issuer: "ca",
+                why: "issued by another".into(),
+            },
+            Problem::MissingSans {
+                path: path.clone(),
+                missing: vec!["new.example.com".into(), "10.9.9.9".into()],
+            },
+            Problem::CaNotYet {
+                missing: path.clone(),
+                issuer: "ca",
+            },
+        ];
+        for problem in problems {
+            let text = problem.to_string();
+            assert!(!text.contains('\n'), "{text}");
+            assert!(text.starts_with("/etc/kubernetes/"), "{text}");
+        }
+        let expired = Problem::Expired { path, on }.to_string();
+        assert_eq!(
+            expired,
+            "/etc/kubernetes/pki/apiserver.crt: expired on 2021-01-01"
+        );
+        let embedded = Problem::NotSignedBy {
+            place: Place::Kubeconfig(kubeconfig),
+            issuer: "ca",
+            why: "x".into(),
+        };
+        assert_eq!(
+            embedded.to_string(),
+            "/etc/kubernetes/admin.conf: client certificate not signed by ca: x"
+        );
+    }
+}
