@@ -2,7 +2,7 @@
 //! config file may also set are `Option`s, so that "flags override the file" stays a simple
 //! merge; their defaults live in `spec.rs` and are shown in the help. No I/O.
 
-use crate::cluster::bootstrap::{ExtraGroup, Usage};
+use crate::cluster::bootstrap::{BootstrapToken, ExtraGroup, Usage};
 use crate::cluster::discovery::DiscoverySource;
 use crate::duration::Duration;
 use crate::net::https::HttpsUrl;
@@ -11,8 +11,9 @@ use crate::pki::keys::Algorithm;
 use crate::pki::pin::CaPin;
 use crate::profile::{Group, phase_names, renewable_names};
 use crate::report::Format;
-use crate::spec::ClusterInput;
+use crate::spec::{ClusterInput, JoinInput};
 use crate::tree::TreeDirs;
+use crate::usage::UsageError;
 use clap::builder::{NonEmptyStringValueParser, PossibleValuesParser};
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 use std::fmt;
@@ -476,9 +477,34 @@ pub struct JoinArgs {
 pub struct SecretArg(String);
 
 impl SecretArg {
-    /// The text as given, for parsing.
-    pub fn expose(&self) -> &str {
-        &self.0
+    /// The bootstrap token it holds; refused naming `flag`, never quoting the text.
+    pub fn token(&self, flag: &str) -> Result<BootstrapToken, UsageError> {
+        self.0
+            .parse()
+            .map_err(|e: anyhow::Error| UsageError(format!("{flag}: {e}")))
+    }
+}
+
+impl JoinArgs {
+    /// What the flags give, as plain input (`--token` stands for both tokens when the
+    /// specific flag is not given).
+    pub fn input(&self) -> Result<JoinInput, UsageError> {
+        let token = |specific: &Option<SecretArg>, flag: &str| match (specific, &self.token) {
+            (Some(arg), _) => arg.token(flag).map(Some),
+            (None, Some(arg)) => arg.token("--token").map(Some),
+            (None, None) => Ok(None),
+        };
+        Ok(JoinInput {
+            tls_bootstrap_token: token(&self.tls_bootstrap_token, "--tls-bootstrap-token")?,
+            discovery_token: token(&self.discovery_token, "--discovery-token")?,
+            endpoint: self.endpoint.clone(),
+            discovery_file: self.discovery_file.clone(),
+            pins: self.pins.clone(),
+            unsafe_skip_ca_verification: self.discovery_token_unsafe_skip_ca_verification,
+            discovery_timeout: self.discovery_timeout,
+            node_name: self.node_name.clone(),
+            cert_dir: self.tree.cert_dir.clone(),
+        })
     }
 }
 
@@ -493,19 +519,6 @@ impl fmt::Debug for SecretArg {
         f.write_str("SecretArg(<redacted>)")
     }
 }
-
-/// Misuse that clap cannot express; exit status 2 like clap's own usage errors. Its message
-/// never quotes a token.
-#[derive(Debug)]
-pub struct UsageError(pub String);
-
-impl fmt::Display for UsageError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for UsageError {}
 
 /// A clap usage error as one line: its message, the values it lists and its tip, without
 /// the usage paragraph and the pointer to `--help`.

@@ -4,7 +4,7 @@
 //! The folders are the layers, and every dependency points down (`tests/cli/layers.rs`
 //! checks it): `commands` and `report` (with `cli`) on top, then `engine`, then `tree` (the
 //! disk, read through the table), then `config`, `spec`, `profile` and `cluster`, and at the
-//! bottom `pki`, `net` and `duration`.
+//! bottom `pki`, `net`, `duration` and `usage`.
 
 #![warn(missing_docs)]
 #![warn(clippy::self_named_module_files)]
@@ -23,3 +23,4 @@ pub mod spec;
 #[cfg(test)]
 mod testgen;
 pub mod tree;
+pub mod usage;

@@ -21,7 +21,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(error) => {
             eprintln!("kubepki: error: {error:#}");
-            match error.downcast_ref::<kubepki::cli::UsageError>() {
+            match error.downcast_ref::<kubepki::usage::UsageError>() {
                 Some(_) => ExitCode::from(USAGE),
                 None => ExitCode::FAILURE,
             }

@@ -1,13 +1,20 @@
-//! `ClusterSpec`: the validated facts every certificate is derived from — flags over a
-//! kubeadm config file (merged by `config.rs`) over defaults over host facts (hostname, first
-//! non-loopback address), with `now` fixed once per run. Bad input fails here, naming the flag.
+//! The validated facts a run works from. `ClusterSpec`: what every certificate is derived
+//! from — flags over a kubeadm config file (merged by `config`) over defaults over host facts
+//! (hostname, first non-loopback address), with `now` fixed once per run. `JoinSpec`: how
+//! `join` discovers its cluster. Bad input fails here, naming the flag.
 
+use crate::cluster::bootstrap::BootstrapToken;
+use crate::cluster::discovery::DiscoverySource;
 use crate::duration::Duration;
 use crate::net::host::{first_non_loopback_address, host_node_name};
+use crate::net::https::HttpsUrl;
 use crate::net::netaddr::{DnsName, Endpoint, Host, San, ServiceCidrs, https_url};
 use crate::pki::keys::Algorithm;
+use crate::pki::pin::CaPin;
+use crate::usage::UsageError;
 use anyhow::{Result, anyhow, bail};
 use std::net::IpAddr;
+use std::path::PathBuf;
 use time::OffsetDateTime;
 
 /// Default `--cert-dir`.
@@ -154,6 +161,117 @@ impl ClusterSpec {
             None => self.local_url(),
         }
     }
+}
+
+/// The API server port of a join ENDPOINT without one.
+const DEFAULT_JOIN_PORT: u16 = 6443;
+
+/// How long join's discovery keeps trying by default (kubeadm's).
+pub const DEFAULT_DISCOVERY_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// `join`'s facts as given (flags over a JoinConfiguration), before they are checked.
+#[derive(Clone, Debug, Default)]
+pub struct JoinInput {
+    /// ENDPOINT: the API server for token discovery.
+    pub endpoint: Option<Endpoint>,
+    /// `--discovery-file`.
+    pub discovery_file: Option<DiscoverySource>,
+    /// The discovery token (`--discovery-token`, else `--token`).
+    pub discovery_token: Option<BootstrapToken>,
+    /// The token for `bootstrap-kubelet.conf` (`--tls-bootstrap-token`, else `--token`).
+    pub tls_bootstrap_token: Option<BootstrapToken>,
+    /// `--discovery-token-ca-cert-hash`.
+    pub pins: Vec<CaPin>,
+    /// `--discovery-token-unsafe-skip-ca-verification`.
+    pub unsafe_skip_ca_verification: bool,
+    /// `--discovery-timeout`.
+    pub discovery_timeout: Option<Duration>,
+    /// `--node-name`.
+    pub node_name: Option<DnsName>,
+    /// `--cert-dir`.
+    pub cert_dir: Option<PathBuf>,
+}
+
+/// How `join` finds its cluster.
+#[derive(Clone, Debug)]
+pub enum Discovery {
+    /// Token discovery against an API server: `cluster-info`, signed with the token, its
+    /// CA checked against the pins (none only with the unsafe skip).
+    Token {
+        /// The API server.
+        endpoint: HttpsUrl,
+        /// The discovery token.
+        token: BootstrapToken,
+        /// The accepted CA pins.
+        pins: Vec<CaPin>,
+    },
+    /// A kubeconfig naming the cluster.
+    File(DiscoverySource),
+}
+
+/// What `join` does, checked.
+#[derive(Clone, Debug)]
+pub struct JoinSpec {
+    /// How the cluster is found.
+    pub discovery: Discovery,
+    /// The token written into `bootstrap-kubelet.conf`.
+    pub tls_bootstrap_token: BootstrapToken,
+    /// The deadline of the whole discovery.
+    pub timeout: std::time::Duration,
+    /// The node's name, for the kubelet hint.
+    pub node_name: Option<DnsName>,
+    /// `--cert-dir`, or the directory of `caCertPath`.
+    pub cert_dir: Option<PathBuf>,
+}
+
+impl JoinSpec {
+    /// Checks what join was given: a TLS bootstrap token, and a way to discover the cluster
+    /// that does not trust just any server. Misuse is a `UsageError`.
+    pub fn resolve(input: JoinInput) -> Result<JoinSpec> {
+        let tls_bootstrap_token = input.tls_bootstrap_token.clone().ok_or_else(|| {
+            UsageError(
+                "bootstrap-kubelet.conf needs a token: pass --token or --tls-bootstrap-token"
+                    .into(),
+            )
+        })?;
+        let timeout = input.discovery_timeout.unwrap_or(DEFAULT_DISCOVERY_TIMEOUT);
+        Ok(JoinSpec {
+            discovery: discovery_of(&input)?,
+            tls_bootstrap_token,
+            timeout: std::time::Duration::from_secs(timeout.as_secs()),
+            node_name: input.node_name,
+            cert_dir: input.cert_dir,
+        })
+    }
+}
+
+fn discovery_of(input: &JoinInput) -> Result<Discovery> {
+    if let Some(source) = &input.discovery_file {
+        return Ok(Discovery::File(source.clone()));
+    }
+    let endpoint = input
+        .endpoint
+        .as_ref()
+        .ok_or_else(|| UsageError("pass ENDPOINT (token discovery) or --discovery-file".into()))?;
+    let token = input
+        .discovery_token
+        .clone()
+        .ok_or_else(|| UsageError("token discovery needs --token or --discovery-token".into()))?;
+    if input.pins.is_empty() && !input.unsafe_skip_ca_verification {
+        return Err(UsageError(
+            "token discovery without --discovery-token-ca-cert-hash would trust any server: pass the CA pin (kubepki certs ca-cert-hash on the control plane), or --discovery-token-unsafe-skip-ca-verification".into(),
+        )
+        .into());
+    }
+    let port = endpoint.port.unwrap_or(DEFAULT_JOIN_PORT);
+    let endpoint: HttpsUrl = https_url(&endpoint.host, port)
+        .parse()
+        .map_err(anyhow::Error::msg)?;
+    Ok(Discovery::Token {
+        endpoint,
+        token,
+        pins: input.pins.clone(),
+    })
 }
 
 #[cfg(test)]

@@ -2,171 +2,51 @@
 //! `bootstrap-kubelet.conf`. Everything is checked before the first write.
 
 use super::lock_tree;
-use super::token::parse_token;
-use crate::cli::{JoinArgs, SecretArg, UsageError};
-use crate::cluster::bootstrap::BootstrapToken;
-use crate::cluster::discovery::{self, Discovered, TokenDiscovery};
+use crate::cli::JoinArgs;
 use crate::config;
-use crate::engine::join::write_worker_files;
-use crate::net::https::HttpsUrl;
-use crate::net::netaddr::https_url;
+use crate::engine::join::{discover, write_worker_files};
 use crate::report::{JoinReport, detail, note, print_join, warn};
-use anyhow::{Result, anyhow, bail};
-use std::path::Path;
+use crate::spec::{Discovery, JoinSpec};
+use crate::tree::TreeDirs;
+use anyhow::Result;
 use std::process::ExitCode;
-use std::time::Duration;
-
-/// The API server port when ENDPOINT has none.
-const DEFAULT_PORT: u16 = 6443;
-
-/// How long discovery keeps trying by default (kubeadm's).
-const DEFAULT_DISCOVERY_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Runs join.
-pub fn run(flags: &JoinArgs, verbose: u8) -> Result<ExitCode> {
-    let merged = with_config(flags)?;
-    let args = &merged;
-    let dirs = args.tree.dirs();
-    let tls_token = token_flag(
-        args,
-        args.tls_bootstrap_token.as_ref().map(SecretArg::expose),
-        "--tls-bootstrap-token",
-    )?
-    .ok_or_else(|| {
-        UsageError(
-            "bootstrap-kubelet.conf needs a token: pass --token or --tls-bootstrap-token".into(),
-        )
-    })?;
-    let discovered = discover(args, verbose)?;
+pub fn run(args: &JoinArgs, verbose: u8) -> Result<ExitCode> {
+    let mut input = args.input()?;
+    if let Some(path) = &args.config {
+        let (file, notes) = config::load_join(path)?;
+        for line in &notes {
+            note("config", line);
+        }
+        input = config::merge_join(path, file, input)?;
+    }
+    let spec = JoinSpec::resolve(input)?;
+    let dirs = TreeDirs::new(spec.cert_dir.clone(), args.tree.kubeconfig_dir.clone());
+    if let Discovery::Token {
+        endpoint, token, ..
+    } = &spec.discovery
+    {
+        let id = token.id();
+        detail(
+            verbose,
+            format_args!("[discovery] token id {id:?}, API server {endpoint}"),
+        );
+    }
+    let on_retry =
+        |e: &anyhow::Error| detail(verbose, format_args!("[discovery] will try again: {e:#}"));
+    let discovered = discover(&spec, &on_retry)?;
     for warning in &discovered.warnings {
         warn(warning);
     }
     let _lock = lock_tree(&dirs, &args.lock, "join")?;
-    let joined = write_worker_files(&dirs, &discovered, &tls_token)?;
+    let joined = write_worker_files(&dirs, &discovered, &spec.tls_bootstrap_token)?;
     print_join(&JoinReport {
         ca: joined.ca,
         ca_written: joined.ca_written,
         kubeconfig: joined.kubeconfig,
         server: discovered.server,
-        node_name: args.node_name.as_ref().map(|n| n.as_str().to_string()),
+        node_name: spec.node_name.as_ref().map(|n| n.as_str().to_string()),
     })?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// `flag` if given, else `--token`; parsed without ever quoting it.
-fn token_flag(
-    args: &JoinArgs,
-    specific: Option<&str>,
-    flag: &str,
-) -> Result<Option<BootstrapToken>> {
-    match (specific, args.token.as_ref().map(SecretArg::expose)) {
-        (Some(text), _) => parse_token(text, flag).map(Some),
-        (None, Some(text)) => parse_token(text, "--token").map(Some),
-        (None, None) => Ok(None),
-    }
-}
-
-/// The flags, with what they leave unset taken from `--config`'s JoinConfiguration (a
-/// `--token` flag counts as setting both tokens).
-fn with_config(flags: &JoinArgs) -> Result<JoinArgs> {
-    let mut args = flags.clone();
-    let Some(path) = &flags.config else {
-        return Ok(args);
-    };
-    let (join, notes) = config::load_join(path)?;
-    for line in &notes {
-        note("config", line);
-    }
-    let token_text = |token: &BootstrapToken| SecretArg::from(token.expose());
-    let discovery = join.discovery;
-    let mut file_token = None;
-    if let Some(bootstrap) = discovery.bootstrap_token {
-        args.endpoint = args.endpoint.take().or(bootstrap.api_server_endpoint);
-        if args.pins.is_empty() {
-            args.pins = bootstrap.ca_cert_hashes;
-        }
-        args.discovery_token_unsafe_skip_ca_verification |= bootstrap.unsafe_skip_ca_verification;
-        file_token = bootstrap.token;
-    }
-    if args.token.is_none() {
-        args.discovery_token = args
-            .discovery_token
-            .take()
-            .or(file_token.as_ref().map(token_text));
-        let tls = discovery.tls_bootstrap_token.or(file_token);
-        args.tls_bootstrap_token = args
-            .tls_bootstrap_token
-            .take()
-            .or(tls.as_ref().map(token_text));
-    }
-    if args.endpoint.is_none() && args.discovery_file.is_none() {
-        let source = discovery.file.map(|f| {
-            f.parse()
-                .map_err(|e: String| anyhow!("{}: discovery.file: {e}", path.display()))
-        });
-        args.discovery_file = source.transpose()?;
-    }
-    args.discovery_timeout = args.discovery_timeout.or(discovery.timeout);
-    args.node_name = args.node_name.take().or(join.node_name);
-    if args.tree.cert_dir.is_none() {
-        args.tree.cert_dir = join
-            .ca_cert_path
-            .map(|ca| cert_dir_of(path, &ca))
-            .transpose()?;
-    }
-    Ok(args)
-}
-
-/// The cert dir a `caCertPath` implies: kubepki writes `<cert-dir>/ca.crt`.
-fn cert_dir_of(config: &Path, ca_cert_path: &Path) -> Result<std::path::PathBuf> {
-    match (ca_cert_path.file_name(), ca_cert_path.parent()) {
-        (Some(name), Some(dir)) if name == "ca.crt" => Ok(dir.to_path_buf()),
-        _ => bail!(
-            "{}: caCertPath {} must name a file ca.crt (kubepki writes <cert-dir>/ca.crt)",
-            config.display(),
-            ca_cert_path.display()
-        ),
-    }
-}
-
-fn discover(args: &JoinArgs, verbose: u8) -> Result<Discovered> {
-    let timeout = args
-        .discovery_timeout
-        .map_or(DEFAULT_DISCOVERY_TIMEOUT, |d| {
-            Duration::from_secs(d.as_secs())
-        });
-    let on_retry =
-        |e: &anyhow::Error| detail(verbose, format_args!("[discovery] will try again: {e:#}"));
-    if let Some(source) = &args.discovery_file {
-        return discovery::by_file(source, timeout, &on_retry);
-    }
-    let endpoint = args
-        .endpoint
-        .as_ref()
-        .ok_or_else(|| UsageError("pass ENDPOINT (token discovery) or --discovery-file".into()))?;
-    let discovery_token = args.discovery_token.as_ref().map(SecretArg::expose);
-    let token = token_flag(args, discovery_token, "--discovery-token")?
-        .ok_or_else(|| UsageError("token discovery needs --token or --discovery-token".into()))?;
-    if args.pins.is_empty() && !args.discovery_token_unsafe_skip_ca_verification {
-        return Err(UsageError(
-            "token discovery without --discovery-token-ca-cert-hash would trust any server: pass the CA pin (kubepki certs ca-cert-hash on the control plane), or --discovery-token-unsafe-skip-ca-verification".into(),
-        )
-        .into());
-    }
-    let url: HttpsUrl = https_url(&endpoint.host, endpoint.port.unwrap_or(DEFAULT_PORT))
-        .parse()
-        .map_err(anyhow::Error::msg)?;
-    detail(
-        verbose,
-        format_args!("[discovery] token id {:?}, API server {url}", token.id()),
-    );
-    discovery::by_token(
-        &TokenDiscovery {
-            endpoint: url,
-            token: &token,
-            pins: &args.pins,
-            timeout,
-        },
-        &on_retry,
-    )
 }

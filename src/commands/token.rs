@@ -1,7 +1,7 @@
 //! `kubepki token generate|create|manifests`.
 
 use super::lock_tree;
-use crate::cli::{ManifestsArgs, TokenCommand, TokenCreateArgs, UsageError};
+use crate::cli::{ManifestsArgs, TokenCommand, TokenCreateArgs};
 use crate::cluster::bootstrap::{BootstrapToken, DEFAULT_TTL, TokenRecord};
 use crate::engine::bootstrap::{create_token, join_command, write_manifests};
 use crate::report::{print_join_commands, print_manifests, print_token};
@@ -26,12 +26,6 @@ pub fn run(command: &TokenCommand) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// A token from the command line, refused without quoting it.
-pub fn parse_token(text: &str, flag: &str) -> Result<BootstrapToken> {
-    text.parse()
-        .map_err(|e: anyhow::Error| UsageError(format!("{flag}: {e}")).into())
-}
-
 /// `--manifests-dir`, else the default.
 fn manifests_dir(args: &ManifestsArgs) -> PathBuf {
     args.manifests_dir
@@ -43,7 +37,7 @@ fn create(args: &TokenCreateArgs) -> Result<()> {
     let now = OffsetDateTime::now_utc();
     let dirs = args.manifests.tree.dirs();
     let token = match &args.token {
-        Some(text) => parse_token(text.expose(), "TOKEN")?,
+        Some(arg) => arg.token("TOKEN")?,
         None => BootstrapToken::generate()?,
     };
     let record = TokenRecord::new(

@@ -18,14 +18,15 @@ pub use model::{
 };
 
 use crate::pki::keys::Algorithm;
-use crate::spec::{ClusterInput, ClusterSpec};
+use crate::profile::{Role, by_role};
+use crate::spec::{ClusterInput, ClusterSpec, JoinInput};
 use anyhow::{Context, Result, anyhow, bail};
 use errors::{Located, located, located_header, nearest};
 use scalar::{Req, Scalar};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 const ETCD_BOTH: &str = "etcd.local and etcd.external are mutually exclusive";
 const KUBEADM_GROUP: &str = "kubeadm.k8s.io";
@@ -388,6 +389,56 @@ pub fn load_join(path: &Path) -> Result<(JoinConfiguration, Vec<String>)> {
             .push(format!("skipping {kind}: it is for init, not join"));
     }
     Ok((join, documents.skipped))
+}
+
+/// The join flags, with what they leave unset taken from `join`, the JoinConfiguration read
+/// from `path` (a `--token` flag sets both tokens, so it leaves no token to take).
+pub fn merge_join(path: &Path, join: JoinConfiguration, flags: JoinInput) -> Result<JoinInput> {
+    let mut input = flags;
+    let discovery = join.discovery;
+    let mut file_token = None;
+    if let Some(bootstrap) = discovery.bootstrap_token {
+        input.endpoint = input.endpoint.or(bootstrap.api_server_endpoint);
+        if input.pins.is_empty() {
+            input.pins = bootstrap.ca_cert_hashes;
+        }
+        input.unsafe_skip_ca_verification |= bootstrap.unsafe_skip_ca_verification;
+        file_token = bootstrap.token;
+    }
+    let file_tls_token = discovery.tls_bootstrap_token.or(file_token.clone());
+    input.discovery_token = input.discovery_token.or(file_token);
+    input.tls_bootstrap_token = input.tls_bootstrap_token.or(file_tls_token);
+    if input.endpoint.is_none() && input.discovery_file.is_none() {
+        let source = discovery.file.map(|f| {
+            f.parse()
+                .map_err(|e: String| anyhow!("{}: discovery.file: {e}", path.display()))
+        });
+        input.discovery_file = source.transpose()?;
+    }
+    input.discovery_timeout = input.discovery_timeout.or(discovery.timeout);
+    input.node_name = input.node_name.or(join.node_name);
+    if input.cert_dir.is_none() {
+        input.cert_dir = join
+            .ca_cert_path
+            .map(|ca| cert_dir_of(path, &ca))
+            .transpose()?;
+    }
+    Ok(input)
+}
+
+/// The cert dir a `caCertPath` implies: kubepki writes the cluster CA as `<cert-dir>/ca.crt`.
+fn cert_dir_of(config: &Path, ca_cert_path: &Path) -> Result<PathBuf> {
+    let ca_file = by_role(Role::ClusterCa).cert_file().unwrap_or_default();
+    match (ca_cert_path.file_name(), ca_cert_path.parent()) {
+        (Some(name), Some(dir)) if Path::new(name) == ca_file => Ok(dir.to_path_buf()),
+        _ => bail!(
+            "{}: caCertPath {} must name a file {} (kubepki writes <cert-dir>/{})",
+            config.display(),
+            ca_cert_path.display(),
+            ca_file.display(),
+            ca_file.display()
+        ),
+    }
 }
 
 /// `config validate`: reads every document strictly; returns one line per document read

@@ -1,10 +1,11 @@
-//! What `join` leaves on a worker once discovery has found the cluster: the cluster CA as
-//! `<cert-dir>/ca.crt` (kept when the same one is there, refused when another one is) and
-//! kubeadm's `bootstrap-kubelet.conf` with the TLS bootstrap token.
+//! `join`: discovering the cluster as the spec says (token or file), then what it leaves on
+//! a worker: the cluster CA as `<cert-dir>/ca.crt` (kept when the same one is there, refused
+//! when another one is) and kubeadm's `bootstrap-kubelet.conf` with the TLS bootstrap token.
 
 use crate::cluster::bootstrap::{BootstrapToken, bootstrap_kubeconfig};
-use crate::cluster::discovery::Discovered;
+use crate::cluster::discovery::{self, Discovered, TokenDiscovery};
 use crate::profile::{BOOTSTRAP_KUBECONFIG, Role, by_role};
+use crate::spec::{Discovery, JoinSpec};
 use crate::tree::TreeDirs;
 use crate::tree::reader::read_file;
 use crate::tree::store::{self, FileWrite};
@@ -19,6 +20,27 @@ pub struct Joined {
     pub ca_written: bool,
     /// `bootstrap-kubelet.conf`.
     pub kubeconfig: PathBuf,
+}
+
+/// Discovers the cluster as `spec` says; `on_retry` hears about each failed attempt that
+/// will be retried.
+pub fn discover(spec: &JoinSpec, on_retry: &dyn Fn(&anyhow::Error)) -> Result<Discovered> {
+    match &spec.discovery {
+        Discovery::File(source) => discovery::by_file(source, spec.timeout, on_retry),
+        Discovery::Token {
+            endpoint,
+            token,
+            pins,
+        } => {
+            let request = TokenDiscovery {
+                endpoint: endpoint.clone(),
+                token,
+                pins,
+                timeout: spec.timeout,
+            };
+            discovery::by_token(&request, on_retry)
+        }
+    }
 }
 
 /// Writes the worker's files for the `discovered` cluster and the TLS bootstrap `token`.

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 
 /// The layers, bottom first: a module may use only modules of lower rank (and itself).
 const LAYERS: &[&str] = &[
-    "duration", "pki", "net", "cluster", "spec", "profile", "config", "tree", "engine", "report",
-    "cli", "commands",
+    "usage", "duration", "pki", "net", "cluster", "spec", "profile", "config", "tree", "engine",
+    "report", "cli", "commands",
 ];
 
 /// Modules outside the layers: the module list, and test-only helpers.
