@@ -22,5 +22,7 @@ pub mod report;
 pub mod spec;
 #[cfg(test)]
 mod testgen;
+#[cfg(test)]
+mod testtree;
 pub mod tree;
 pub mod usage;

@@ -222,3 +222,123 @@ fn kube_proxy_config(server: &str) -> String {
         "apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\nbindAddress: {bind}\nclientConnection:\n  kubeconfig: /var/lib/kube-proxy/kubeconfig.conf\n"
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::bootstrap::{BootstrapToken, Usage};
+    use crate::cluster::kubeconfig::ClientCredentials;
+    use crate::duration::Duration;
+
+    fn admin() -> Kubeconfig {
+        let creds = ClientCredentials {
+            ca_pem: crate::testgen::ca_pem().into_bytes(),
+            server: "https://10.0.0.1:6443".into(),
+            cert_pem: b"CERT\n".to_vec(),
+            key_pem: b"KEY\n".to_vec(),
+        };
+        Kubeconfig::with_client_cert("kubernetes", &creds.server, "kubernetes-admin", &creds)
+    }
+
+    fn token(text: &str, usages: Vec<Usage>, now: OffsetDateTime) -> TokenRecord {
+        let token: BootstrapToken = text.parse().expect("a token");
+        TokenRecord::new(token, Duration::from_hours(1), now, usages, vec![], None)
+            .expect("a record")
+    }
+
+    /// The documents of one manifest file.
+    fn documents_of(yaml: &str) -> Vec<Value> {
+        yaml.split("---\n")
+            .map(|doc| serde_yaml::from_str(doc).expect("YAML"))
+            .collect()
+    }
+
+    #[test]
+    fn cluster_info_is_signed_by_each_token_that_may_sign_now() {
+        let now = OffsetDateTime::now_utc();
+        let tokens = [
+            token("abcdef.0123456789abcdef", vec![Usage::Signing], now),
+            token("bcdefg.0123456789abcdef", vec![Usage::Authentication], now),
+            token(
+                "cdefgh.0123456789abcdef",
+                vec![Usage::Signing],
+                now - time::Duration::hours(2),
+            ),
+        ];
+        let files = cluster_manifests(&admin(), &tokens, now).expect("manifests");
+        let names: Vec<&str> = files.iter().map(|(name, _)| *name).collect();
+        assert_eq!(names, [RBAC_FILE, CLUSTER_INFO_FILE, KUBE_PROXY_FILE]);
+        let info = &documents_of(&files[1].1)[0];
+        let kubeconfig = info["data"]["kubeconfig"].as_str().expect("a kubeconfig");
+        let signature = info["data"]["jws-kubeconfig-abcdef"]
+            .as_str()
+            .expect("signed");
+        assert!(jws::verify(
+            kubeconfig,
+            "abcdef",
+            b"0123456789abcdef",
+            signature
+        ));
+        assert!(
+            info["data"].get("jws-kubeconfig-bcdefg").is_none(),
+            "no signing usage"
+        );
+        assert!(
+            info["data"].get("jws-kubeconfig-cdefgh").is_none(),
+            "expired"
+        );
+        assert!(
+            kubeconfig.contains("server: https://10.0.0.1:6443"),
+            "{kubeconfig}"
+        );
+        assert!(!kubeconfig.contains("client-key-data"), "{kubeconfig}");
+    }
+
+    #[test]
+    fn rbac_and_kube_proxy_objects_have_kubeadms_names() {
+        let files = cluster_manifests(&admin(), &[], OffsetDateTime::now_utc()).expect("manifests");
+        let names = |yaml: &str| -> Vec<String> {
+            documents_of(yaml)
+                .iter()
+                .map(|d| {
+                    format!(
+                        "{}/{}",
+                        d["kind"].as_str().unwrap_or("?"),
+                        d["metadata"]["name"].as_str().unwrap_or("?")
+                    )
+                })
+                .collect()
+        };
+        assert_eq!(
+            names(&files[0].1),
+            [
+                "ClusterRoleBinding/kubeadm:kubelet-bootstrap",
+                "ClusterRole/kubeadm:get-nodes",
+                "ClusterRoleBinding/kubeadm:get-nodes",
+                "ClusterRoleBinding/kubeadm:node-autoapprove-bootstrap",
+                "ClusterRoleBinding/kubeadm:node-autoapprove-certificate-rotation",
+                "Role/kubeadm:bootstrap-signer-clusterinfo",
+                "RoleBinding/kubeadm:bootstrap-signer-clusterinfo",
+                "ClusterRoleBinding/kubeadm:cluster-admins",
+            ]
+        );
+        assert_eq!(
+            names(&files[2].1),
+            [
+                "ServiceAccount/kube-proxy",
+                "ClusterRoleBinding/kubeadm:node-proxier",
+                "ConfigMap/kube-proxy",
+                "Role/kube-proxy",
+                "RoleBinding/kube-proxy",
+            ]
+        );
+        let proxy = &documents_of(&files[2].1)[2];
+        let kubeconfig = proxy["data"]["kubeconfig.conf"]
+            .as_str()
+            .expect("a kubeconfig");
+        assert!(kubeconfig.contains("server: https://10.0.0.1:6443"));
+        assert!(
+            kubeconfig.contains("tokenFile: /var/run/secrets/kubernetes.io/serviceaccount/token")
+        );
+    }
+}

@@ -155,3 +155,62 @@ fn signing_ca<'a>(row: &Profile, cas: &'a HashMap<&str, Ca>) -> Result<&'a Signi
         .and_then(|ca| ca.signing.as_ref())
         .ok_or_else(|| internal("a certificate's CA cannot sign"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::plan::plan_init;
+    use crate::profile::{PROFILES, Selection};
+    use crate::testtree::{TestTree, ecdsa_spec};
+    use crate::tree::reader;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn every_file_is_written_with_kubeadms_mode_and_the_pin_is_the_cluster_cas() {
+        let spec = ecdsa_spec(&[]);
+        let tree = TestTree::empty();
+        let applied = apply(plan_init(&spec, &tree.dirs, Selection::All), &spec).expect("applied");
+        for row in PROFILES {
+            for path in tree.dirs.paths_of(row) {
+                let mode = std::fs::metadata(&path)
+                    .expect("written")
+                    .permissions()
+                    .mode()
+                    & 0o777;
+                let public = path.extension().is_some_and(|e| e == "crt");
+                assert_eq!(
+                    mode,
+                    if public { 0o644 } else { 0o600 },
+                    "{}",
+                    path.display()
+                );
+            }
+        }
+        let ca = reader::read_ca(&tree.dirs, by_role(Role::ClusterCa)).expect("the CA");
+        assert_eq!(applied.ca_pin, Some(CaPin::of(&ca.cert.info)));
+    }
+
+    #[test]
+    fn completing_keeps_the_key_and_a_refusal_writes_nothing() {
+        let spec = ecdsa_spec(&[]);
+        let tree = TestTree::written(&spec);
+        let [key, cert] = [0, 1].map(|i| tree.files_of("etcd-healthcheck-client")[i].clone());
+        let key_before = std::fs::read(&key).expect("the key");
+        std::fs::remove_file(&cert).expect("removing");
+        apply(plan_init(&spec, &tree.dirs, Selection::All), &spec).expect("completed");
+        assert_eq!(std::fs::read(&key).expect("the key"), key_before);
+        assert!(cert.is_file());
+        std::fs::remove_file(&cert).expect("removing");
+        std::fs::write(tree.files_of("etcd-ca")[0].clone(), "broken").expect("writing");
+        let error = apply(plan_init(&spec, &tree.dirs, Selection::All), &spec)
+            .err()
+            .expect("refused");
+        assert!(
+            error
+                .to_string()
+                .contains("etcd/ca.key: not a valid private key"),
+            "{error}"
+        );
+        assert!(!cert.exists(), "nothing was written");
+    }
+}

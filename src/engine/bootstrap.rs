@@ -90,3 +90,58 @@ pub fn join_command(admin: &Kubeconfig, token: &BootstrapToken) -> Result<JoinCo
         pin,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::bootstrap::Usage;
+    use crate::duration::Duration;
+    use crate::pki::inspect::CertInfo;
+    use crate::profile::{Role, by_role};
+    use crate::testtree::{TestTree, ecdsa_spec};
+    use crate::tree::reader;
+
+    fn record(now: OffsetDateTime) -> TokenRecord {
+        let token: BootstrapToken = "abcdef.0123456789abcdef".parse().expect("a token");
+        let usages = vec![Usage::Signing, Usage::Authentication];
+        TokenRecord::new(token, Duration::from_hours(24), now, usages, vec![], None)
+            .expect("a record")
+    }
+
+    #[test]
+    fn manifests_are_written_once_and_a_token_id_only_once() {
+        let spec = ecdsa_spec(&[]);
+        let tree = TestTree::written(&spec);
+        let dir = tree.dirs.manifests_dir();
+        let first = write_manifests(&tree.dirs, &dir, spec.now).expect("written");
+        assert_eq!(first.len(), 3);
+        assert!(
+            write_manifests(&tree.dirs, &dir, spec.now)
+                .expect("checked")
+                .is_empty()
+        );
+        let created = create_token(&tree.dirs, &dir, &record(spec.now), spec.now).expect("created");
+        let names: Vec<_> = created.iter().filter_map(|p| p.file_name()).collect();
+        assert_eq!(names, ["bootstrap-token-abcdef.yaml", "cluster-info.yaml"]);
+        let again =
+            create_token(&tree.dirs, &dir, &record(spec.now), spec.now).expect_err("refused");
+        assert!(
+            again
+                .to_string()
+                .contains("a token with id \"abcdef\" was created before"),
+            "{again}"
+        );
+    }
+
+    #[test]
+    fn the_join_command_names_admin_confs_server_and_the_cluster_ca_pin() {
+        let spec = ecdsa_spec(&["--control-plane-endpoint", "lb.example.com:7443"]);
+        let tree = TestTree::written(&spec);
+        let admin = reader::read_admin(&tree.dirs).expect("admin.conf");
+        let join = join_command(&admin, &record(spec.now).token).expect("a command");
+        assert_eq!(join.endpoint, "lb.example.com:7443");
+        let ca = reader::read_ca(&tree.dirs, by_role(Role::ClusterCa)).expect("the CA");
+        let info: &CertInfo = &ca.cert.info;
+        assert_eq!(join.pin, CaPin::of(info));
+    }
+}

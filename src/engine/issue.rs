@@ -116,3 +116,78 @@ impl Issued {
         Ok(kubeconfig.to_yaml()?.into_bytes())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::profile::by_name;
+    use crate::testtree::ecdsa_spec;
+
+    fn new_key() -> KeyPair {
+        keys::generate(keys::Algorithm::EcdsaP256).expect("a key")
+    }
+
+    /// The cluster CA for `spec`, issued by itself.
+    fn ca(spec: &crate::spec::ClusterSpec) -> SigningCa {
+        let row = by_name("ca").expect("the row");
+        let request = row.request(spec, spec.now).expect("a request");
+        let issued = issue(row, &request, new_key(), By::Itself).expect("issued");
+        assert!(issued.cert.is_ca && issued.cert.verify_signed_by(&issued.cert).is_ok());
+        issued.into_ca().expect("a signer")
+    }
+
+    #[test]
+    fn a_leaf_is_signed_by_its_ca_with_its_key_in_kubeadms_format() {
+        let spec = ecdsa_spec(&[]);
+        let ca = ca(&spec);
+        let row = by_name("apiserver").expect("the row");
+        let request = row.request(&spec, ca.cert.not_before).expect("a request");
+        let key = new_key();
+        let public = key.public_key_raw().to_vec();
+        let issued = issue(row, &request, key, By::Ca(&ca)).expect("issued");
+        assert!(issued.cert.verify_signed_by(&ca.cert).is_ok());
+        assert_eq!(issued.cert.public_key, public);
+        assert_eq!(issued.cert.dns_names, request.dns_names);
+        assert!(
+            String::from_utf8_lossy(&issued.key_pem)
+                .starts_with("-----BEGIN EC PRIVATE KEY-----\n")
+        );
+        assert_eq!(
+            crate::pki::pem::first_certificate(&issued.cert_pem)
+                .expect("PEM")
+                .as_ref(),
+            issued.cert.der.as_ref()
+        );
+    }
+
+    #[test]
+    fn a_kubeconfig_is_new_or_the_old_one_with_new_credentials() {
+        let spec = ecdsa_spec(&[]);
+        let ca = ca(&spec);
+        let row = by_name("admin").expect("the row");
+        let request = row.request(&spec, ca.cert.not_before).expect("a request");
+        let issued = issue(row, &request, new_key(), By::Ca(&ca)).expect("issued");
+        let of = KubeconfigOf::New {
+            cluster_name: "prod",
+            server: "https://lb.example.com:6443",
+        };
+        let yaml = issued.kubeconfig(&ca, of).expect("a kubeconfig");
+        let kubeconfig = Kubeconfig::parse(&yaml).expect("parses");
+        let creds = kubeconfig.client_credentials().expect("credentials");
+        assert_eq!(creds.server, "https://lb.example.com:6443");
+        assert_eq!(creds.ca_pem, ca.cert_pem());
+        assert_eq!(
+            (creds.cert_pem, creds.key_pem),
+            (issued.cert_pem.clone(), issued.key_pem.clone())
+        );
+        assert!(String::from_utf8_lossy(&yaml).contains("current-context: kubernetes-admin@prod"));
+        let renewed = issue(row, &request, new_key(), By::Ca(&ca)).expect("issued again");
+        let updated = renewed
+            .kubeconfig(&ca, KubeconfigOf::Existing(&kubeconfig))
+            .expect("updated");
+        let updated = Kubeconfig::parse(&updated).expect("parses");
+        let creds = updated.client_credentials().expect("credentials");
+        assert_eq!(creds.server, "https://lb.example.com:6443");
+        assert_eq!(creds.cert_pem, renewed.cert_pem);
+    }
+}

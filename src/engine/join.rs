@@ -79,3 +79,49 @@ pub fn write_worker_files(
         kubeconfig: kubeconfig.path(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testtree::{TestTree, ecdsa_spec};
+    use std::fs;
+
+    fn discovered(ca_pem: &[u8]) -> Discovered {
+        Discovered {
+            server: "https://10.0.0.1:6443".into(),
+            ca_pem: ca_pem.to_vec(),
+            warnings: vec![],
+        }
+    }
+
+    #[test]
+    fn a_worker_gets_the_ca_and_its_bootstrap_kubeconfig_and_keeps_a_ca_only_if_the_same() {
+        let control_plane = TestTree::written(&ecdsa_spec(&[]));
+        let ca_pem = fs::read(&control_plane.files_of("ca")[1]).expect("ca.crt");
+        let token: BootstrapToken = "abcdef.0123456789abcdef".parse().expect("a token");
+        let worker = TestTree::empty();
+        let joined =
+            write_worker_files(&worker.dirs, &discovered(&ca_pem), &token).expect("joined");
+        assert!(joined.ca_written);
+        assert_eq!(fs::read(&joined.ca).expect("ca.crt"), ca_pem);
+        let kubeconfig = fs::read_to_string(&joined.kubeconfig).expect("written");
+        assert!(
+            kubeconfig.contains("token: abcdef.0123456789abcdef"),
+            "{kubeconfig}"
+        );
+        let again = write_worker_files(&worker.dirs, &discovered(&ca_pem), &token).expect("again");
+        assert!(!again.ca_written);
+        let other = fs::read(&control_plane.files_of("front-proxy-ca")[1]).expect("another CA");
+        fs::remove_file(&joined.kubeconfig).expect("removing");
+        let error = write_worker_files(&worker.dirs, &discovered(&other), &token)
+            .err()
+            .expect("refused");
+        assert!(
+            error
+                .to_string()
+                .ends_with("is not the CA of the discovered cluster; refusing to replace it"),
+            "{error}"
+        );
+        assert!(!joined.kubeconfig.exists(), "nothing written");
+    }
+}

@@ -342,3 +342,210 @@ fn decide_kubeconfig(
         ),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::profile::{Group, by_name};
+    use crate::testtree::{TestTree, actions, ecdsa_spec};
+    use std::fs;
+
+    fn all(word: &'static str) -> Vec<(&'static str, &'static str)> {
+        PROFILES.iter().map(|p| (p.name, word)).collect()
+    }
+
+    fn plan(tree: &TestTree, spec: &ClusterSpec) -> Plan {
+        plan_init(spec, &tree.dirs, Selection::All)
+    }
+
+    /// The refusal of row `name`.
+    fn refusal<'a>(plan: &'a Plan, name: &str) -> &'a Problem {
+        let step = plan.steps.iter().find(|s| s.row.name == name);
+        step.and_then(Step::problem)
+            .unwrap_or_else(|| panic!("{name} is not refused"))
+    }
+
+    #[test]
+    fn an_empty_tree_creates_every_row_and_a_written_one_reuses_it() {
+        let spec = ecdsa_spec(&[]);
+        let tree = TestTree::empty();
+        assert_eq!(actions(&plan(&tree, &spec)), all("create"));
+        tree.init(&spec, Selection::All);
+        let again = plan(&tree, &spec);
+        assert_eq!(actions(&again), all("reuse"));
+        assert!(again.ensure_no_refusal().is_ok());
+        let ca = again.steps.iter().find(|s| s.row.name == "ca").expect("ca");
+        assert!(ca.existing_key.is_some() && ca.existing_cert.is_some());
+    }
+
+    #[test]
+    fn a_key_without_its_certificate_is_completed_with_that_key() {
+        let spec = ecdsa_spec(&[]);
+        let tree = TestTree::written(&spec);
+        tree.remove("apiserver", |i| i == 1);
+        tree.remove("sa", |i| i == 1);
+        let plan = plan(&tree, &spec);
+        let completed: Vec<_> = actions(&plan)
+            .into_iter()
+            .filter(|(_, action)| *action != "reuse")
+            .collect();
+        assert_eq!(completed, [("apiserver", "complete"), ("sa", "complete")]);
+        let step = plan.steps.iter().find(|s| s.row.name == "apiserver");
+        assert!(step.is_some_and(|s| s.existing_key.is_some()));
+    }
+
+    #[test]
+    fn a_broken_ca_refuses_itself_and_everything_it_signs() {
+        let spec = ecdsa_spec(&[]);
+        let tree = TestTree::written(&spec);
+        let ca_key = tree.files_of("front-proxy-ca")[0].clone();
+        fs::write(&ca_key, "not a key").expect("writing");
+        let plan = plan(&tree, &spec);
+        assert!(matches!(
+            refusal(&plan, "front-proxy-ca"),
+            Problem::BadKey { .. }
+        ));
+        assert!(matches!(
+            refusal(&plan, "front-proxy-client"),
+            Problem::UnusableCa {
+                issuer: "front-proxy-ca",
+                ..
+            }
+        ));
+        assert_eq!(plan.refusals().count(), 2, "{:?}", actions(&plan));
+        let error = plan.ensure_no_refusal().expect_err("refused").to_string();
+        assert!(
+            error.ends_with("(and 1 more problem(s); see --dry-run)"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn an_external_ca_lets_existing_files_be_reused_but_creates_nothing() {
+        let spec = ecdsa_spec(&[]);
+        let tree = TestTree::written(&spec);
+        tree.remove("ca", |i| i == 0);
+        tree.remove("apiserver", |_| true);
+        let plan = plan(&tree, &spec);
+        let ca = plan.steps.iter().find(|s| s.row.name == "ca").expect("ca");
+        assert_eq!(ca.action, Action::Reuse);
+        assert!(ca.reason.starts_with("external CA:"), "{}", ca.reason);
+        assert!(matches!(
+            refusal(&plan, "apiserver"),
+            Problem::CaKeyNeeded { .. }
+        ));
+        assert_eq!(plan.refusals().count(), 1);
+    }
+
+    #[test]
+    fn a_phase_needs_its_ca_first() {
+        let spec = ecdsa_spec(&[]);
+        let tree = TestTree::empty();
+        let server = Selection::One(by_name("etcd-server").expect("a row"));
+        let plan = plan_init(&spec, &tree.dirs, server);
+        assert_eq!(actions(&plan), [("etcd-server", "refuse")]);
+        assert!(matches!(
+            refusal(&plan, "etcd-server"),
+            Problem::CaNotYet {
+                issuer: "etcd-ca",
+                ..
+            }
+        ));
+        tree.init(&spec, Selection::One(by_name("etcd-ca").expect("a row")));
+        let plan = plan_init(&spec, &tree.dirs, server);
+        assert_eq!(actions(&plan), [("etcd-server", "create")]);
+        assert_eq!(plan.context.len(), 1, "the etcd CA signs it");
+        let kubeconfigs = plan_init(&spec, &tree.dirs, Selection::Group(Group::Kubeconfig));
+        assert!(
+            kubeconfigs
+                .steps
+                .iter()
+                .all(|s| s.row.group() == Group::Kubeconfig)
+        );
+    }
+
+    #[test]
+    fn settings_that_need_new_sans_refuse_the_old_certificate() {
+        let tree = TestTree::written(&ecdsa_spec(&[]));
+        let moved = ecdsa_spec(&["--apiserver-cert-extra-sans", "new.example.com,10.9.9.9"]);
+        let plan = plan(&tree, &moved);
+        match refusal(&plan, "apiserver") {
+            Problem::MissingSans { missing, .. } => {
+                assert_eq!(missing, &["new.example.com", "10.9.9.9"])
+            }
+            other => panic!("{other}"),
+        }
+        assert_eq!(plan.refusals().count(), 1);
+    }
+
+    #[test]
+    fn a_kubeconfig_for_another_server_is_reused_with_a_warning() {
+        let tree = TestTree::written(&ecdsa_spec(&[]));
+        let elsewhere = ecdsa_spec(&["--control-plane-endpoint", "lb.example.com"]);
+        let plan = plan_init(&elsewhere, &tree.dirs, Selection::Group(Group::Kubeconfig));
+        let admin = plan
+            .steps
+            .iter()
+            .find(|s| s.row.name == "admin")
+            .expect("admin");
+        assert_eq!(admin.action, Action::Reuse);
+        assert!(
+            admin
+                .reason
+                .contains("its server is https://192.168.1.10:6443, the current settings say https://lb.example.com:6443"),
+            "{}",
+            admin.reason
+        );
+    }
+
+    #[test]
+    fn a_certificate_without_its_key_or_signed_by_another_ca_is_refused() {
+        let spec = ecdsa_spec(&[]);
+        let tree = TestTree::written(&spec);
+        tree.remove("front-proxy-client", |i| i == 0);
+        let other = TestTree::written(&spec);
+        for file in tree.files_of("etcd-peer") {
+            let copy = other
+                .dirs
+                .cert_dir
+                .join(file.strip_prefix(&tree.dirs.cert_dir).expect("below"));
+            fs::copy(&copy, &file).expect("copying");
+        }
+        let plan = plan(&tree, &spec);
+        assert!(matches!(
+            refusal(&plan, "front-proxy-client"),
+            Problem::CertWithoutKey { .. }
+        ));
+        assert!(matches!(
+            refusal(&plan, "etcd-peer"),
+            Problem::NotSignedBy {
+                issuer: "etcd-ca",
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn an_external_etcd_leaves_out_the_etcd_rows() {
+        let mut spec = ecdsa_spec(&[]);
+        spec.external_etcd = true;
+        let plan = plan(&TestTree::empty(), &spec);
+        let names: Vec<&str> = plan.steps.iter().map(|s| s.row.name).collect();
+        assert!(!names.iter().any(|n| n.contains("etcd")), "{names:?}");
+        assert_eq!(names.len(), PROFILES.len() - 5);
+    }
+
+    #[test]
+    fn an_expired_certificate_is_refused() {
+        let mut spec = ecdsa_spec(&[]);
+        let tree = TestTree::written(&spec);
+        spec.now += time::Duration::days(400);
+        let plan = plan(&tree, &spec);
+        assert!(matches!(
+            refusal(&plan, "apiserver"),
+            Problem::Expired { .. }
+        ));
+        let ca = plan.steps.iter().find(|s| s.row.name == "ca").expect("ca");
+        assert_eq!(ca.action, Action::Reuse, "a 10-year CA is still current");
+    }
+}

@@ -268,3 +268,156 @@ fn reissue(
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::profile::{PROFILES, by_name, renewable_rows};
+    use crate::testtree::{TestTree, ecdsa_spec};
+    use std::fs;
+
+    fn request(tree: &TestTree, names: &[&str], now: OffsetDateTime) -> RenewRequest {
+        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        RenewRequest {
+            rows: renewable_rows(&names).expect("renewable names"),
+            due_within: None,
+            algorithm: None,
+            validity: Duration::from_hours(8760),
+            backup_dir: tree.dirs.kubeconfig_dir.join("backup"),
+            now,
+        }
+    }
+
+    fn outcome<'a>(renewal: &'a Renewal, name: &str) -> &'a Outcome {
+        let found = renewal
+            .outcomes
+            .iter()
+            .find(|(row, _)| row.cert_name() == name);
+        &found.unwrap_or_else(|| panic!("no outcome for {name}")).1
+    }
+
+    #[test]
+    fn everything_renews_keeping_subject_and_sans_with_new_keys_and_backups() {
+        let spec = ecdsa_spec(&["--apiserver-cert-extra-sans", "api.example.com"]);
+        let tree = TestTree::written(&spec);
+        let before = reader::read_row(&tree.dirs, by_name("apiserver").expect("row"))
+            .expect("readable")
+            .expect("present");
+        let old_key = fs::read(&tree.files_of("apiserver")[0]).expect("the key");
+        let renewal = renew(&tree.dirs, &request(&tree, &["all"], spec.now)).expect("renewed");
+        assert!(renewal.outcomes.iter().all(|(_, o)| *o == Outcome::Renewed));
+        let after = reader::read_row(&tree.dirs, by_name("apiserver").expect("row"))
+            .expect("readable")
+            .expect("present");
+        let (old, new) = (&before.cert().info, &after.cert().info);
+        assert_eq!(
+            (&new.cn, &new.dns_names, &new.ips),
+            (&old.cn, &old.dns_names, &old.ips)
+        );
+        assert_ne!(new.public_key, old.public_key);
+        assert_eq!(new.key_algorithm, Some(Algorithm::EcdsaP256));
+        let backup = tree.dirs.kubeconfig_dir.join("backup");
+        assert_eq!(
+            fs::read(backup.join("pki/apiserver.key")).expect("backed up"),
+            old_key
+        );
+        assert!(backup.join("admin.conf").is_file());
+        let plan =
+            crate::engine::plan::plan_init(&spec, &tree.dirs, crate::profile::Selection::All);
+        assert!(plan.ensure_no_refusal().is_ok(), "a renewed tree is sound");
+    }
+
+    #[test]
+    fn nothing_due_writes_nothing() {
+        let spec = ecdsa_spec(&[]);
+        let tree = TestTree::written(&spec);
+        let mut asked = request(&tree, &["all"], spec.now);
+        asked.due_within = Some(Duration::from_hours(30 * 24));
+        let renewal = renew(&tree.dirs, &asked).expect("no error");
+        assert!(renewal.backup_dir.is_none());
+        assert!(!asked.backup_dir.exists());
+        assert_eq!(
+            outcome(&renewal, "apiserver"),
+            &Outcome::NotDue("364d".into())
+        );
+        asked.now += time::Duration::days(340);
+        let renewal = renew(&tree.dirs, &asked).expect("renewed");
+        assert_eq!(outcome(&renewal, "apiserver"), &Outcome::Renewed);
+    }
+
+    #[test]
+    fn missing_external_and_delegated_rows_are_told_apart() {
+        let spec = ecdsa_spec(&[]);
+        let tree = TestTree::written(&spec);
+        tree.remove("scheduler", |_| true);
+        tree.remove("front-proxy-ca", |i| i == 0);
+        let kubelet = tree.files_of("kubelet")[0].clone();
+        let pointed = tree.dirs.kubeconfig_dir.join("kubelet-client-current.pem");
+        fs::copy(&tree.files_of("apiserver-kubelet-client")[1], &pointed).expect("copying");
+        let text = fs::read_to_string(&kubelet).expect("kubelet.conf");
+        let at = text.find("    client-certificate-data").expect("embedded");
+        let end = text[at..].find('\n').expect("a line") + at;
+        let edited = format!(
+            "{}    client-certificate: {}{}",
+            &text[..at],
+            pointed.display(),
+            &text[end..]
+        );
+        fs::write(&kubelet, edited).expect("writing");
+        let renewal = renew(&tree.dirs, &request(&tree, &["all"], spec.now)).expect("renewal");
+        assert_eq!(outcome(&renewal, "scheduler.conf"), &Outcome::Missing);
+        assert_eq!(
+            outcome(&renewal, "front-proxy-client"),
+            &Outcome::External("front-proxy-ca")
+        );
+        assert_eq!(
+            outcome(&renewal, "kubelet.conf"),
+            &Outcome::Delegated(pointed)
+        );
+        assert_eq!(outcome(&renewal, "apiserver"), &Outcome::Renewed);
+    }
+
+    #[test]
+    fn a_broken_pair_or_an_expired_ca_is_an_error() {
+        let spec = ecdsa_spec(&[]);
+        let tree = TestTree::written(&spec);
+        tree.remove("etcd-peer", |i| i == 0);
+        let error = renew(&tree.dirs, &request(&tree, &["etcd-peer"], spec.now))
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(
+            error.contains("etcd/peer.crt: certificate exists without its key"),
+            "{error}"
+        );
+        let later = spec.now + time::Duration::days(3651);
+        let error = renew(&tree.dirs, &request(&tree, &["apiserver"], later))
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(
+            error.contains("ca.crt: expired on")
+                && error.ends_with("can sign no valid certificate"),
+            "{error}"
+        );
+        assert!(!tree.dirs.kubeconfig_dir.join("backup").exists());
+    }
+
+    #[test]
+    fn a_new_algorithm_and_validity_are_honoured() {
+        let spec = ecdsa_spec(&[]);
+        let tree = TestTree::written(&spec);
+        let mut asked = request(&tree, &["admin.conf"], spec.now);
+        asked.algorithm = Some(Algorithm::EcdsaP384);
+        asked.validity = Duration::from_hours(48);
+        renew(&tree.dirs, &asked).expect("renewed");
+        let found = reader::read_row(&tree.dirs, by_name("admin").expect("row"))
+            .expect("readable")
+            .expect("present");
+        let info = &found.cert().info;
+        assert_eq!(info.key_algorithm, Some(Algorithm::EcdsaP384));
+        let second = spec.now.replace_nanosecond(0).expect("a whole second");
+        assert_eq!(info.not_after - second, time::Duration::hours(48));
+        assert_eq!(PROFILES.iter().filter(|p| p.is_renewable()).count(), 12);
+    }
+}

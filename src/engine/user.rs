@@ -77,3 +77,70 @@ fn admin_server(dirs: &TreeDirs) -> Result<String> {
         .map(str::to_string)
         .map_err(|e| anyhow!("{}: {e:#}", path.display()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::kubeconfig::Kubeconfig;
+    use crate::pki::inspect::CertInfo;
+    use crate::pki::pem::first_certificate;
+    use crate::testtree::{TestTree, ecdsa_spec};
+
+    fn request(server: Option<&str>) -> UserRequest {
+        UserRequest {
+            name: "alice".into(),
+            groups: vec!["dev".into(), "ops".into()],
+            validity: Duration::from_hours(24),
+            server: server.map(Into::into),
+            algorithm: None,
+            now: OffsetDateTime::now_utc(),
+        }
+    }
+
+    #[test]
+    fn a_user_gets_a_client_certificate_of_the_cluster_ca_and_admin_confs_server() {
+        let tree = TestTree::written(&ecdsa_spec(&[]));
+        let yaml = user_kubeconfig(&tree.dirs, &request(None)).expect("a kubeconfig");
+        let creds = Kubeconfig::parse(&yaml)
+            .and_then(|k| k.client_credentials())
+            .expect("credentials");
+        assert_eq!(creds.server, "https://192.168.1.10:6443");
+        let cert =
+            CertInfo::parse(first_certificate(&creds.cert_pem).expect("PEM")).expect("a cert");
+        assert_eq!(
+            (cert.cn.as_str(), cert.orgs.as_slice()),
+            ("alice", &["dev".to_string(), "ops".to_string()][..])
+        );
+        assert_eq!(
+            cert.key_algorithm,
+            Some(Algorithm::EcdsaP256),
+            "the CA's algorithm"
+        );
+        let ca = reader::read_ca(&tree.dirs, by_role(Role::ClusterCa)).expect("the CA");
+        assert!(cert.verify_signed_by(&ca.cert.info).is_ok());
+        assert_eq!(cert.not_before, ca.cert.info.not_before);
+    }
+
+    #[test]
+    fn without_the_ca_key_or_admin_conf_it_says_what_is_missing() {
+        let tree = TestTree::written(&ecdsa_spec(&[]));
+        tree.remove("admin", |_| true);
+        let error = user_kubeconfig(&tree.dirs, &request(None)).expect_err("no server");
+        assert!(
+            error
+                .to_string()
+                .ends_with("admin.conf is missing: pass --server URL"),
+            "{error}"
+        );
+        assert!(user_kubeconfig(&tree.dirs, &request(Some("https://x.example.com"))).is_ok());
+        tree.remove("ca", |i| i == 0);
+        let error = user_kubeconfig(&tree.dirs, &request(Some("https://x.example.com")))
+            .expect_err("no CA key");
+        assert!(
+            error
+                .to_string()
+                .contains("ca.key is absent: the cluster CA's key is needed"),
+            "{error}"
+        );
+    }
+}

@@ -171,3 +171,78 @@ fn validity(cert: &X509Certificate<'_>) -> Result<(OffsetDateTime, OffsetDateTim
     let v = cert.validity();
     Ok((v.not_before.to_datetime(), v.not_after.to_datetime()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pki::issue::{CertRequest, Eku, existing_ca, self_signed_ca, signed_by};
+    use crate::pki::keys::generate;
+    use crate::pki::pem::first_certificate;
+
+    fn request(cn: &str, is_ca: bool) -> CertRequest {
+        let now = OffsetDateTime::now_utc()
+            .replace_nanosecond(0)
+            .expect("a second");
+        CertRequest {
+            cn: cn.into(),
+            orgs: vec!["system:masters".into()],
+            dns_names: vec!["*.example.com".into(), "api.example.com".into()],
+            ips: vec![
+                "10.96.0.1".parse().expect("IP"),
+                "fd00::1".parse().expect("IP"),
+            ],
+            ekus: vec![Eku::ServerAuth],
+            is_ca,
+            not_before: now,
+            not_after: now + time::Duration::days(2),
+        }
+    }
+
+    #[test]
+    fn the_facts_are_read_back_as_they_were_issued() {
+        let ca_key = generate(Algorithm::EcdsaP384).expect("a key");
+        let ca_request = request("kubernetes", true);
+        let ca =
+            CertInfo::parse(self_signed_ca(&ca_request, &ca_key).expect("a CA")).expect("parses");
+        assert!(ca.is_ca && ca.matches_key(&ca_key));
+        assert_eq!(ca.key_algorithm, Some(Algorithm::EcdsaP384));
+        let signer = existing_ca(&ca.der, ca_key).expect("a signer");
+        let key = generate(Algorithm::Rsa2048).expect("a key");
+        let leaf_request = request("kube-apiserver", false);
+        let leaf = CertInfo::parse(signed_by(&leaf_request, &key, &signer).expect("signed"))
+            .expect("parses");
+        assert_eq!(leaf.cn, "kube-apiserver");
+        assert_eq!(leaf.orgs, ["system:masters"]);
+        assert_eq!(leaf.dns_names, leaf_request.dns_names);
+        assert_eq!(leaf.ips, leaf_request.ips);
+        assert_eq!(
+            (leaf.not_before, leaf.not_after),
+            (leaf_request.not_before, leaf_request.not_after)
+        );
+        assert!(!leaf.is_ca && leaf.matches_key(&key) && !leaf.matches_key(signer.key()));
+        assert_eq!(leaf.key_algorithm, Some(Algorithm::Rsa2048));
+        assert!(leaf.verify_signed_by(&ca).is_ok());
+        let stranger = CertInfo::parse(
+            self_signed_ca(&ca_request, &generate(Algorithm::EcdsaP256).expect("a key"))
+                .expect("a CA"),
+        )
+        .expect("parses");
+        let error = leaf.verify_signed_by(&stranger).expect_err("another key");
+        assert!(error.to_string().contains("does not verify"), "{error}");
+    }
+
+    #[test]
+    fn wildcards_cover_one_label_and_garbage_is_an_error() {
+        let pem = crate::testgen::ca_pem();
+        let mut cert =
+            CertInfo::parse(first_certificate(pem.as_bytes()).expect("PEM")).expect("a cert");
+        cert.dns_names = vec!["*.example.com".into()];
+        assert!(cert.covers_dns("api.example.com"));
+        assert!(!cert.covers_dns("a.api.example.com") && !cert.covers_dns("example.com"));
+        assert!(CertInfo::parse(CertificateDer::from(vec![0x30, 0x03, 1, 2, 3])).is_err());
+        let mut trailing = cert.der.to_vec();
+        trailing.push(0);
+        let error = CertInfo::parse(CertificateDer::from(trailing)).expect_err("trailing bytes");
+        assert_eq!(error.to_string(), "trailing bytes after the certificate");
+    }
+}

@@ -148,3 +148,88 @@ pub fn due_notice(due: &[&str], window: Duration) {
         due.join(", ")
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::expiry::ExpirationInfo;
+    use crate::testtree::{TestTree, ecdsa_spec};
+
+    fn info() -> ExpirationInfo {
+        let spec = ecdsa_spec(&[]);
+        let tree = TestTree::written(&spec);
+        tree.remove("super-admin", |_| true);
+        tree.remove("front-proxy-ca", |i| i == 0);
+        ExpirationInfo::read(&tree.dirs, spec.now).expect("readable")
+    }
+
+    #[test]
+    fn the_tables_are_kubeadms_with_missing_and_external_rows() {
+        let text = expiration_tables(&info());
+        let lines: Vec<&str> = text.lines().collect();
+        let header = [
+            "CERTIFICATE",
+            "EXPIRES",
+            "RESIDUAL TIME",
+            "CERTIFICATE AUTHORITY",
+        ];
+        let columns: Vec<usize> = header.iter().filter_map(|h| lines[0].find(h)).collect();
+        assert_eq!(columns, [0, 29, 54, 70], "{text}");
+        assert!(lines[0].ends_with("   EXTERNALLY MANAGED"), "{text}");
+        assert!(
+            lines.iter().any(|l| l.starts_with("admin.conf ")
+                && l.contains(" 364d ")
+                && l.ends_with("no      ")),
+            "{text}"
+        );
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.trim_end() == "!MISSING! super-admin.conf"),
+            "{text}"
+        );
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with("front-proxy-client ") && l.contains("yes")),
+            "{text}"
+        );
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with("CERTIFICATE AUTHORITY   EXPIRES")),
+            "{text}"
+        );
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with("etcd-ca ") && l.contains(" 9y ")),
+            "{text}"
+        );
+        assert_eq!(lines.len(), 1 + 12 + 1 + 1 + 3, "{text}");
+    }
+
+    #[test]
+    fn metrics_have_one_sample_per_certificate_and_family() {
+        let text = expiration_metrics(&info());
+        for family in [
+            "expiration_timestamp_seconds",
+            "is_ca",
+            "externally_managed",
+            "missing",
+        ] {
+            let metric = format!("kubepki_certificate_{family}");
+            assert!(text.contains(&format!("# TYPE {metric} gauge\n")), "{text}");
+        }
+        assert!(
+            text.contains("kubepki_certificate_missing{name=\"super-admin.conf\",ca=\"ca\"} 1\n")
+        );
+        assert!(text.contains("kubepki_certificate_externally_managed{name=\"front-proxy-client\",ca=\"front-proxy-ca\"} 1\n"));
+        assert!(text.contains("kubepki_certificate_is_ca{name=\"etcd-ca\",ca=\"etcd-ca\"} 1\n"));
+        let timestamps = text
+            .lines()
+            .filter(|l| l.starts_with("kubepki_certificate_expiration_timestamp_seconds{"))
+            .count();
+        assert_eq!(timestamps, 11 + 3, "every present certificate: {text}");
+    }
+}

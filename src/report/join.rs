@@ -53,6 +53,10 @@ pub struct JoinReport {
 
 /// Prints what join wrote and how to start the kubelet with it.
 pub fn print_join(join: &JoinReport) -> Result<()> {
+    stdout(&join_text(join))
+}
+
+fn join_text(join: &JoinReport) -> String {
     let ca = match join.ca_written {
         true => format!(
             "[kubelet-start] Wrote the cluster CA to {}\n",
@@ -69,7 +73,7 @@ pub fn print_join(join: &JoinReport) -> Result<()> {
         .as_ref()
         .map(|name| format!(" --hostname-override={name}"))
         .unwrap_or_default();
-    stdout(&format!(
+    format!(
         "{ca}[kubelet-start] Wrote the TLS bootstrap kubeconfig {} (API server {})\n\n\
          This node can now bootstrap its kubelet:\n\n  \
          kubelet --bootstrap-kubeconfig={} --kubeconfig={}{node} ...\n",
@@ -77,5 +81,28 @@ pub fn print_join(join: &JoinReport) -> Result<()> {
         join.server,
         join.kubeconfig.display(),
         kubeconfig_dir.join(by_role(Role::Kubelet).file).display(),
-    ))
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_join_report_names_the_files_and_the_kubelet_command() {
+        let text = join_text(&JoinReport {
+            ca: "/etc/kubernetes/pki/ca.crt".into(),
+            ca_written: true,
+            kubeconfig: "/etc/kubernetes/bootstrap-kubelet.conf".into(),
+            server: "https://10.0.0.1:6443".into(),
+            node_name: Some("worker1".into()),
+        });
+        assert_eq!(
+            text,
+            "[kubelet-start] Wrote the cluster CA to /etc/kubernetes/pki/ca.crt\n\
+             [kubelet-start] Wrote the TLS bootstrap kubeconfig /etc/kubernetes/bootstrap-kubelet.conf (API server https://10.0.0.1:6443)\n\n\
+             This node can now bootstrap its kubelet:\n\n  \
+             kubelet --bootstrap-kubeconfig=/etc/kubernetes/bootstrap-kubelet.conf --kubeconfig=/etc/kubernetes/kubelet.conf --hostname-override=worker1 ...\n"
+        );
+    }
 }

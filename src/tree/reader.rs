@@ -562,6 +562,173 @@ mod tests {
         Ok(())
     }
 
+    use crate::profile::by_name;
+    use crate::testtree::{TestTree, ecdsa_spec};
+    use std::fs;
+
+    fn row(name: &str) -> &'static Profile {
+        by_name(name).expect("a row")
+    }
+
+    #[test]
+    fn every_row_with_a_certificate_is_read_where_it_lives() {
+        let tree = TestTree::written(&ecdsa_spec(&[]));
+        for profile in PROFILES {
+            let found = read_row(&tree.dirs, profile).expect("readable");
+            match (profile.kind, found) {
+                (Kind::KeyPair, None) => {}
+                (Kind::Kubeconfig(_), Some(Found::Kubeconfig(k))) => {
+                    let (cert, key) = k.embedded().expect("embedded");
+                    key.check_belongs_to(cert).expect("its key");
+                    assert_eq!(cert.place, Place::Kubeconfig(k.path.clone()));
+                }
+                (
+                    Kind::Ca | Kind::Leaf,
+                    Some(Found::Pair {
+                        cert,
+                        key: Some(key),
+                    }),
+                ) => {
+                    key.check_belongs_to(&cert).expect("its key");
+                    let loaded = key.load().expect("a key");
+                    key.check_loaded_belongs_to(&loaded, &cert)
+                        .expect("its key");
+                }
+                (kind, found) => panic!("{}: {kind:?} read as {found:?}", profile.name),
+            }
+        }
+        tree.remove("apiserver", |_| true);
+        assert!(
+            read_row(&tree.dirs, row("apiserver"))
+                .expect("readable")
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn a_key_of_another_certificate_is_named_with_both_files() {
+        let tree = TestTree::written(&ecdsa_spec(&[]));
+        let [key, cert] = [0, 1].map(|i| tree.files_of("apiserver")[i].clone());
+        fs::copy(&tree.files_of("front-proxy-client")[0], &key).expect("copying");
+        let pair = read_pair(&tree.dirs, row("apiserver")).expect("readable");
+        let (found_cert, found_key) = (pair.cert.expect("a cert"), pair.key.expect("a key"));
+        let expected = Problem::KeyMismatch {
+            key: key.clone(),
+            cert: cert.clone(),
+        };
+        assert_eq!(
+            found_key.check_belongs_to(&found_cert),
+            Err(expected.clone())
+        );
+        let loaded = found_key.load().expect("a valid key");
+        assert_eq!(
+            found_key.check_loaded_belongs_to(&loaded, &found_cert),
+            Err(expected)
+        );
+        fs::write(&key, "garbage").expect("writing");
+        let pair = read_pair(&tree.dirs, row("apiserver")).expect("readable");
+        let problem = pair.key.expect("a key").load().expect_err("not a key");
+        assert!(
+            problem
+                .to_string()
+                .starts_with(&format!("{}: not a valid private key: ", key.display())),
+            "{problem}"
+        );
+    }
+
+    #[test]
+    fn a_ca_must_exist_be_a_ca_and_be_current_to_sign() {
+        let spec = ecdsa_spec(&[]);
+        let tree = TestTree::written(&spec);
+        let ca = read_signing_ca(&tree.dirs, row("ca"), spec.now).expect("a CA");
+        assert!(!ca.is_external() && ca.signing_key().expect("loads").is_some());
+        let later = spec.now + time::Duration::days(3651);
+        assert!(matches!(
+            read_signing_ca(&tree.dirs, row("ca"), later),
+            Err(Problem::ExpiredCa { .. })
+        ));
+        let [ca_key, ca_cert] = [0, 1].map(|i| tree.files_of("ca")[i].clone());
+        fs::copy(&tree.files_of("apiserver")[1], &ca_cert).expect("copying");
+        assert_eq!(
+            read_ca(&tree.dirs, row("ca")).err(),
+            Some(Problem::NotCa(ca_cert.clone()))
+        );
+        fs::remove_file(&ca_cert).expect("removing");
+        assert_eq!(
+            read_ca(&tree.dirs, row("ca")).err(),
+            Some(Problem::CaMissing(ca_cert))
+        );
+        assert!(key_exists(&tree.dirs, row("ca")).expect("readable"));
+        fs::remove_file(&ca_key).expect("removing");
+        assert!(!key_exists(&tree.dirs, row("ca")).expect("readable"));
+    }
+
+    #[test]
+    fn kubeconfigs_are_checked_for_their_ca_key_and_server() {
+        let spec = ecdsa_spec(&[]);
+        let tree = TestTree::written(&spec);
+        let admin = read_kubeconfig(&tree.dirs, row("admin"))
+            .expect("readable")
+            .expect("present");
+        assert_eq!(admin.server(), Ok("https://192.168.1.10:6443"));
+        let ca = read_ca(&tree.dirs, row("ca")).expect("the CA");
+        admin.check_ca(&ca.cert.info, "ca").expect("its CA");
+        let other = read_ca(&tree.dirs, row("front-proxy-ca")).expect("another CA");
+        assert_eq!(
+            admin.check_ca(&other.cert.info, "ca"),
+            Err(Problem::WrongEmbeddedCa {
+                path: admin.path.clone(),
+                issuer: "ca"
+            })
+        );
+        fs::write(&admin.path, "kind: [").expect("writing");
+        let problem = read_kubeconfig(&tree.dirs, row("admin")).expect_err("not YAML");
+        assert!(
+            problem
+                .to_string()
+                .contains("admin.conf: not a valid kubeconfig"),
+            "{problem}"
+        );
+        fs::remove_file(&admin.path).expect("removing");
+        let missing = read_admin(&tree.dirs).expect_err("missing");
+        assert_eq!(
+            missing.to_string(),
+            format!(
+                "{} is missing: run kubepki init first",
+                admin.path.display()
+            )
+        );
+    }
+
+    #[test]
+    fn the_public_key_must_match_the_private_one() {
+        let tree = TestTree::written(&ecdsa_spec(&[]));
+        let pair = read_key_pair(&tree.dirs, row("sa")).expect("readable");
+        let key = pair.key.as_ref().expect("sa.key").load().expect("a key");
+        let public = pair.public_pem.clone().expect("sa.pub");
+        pair.check_public(&key, &public).expect("its public key");
+        let other =
+            crate::pki::keys::generate(crate::pki::keys::Algorithm::EcdsaP256).expect("a key");
+        assert!(matches!(
+            pair.check_public(&other, &public),
+            Err(Problem::PublicKeyMismatch { .. })
+        ));
+        assert!(matches!(
+            pair.check_public(&key, b"nonsense"),
+            Err(Problem::BadPublicKey { .. })
+        ));
+    }
+
+    #[test]
+    fn keys_open_to_others_are_found() {
+        use std::os::unix::fs::PermissionsExt;
+        let tree = TestTree::written(&ecdsa_spec(&[]));
+        assert!(open_secrets(&tree.dirs).is_empty());
+        let key = tree.files_of("etcd-ca")[0].clone();
+        fs::set_permissions(&key, fs::Permissions::from_mode(0o644)).expect("chmod");
+        assert_eq!(open_secrets(&tree.dirs), [(key, 0o644)]);
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(1000))]
 

@@ -13,7 +13,7 @@ const LAYERS: &[&str] = &[
 ];
 
 /// Modules outside the layers: the module list, and test-only helpers.
-const UNLAYERED: &[&str] = &["lib", "testgen"];
+const UNLAYERED: &[&str] = &["lib", "testgen", "testtree"];
 
 /// Every `.rs` file below `dir`.
 fn rust_files(dir: &Path) -> Vec<PathBuf> {
