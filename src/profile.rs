@@ -9,7 +9,7 @@ use crate::net::netaddr::San;
 use crate::pki::inspect::CertInfo;
 use crate::pki::issue::{CertRequest, Eku};
 use crate::spec::ClusterSpec;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 use time::OffsetDateTime;
 
@@ -274,6 +274,20 @@ impl Selection {
     }
 }
 
+/// `sans` appended to DNS names and IPs.
+fn with_sans(
+    (mut dns_names, mut ips): (Vec<String>, Vec<IpAddr>),
+    sans: &[San],
+) -> (Vec<String>, Vec<IpAddr>) {
+    for san in sans {
+        match san {
+            San::Dns(name) => dns_names.push(name.to_string()),
+            San::Ip(ip) => ips.push(*ip),
+        }
+    }
+    (dns_names, ips)
+}
+
 /// kubeadm's back-dating of NotBefore, for clock skew between nodes.
 pub const BACKDATE: time::Duration = time::Duration::minutes(5);
 
@@ -353,7 +367,7 @@ impl Profile {
     /// first-seen order (kubeadm's `RemoveDuplicateAltNames`).
     pub fn alt_names(&self, spec: &ClusterSpec) -> (Vec<String>, Vec<IpAddr>) {
         let node = spec.node_name.to_string();
-        let (mut dns_names, mut ips): (Vec<String>, Vec<IpAddr>) = match self.sans {
+        let (mut dns_names, ips) = match self.sans {
             Sans::None => (vec![], vec![]),
             Sans::OwnCn => (vec![self.common_name(spec)], vec![]),
             Sans::ApiServer => {
@@ -364,50 +378,34 @@ impl Profile {
                     "kubernetes.default.svc".into(),
                 ];
                 dns_names.push(format!("kubernetes.default.svc.{}", spec.dns_domain));
-                let mut ips = vec![spec.service_cidrs.api_server_ip(), spec.advertise_address];
-                let user_sans = spec
-                    .control_plane_endpoint
-                    .iter()
-                    .map(|e| e.host.to_san())
-                    .chain(spec.extra_sans.iter().cloned());
-                for san in user_sans {
-                    match san {
-                        San::Dns(name) => dns_names.push(name.to_string()),
-                        San::Ip(ip) => ips.push(ip),
-                    }
-                }
-                (dns_names, ips)
+                let ips = vec![spec.service_cidrs.api_server_ip(), spec.advertise_address];
+                let endpoint = spec.control_plane_endpoint.iter().map(|e| e.host.to_san());
+                let user_sans: Vec<San> = endpoint.chain(spec.extra_sans.iter().cloned()).collect();
+                with_sans((dns_names, ips), &user_sans)
             }
             Sans::EtcdServer | Sans::EtcdPeer => {
-                let mut dns_names = vec![node, "localhost".into()];
-                let mut ips = vec![
-                    spec.advertise_address,
-                    IpAddr::from([127, 0, 0, 1]),
-                    IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
-                ];
+                let dns_names = vec![node, "localhost".into()];
+                let loopbacks = [Ipv4Addr::LOCALHOST.into(), Ipv6Addr::LOCALHOST.into()];
+                let ips = [spec.advertise_address]
+                    .into_iter()
+                    .chain(loopbacks)
+                    .collect();
                 let extra = match self.sans {
                     Sans::EtcdServer => &spec.etcd_server_sans,
                     _ => &spec.etcd_peer_sans,
                 };
-                for san in extra {
-                    match san {
-                        San::Dns(name) => dns_names.push(name.to_string()),
-                        San::Ip(ip) => ips.push(*ip),
-                    }
-                }
-                (dns_names, ips)
+                with_sans((dns_names, ips), extra)
             }
         };
         dns_names.sort();
         dns_names.dedup();
-        let mut seen = Vec::with_capacity(ips.len());
-        ips.retain(|ip| {
-            !seen.contains(ip) && {
-                seen.push(*ip);
-                true
+        let mut unique_ips = Vec::with_capacity(ips.len());
+        for ip in ips {
+            if !unique_ips.contains(&ip) {
+                unique_ips.push(ip);
             }
-        });
-        (dns_names, ips)
+        }
+        (dns_names, unique_ips)
     }
 
     /// The certificate request for this row, or `None` for a bare key pair. A kubeconfig's

@@ -19,32 +19,16 @@ use time::OffsetDateTime;
 /// Runs init (or one phase of it).
 pub fn run(args: &InitArgs, verbose: u8) -> Result<ExitCode> {
     let started = Instant::now();
-    let file = match &args.config {
-        Some(path) => InitConfig::load(path)?,
-        None => InitConfig::default(),
+    let (spec, dirs) = resolve(args)?;
+    let _lock = match args.dry_run {
+        true => None,
+        false => Some(lock_tree(&dirs, &args.lock, command_name(args))?),
     };
-    for line in &file.notes {
-        note("config", line);
-    }
-    let cluster = file.merge_flags(&args.cluster.input());
-    let spec = file.complete(ClusterSpec::resolve(&cluster, OffsetDateTime::now_utc())?);
-    let dirs = TreeDirs::new(
-        file.cert_dir(args.tree.cert_dir.as_deref()),
-        args.tree.kubeconfig_dir.clone(),
-    );
-    let _lock = if args.dry_run {
-        None
-    } else {
-        Some(lock_tree(&dirs, &args.lock, command_name(args))?)
-    };
+    let (node, address) = (&spec.node_name, spec.advertise_address);
+    let where_ = describe_dirs(&dirs);
     detail(
         verbose,
-        format_args!(
-            "{}; node {}, advertise {}",
-            describe_dirs(&dirs),
-            spec.node_name,
-            spec.advertise_address
-        ),
+        format_args!("{where_}; node {node}, advertise {address}"),
     );
     let plan = plan_init(&spec, &dirs, selection(args)?);
     detail(verbose, format_args!("planned in {:?}", started.elapsed()));
@@ -58,15 +42,31 @@ pub fn run(args: &InitArgs, verbose: u8) -> Result<ExitCode> {
     }
     plan.ensure_no_refusal()?;
     warn_open_secrets(&dirs);
-    let applied = apply(plan, &spec)?;
+    report.ca_cert_hash = apply(plan, &spec)?.ca_pin;
     detail(verbose, format_args!("written in {:?}", started.elapsed()));
-    report.ca_cert_hash = applied.ca_pin;
     if args.phase.is_none() {
-        let written = write_manifests(&dirs, &dirs.manifests_dir(), spec.now)?;
-        report.manifests = written;
+        report.manifests = write_manifests(&dirs, &dirs.manifests_dir(), spec.now)?;
     }
     report.print(args.output.into())?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The spec and the tree: flags over `--config` over defaults over host facts.
+fn resolve(args: &InitArgs) -> Result<(ClusterSpec, TreeDirs)> {
+    let file = match &args.config {
+        Some(path) => InitConfig::load(path)?,
+        None => InitConfig::default(),
+    };
+    for line in &file.notes {
+        note("config", line);
+    }
+    let cluster = file.merge_flags(&args.cluster.input());
+    let spec = file.complete(ClusterSpec::resolve(&cluster, OffsetDateTime::now_utc())?);
+    let dirs = TreeDirs::new(
+        file.cert_dir(args.tree.cert_dir.as_deref()),
+        args.tree.kubeconfig_dir.clone(),
+    );
+    Ok((spec, dirs))
 }
 
 /// The command as recorded in the tree lock.

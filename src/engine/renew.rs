@@ -168,15 +168,7 @@ fn decide(
     let issuer = row
         .issuer_row()
         .ok_or_else(|| anyhow!("internal error: {} has no issuer", row.name))?;
-    if !cas.contains_key(issuer.name) {
-        cas.insert(
-            issuer.name,
-            reader::read_signing_ca(dirs, issuer, request.now)?,
-        );
-    }
-    let ca = cas
-        .get(issuer.name)
-        .ok_or_else(|| anyhow!("internal error: CA {} not read", issuer.name))?;
+    let ca = signing_ca(dirs, issuer, request.now, cas)?;
     if ca.is_external() {
         return Ok((Outcome::External(issuer.name), None));
     }
@@ -202,6 +194,20 @@ fn decide(
             algorithm,
         }),
     ))
+}
+
+/// The CA row `issuer`, read once per run and checked to be able to sign at `now`.
+fn signing_ca<'a>(
+    dirs: &TreeDirs,
+    issuer: &'static Profile,
+    now: OffsetDateTime,
+    cas: &'a mut Cas,
+) -> Result<&'a FoundCa> {
+    if !cas.contains_key(issuer.name) {
+        cas.insert(issuer.name, reader::read_signing_ca(dirs, issuer, now)?);
+    }
+    cas.get(issuer.name)
+        .ok_or_else(|| anyhow!("internal error: CA {} not read", issuer.name))
 }
 
 /// The key beside a certificate must exist and belong to it; renewing over a broken pair

@@ -20,28 +20,6 @@ pub fn print_expiration(info: &ExpirationInfo, format: Format) -> Result<()> {
 
 /// kubeadm's two tables, laid out as Go's tabwriter does (minwidth 10, padding 3).
 pub fn expiration_tables(info: &ExpirationInfo) -> String {
-    let row = |e: &Expiration, with_ca: bool| -> Vec<String> {
-        if e.missing {
-            let blanks = if with_ca { 4 } else { 3 };
-            return std::iter::once(format!("!MISSING! {}", e.name))
-                .chain(std::iter::repeat_n(String::new(), blanks))
-                .collect();
-        }
-        let expires = e.not_after.map(format_expiry).unwrap_or_default();
-        let mut cells = vec![
-            e.name.to_string(),
-            expires,
-            short_human_duration(e.residual_time),
-        ];
-        if with_ca {
-            cells.push(e.ca_name.unwrap_or_default().to_string());
-        }
-        cells.push(format!(
-            "{:<8}",
-            if e.externally_managed { "yes" } else { "no" }
-        ));
-        cells
-    };
     let certificates = [
         "CERTIFICATE",
         "EXPIRES",
@@ -55,18 +33,37 @@ pub fn expiration_tables(info: &ExpirationInfo) -> String {
         "RESIDUAL TIME",
         "EXTERNALLY MANAGED",
     ];
-    let first = tabulate(
-        &certificates,
-        info.certificates.iter().map(|e| row(e, true)).collect(),
-    );
-    let second = tabulate(
-        &authorities,
-        info.certificate_authorities
-            .iter()
-            .map(|e| row(e, false))
-            .collect(),
-    );
+    let rows =
+        |entries: &[Expiration], with_ca| entries.iter().map(|e| cells(e, with_ca)).collect();
+    let first = tabulate(&certificates, rows(&info.certificates, true));
+    let second = tabulate(&authorities, rows(&info.certificate_authorities, false));
     format!("{first}\n{second}")
+}
+
+/// One row's cells; `with_ca` adds the CERTIFICATE AUTHORITY column.
+fn cells(entry: &Expiration, with_ca: bool) -> Vec<String> {
+    if entry.missing {
+        let blanks = if with_ca { 4 } else { 3 };
+        return std::iter::once(format!("!MISSING! {}", entry.name))
+            .chain(std::iter::repeat_n(String::new(), blanks))
+            .collect();
+    }
+    let expires = entry.not_after.map(format_expiry).unwrap_or_default();
+    let mut cells = vec![
+        entry.name.to_string(),
+        expires,
+        short_human_duration(entry.residual_time),
+    ];
+    if with_ca {
+        cells.push(entry.ca_name.unwrap_or_default().to_string());
+    }
+    let external = if entry.externally_managed {
+        "yes"
+    } else {
+        "no"
+    };
+    cells.push(format!("{external:<8}"));
+    cells
 }
 
 fn format_expiry(when: OffsetDateTime) -> String {
