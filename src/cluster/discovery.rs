@@ -2,8 +2,10 @@
 //! discovery (unverified fetch of `cluster-info`, JWS check with the token, CA pin check, then a
 //! second fetch over TLS verified with that CA that must return the same kubeconfig) or by file
 //! discovery (a kubeconfig on disk or at an `https://` URL, refreshed from `cluster-info`).
-//! Transient failures are retried with back-off until the discovery timeout. Writes nothing,
-//! prints nothing: warnings come back to the caller.
+//! Transient failures are retried with back-off until the discovery timeout, which is a
+//! deadline for the whole discovery: no attempt is given more than the time left. An answer
+//! over the size caps of `net::https` ends discovery at once. Writes nothing, prints nothing:
+//! warnings come back to the caller.
 
 use crate::cluster::bootstrap::BootstrapToken;
 use crate::cluster::jws;
@@ -20,7 +22,10 @@ const CLUSTER_INFO_PATH: &str = "/api/v1/namespaces/kube-public/configmaps/clust
 const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 /// kubeadm polls every 5 s; back-off grows up to that.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// The most one attempt may take, however much of the discovery timeout is left.
 const MAX_ATTEMPT: Duration = Duration::from_secs(10);
+/// The least one attempt is given, so that even a zero timeout makes one real attempt.
+const MIN_ATTEMPT: Duration = Duration::from_millis(100);
 
 /// What discovery found: the cluster to bootstrap against.
 #[derive(Debug)]
@@ -167,10 +172,18 @@ fn check_pins(ca_pem: &[u8], pins: &[CaPin]) -> Result<()> {
     )
 }
 
-/// GETs `cluster-info`: transport errors and unparsable answers are worth a retry.
+/// GETs `cluster-info`: transport errors and unparsable answers are worth a retry; an answer
+/// over the size caps is not.
 fn fetch(url: &HttpsUrl, trust: &Trust, limit: Duration) -> Result<Fetched, Failure> {
-    let response = https::get(url, trust, limit)
-        .map_err(|e| Failure::Retry(e.context(format!("GET {url}"))))?;
+    let response = https::get(url, trust, limit).map_err(|e| {
+        let fatal = e.is::<https::TooLarge>();
+        let e = e.context(format!("GET {url}"));
+        if fatal {
+            Failure::Fatal(e)
+        } else {
+            Failure::Retry(e)
+        }
+    })?;
     if response.status != 200 {
         return Ok(Fetched::Status(response.status));
     }
@@ -188,8 +201,9 @@ fn fetch(url: &HttpsUrl, trust: &Trust, limit: Duration) -> Result<Fetched, Fail
         })
 }
 
-/// Calls `attempt` (with the time it may take) until it succeeds, fails for good, or `deadline`
-/// passes; waits between attempts, doubling up to `MAX_BACKOFF`.
+/// Calls `attempt` (with the time it may take: what is left before `deadline`, within
+/// `MIN_ATTEMPT..=MAX_ATTEMPT`) until it succeeds, fails for good, or `deadline` passes; waits
+/// between attempts, doubling up to `MAX_BACKOFF`.
 fn retry<T>(
     deadline: Instant,
     timeout: Duration,
@@ -199,7 +213,7 @@ fn retry<T>(
     let mut backoff = FIRST_BACKOFF;
     loop {
         let remaining = deadline.saturating_duration_since(Instant::now());
-        let error = match attempt(remaining.clamp(Duration::from_millis(100), MAX_ATTEMPT)) {
+        let error = match attempt(remaining.clamp(MIN_ATTEMPT, MAX_ATTEMPT)) {
             Ok(value) => return Ok(value),
             Err(Failure::Fatal(error)) => return Err(error),
             Err(Failure::Retry(error)) => error,
@@ -254,17 +268,17 @@ pub fn by_file(
     timeout: Duration,
     on_retry: &dyn Fn(&anyhow::Error),
 ) -> Result<Discovered> {
+    let deadline = Instant::now() + timeout;
     let (yaml, base_dir) = match source {
         DiscoverySource::File(path) => (
             std::fs::read(path)
                 .with_context(|| format!("reading the discovery file {}", path.display()))?,
             path.parent().map(Path::to_path_buf).unwrap_or_default(),
         ),
-        DiscoverySource::Url(url) => (fetch_discovery_url(url, timeout)?, Default::default()),
+        DiscoverySource::Url(url) => (fetch_discovery_url(url, deadline)?, Default::default()),
     };
     let cluster = select_cluster(&yaml).with_context(|| source.to_string())?;
     let ca_pem = file_ca(&cluster, &base_dir)?;
-    let deadline = Instant::now() + timeout;
     let server: HttpsUrl = cluster
         .server
         .parse()
@@ -339,9 +353,11 @@ fn file_ca(cluster: &ClusterRef, base_dir: &Path) -> Result<Option<Vec<u8>>> {
         .transpose()
 }
 
-/// A discovery kubeconfig at an `https://` URL, trusting the system's roots (one attempt, as kubeadm).
-fn fetch_discovery_url(url: &HttpsUrl, timeout: Duration) -> Result<Vec<u8>> {
-    let response = https::get(url, &Trust::system()?, timeout.min(MAX_ATTEMPT))
+/// A discovery kubeconfig at an `https://` URL, trusting the system's roots (one attempt, as
+/// kubeadm, within the time left before `deadline`).
+fn fetch_discovery_url(url: &HttpsUrl, deadline: Instant) -> Result<Vec<u8>> {
+    let time_left = deadline.saturating_duration_since(Instant::now());
+    let response = https::get(url, &Trust::system()?, time_left.min(MAX_ATTEMPT))
         .with_context(|| format!("GET {url}"))?;
     if response.status != 200 {
         bail!("GET {url}: HTTP {}", response.status);

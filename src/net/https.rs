@@ -2,6 +2,11 @@
 //! (`Connection: close`), `Content-Length` or chunked bodies. The server is trusted through
 //! given roots, the system's roots, or not at all (kubeadm's first, unverified cluster-info
 //! fetch, whose content is then checked by JWS and pin instead). No retries: the caller decides.
+//!
+//! Anything the server sends is bounded, since on that first fetch the server can be anyone:
+//! the head at [`MAX_HEAD_BYTES`], the body at [`MAX_BODY_BYTES`], and the whole request
+//! (resolving, connecting, the handshake and every read and write) by one deadline, so a
+//! server that trickles bytes is cut off on time.
 
 use crate::net::netaddr::{Endpoint, Host};
 use anyhow::{Context, Result, anyhow, bail};
@@ -13,10 +18,10 @@ use rustls::{
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 use std::io::{ErrorKind, Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::str::FromStr;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, mpsc};
+use std::time::{Duration, Instant};
 
 /// Where Go looks for the system's roots on Linux, after `SSL_CERT_FILE`.
 const SYSTEM_ROOT_FILES: &[&str] = &[
@@ -127,6 +132,13 @@ impl Trust {
     }
 }
 
+/// The most a response body may hold, as received (cluster-info is a few KB).
+pub const MAX_BODY_BYTES: usize = 1 << 20;
+/// The most a response head (status line and headers) may hold.
+pub const MAX_HEAD_BYTES: usize = 64 << 10;
+/// How much one read asks for.
+const READ_SIZE: usize = 16 << 10;
+
 /// A response: its status code and (de-chunked) body.
 #[derive(Debug)]
 pub struct Response {
@@ -136,17 +148,58 @@ pub struct Response {
     pub body: Vec<u8>,
 }
 
-/// GETs `url`, trusting `trust`, giving up after `timeout` without progress.
-pub fn get(url: &HttpsUrl, trust: &Trust, timeout: Duration) -> Result<Response> {
+/// An answer larger than kubepki accepts: the server is broken or hostile, and asking again
+/// will not help.
+#[derive(Debug)]
+pub enum TooLarge {
+    /// The status line and headers passed [`MAX_HEAD_BYTES`].
+    Headers,
+    /// The body passed [`MAX_BODY_BYTES`].
+    Body,
+}
+
+impl std::fmt::Display for TooLarge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TooLarge::Headers => write!(
+                f,
+                "the response headers exceed the limit of {}",
+                in_units(MAX_HEAD_BYTES)
+            ),
+            TooLarge::Body => write!(
+                f,
+                "the response body exceeds the limit of {}",
+                in_units(MAX_BODY_BYTES)
+            ),
+        }
+    }
+}
+
+impl std::error::Error for TooLarge {}
+
+/// A whole number of bytes as KiB or MiB.
+fn in_units(bytes: usize) -> String {
+    if bytes >= 1 << 20 {
+        format!("{} MiB", bytes >> 20)
+    } else {
+        format!("{} KiB", bytes >> 10)
+    }
+}
+
+/// GETs `url`, trusting `trust`. Resolving, connecting, the handshake, the request and the
+/// whole response must be done within `time_allowed`; the head and body are capped at
+/// [`MAX_HEAD_BYTES`] and [`MAX_BODY_BYTES`] ([`TooLarge`] otherwise).
+pub fn get(url: &HttpsUrl, trust: &Trust, time_allowed: Duration) -> Result<Response> {
+    let deadline = Instant::now() + time_allowed;
     let config = client_config(trust)?;
     let server_name = match &url.host {
         Host::Ip(ip) => ServerName::IpAddress((*ip).into()),
         Host::Dns(name) => ServerName::try_from(name.as_str().to_string())
             .map_err(|_| anyhow!("{:?} is not a valid server name", name.as_str()))?,
     };
-    let tcp = connect(url, timeout)?;
+    let tcp = connect(url, deadline)?;
     let conn = ClientConnection::new(Arc::new(config), server_name)?;
-    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    let mut tls = rustls::StreamOwned::new(conn, DeadlineStream { tcp, deadline });
     let request = format!(
         "GET {} HTTP/1.1\r\nHost: {}\r\nAccept: application/json\r\nUser-Agent: kubepki/{}\r\nConnection: close\r\n\r\n",
         url.path,
@@ -156,13 +209,7 @@ pub fn get(url: &HttpsUrl, trust: &Trust, timeout: Duration) -> Result<Response>
     tls.write_all(request.as_bytes())
         .and_then(|()| tls.flush())
         .map_err(tls_error)?;
-    let mut raw = Vec::new();
-    match tls.read_to_end(&mut raw) {
-        Ok(_) => {}
-        Err(e) if e.kind() == ErrorKind::UnexpectedEof && !raw.is_empty() => {}
-        Err(e) => return Err(tls_error(e)),
-    }
-    parse_response(&raw)
+    read_response(&mut tls)
 }
 
 fn tls_error(error: std::io::Error) -> anyhow::Error {
@@ -175,19 +222,84 @@ fn tls_error(error: std::io::Error) -> anyhow::Error {
     }
 }
 
-fn connect(url: &HttpsUrl, timeout: Duration) -> Result<TcpStream> {
-    let authority = url.authority();
-    let addresses = authority
-        .to_socket_addrs()
-        .with_context(|| format!("resolving {authority}"))?;
-    let mut last = anyhow!("{authority} resolves to no address");
-    for address in addresses {
-        match TcpStream::connect_timeout(&address, timeout) {
-            Ok(tcp) => {
-                tcp.set_read_timeout(Some(timeout))?;
-                tcp.set_write_timeout(Some(timeout))?;
-                return Ok(tcp);
+/// The time left before `deadline`, or a timeout error once none is left.
+fn time_left(deadline: Instant) -> std::io::Result<Duration> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        return Err(std::io::Error::new(ErrorKind::TimedOut, "timed out"));
+    }
+    Ok(left)
+}
+
+/// A TCP stream whose every read and write waits at most until `deadline`, so a server that
+/// trickles bytes cannot stretch a request past it.
+struct DeadlineStream {
+    tcp: TcpStream,
+    deadline: Instant,
+}
+
+impl DeadlineStream {
+    /// Runs one socket operation with the socket's timeout set to the time left.
+    fn before_deadline<T>(
+        &mut self,
+        operation: impl FnOnce(&mut TcpStream) -> std::io::Result<T>,
+    ) -> std::io::Result<T> {
+        let tcp = &mut self.tcp;
+        let outcome = time_left(self.deadline).and_then(|left| {
+            tcp.set_read_timeout(Some(left))?;
+            tcp.set_write_timeout(Some(left))?;
+            operation(tcp)
+        });
+        outcome.map_err(|e| match e.kind() {
+            ErrorKind::WouldBlock | ErrorKind::TimedOut => {
+                std::io::Error::new(ErrorKind::TimedOut, "no complete answer in time")
             }
+            _ => e,
+        })
+    }
+}
+
+impl Read for DeadlineStream {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.before_deadline(|tcp| tcp.read(buf))
+    }
+}
+
+impl Write for DeadlineStream {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.before_deadline(|tcp| tcp.write(buf))
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.tcp.flush()
+    }
+}
+
+/// The addresses of `authority`, resolved on a helper thread so that a slow resolver cannot
+/// hold the caller past `deadline` (the thread is left to finish on its own).
+fn resolve(authority: &str, deadline: Instant) -> Result<Vec<SocketAddr>> {
+    if let Ok(address) = authority.parse::<SocketAddr>() {
+        return Ok(vec![address]);
+    }
+    let left = time_left(deadline).with_context(|| format!("resolving {authority}"))?;
+    let (sender, receiver) = mpsc::channel();
+    let name = authority.to_string();
+    std::thread::spawn(move || {
+        let _ = sender.send(name.to_socket_addrs().map(Iterator::collect));
+    });
+    match receiver.recv_timeout(left) {
+        Ok(resolved) => resolved.with_context(|| format!("resolving {authority}")),
+        Err(_) => bail!("resolving {authority}: no answer in time"),
+    }
+}
+
+fn connect(url: &HttpsUrl, deadline: Instant) -> Result<TcpStream> {
+    let authority = url.authority();
+    let mut last = anyhow!("{authority} resolves to no address");
+    for address in resolve(&authority, deadline)? {
+        let left = time_left(deadline).with_context(|| format!("connecting to {address}"))?;
+        match TcpStream::connect_timeout(&address, left) {
+            Ok(tcp) => return Ok(tcp),
             Err(e) => last = anyhow!("connecting to {address}: {e}"),
         }
     }
@@ -215,14 +327,11 @@ fn client_config(trust: &Trust) -> Result<ClientConfig> {
     })
 }
 
-/// Splits the head from the body, reads the status, and undoes chunking.
-fn parse_response(raw: &[u8]) -> Result<Response> {
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| anyhow!("the server sent no complete HTTP response"))?;
-    let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
-    let body = &raw[split + 4..];
+/// Reads one response from `stream`: the head (capped), then the body by its framing (capped),
+/// stopping at `Content-Length` rather than waiting for the connection to close.
+fn read_response(stream: &mut impl Read) -> Result<Response> {
+    let (head, start_of_body) = read_head(stream)?;
+    let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
     let status = head
         .split_whitespace()
         .nth(1)
@@ -234,16 +343,86 @@ fn parse_response(raw: &[u8]) -> Result<Response> {
             .find(|(key, _)| key.trim() == name)
             .map(|(_, value)| value.trim().to_string())
     };
-    let body = if header("transfer-encoding").is_some_and(|v| v.contains("chunked")) {
-        dechunk(body)?
-    } else if let Some(length) = header("content-length").and_then(|v| v.parse::<usize>().ok()) {
-        body.get(..length)
-            .ok_or_else(|| anyhow!("the response body is shorter than its Content-Length"))?
-            .to_vec()
+    let chunked = header("transfer-encoding").is_some_and(|v| v.contains("chunked"));
+    let length = header("content-length")
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|_| !chunked);
+    let received = read_body(stream, start_of_body, length)?;
+    let body = if chunked {
+        dechunk(&received)?
     } else {
-        body.to_vec()
+        received
     };
     Ok(Response { status, body })
+}
+
+/// Reads up to the blank line that ends the head: the head, and what came after it.
+fn read_head(stream: &mut impl Read) -> Result<(Vec<u8>, Vec<u8>)> {
+    let mut received = Vec::new();
+    let mut searched = 0;
+    loop {
+        if let Some(at) = received[searched..]
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+        {
+            let end = searched + at;
+            if end > MAX_HEAD_BYTES {
+                break;
+            }
+            let rest = received.split_off(end + 4);
+            received.truncate(end);
+            return Ok((received, rest));
+        }
+        if received.len() > MAX_HEAD_BYTES {
+            break;
+        }
+        searched = received.len().saturating_sub(3);
+        if read_some(stream, &mut received, READ_SIZE)? == 0 {
+            bail!("the server sent no complete HTTP response");
+        }
+    }
+    Err(TooLarge::Headers.into())
+}
+
+/// Reads the body after `start`: `length` bytes when given, else up to the end of the stream;
+/// more than [`MAX_BODY_BYTES`] either way is [`TooLarge`].
+fn read_body(stream: &mut impl Read, start: Vec<u8>, length: Option<usize>) -> Result<Vec<u8>> {
+    if length.is_some_and(|length| length > MAX_BODY_BYTES) {
+        return Err(TooLarge::Body.into());
+    }
+    let wanted = length.unwrap_or(MAX_BODY_BYTES + 1);
+    let mut body = start;
+    while body.len() < wanted {
+        let missing = wanted - body.len();
+        if read_some(stream, &mut body, missing)? == 0 {
+            break;
+        }
+    }
+    body.truncate(wanted);
+    if body.len() > MAX_BODY_BYTES {
+        return Err(TooLarge::Body.into());
+    }
+    if length.is_some_and(|length| body.len() < length) {
+        bail!("the response body is shorter than its Content-Length");
+    }
+    Ok(body)
+}
+
+/// Appends at most `most` bytes read from `stream` to `received`: how many (0 at the end of
+/// the stream, including a TLS peer that closes without `close_notify`).
+fn read_some(stream: &mut impl Read, received: &mut Vec<u8>, most: usize) -> Result<usize> {
+    let mut buffer = [0u8; READ_SIZE];
+    let wanted = most.min(READ_SIZE);
+    let read = loop {
+        match stream.read(&mut buffer[..wanted]) {
+            Ok(read) => break read,
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) if e.kind() == ErrorKind::UnexpectedEof => break 0,
+            Err(e) => return Err(tls_error(e)),
+        }
+    };
+    received.extend_from_slice(&buffer[..read]);
+    Ok(read)
 }
 
 fn dechunk(mut rest: &[u8]) -> Result<Vec<u8>> {
@@ -341,11 +520,128 @@ mod tests {
         );
     }
 
+    /// Reads a response from `raw`, as from a connection that then closes.
+    fn parse(raw: &[u8]) -> Result<Response> {
+        read_response(&mut &raw[..])
+    }
+
+    /// An `HTTP/1.1 200` answer with `headers`, then `body`.
+    fn answer(headers: &str, body: &[u8]) -> Vec<u8> {
+        let mut raw = format!("HTTP/1.1 200 OK\r\n{headers}\r\n").into_bytes();
+        raw.extend_from_slice(body);
+        raw
+    }
+
+    fn too_large(result: Result<Response>) -> Option<String> {
+        let error = result.err()?;
+        error.downcast_ref::<TooLarge>()?;
+        Some(error.to_string())
+    }
+
+    #[test]
+    fn a_body_past_the_cap_is_refused_however_it_is_framed() {
+        let at_cap = vec![b'x'; MAX_BODY_BYTES];
+        let past_cap = vec![b'x'; MAX_BODY_BYTES + 1];
+        assert_eq!(
+            parse(&answer("", &at_cap)).unwrap().body.len(),
+            MAX_BODY_BYTES
+        );
+        let message = "the response body exceeds the limit of 1 MiB";
+        assert_eq!(
+            too_large(parse(&answer("", &past_cap))).as_deref(),
+            Some(message)
+        );
+        let announced = format!("Content-Length: {}\r\n", MAX_BODY_BYTES + 1);
+        assert_eq!(
+            too_large(parse(&answer(&announced, b"x"))).as_deref(),
+            Some(message)
+        );
+        let chunked = format!("{:x}\r\n", past_cap.len()).into_bytes();
+        let chunked = [&chunked[..], &past_cap, b"\r\n0\r\n\r\n"].concat();
+        let framing = "Transfer-Encoding: chunked\r\n";
+        assert_eq!(
+            too_large(parse(&answer(framing, &chunked))).as_deref(),
+            Some(message)
+        );
+    }
+
+    #[test]
+    fn headers_past_the_cap_are_refused() {
+        let filler = |bytes: usize| format!("X-Filler: {}\r\n", "x".repeat(bytes));
+        let near_cap = answer(&filler(MAX_HEAD_BYTES - 100), b"");
+        assert_eq!(parse(&near_cap).unwrap().status, 200);
+        let message = "the response headers exceed the limit of 64 KiB";
+        let past_cap = answer(&filler(MAX_HEAD_BYTES), b"");
+        assert_eq!(too_large(parse(&past_cap)).as_deref(), Some(message));
+        let endless = answer(&filler(10 * MAX_HEAD_BYTES), b"");
+        let unfinished = &endless[..endless.len() - 2];
+        assert_eq!(too_large(parse(unfinished)).as_deref(), Some(message));
+    }
+
+    #[test]
+    fn reading_stops_at_the_content_length() {
+        let mut stream = std::io::Read::chain(
+            &b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi"[..],
+            FailingReader,
+        );
+        assert_eq!(read_response(&mut stream).unwrap().body, b"hi");
+    }
+
+    /// A stream that fails every read: reading past what a response announced reaches it.
+    struct FailingReader;
+
+    impl Read for FailingReader {
+        fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+            Err(std::io::Error::other("read past the announced end"))
+        }
+    }
+
+    /// A plain TCP server on 127.0.0.1 that accepts one connection and sends it `answer` one
+    /// byte every 50 ms (at most 10 s), or nothing at all when `answer` is empty.
+    fn trickling_server(answer: &'static [u8]) -> SocketAddr {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            let (mut tcp, _) = listener.accept().unwrap();
+            for byte in answer.iter().cycle().take(200) {
+                std::thread::sleep(Duration::from_millis(50));
+                if tcp.write_all(&[*byte]).is_err() {
+                    return;
+                }
+            }
+            std::thread::sleep(Duration::from_secs(10));
+        });
+        address
+    }
+
+    #[test]
+    fn a_trickling_server_is_cut_off_at_the_deadline() {
+        let address = trickling_server(b"HTTP/1.1 200 OK\r\nX-Slow: yes\r\n");
+        let started = Instant::now();
+        let deadline = started + Duration::from_millis(500);
+        let tcp = TcpStream::connect(address).unwrap();
+        let error = read_response(&mut DeadlineStream { tcp, deadline }).unwrap_err();
+        let elapsed = started.elapsed();
+        assert_eq!(error.to_string(), "no complete answer in time");
+        assert!(elapsed < Duration::from_millis(800), "{elapsed:?}");
+    }
+
+    #[test]
+    fn a_silent_server_is_cut_off_at_the_deadline_during_the_handshake() {
+        let address = trickling_server(b"");
+        let url: HttpsUrl = format!("https://{address}/").parse().unwrap();
+        let started = Instant::now();
+        let error = get(&url, &Trust::Nothing, Duration::from_millis(500)).unwrap_err();
+        let elapsed = started.elapsed();
+        assert_eq!(error.to_string(), "no complete answer in time");
+        assert!(elapsed < Duration::from_millis(800), "{elapsed:?}");
+    }
+
     #[test]
     fn bodies_are_read_by_length_or_chunks() {
-        let plain = parse_response(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi").unwrap();
+        let plain = parse(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi").unwrap();
         assert_eq!((plain.status, plain.body.as_slice()), (200, &b"hi"[..]));
-        let chunked = parse_response(
+        let chunked = parse(
             b"HTTP/1.1 404 Not Found\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2;x\r\nde\r\n0\r\n\r\n",
         )
         .unwrap();
@@ -353,11 +649,8 @@ mod tests {
             (chunked.status, chunked.body.as_slice()),
             (404, &b"abcde"[..])
         );
-        assert!(
-            parse_response(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab")
-                .is_err()
-        );
-        assert!(parse_response(b"garbage").is_err());
+        assert!(parse(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab").is_err());
+        assert!(parse(b"garbage").is_err());
     }
 
     fn host() -> impl Strategy<Value = Host> {
@@ -403,7 +696,7 @@ mod tests {
 
         #[test]
         fn any_answer_is_a_response_or_an_error(raw in any::<Vec<u8>>()) {
-            let _ = parse_response(&raw);
+            let _ = parse(&raw);
         }
 
         #[test]
@@ -415,10 +708,10 @@ mod tests {
             let mut raw = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
             raw.extend(chunked(&body, &cuts));
             match cut_short {
-                None => prop_assert_eq!(parse_response(&raw).map(|r| r.body).ok(), Some(body)),
+                None => prop_assert_eq!(parse(&raw).map(|r| r.body).ok(), Some(body)),
                 Some(at) => {
                     raw.truncate(at.index(raw.len()));
-                    let _ = parse_response(&raw);
+                    let _ = parse(&raw);
                 }
             }
         }

@@ -8,6 +8,7 @@ mod errors;
 mod etcd;
 mod examples;
 mod hostile;
+mod hostile_server;
 mod init;
 mod join;
 mod kubectl;
