@@ -59,7 +59,7 @@ fn renew_certs(args: &RenewArgs) -> Result<ExitCode> {
     let stamp = now.format(time::macros::format_description!(
         "[year][month][day]T[hour][minute][second]Z"
     ))?;
-    let _lock = lock_tree(&dirs, &args.lock, "certs renew")?;
+    let _lock = lock_tree(&dirs, &args.lock)?;
     let request = RenewRequest {
         rows,
         due_within: args.expiring_within,

@@ -35,7 +35,7 @@ pub fn run(args: &InitArgs, verbose: u8) -> Result<ExitCode> {
     let _lock = if args.dry_run {
         None
     } else {
-        Some(lock_tree(&dirs, &args.lock, command_name(args))?)
+        Some(lock_tree(&dirs, &args.lock)?)
     };
     detail(
         verbose,
@@ -68,14 +68,6 @@ pub fn run(args: &InitArgs, verbose: u8) -> Result<ExitCode> {
     }
     report.print(args.output.into())?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// The command as recorded in the tree lock.
-fn command_name(args: &InitArgs) -> &'static str {
-    match args.phase {
-        None => "init",
-        Some(_) => "init phase",
-    }
 }
 
 fn selection(args: &InitArgs) -> Result<Selection> {

@@ -43,7 +43,7 @@ pub fn run(flags: &JoinArgs, verbose: u8) -> Result<ExitCode> {
     for warning in &discovered.warnings {
         warn(warning);
     }
-    let _lock = lock_tree(&dirs, &args.lock, "join")?;
+    let _lock = lock_tree(&dirs, &args.lock)?;
     let files = join_files(&dirs, &discovered, &tls_token)?;
     if let Some(ca) = &files.ca {
         store::create_all(std::slice::from_ref(ca))?;
