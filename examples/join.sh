@@ -3,14 +3,16 @@
 # on the worker, run that command to get ca.crt and bootstrap-kubelet.conf, then check the CA
 # against the pin with openssl. The control plane's API server must be serving the manifests
 # kubepki wrote (kubectl apply -f <kubeconfig-dir>/bootstrap/), so that cluster-info is signed.
-# Usage: examples/join.sh CONTROL_PLANE_KUBECONFIG_DIR WORKER_DIR. Uses $KUBEPKI if set.
+# Usage: examples/join.sh CONTROL_PLANE_DIR WORKER_DIR, each laid out like /etc/kubernetes
+# (kubeconfigs in it, certificates in its pki/). Uses $KUBEPKI if set.
 set -euo pipefail
 kubepki=${KUBEPKI:-kubepki}
 control_plane=$1
 worker=$2
 
 # On the control plane (writes bootstrap/bootstrap-token-<id>.yaml and re-signs cluster-info):
-join=$("$kubepki" token create --kubeconfig-dir "$control_plane" --print-join-command |
+join=$("$kubepki" token create --cert-dir "$control_plane/pki" --kubeconfig-dir "$control_plane" \
+    --print-join-command |
     grep '^kubepki join ')
 # kubectl apply -f "$control_plane/bootstrap/"   # on a real cluster
 

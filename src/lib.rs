@@ -6,6 +6,7 @@
 //! disk, read through the table), then `config`, `spec`, `profile` and `cluster`, and at the
 //! bottom `pki`, `net`, `duration` and `usage`.
 
+#![forbid(unsafe_code)]
 #![warn(missing_docs)]
 #![warn(clippy::self_named_module_files)]
 

@@ -1,6 +1,8 @@
 //! The `kubepki` binary: parse the command line, run the command, print an error once and
 //! map the outcome to an exit status (0 ok, 1 failure, 2 usage, 3 "something is due").
 
+#![forbid(unsafe_code)]
+
 use clap::Parser;
 use clap::error::ErrorKind;
 use std::process::ExitCode;

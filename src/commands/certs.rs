@@ -57,7 +57,7 @@ fn renew_certs(args: &RenewArgs) -> Result<ExitCode> {
     let rows = renewable_rows(&args.names)
         .ok_or_else(|| anyhow!("unknown certificate in {:?}", args.names))?;
     let validity = validity(args.cert_validity, DEFAULT_CERT_VALIDITY, "--cert-validity")?;
-    let _lock = lock_tree(&dirs, &args.lock, "certs renew")?;
+    let _lock = lock_tree(&dirs, &args.lock)?;
     let backup_dir = match &args.backup_dir {
         Some(dir) => dir.clone(),
         None => default_backup_dir(&dirs, now)?,

@@ -22,7 +22,7 @@ pub fn run(args: &InitArgs, verbose: u8) -> Result<ExitCode> {
     let (spec, dirs) = resolve(args)?;
     let _lock = match args.dry_run {
         true => None,
-        false => Some(lock_tree(&dirs, &args.lock, command_name(args))?),
+        false => Some(lock_tree(&dirs, &args.lock)?),
     };
     let (node, address) = (&spec.node_name, spec.advertise_address);
     let where_ = describe_dirs(&dirs);
@@ -67,14 +67,6 @@ fn resolve(args: &InitArgs) -> Result<(ClusterSpec, TreeDirs)> {
         args.tree.kubeconfig_dir.clone(),
     );
     Ok((spec, dirs))
-}
-
-/// The command as recorded in the tree lock.
-fn command_name(args: &InitArgs) -> &'static str {
-    match args.phase {
-        None => "init",
-        Some(_) => "init phase",
-    }
 }
 
 fn selection(args: &InitArgs) -> Result<Selection> {

@@ -39,7 +39,7 @@ pub fn run(args: &JoinArgs, verbose: u8) -> Result<ExitCode> {
     for warning in &discovered.warnings {
         warn(warning);
     }
-    let _lock = lock_tree(&dirs, &args.lock, "join")?;
+    let _lock = lock_tree(&dirs, &args.lock)?;
     let joined = write_worker_files(&dirs, &discovered, &spec.tls_bootstrap_token)?;
     print_join(&JoinReport {
         ca: joined.ca,

@@ -39,14 +39,13 @@ fn completion(shell: clap_complete::Shell) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Takes the tree's lock for the writing command `command` (e.g. `certs renew`), then
-/// finishes what a killed run left, before the command reads anything.
-fn lock_tree(dirs: &TreeDirs, lock: &LockArgs, command: &str) -> Result<TreeLock> {
+/// Takes the tree's lock for a writing command, then finishes what a killed run left,
+/// before the command reads anything.
+fn lock_tree(dirs: &TreeDirs, lock: &LockArgs) -> Result<TreeLock> {
     let timeout = lock.lock_timeout.unwrap_or(DEFAULT_LOCK_TIMEOUT);
     let held = TreeLock::acquire(
         &[&dirs.cert_dir, &dirs.kubeconfig_dir],
         timeout,
-        command,
         &|waiting| note("lock", waiting),
     )?;
     for path in recover(dirs)? {

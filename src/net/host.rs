@@ -1,20 +1,19 @@
 //! Facts about this host that defaults come from: its name and the addresses of its
-//! interfaces. Read-only system calls; nothing else.
+//! interfaces. Read-only system calls, through `nix`'s safe wrappers; nothing else.
 
 use crate::net::netaddr::DnsName;
-use anyhow::{Result, anyhow, bail};
+use anyhow::{Result, anyhow};
+use nix::ifaddrs::getifaddrs;
+use nix::net::if_::InterfaceFlags;
+use nix::sys::socket::SockaddrStorage;
+use nix::unistd::gethostname;
 use std::net::IpAddr;
 
 /// The hostname, lower-cased, as kubeadm's default node name.
 pub fn host_node_name() -> Result<DnsName> {
-    let mut buf = [0u8; 256];
-    // SAFETY: the buffer is valid for its length; gethostname NUL-terminates within it.
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    if rc != 0 {
-        bail!("cannot read this host's name; pass --node-name");
-    }
-    let len = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
-    let name = String::from_utf8_lossy(&buf[..len]).to_lowercase();
+    let name =
+        gethostname().map_err(|_| anyhow!("cannot read this host's name; pass --node-name"))?;
+    let name = name.to_string_lossy().to_lowercase();
     name.parse().map_err(|e: String| {
         anyhow!("the hostname is not a valid node name ({e}); pass --node-name")
     })
@@ -41,47 +40,44 @@ fn is_link_local(ip: &IpAddr) -> bool {
     }
 }
 
-/// The addresses of the host's interfaces that are up, in the kernel's order.
+/// The addresses of the host's interfaces that are up, in the kernel's order; none when
+/// the interfaces cannot be listed.
 fn interface_addresses() -> Vec<IpAddr> {
-    let mut list: *mut libc::ifaddrs = std::ptr::null_mut();
-    // SAFETY: getifaddrs fills `list` with a linked list we free below with freeifaddrs.
-    if unsafe { libc::getifaddrs(&mut list) } != 0 {
+    let Ok(interfaces) = getifaddrs() else {
         return Vec::new();
-    }
-    let mut addresses = Vec::new();
-    let mut cursor = list;
-    while !cursor.is_null() {
-        // SAFETY: cursor points into the list returned by getifaddrs, not yet freed.
-        let entry = unsafe { &*cursor };
-        let up = entry.ifa_flags & libc::IFF_UP as libc::c_uint != 0;
-        if up && !entry.ifa_addr.is_null() {
-            // SAFETY: ifa_addr is non-null and points to a sockaddr of the family it names.
-            if let Some(ip) = unsafe { sockaddr_ip(entry.ifa_addr) } {
-                addresses.push(ip);
-            }
-        }
-        cursor = entry.ifa_next;
-    }
-    // SAFETY: `list` came from getifaddrs and is freed once.
-    unsafe { libc::freeifaddrs(list) };
-    addresses
+    };
+    interfaces
+        .filter(|interface| interface.flags.contains(InterfaceFlags::IFF_UP))
+        .filter_map(|interface| interface.address.as_ref().and_then(ip_of))
+        .collect()
 }
 
-/// # Safety
-/// `addr` must point to a valid sockaddr whose size matches its family.
-unsafe fn sockaddr_ip(addr: *const libc::sockaddr) -> Option<IpAddr> {
-    // SAFETY: the caller guarantees `addr` is valid; the family selects the cast.
-    unsafe {
-        match i32::from((*addr).sa_family) {
-            libc::AF_INET => {
-                let v4 = &*(addr as *const libc::sockaddr_in);
-                Some(IpAddr::from(u32::from_be(v4.sin_addr.s_addr).to_be_bytes()))
-            }
-            libc::AF_INET6 => {
-                let v6 = &*(addr as *const libc::sockaddr_in6);
-                Some(IpAddr::from(v6.sin6_addr.s6_addr))
-            }
-            _ => None,
+/// The IP address of an IPv4 or IPv6 socket address; `None` for other families.
+fn ip_of(address: &SockaddrStorage) -> Option<IpAddr> {
+    match (address.as_sockaddr_in(), address.as_sockaddr_in6()) {
+        (Some(v4), _) => Some(IpAddr::V4(v4.ip())),
+        (_, Some(v6)) => Some(IpAddr::V6(v6.ip())),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::SocketAddr;
+
+    #[test]
+    fn socket_addresses_give_their_ip() {
+        for text in ["192.0.2.7:6443", "[2001:db8::7]:6443"] {
+            let socket: SocketAddr = text.parse().unwrap();
+            assert_eq!(ip_of(&SockaddrStorage::from(socket)), Some(socket.ip()));
         }
+    }
+
+    #[test]
+    fn the_node_name_is_the_kernels_hostname_lower_cased() {
+        let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+        let name = host_node_name().unwrap();
+        assert_eq!(name.as_str(), hostname.trim().to_lowercase());
     }
 }

@@ -1,10 +1,13 @@
 //! The only code that writes under the cert and kubeconfig directories. Every write goes to
 //! a temp file in the target directory, is fsynced, then linked into place without
 //! clobbering (or renamed over, for replacements), and the directory is fsynced. Modes are
-//! set explicitly, whatever the umask. Symlinks below a root are never followed. (The one
-//! other file kubepki writes in the tree, the advisory lock file, belongs to `lock.rs`.)
+//! set explicitly, whatever the umask. Symlinks below a root are never followed.
 
 use anyhow::{Context, Result, anyhow, bail};
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::sys::signal::kill;
+use nix::unistd::Pid;
 use std::fs::{self, File, OpenOptions};
 use std::io::{ErrorKind, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -48,7 +51,7 @@ pub fn read_optional(root: &Path, rel: &Path) -> Result<Option<Vec<u8>>> {
     check_no_links(root, rel)?;
     let file = OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NOFOLLOW)
+        .custom_flags(OFlag::O_NOFOLLOW.bits())
         .open(&path);
     match file {
         Ok(mut file) => {
@@ -58,7 +61,7 @@ pub fn read_optional(root: &Path, rel: &Path) -> Result<Option<Vec<u8>>> {
             Ok(Some(bytes))
         }
         Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
-        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => Err(symlink_error(&path)),
+        Err(e) if e.raw_os_error() == Some(Errno::ELOOP as i32) => Err(symlink_error(&path)),
         Err(e) => Err(anyhow!("{}: {e}", path.display())),
     }
 }
@@ -274,7 +277,7 @@ fn write_temp(dir: &Path, path: &Path, content: &[u8], mode: u32) -> Result<Path
             .write(true)
             .create_new(true)
             .mode(SECRET_MODE)
-            .custom_flags(libc::O_NOFOLLOW)
+            .custom_flags(OFlag::O_NOFOLLOW.bits())
             .open(&temp)?;
         out.set_permissions(fs::Permissions::from_mode(mode))?;
         out.write_all(content)?;
@@ -363,12 +366,8 @@ fn sweep_stale_temp_files(dir: &Path) {
         let Some((_, tail)) = name.split_once(TEMP_MARKER) else {
             continue;
         };
-        let pid = tail
-            .split('-')
-            .next()
-            .and_then(|p| p.parse::<libc::pid_t>().ok());
-        // SAFETY: kill with signal 0 only checks whether the process exists.
-        let alive = pid.is_some_and(|pid| unsafe { libc::kill(pid, 0) } == 0);
+        let pid = tail.split('-').next().and_then(|p| p.parse::<i32>().ok());
+        let alive = pid.is_some_and(|pid| kill(Pid::from_raw(pid), None).is_ok());
         if !alive {
             let _ = fs::remove_file(entry.path());
         }

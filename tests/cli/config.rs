@@ -342,6 +342,8 @@ fn certificates_dir_is_used_without_cert_dir() {
         "cp1",
         "--apiserver-advertise-address",
         "127.0.0.1",
+        "--kubeconfig-dir",
+        &dir.path().display().to_string(),
     ]);
     assert_success(&out, "init phase certs ca --config");
     assert!(pki.join("ca.crt").is_file() && pki.join("ca.key").is_file());

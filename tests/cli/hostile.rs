@@ -4,7 +4,7 @@
 //! writes the same modes whatever the umask.
 
 use crate::join::ControlPlane;
-use crate::support::{LOCK_FILE, TempTree, assert_success, kubepki};
+use crate::support::{TempTree, assert_success, kubepki};
 use std::os::unix::fs::{PermissionsExt, symlink};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
@@ -100,8 +100,6 @@ fn every_writer_sets_its_modes_whatever_the_umask() {
             (tree.pki().join("etcd"), 0o755),
             (tree.root().join("admin.conf"), 0o600),
             (tree.root().join("bootstrap/cluster-info.yaml"), 0o600),
-            (tree.root().join(LOCK_FILE), 0o600),
-            (tree.pki().join(LOCK_FILE), 0o600),
             (backup.clone(), 0o700),
             (backup.join("pki/apiserver.key"), 0o600),
             (backup.join("pki/apiserver.crt"), 0o600),

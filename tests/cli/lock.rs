@@ -1,10 +1,14 @@
 //! Concurrency: writing commands hold an advisory lock on the tree, so ten runs started at
 //! once never interleave: one `init` creates, the others wait and reuse; mixed writers each
 //! see a whole tree; a run that waits longer than `--lock-timeout` exits 1 naming the holder.
+//! The lock is a `flock` on each directory itself: the tree holds no file of kubepki's.
 
 use crate::join::ControlPlane;
 use crate::support::check::{check_tree, leftovers, stable_keys};
-use crate::support::{LOCK_FILE, TempTree, assert_success, require_tool};
+use crate::support::{TempTree, assert_success, require_tool};
+use std::collections::BTreeSet;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -125,15 +129,26 @@ fn ten_joins_at_once_write_one_worker_tree() {
     assert!(leftovers(&worker).is_empty());
 }
 
-/// Waits until `path` names the process `pid` as its holder.
-fn wait_for_holder(path: &std::path::Path, pid: u32) {
+/// Whether the process `pid` holds a `flock` on the directory `dir`, as `/proc/locks` says.
+fn holds_flock(dir: &Path, pid: u32) -> bool {
+    let inode = std::fs::metadata(dir).expect("the locked directory").ino();
+    let locks = std::fs::read_to_string("/proc/locks").expect("reading /proc/locks");
+    let file_suffix = format!(":{inode}");
+    locks.lines().any(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        matches!(fields.as_slice(), [_, "FLOCK", _, _, holder, file, ..]
+            if *holder == pid.to_string() && file.ends_with(&file_suffix))
+    })
+}
+
+/// Waits until the process `pid` holds the lock of the directory `dir`.
+fn wait_for_holder(dir: &Path, pid: u32) {
     let deadline = Instant::now() + Duration::from_secs(30);
-    let expected = format!("pid {pid}, kubepki init, since ");
-    while !std::fs::read_to_string(path).is_ok_and(|text| text.starts_with(&expected)) {
+    while !holds_flock(dir, pid) {
         assert!(
             Instant::now() < deadline,
-            "{} never named pid {pid}",
-            path.display()
+            "pid {pid} never locked {}",
+            dir.display()
         );
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -159,10 +174,9 @@ fn renew_gives_up(tree: &TempTree) -> String {
         lines[0].starts_with("[lock] waiting up to 1s for "),
         "{stderr}"
     );
-    let lock = tree.root().join(LOCK_FILE);
     let expected = format!(
         "kubepki: error: {} is locked by another run (",
-        lock.display()
+        tree.root().display()
     );
     assert!(lines[1].starts_with(&expected), "{stderr}");
     assert!(
@@ -178,7 +192,7 @@ fn a_run_that_waits_too_long_names_the_holder() {
     tree.init("ECDSA-P256", &[]);
     let slow = TempTree::new();
     let mut init = spawn(&slow.init_args("RSA-4096", &[]));
-    wait_for_holder(&slow.root().join(LOCK_FILE), init.id());
+    wait_for_holder(slow.root(), init.id());
     let error = renew_gives_up(&slow);
     assert!(
         error.contains(&format!("(pid {}, kubepki init, since ", init.id())),
@@ -186,9 +200,8 @@ fn a_run_that_waits_too_long_names_the_holder() {
     );
     assert!(init.wait().expect("init").success());
     let flock = require_tool("flock", "apt-get update && apt-get install -y util-linux");
-    let lock = tree.root().join(LOCK_FILE);
     let mut other = Command::new(flock)
-        .arg(&lock)
+        .arg(tree.root())
         .args(["-c", "echo locked && exec sleep 30"])
         .stdout(Stdio::piped())
         .spawn()
@@ -198,10 +211,95 @@ fn a_run_that_waits_too_long_names_the_holder() {
     std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut said).expect("flock");
     assert_eq!(said, "locked\n");
     let error = renew_gives_up(&tree);
-    assert!(
-        error.contains("(a process that did not say who it is)"),
-        "{error}"
+    let named = format!(
+        "(a process that did not say who it is: pid {}, flock)",
+        other.id()
     );
+    assert!(error.contains(&named), "{error}");
     let _ = other.kill();
     let _ = other.wait();
+}
+
+/// Every path below `root`, relative to it, directories included.
+fn paths_below(root: &Path) -> BTreeSet<PathBuf> {
+    let mut found = BTreeSet::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).expect("read_dir").flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                stack.push(entry.path());
+            }
+            let rel = entry.path().strip_prefix(root).expect("below root").into();
+            found.insert(rel);
+        }
+    }
+    found
+}
+
+/// The files a kubepki run says it wrote: `init -o json`'s files and manifests, and the
+/// `Wrote <path>` lines of the token commands; relative to `root`.
+fn said_written(root: &Path, init: &Output, token: &Output) -> BTreeSet<PathBuf> {
+    let report: serde_json::Value = serde_json::from_slice(&init.stdout).expect("init -o json");
+    let steps = report["steps"].as_array().expect("steps").iter();
+    let files = steps.flat_map(|step| step["files"].as_array().expect("files").clone());
+    let manifests = report["manifests"].as_array().expect("manifests").clone();
+    let token_lines = String::from_utf8_lossy(&token.stderr).into_owned();
+    let wrote = token_lines
+        .lines()
+        .filter_map(|l| l.split_once(" Wrote "))
+        .map(|(_, p)| p.into());
+    files
+        .chain(manifests)
+        .filter_map(|path| path.as_str().map(String::from))
+        .chain(wrote)
+        .map(|path| {
+            Path::new(&path)
+                .strip_prefix(root)
+                .expect("in the tree")
+                .into()
+        })
+        .collect()
+}
+
+/// Whether `path` (relative to the root) is one of `written` or a directory holding one;
+/// below `tmp/kubepki-backup-<time>/` (renew's backups, where kubeadm keeps its own),
+/// whether it mirrors one.
+fn expected(path: &Path, written: &BTreeSet<PathBuf>) -> bool {
+    let rel: PathBuf = match path.strip_prefix("tmp") {
+        Err(_) => path.to_path_buf(),
+        Ok(below_tmp) => {
+            let mut parts = below_tmp.iter();
+            match parts.next().map(|backup| backup.to_string_lossy()) {
+                None => return true,
+                Some(backup) if backup.starts_with("kubepki-backup-") => parts.collect(),
+                Some(_) => return false,
+            }
+        }
+    };
+    rel.as_os_str().is_empty() || written.iter().any(|file| file.starts_with(&rel))
+}
+
+#[test]
+fn init_renew_and_token_leave_no_file_of_their_own_in_the_tree() {
+    let tree = TempTree::new();
+    let init = crate::support::kubepki(&tree.init_args("ECDSA-P256", &["-o", "json"]));
+    assert_success(&init, "init");
+    tree.renew_all();
+    let token = crate::support::kubepki(&words(&tree, &["token", "create"]));
+    assert_success(&token, "token create");
+    let written = said_written(tree.root(), &init, &token);
+    let token_secret = |p: &PathBuf| {
+        p.to_string_lossy()
+            .starts_with("bootstrap/bootstrap-token-")
+    };
+    assert!(written.contains(Path::new("pki/ca.key")), "{written:?}");
+    assert!(written.iter().any(token_secret), "{written:?}");
+    let unexpected: Vec<PathBuf> = paths_below(tree.root())
+        .into_iter()
+        .filter(|path| {
+            let hidden = path.iter().any(|n| n.to_string_lossy().starts_with('.'));
+            hidden || !expected(path, &written)
+        })
+        .collect();
+    assert!(unexpected.is_empty(), "not kubeadm's: {unexpected:?}");
 }

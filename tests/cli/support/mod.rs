@@ -11,9 +11,6 @@ pub mod endpoint;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// The name of the advisory lock file writing commands keep in each tree directory.
-pub const LOCK_FILE: &str = ".kubepki.lock";
-
 /// A temporary directory holding one kubepki tree: `<root>/pki` and kubeconfigs in `<root>`.
 pub struct TempTree {
     dir: tempfile::TempDir,
@@ -93,10 +90,8 @@ impl TempTree {
         std::fs::read(self.root().join(rel)).unwrap_or_else(|e| panic!("reading {rel}: {e}"))
     }
 
-    /// A digest of every file below the root: relative path, mode, size, mtime and content.
-    /// Equal digests mean nothing was written. The lock files (`.kubepki.lock`, which a
-    /// writing command creates to hold its lock, even when it then fails) are left out, and
-    /// so are directories' mtimes, which creating a lock file changes.
+    /// A digest of every file and directory below the root: relative path, mode, mtime and
+    /// content. Equal digests mean nothing was written, not even a file then removed.
     pub fn snapshot(&self) -> Vec<(String, u32, std::time::SystemTime, Vec<u8>)> {
         use std::os::unix::fs::PermissionsExt;
         let mut entries = Vec::new();
@@ -104,9 +99,6 @@ impl TempTree {
         while let Some(dir) = stack.pop() {
             for entry in std::fs::read_dir(&dir).expect("read_dir") {
                 let path = entry.expect("dir entry").path();
-                if path.file_name().is_some_and(|n| n == LOCK_FILE) {
-                    continue;
-                }
                 let meta = std::fs::symlink_metadata(&path).expect("metadata");
                 if meta.is_dir() {
                     stack.push(path.clone());
@@ -124,11 +116,7 @@ impl TempTree {
                 entries.push((
                     rel,
                     meta.permissions().mode(),
-                    if meta.is_dir() {
-                        std::time::SystemTime::UNIX_EPOCH
-                    } else {
-                        meta.modified().expect("mtime")
-                    },
+                    meta.modified().expect("mtime"),
                     content,
                 ));
             }
