@@ -14,7 +14,7 @@ use crate::report::Format;
 use crate::spec::{ClusterInput, JoinInput};
 use crate::tree::TreeDirs;
 use crate::usage::UsageError;
-use clap::builder::{NonEmptyStringValueParser, PossibleValuesParser};
+use clap::builder::{NonEmptyStringValueParser, PossibleValuesParser, TypedValueParser};
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 use std::fmt;
 use std::net::IpAddr;
@@ -174,7 +174,7 @@ pub struct RenewArgs {
     #[arg(long, value_name = "DIR")]
     pub backup_dir: Option<PathBuf>,
     /// Algorithm of the new keys [default: each certificate's current algorithm].
-    #[arg(long, value_name = "ALGORITHM")]
+    #[arg(long, value_name = "ALGORITHM", value_parser = algorithm_parser(), ignore_case = true)]
     pub encryption_algorithm: Option<Algorithm>,
     /// Validity of the new certificates [default: 8760h].
     #[arg(long, value_name = "DURATION")]
@@ -204,7 +204,7 @@ pub struct KubeconfigUserArgs {
     #[arg(long, value_name = "URL", value_parser = https_server)]
     pub server: Option<String>,
     /// Key algorithm [default: the cluster CA's algorithm].
-    #[arg(long, value_name = "ALGORITHM")]
+    #[arg(long, value_name = "ALGORITHM", value_parser = algorithm_parser(), ignore_case = true)]
     pub encryption_algorithm: Option<Algorithm>,
     /// Write to FILE (mode 0600) instead of stdout.
     #[arg(long, value_name = "FILE")]
@@ -212,6 +212,12 @@ pub struct KubeconfigUserArgs {
     /// The directories of the tree.
     #[command(flatten)]
     pub tree: TreeArgs,
+}
+
+/// kubeadm's algorithm names, offered by shell completion and help.
+fn algorithm_parser() -> impl TypedValueParser<Value = Algorithm> {
+    PossibleValuesParser::new(Algorithm::ALL.map(|(_, name)| name))
+        .try_map(|name| name.parse::<Algorithm>())
 }
 
 /// An API server URL, `https://HOST[:PORT][/PATH]`, kept as written.
@@ -297,7 +303,7 @@ pub struct ClusterArgs {
     #[arg(long, global = true, value_name = "DOMAIN")]
     pub service_dns_domain: Option<DnsName>,
     /// Key algorithm: RSA-2048, RSA-3072, RSA-4096, ECDSA-P256, ECDSA-P384 [default: RSA-2048].
-    #[arg(long, global = true, value_name = "ALGORITHM")]
+    #[arg(long, global = true, value_name = "ALGORITHM", value_parser = algorithm_parser(), ignore_case = true)]
     pub encryption_algorithm: Option<Algorithm>,
     /// Validity of leaf certificates [default: 8760h].
     #[arg(long, global = true, value_name = "DURATION")]

@@ -1,13 +1,38 @@
 //! Go-style durations (`8760h`, `1h30m`, `8760h0m0s`, `30m`) plus days (`30d`): parsing and
-//! display in Go's canonical form. Owns no policy about which durations make sense.
+//! display in Go's canonical form, or in days when given in days. Owns no policy about which
+//! durations make sense.
 
+use std::cmp::Ordering;
 use std::fmt;
 use std::str::FromStr;
 
 /// A non-negative duration with whole-second precision, as written on the command line.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+/// Two durations are equal when their spans are, however they were written.
+#[derive(Clone, Copy, Debug)]
 pub struct Duration {
     seconds: u64,
+    /// Written as whole days (`400d`): shown that way again.
+    in_days: bool,
+}
+
+impl PartialEq for Duration {
+    fn eq(&self, other: &Duration) -> bool {
+        self.seconds == other.seconds
+    }
+}
+
+impl Eq for Duration {}
+
+impl PartialOrd for Duration {
+    fn partial_cmp(&self, other: &Duration) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Duration {
+    fn cmp(&self, other: &Duration) -> Ordering {
+        self.seconds.cmp(&other.seconds)
+    }
 }
 
 impl Duration {
@@ -17,7 +42,10 @@ impl Duration {
 
     /// A duration of `seconds` seconds.
     pub const fn from_secs(seconds: u64) -> Duration {
-        Duration { seconds }
+        Duration {
+            seconds,
+            in_days: false,
+        }
     }
 
     /// A duration of `hours` hours.
@@ -77,13 +105,23 @@ impl FromStr for Duration {
                 Duration::MAX
             ));
         }
-        Ok(Duration::from_secs(total.round() as u64))
+        let whole_days = text
+            .strip_suffix('d')
+            .is_some_and(|days| !days.is_empty() && days.bytes().all(|b| b.is_ascii_digit()));
+        Ok(Duration {
+            seconds: total.round() as u64,
+            in_days: whole_days,
+        })
     }
 }
 
 impl fmt::Display for Duration {
-    /// Go's `time.Duration.String()` for whole seconds: `8760h0m0s`, `30m0s`, `45s`.
+    /// As written in days (`400d`), else Go's `time.Duration.String()` for whole seconds:
+    /// `8760h0m0s`, `30m0s`, `45s`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.in_days {
+            return write!(f, "{}d", self.seconds / 86_400);
+        }
         let (hours, minutes, seconds) = (
             self.seconds / 3600,
             self.seconds / 60 % 60,
@@ -142,6 +180,21 @@ mod tests {
     }
 
     #[test]
+    fn days_are_shown_as_given() {
+        let days: Duration = "400d".parse().expect("a duration");
+        assert_eq!(days.to_string(), "400d");
+        assert_eq!(days, "9600h".parse().expect("a duration"));
+        assert_eq!(
+            "1d12h".parse::<Duration>().map(|d| d.to_string()),
+            Ok("36h0m0s".into())
+        );
+        assert_eq!(
+            "0d".parse::<Duration>().map(|d| d.to_string()),
+            Ok("0d".into())
+        );
+    }
+
+    #[test]
     fn gos_longest_duration_is_the_limit() {
         assert_eq!(Duration::MAX.to_string(), "2562047h47m16s");
         assert_eq!("2562047h47m16s".parse(), Ok(Duration::MAX));
@@ -167,6 +220,13 @@ mod tests {
         fn display_parses_back(seconds in 0..=Duration::MAX.as_secs()) {
             let duration = Duration::from_secs(seconds);
             prop_assert_eq!(duration.to_string().parse(), Ok(duration));
+        }
+
+        #[test]
+        fn days_display_parses_back(days in 0..=Duration::MAX.as_secs() / 86_400) {
+            let text = format!("{days}d");
+            let duration: Duration = text.parse().map_err(TestCaseError::fail)?;
+            prop_assert_eq!(duration.to_string(), text);
         }
 
         #[test]

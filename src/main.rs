@@ -10,6 +10,9 @@ use std::process::ExitCode;
 /// Exit status of misuse, as clap's own usage errors.
 const USAGE: u8 = 2;
 
+/// Exit status when stdout was closed early (`| head`): a process killed by SIGPIPE's.
+const CLOSED_STDOUT: u8 = 128 + 13;
+
 fn main() -> ExitCode {
     let cli = match kubepki::cli::Cli::try_parse() {
         Ok(cli) => cli,
@@ -21,6 +24,7 @@ fn main() -> ExitCode {
     };
     match kubepki::commands::run(cli) {
         Ok(code) => code,
+        Err(error) if closed_stdout(&error) => ExitCode::from(CLOSED_STDOUT),
         Err(error) => {
             eprintln!("kubepki: error: {error:#}");
             match error.downcast_ref::<kubepki::usage::UsageError>() {
@@ -29,6 +33,15 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// Whether the command ended because its reader closed stdout: that ends it quietly.
+fn closed_stdout(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 /// Whether clap's "error" is help or version text, printed as clap prints it.

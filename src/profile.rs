@@ -274,6 +274,12 @@ impl Selection {
     }
 }
 
+/// `wanted_end`, or the end of `ca` when that comes first: a certificate that outlives its
+/// CA stops verifying on the CA's last day anyway.
+fn within(ca: Option<&CertInfo>, wanted_end: OffsetDateTime) -> OffsetDateTime {
+    ca.map_or(wanted_end, |ca| wanted_end.min(ca.not_after))
+}
+
 /// `sans` appended to DNS names and IPs.
 fn with_sans(
     (mut dns_names, mut ips): (Vec<String>, Vec<IpAddr>),
@@ -408,23 +414,17 @@ impl Profile {
         (dns_names, unique_ips)
     }
 
-    /// The certificate request for this row, or `None` for a bare key pair. A kubeconfig's
-    /// client certificate starts at its CA's NotBefore (`ca_not_before`), as kubeadm's.
-    pub fn request(
-        &self,
-        spec: &ClusterSpec,
-        ca_not_before: OffsetDateTime,
-    ) -> Option<CertRequest> {
+    /// The certificate request for this row, or `None` for a bare key pair. `ca` is the
+    /// certificate of the row's CA (`None` for a CA itself): a kubeconfig's client
+    /// certificate starts at its CA's NotBefore, as kubeadm's, and no certificate outlives
+    /// its CA (see `Profile::wanted_end` for what the settings alone would give).
+    pub fn request(&self, spec: &ClusterSpec, ca: Option<&CertInfo>) -> Option<CertRequest> {
         if self.kind == Kind::KeyPair {
             return None;
         }
         let (dns_names, ips) = self.alt_names(spec);
-        let validity = match self.validity {
-            Validity::Ca => spec.ca_validity,
-            Validity::Leaf => spec.cert_validity,
-        };
-        let not_before = match self.kind {
-            Kind::Kubeconfig(_) => ca_not_before,
+        let not_before = match (self.kind, ca) {
+            (Kind::Kubeconfig(_), Some(ca)) => ca.not_before,
             _ => spec.now - BACKDATE,
         };
         Some(CertRequest {
@@ -435,18 +435,29 @@ impl Profile {
             ekus: self.ekus.to_vec(),
             is_ca: self.kind == Kind::Ca,
             not_before,
-            not_after: spec.now + validity.to_time(),
+            not_after: within(ca, self.wanted_end(spec)),
         })
+    }
+
+    /// When a new certificate of this row would end by the settings alone: now plus the
+    /// CA or leaf validity.
+    pub fn wanted_end(&self, spec: &ClusterSpec) -> OffsetDateTime {
+        let validity = match self.validity {
+            Validity::Ca => spec.ca_validity,
+            Validity::Leaf => spec.cert_validity,
+        };
+        spec.now + validity.to_time()
     }
 
     /// The request that renews `current`, this row's certificate on disk: its subject and
     /// SANs kept as they are (as kubeadm's renew does), the row's usages, a new validity
-    /// from `now`.
+    /// from `now`, ending no later than `ca`, the certificate of the CA that signs it.
     pub fn renewal_request(
         &self,
         current: &CertInfo,
         now: OffsetDateTime,
         validity: Duration,
+        ca: &CertInfo,
     ) -> CertRequest {
         CertRequest {
             cn: current.cn.clone(),
@@ -456,18 +467,19 @@ impl Profile {
             ekus: self.ekus.to_vec(),
             is_ca: false,
             not_before: now - BACKDATE,
-            not_after: now + validity.to_time(),
+            not_after: within(Some(ca), now + validity.to_time()),
         }
     }
 
     /// The request of a kubeconfig row for another user: this row's usages, with the
-    /// subject `user` in `groups`, starting at its CA's NotBefore as kubeadm's kubeconfigs do.
+    /// subject `user` in `groups`, starting at `ca`'s NotBefore as kubeadm's kubeconfigs do
+    /// and ending at `wanted_end` or at `ca`'s end, whichever comes first.
     pub fn user_request(
         &self,
         user: &str,
         groups: &[String],
-        ca_not_before: OffsetDateTime,
-        not_after: OffsetDateTime,
+        ca: &CertInfo,
+        wanted_end: OffsetDateTime,
     ) -> CertRequest {
         CertRequest {
             cn: user.to_string(),
@@ -476,8 +488,8 @@ impl Profile {
             ips: vec![],
             ekus: self.ekus.to_vec(),
             is_ca: false,
-            not_before: ca_not_before,
-            not_after,
+            not_before: ca.not_before,
+            not_after: within(Some(ca), wanted_end),
         }
     }
 }
@@ -700,15 +712,34 @@ mod tests {
     #[test]
     fn validity_and_backdating() {
         let spec = spec_for(&[]);
-        let ca = by_name("ca").unwrap().request(&spec, spec.now).unwrap();
+        let ca = by_name("ca").unwrap().request(&spec, None).unwrap();
         assert_eq!(ca.not_before, spec.now - BACKDATE);
         assert_eq!(ca.not_after - spec.now, time::Duration::hours(87600));
         let ca_start = spec.now - time::Duration::days(3);
-        let admin = by_name("admin").unwrap().request(&spec, ca_start).unwrap();
+        let mut ca_cert = CertInfo::parse(
+            crate::pki::pem::first_certificate(crate::testgen::ca_pem().as_bytes()).unwrap(),
+        )
+        .unwrap();
+        ca_cert.not_before = ca_start;
+        ca_cert.not_after = spec.now + time::Duration::days(3650);
+        let admin = by_name("admin")
+            .unwrap()
+            .request(&spec, Some(&ca_cert))
+            .unwrap();
         assert_eq!(
             (admin.not_before, admin.not_after - spec.now),
             (ca_start, time::Duration::hours(8760))
         );
+        ca_cert.not_after = spec.now + time::Duration::days(30);
+        let apiserver = by_name("apiserver")
+            .unwrap()
+            .request(&spec, Some(&ca_cert))
+            .unwrap();
+        assert_eq!(
+            apiserver.not_after, ca_cert.not_after,
+            "capped at the CA's end"
+        );
+        assert_eq!(apiserver.not_before, spec.now - BACKDATE);
         assert_eq!(admin.orgs, ["kubeadm:cluster-admins"]);
         assert_eq!(
             by_name("kubelet").unwrap().common_name(&spec),

@@ -12,7 +12,7 @@ use crate::net::netaddr::{DnsName, Endpoint, Host, San, ServiceCidrs, https_url}
 use crate::pki::keys::Algorithm;
 use crate::pki::pin::CaPin;
 use crate::usage::UsageError;
-use anyhow::{Result, anyhow, bail};
+use anyhow::{Result, anyhow};
 use std::net::IpAddr;
 use std::path::PathBuf;
 use time::OffsetDateTime;
@@ -37,7 +37,9 @@ pub const DEFAULT_CA_VALIDITY: Duration = Duration::from_hours(87600);
 /// The validity `flag` gives, else `default`; zero is refused, naming the flag.
 pub fn validity(given: Option<Duration>, default: Duration, flag: &str) -> Result<Duration> {
     match given.unwrap_or(default) {
-        d if d.as_secs() == 0 => Err(anyhow!("{flag}: the validity must be longer than zero")),
+        d if d.as_secs() == 0 => {
+            Err(UsageError(format!("{flag}: the validity must be longer than zero")).into())
+        }
         d => Ok(d),
     }
 }
@@ -114,9 +116,10 @@ impl ClusterSpec {
             None => first_non_loopback_address()?,
         };
         if advertise_address.is_unspecified() || advertise_address.is_multicast() {
-            bail!(
+            return Err(UsageError(format!(
                 "--apiserver-advertise-address: {advertise_address} is not a usable host address"
-            );
+            ))
+            .into());
         }
         Ok(ClusterSpec {
             cluster_name: DEFAULT_CLUSTER_NAME.into(),

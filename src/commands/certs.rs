@@ -7,7 +7,9 @@ use crate::engine::renew::{Outcome, RenewRequest, default_backup_dir, renew};
 use crate::pki::keys::new_certificate_key;
 use crate::pki::pin::CaPin;
 use crate::profile::{Role, by_role, renewable_rows};
-use crate::report::{due_notice, expiration_metrics, print_expiration, print_line, print_renewal};
+use crate::report::{
+    capped, due_notice, expiration_metrics, print_expiration, print_line, print_renewal,
+};
 use crate::spec::{DEFAULT_CERT_VALIDITY, validity};
 use crate::tree::{TreeDirs, reader, store};
 use anyhow::{Result, anyhow};
@@ -71,6 +73,7 @@ fn renew_certs(args: &RenewArgs) -> Result<ExitCode> {
         now,
     };
     let renewal = renew(&dirs, &request)?;
+    capped("renew", &renewal.capped);
     warn_open_secrets(&dirs);
     print_renewal(&renewal, args.expiring_within)?;
     let external = renewal

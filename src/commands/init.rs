@@ -8,7 +8,7 @@ use crate::engine::apply::apply;
 use crate::engine::bootstrap::write_manifests;
 use crate::engine::plan::plan_init;
 use crate::profile::{self, Group, Selection};
-use crate::report::{InitReport, describe_dirs, detail, note};
+use crate::report::{InitReport, capped, describe_dirs, detail, note};
 use crate::spec::ClusterSpec;
 use crate::tree::TreeDirs;
 use anyhow::{Result, anyhow};
@@ -42,7 +42,9 @@ pub fn run(args: &InitArgs, verbose: u8) -> Result<ExitCode> {
     }
     plan.ensure_no_refusal()?;
     warn_open_secrets(&dirs);
-    report.ca_cert_hash = apply(plan, &spec)?.ca_pin;
+    let applied = apply(plan, &spec)?;
+    capped("certs", &applied.capped);
+    report.ca_cert_hash = applied.ca_pin;
     detail(verbose, format_args!("written in {:?}", started.elapsed()));
     if args.phase.is_none() {
         report.manifests = write_manifests(&dirs, &dirs.manifests_dir(), spec.now)?;

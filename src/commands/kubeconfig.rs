@@ -2,7 +2,7 @@
 
 use crate::cli::{KubeconfigCommand, KubeconfigUserArgs};
 use crate::engine::user::{UserRequest, user_kubeconfig};
-use crate::report::print_document;
+use crate::report::{capped, print_document};
 use crate::spec::{DEFAULT_CERT_VALIDITY, validity};
 use crate::tree::store;
 use anyhow::Result;
@@ -28,7 +28,8 @@ fn user(args: &KubeconfigUserArgs) -> Result<ExitCode> {
         algorithm: args.encryption_algorithm,
         now: OffsetDateTime::now_utc(),
     };
-    let yaml = user_kubeconfig(&args.tree.dirs(), &request)?;
+    let (yaml, ended_early) = user_kubeconfig(&args.tree.dirs(), &request)?;
+    capped("kubeconfig", ended_early.as_slice());
     match &args.output {
         Some(path) => store::write_outside(path, &yaml, store::SECRET_MODE)?,
         None => print_document(&String::from_utf8_lossy(&yaml))?,

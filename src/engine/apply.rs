@@ -4,7 +4,7 @@
 //! which writes keys before their certificates. A failure before the first write leaves the
 //! tree untouched.
 
-use super::issue::{By, Issued, KubeconfigOf, SigningCa, issue};
+use super::issue::{By, Capped, Issued, KubeconfigOf, SigningCa, issue};
 use super::plan::{Action, Plan, Step};
 use crate::pki::inspect::CertInfo;
 use crate::pki::keys;
@@ -21,6 +21,8 @@ use std::collections::HashMap;
 pub struct Applied {
     /// The cluster CA's pin, when the cluster CA exists.
     pub ca_pin: Option<CaPin>,
+    /// Certificates that end with their CA, earlier than the settings asked.
+    pub capped: Vec<Capped>,
 }
 
 /// A CA as the rows it signs need it: its certificate, and its signer unless it is external.
@@ -41,7 +43,7 @@ pub fn apply(plan: Plan, spec: &ClusterSpec) -> Result<Applied> {
     for step in plan.context {
         remember_existing_ca(step, &mut cas)?;
     }
-    let mut writes = Vec::new();
+    let (mut writes, mut capped) = (Vec::new(), Vec::new());
     for step in plan.steps {
         let (key, new_key) = match step.action {
             Action::Create => (
@@ -55,14 +57,15 @@ pub fn apply(plan: Plan, spec: &ClusterSpec) -> Result<Applied> {
             }
             Action::Refuse(problem) => return Err(problem.into()),
         };
-        writes.extend(write_row(
-            step.row, key, new_key, spec, &plan.dirs, &mut cas,
-        )?);
+        let (files, ended_early) = write_row(step.row, key, new_key, spec, &plan.dirs, &mut cas)?;
+        writes.extend(files);
+        capped.extend(ended_early);
     }
     store::create_all(&writes)?;
     let cluster_ca = cas.get(by_role(Role::ClusterCa).name);
     Ok(Applied {
         ca_pin: cluster_ca.map(|ca| CaPin::of(&ca.cert)),
+        capped,
     })
 }
 
@@ -86,7 +89,8 @@ fn remember_existing_ca(step: Step, cas: &mut HashMap<&str, Ca>) -> Result<()> {
     Ok(())
 }
 
-/// Issues one row for `key` and returns its files, key first (the key only when `new_key`).
+/// Issues one row for `key` and returns its files, key first (the key only when `new_key`),
+/// and whether its certificate ends with its CA, earlier than the settings asked.
 fn write_row(
     row: &'static Profile,
     key: KeyPair,
@@ -94,16 +98,17 @@ fn write_row(
     spec: &ClusterSpec,
     dirs: &TreeDirs,
     cas: &mut HashMap<&str, Ca>,
-) -> Result<Vec<FileWrite>> {
+) -> Result<(Vec<FileWrite>, Option<Capped>)> {
     if row.kind == Kind::KeyPair {
         let key_pem = keys::to_pem(&key)?.into_bytes();
         let public = dirs.public_key_write(row, keys::public_key_pem(&key).into_bytes());
-        return Ok(match new_key {
+        let files = match new_key {
             true => vec![dirs.key_write(row, key_pem), public],
             false => vec![public],
-        });
+        };
+        return Ok((files, None));
     }
-    let issued = issue_row(row, key, spec, cas)?;
+    let (issued, capped) = issue_row(row, key, spec, cas)?;
     let mut writes = Vec::new();
     if new_key && row.key_file().is_some() {
         writes.push(dirs.key_write(row, issued.key_pem.clone()));
@@ -126,27 +131,30 @@ fn write_row(
         }
         _ => writes.push(dirs.cert_write(row, issued.cert_pem)),
     }
-    Ok(writes)
+    Ok((writes, capped))
 }
 
-/// Issues a CA, leaf or kubeconfig row's certificate for `key`, by its CA (or itself).
+/// Issues a CA, leaf or kubeconfig row's certificate for `key`, by its CA (or itself); says
+/// when it ends with its CA, earlier than the settings asked.
 fn issue_row(
     row: &'static Profile,
     key: KeyPair,
     spec: &ClusterSpec,
     cas: &HashMap<&str, Ca>,
-) -> Result<Issued> {
+) -> Result<(Issued, Option<Capped>)> {
     if row.kind == Kind::Ca {
         let request = row
-            .request(spec, spec.now)
+            .request(spec, None)
             .ok_or_else(|| internal("no request"))?;
-        return issue(row, &request, key, By::Itself);
+        return Ok((issue(row, &request, key, By::Itself)?, None));
     }
     let ca = signing_ca(row, cas)?;
     let request = row
-        .request(spec, ca.cert.not_before)
+        .request(spec, Some(&ca.cert))
         .ok_or_else(|| internal("no request"))?;
-    issue(row, &request, key, By::Ca(ca))
+    let issuer = row.issuer.unwrap_or_default();
+    let capped = Capped::of(row.cert_name(), issuer, &request, row.wanted_end(spec));
+    Ok((issue(row, &request, key, By::Ca(ca))?, capped))
 }
 
 /// The signer of `row`'s CA.

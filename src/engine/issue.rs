@@ -10,6 +10,7 @@ use crate::pki::{keys, pem};
 use crate::profile::Profile;
 use anyhow::{Context, Result};
 use rcgen::KeyPair;
+use time::OffsetDateTime;
 
 /// A CA able to sign: its certificate and its signer.
 pub struct SigningCa {
@@ -29,6 +30,33 @@ impl SigningCa {
     /// The CA certificate as PEM, as kubeconfigs embed it.
     pub fn cert_pem(&self) -> Vec<u8> {
         pem::encode("CERTIFICATE", &self.cert.der).into_bytes()
+    }
+}
+
+/// A certificate issued to end earlier than asked: at the end of its CA.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Capped {
+    /// What was issued (`apiserver`, `admin.conf`, a user's name).
+    pub name: String,
+    /// The CA row that signed it.
+    pub issuer: &'static str,
+    /// Its end, the CA's.
+    pub until: OffsetDateTime,
+}
+
+impl Capped {
+    /// `Some` when `request` ends before `wanted_end`, the end the settings asked for.
+    pub fn of(
+        name: &str,
+        issuer: &'static str,
+        request: &CertRequest,
+        wanted_end: OffsetDateTime,
+    ) -> Option<Capped> {
+        (request.not_after < wanted_end).then(|| Capped {
+            name: name.to_string(),
+            issuer,
+            until: request.not_after,
+        })
     }
 }
 
@@ -130,7 +158,7 @@ mod tests {
     /// The cluster CA for `spec`, issued by itself.
     fn ca(spec: &crate::spec::ClusterSpec) -> SigningCa {
         let row = by_name("ca").expect("the row");
-        let request = row.request(spec, spec.now).expect("a request");
+        let request = row.request(spec, None).expect("a request");
         let issued = issue(row, &request, new_key(), By::Itself).expect("issued");
         assert!(issued.cert.is_ca && issued.cert.verify_signed_by(&issued.cert).is_ok());
         issued.into_ca().expect("a signer")
@@ -141,7 +169,7 @@ mod tests {
         let spec = ecdsa_spec(&[]);
         let ca = ca(&spec);
         let row = by_name("apiserver").expect("the row");
-        let request = row.request(&spec, ca.cert.not_before).expect("a request");
+        let request = row.request(&spec, Some(&ca.cert)).expect("a request");
         let key = new_key();
         let public = key.public_key_raw().to_vec();
         let issued = issue(row, &request, key, By::Ca(&ca)).expect("issued");
@@ -165,7 +193,7 @@ mod tests {
         let spec = ecdsa_spec(&[]);
         let ca = ca(&spec);
         let row = by_name("admin").expect("the row");
-        let request = row.request(&spec, ca.cert.not_before).expect("a request");
+        let request = row.request(&spec, Some(&ca.cert)).expect("a request");
         let issued = issue(row, &request, new_key(), By::Ca(&ca)).expect("issued");
         let of = KubeconfigOf::New {
             cluster_name: "prod",

@@ -3,7 +3,7 @@
 //! a new key. CAs and the sa key pair are never renewed. Everything is checked and issued in
 //! memory first; then old files are backed up and new ones replace them pair-safely.
 
-use super::issue::{By, KubeconfigOf, SigningCa, issue};
+use super::issue::{By, Capped, KubeconfigOf, SigningCa, issue};
 use crate::duration::Duration;
 use crate::engine::expiry::short_human_duration;
 use crate::pki::issue::CertRequest;
@@ -55,6 +55,8 @@ pub struct Renewal {
     pub outcomes: Vec<(&'static Profile, Outcome)>,
     /// The backup directory, when anything was replaced.
     pub backup_dir: Option<PathBuf>,
+    /// Renewed certificates that end with their CA, earlier than `--cert-validity` asked.
+    pub capped: Vec<Capped>,
 }
 
 /// The default `--backup-dir`: `<kubeconfig-dir>/tmp/kubepki-backup-<UTC time>`, or with
@@ -105,6 +107,7 @@ pub fn renew(dirs: &TreeDirs, request: &RenewRequest) -> Result<Renewal> {
         return Ok(Renewal {
             outcomes,
             backup_dir: None,
+            capped: Vec::new(),
         });
     }
     let signers = load_signers(&cas, &due)?;
@@ -126,9 +129,19 @@ pub fn renew(dirs: &TreeDirs, request: &RenewRequest) -> Result<Renewal> {
     for write in &writes {
         write.apply()?;
     }
+    let wanted_end = request.now + request.validity.to_time();
+    let capped = due.iter().filter_map(|d| {
+        Capped::of(
+            d.row.cert_name(),
+            d.row.issuer.unwrap_or_default(),
+            &d.request,
+            wanted_end,
+        )
+    });
     Ok(Renewal {
         outcomes,
         backup_dir: Some(request.backup_dir.clone()),
+        capped: capped.collect(),
     })
 }
 
@@ -184,7 +197,8 @@ fn decide(
         .algorithm
         .or(cert.info.key_algorithm)
         .unwrap_or(Algorithm::Rsa2048);
-    let cert_request = row.renewal_request(&cert.info, request.now, request.validity);
+    let cert_request =
+        row.renewal_request(&cert.info, request.now, request.validity, &ca.cert.info);
     Ok((
         Outcome::Renewed,
         Some(Due {

@@ -1,7 +1,7 @@
 //! `kubeconfig user`: a kubeconfig for any user, with a fresh key and a client certificate
 //! signed by the cluster CA — the admin row, resolved with another CN and O.
 
-use super::issue::{By, KubeconfigOf, SigningCa, issue};
+use super::issue::{By, Capped, KubeconfigOf, SigningCa, issue};
 use crate::duration::Duration;
 use crate::pki::keys::{self, Algorithm};
 use crate::profile::{Role, by_role};
@@ -28,8 +28,9 @@ pub struct UserRequest {
     pub now: OffsetDateTime,
 }
 
-/// The kubeconfig YAML for `user`.
-pub fn user_kubeconfig(dirs: &TreeDirs, user: &UserRequest) -> Result<Vec<u8>> {
+/// The kubeconfig YAML for `user`, and whether its certificate ends with the cluster CA,
+/// earlier than asked.
+pub fn user_kubeconfig(dirs: &TreeDirs, user: &UserRequest) -> Result<(Vec<u8>, Option<Capped>)> {
     let admin = by_role(Role::Admin);
     let ca_row = by_role(Role::ClusterCa);
     let ca = reader::read_signing_ca(dirs, ca_row, user.now)?;
@@ -50,18 +51,15 @@ pub fn user_kubeconfig(dirs: &TreeDirs, user: &UserRequest) -> Result<Vec<u8>> {
         .algorithm
         .or(signer.cert.key_algorithm)
         .unwrap_or(Algorithm::Rsa2048);
-    let request = admin.user_request(
-        &user.name,
-        &user.groups,
-        signer.cert.not_before,
-        user.now + user.validity.to_time(),
-    );
+    let wanted_end = user.now + user.validity.to_time();
+    let request = admin.user_request(&user.name, &user.groups, &signer.cert, wanted_end);
+    let capped = Capped::of(&user.name, ca_row.name, &request, wanted_end);
     let issued = issue(admin, &request, keys::generate(algorithm)?, By::Ca(&signer))?;
     let of = KubeconfigOf::New {
         cluster_name: DEFAULT_CLUSTER_NAME,
         server: &server,
     };
-    issued.kubeconfig(&signer, of)
+    Ok((issued.kubeconfig(&signer, of)?, capped))
 }
 
 /// The server of admin.conf, for a user kubeconfig without `--server`.
@@ -100,7 +98,8 @@ mod tests {
     #[test]
     fn a_user_gets_a_client_certificate_of_the_cluster_ca_and_admin_confs_server() {
         let tree = TestTree::written(&ecdsa_spec(&[]));
-        let yaml = user_kubeconfig(&tree.dirs, &request(None)).expect("a kubeconfig");
+        let (yaml, capped) = user_kubeconfig(&tree.dirs, &request(None)).expect("a kubeconfig");
+        assert!(capped.is_none());
         let creds = Kubeconfig::parse(&yaml)
             .and_then(|k| k.client_credentials())
             .expect("credentials");

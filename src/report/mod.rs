@@ -13,6 +13,7 @@ pub use init::{InitReport, StepReport};
 pub use join::{JoinReport, print_join, print_join_commands, print_manifests, print_token};
 pub use renew::print_renewal;
 
+use crate::engine::issue::Capped;
 use crate::tree::TreeDirs;
 use anyhow::{Context, Result};
 use std::io::Write;
@@ -84,6 +85,32 @@ pub fn open_secret(path: &Path, mode: u32) {
         path.display(),
         path.display()
     );
+}
+
+/// Says on stderr, one line per CA, which certificates end with their CA, earlier than
+/// their validity asked: one that outlived its CA would stop verifying on the CA's last day.
+pub fn capped(group: &str, capped: &[Capped]) {
+    let mut issuers: Vec<&str> = Vec::new();
+    for issuer in capped.iter().map(|c| c.issuer) {
+        if !issuers.contains(&issuer) {
+            issuers.push(issuer);
+        }
+    }
+    for issuer in issuers {
+        let of_issuer: Vec<&Capped> = capped.iter().filter(|c| c.issuer == issuer).collect();
+        let names: Vec<&str> = of_issuer.iter().map(|c| c.name.as_str()).collect();
+        let Some(until) = of_issuer.iter().map(|c| c.until.date()).max() else {
+            continue;
+        };
+        note(
+            group,
+            &format!(
+                "valid only until {until}, when their CA {issuer:?} ends (renew or rotate it \
+                 before then): {}",
+                names.join(", ")
+            ),
+        );
+    }
 }
 
 /// The line for a manifest file written.

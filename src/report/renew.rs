@@ -94,6 +94,7 @@ mod tests {
                 .map(|(name, o)| (by_name(name).expect("a row"), o))
                 .collect(),
             backup_dir: backup.map(Into::into),
+            capped: Vec::new(),
         }
     }
 

@@ -100,8 +100,26 @@ const CASES: &[Case] = &[
         name: "zero validity",
         setup: nothing,
         args: &["{init}", "--ca-validity", "0"],
-        exit: 1,
+        exit: 2,
         says: &["--ca-validity", "longer than zero"],
+    },
+    Case {
+        name: "zero validity written 0s",
+        setup: nothing,
+        args: &["{init}", "--cert-validity", "0s"],
+        exit: 2,
+        says: &["--cert-validity", "longer than zero"],
+    },
+    Case {
+        name: "unspecified advertise address",
+        setup: nothing,
+        args: &["{init}", "--apiserver-advertise-address", "0.0.0.0"],
+        exit: 2,
+        says: &[
+            "--apiserver-advertise-address",
+            "0.0.0.0",
+            "not a usable host address",
+        ],
     },
     Case {
         name: "validity beyond Go's durations",
@@ -169,7 +187,7 @@ const CASES: &[Case] = &[
         name: "renew with zero validity",
         setup: nothing,
         args: &["certs", "renew", "all", "{tree}", "--cert-validity", "0"],
-        exit: 1,
+        exit: 2,
         says: &["--cert-validity", "longer than zero"],
     },
     Case {
@@ -235,7 +253,7 @@ const CASES: &[Case] = &[
             "--validity-period",
             "0",
         ],
-        exit: 1,
+        exit: 2,
         says: &["--validity-period", "longer than zero"],
     },
     Case {

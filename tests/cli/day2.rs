@@ -1,0 +1,112 @@
+//! What a kubeadm user trips over on day 2 (issue 17), one test per item: each failed on the
+//! binary before its fix.
+
+use crate::support::{TempTree, assert_success, kubepki, openssl};
+use std::process::{Command, Stdio};
+
+/// `notAfter` of a certificate file, as seconds since the epoch (openssl's reading).
+fn not_after(path: &std::path::Path) -> i64 {
+    let out = openssl(&[
+        "x509".as_ref(),
+        "-noout".as_ref(),
+        "-enddate".as_ref(),
+        "-dateopt".as_ref(),
+        "iso_8601".as_ref(),
+        "-in".as_ref(),
+        path.as_os_str(),
+    ]);
+    assert_success(&out, "openssl x509 -enddate");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let date = text.trim().trim_start_matches("notAfter=");
+    let parsed = time::PrimitiveDateTime::parse(
+        date.trim_end_matches('Z'),
+        time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]"),
+    )
+    .unwrap_or_else(|e| panic!("{date:?}: {e}"));
+    parsed.assume_utc().unix_timestamp()
+}
+
+#[test]
+fn issue_17_a_leaf_never_outlives_its_ca() {
+    let tree = TempTree::new();
+    let out = tree.init("ECDSA-P256", &["--cert-validity", "100000h"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("valid only until ") && stderr.contains("when their CA \"etcd-ca\" ends"),
+        "{stderr}"
+    );
+    let ca_end = not_after(&tree.pki().join("ca.crt"));
+    for leaf in ["apiserver.crt", "apiserver-kubelet-client.crt"] {
+        assert!(not_after(&tree.pki().join(leaf)) <= ca_end, "{leaf}");
+    }
+    let etcd_end = not_after(&tree.pki().join("etcd/ca.crt"));
+    let mut renew = vec![
+        "certs",
+        "renew",
+        "etcd-server",
+        "--cert-validity",
+        "100000h",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect::<Vec<_>>();
+    renew.extend(tree.dir_args());
+    let out = kubepki(&renew);
+    assert_success(&out, "renew etcd-server");
+    assert!(not_after(&tree.pki().join("etcd/server.crt")) <= etcd_end);
+    let day_before_end = (ca_end - 86_400).to_string();
+    let verify = openssl(&[
+        "verify",
+        "-attime",
+        &day_before_end,
+        "-CAfile",
+        &tree.pki().join("ca.crt").display().to_string(),
+        &tree.pki().join("apiserver.crt").display().to_string(),
+    ]);
+    assert_success(&verify, "openssl verify at the CA's last day");
+}
+
+#[test]
+fn issue_17_durations_are_echoed_as_given() {
+    let tree = TempTree::new();
+    tree.init("ECDSA-P256", &[]);
+    let mut args = vec!["certs".to_string(), "check-expiration".into()];
+    args.extend(tree.dir_args());
+    args.extend(["--fail-within".into(), "400d".into()]);
+    let out = kubepki(&args);
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("expiring within 400d:"), "{stderr}");
+}
+
+#[test]
+fn issue_17_a_closed_stdout_ends_a_command_quietly() {
+    for args in [&["completion", "bash"][..], &["token", "generate"][..]] {
+        // A pipe whose reading end is closed before kubepki starts: its first write fails.
+        let (reader, writer) = nix::unistd::pipe().expect("a pipe");
+        drop(reader);
+        let out = Command::new(env!("CARGO_BIN_EXE_kubepki"))
+            .args(args)
+            .stdout(Stdio::from(writer))
+            .stderr(Stdio::piped())
+            .output()
+            .expect("kubepki");
+        assert_eq!(out.status.code(), Some(141), "{args:?}");
+        assert!(
+            out.stderr.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn issue_17_completion_offers_the_algorithm_names() {
+    let out = kubepki(&["completion", "bash"]);
+    assert_success(&out, "completion");
+    let script = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        script.contains("RSA-2048 RSA-3072 RSA-4096 ECDSA-P256 ECDSA-P384"),
+        "no algorithm names offered"
+    );
+}
