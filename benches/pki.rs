@@ -69,13 +69,7 @@ fn spec_and_dirs(root: &std::path::Path) -> (ClusterSpec, TreeDirs) {
     };
     let spec =
         ClusterSpec::resolve(&init.cluster.input(), OffsetDateTime::now_utc()).expect("spec");
-    (
-        spec,
-        TreeDirs {
-            cert_dir: pki,
-            kubeconfig_dir: root.to_path_buf(),
-        },
-    )
+    (spec, TreeDirs::new(Some(pki), Some(root.to_path_buf())))
 }
 
 fn request(cn: &str, is_ca: bool) -> CertRequest {

@@ -82,6 +82,9 @@ pub enum Role {
     /// The admin kubeconfig: its cluster is what `cluster-info` publishes and join lines
     /// name, and `kubeconfig user` is resolved like it.
     Admin,
+    /// The break-glass kubeconfig in `system:masters`, which may create the RBAC that makes
+    /// the admin kubeconfig an admin.
+    SuperAdmin,
     /// The kubelet's kubeconfig.
     Kubelet,
 }
@@ -180,7 +183,7 @@ pub static PROFILES: &[Profile] = &[
     Profile { name: "apiserver-etcd-client", file: "apiserver-etcd-client", issuer: Some("etcd-ca"), cn: Cn::Fixed("kube-apiserver-etcd-client"), long_name: "certificate the apiserver uses to access etcd", restart: APISERVER, ..CLIENT },
     Profile { name: "sa", kind: Kind::KeyPair, file: "sa", issuer: None, ekus: &[], renew: Renew::Never, long_name: "private key to sign service account tokens along with its public key", ..CLIENT },
     Profile { name: "admin", kind: KUBECONFIG_ENDPOINT, file: "admin.conf", cn: Cn::Fixed("kubernetes-admin"), orgs: &["kubeadm:cluster-admins"], role: Role::Admin, long_name: "certificate embedded in the kubeconfig file for the admin to use and for kubeadm itself", ..CLIENT },
-    Profile { name: "super-admin", kind: KUBECONFIG_ENDPOINT, file: "super-admin.conf", cn: Cn::Fixed("kubernetes-super-admin"), orgs: &["system:masters"], long_name: "certificate embedded in the kubeconfig file for the super-admin", ..CLIENT },
+    Profile { name: "super-admin", kind: KUBECONFIG_ENDPOINT, file: "super-admin.conf", cn: Cn::Fixed("kubernetes-super-admin"), orgs: &["system:masters"], role: Role::SuperAdmin, long_name: "certificate embedded in the kubeconfig file for the super-admin", ..CLIENT },
     // kubeadm 1.33+ (ControlPlaneKubeletLocalMode): the kubelet talks to its local API server.
     Profile { name: "kubelet", kind: KUBECONFIG_LOCAL, file: "kubelet.conf", cn: Cn::NodePrefixed("system:node:"), orgs: &["system:nodes"], role: Role::Kubelet, long_name: "certificate embedded in the kubeconfig file for the kubelet to use", restart: Some("kubelet"), ..CLIENT },
     Profile { name: "controller-manager", kind: KUBECONFIG_LOCAL, file: "controller-manager.conf", cn: Cn::Fixed("system:kube-controller-manager"), long_name: "certificate embedded in the kubeconfig file for the controller manager to use", restart: Some("kube-controller-manager"), ..CLIENT },
@@ -529,7 +532,13 @@ mod tests {
 
     #[test]
     fn every_role_has_one_row_and_renew_follows_the_kind() {
-        for role in [Role::ClusterCa, Role::EtcdCa, Role::Admin, Role::Kubelet] {
+        for role in [
+            Role::ClusterCa,
+            Role::EtcdCa,
+            Role::Admin,
+            Role::SuperAdmin,
+            Role::Kubelet,
+        ] {
             let rows: Vec<_> = PROFILES.iter().filter(|p| p.role == role).collect();
             assert_eq!(rows.len(), 1, "{role:?}");
             assert_eq!(by_role(role).role, role);

@@ -4,6 +4,7 @@
 
 use super::model;
 use super::scalar::{Opt, Port, Req, Scalar, items};
+use crate::cluster::bootstrap::{ExtraGroup, Usage};
 use crate::duration::Duration;
 use crate::net::netaddr::{DnsName, Endpoint, ServiceCidrs};
 use serde::Deserialize;
@@ -68,8 +69,8 @@ pub struct BootstrapToken {
     description: Opt<String>,
     ttl: Opt<Duration>,
     expires: Opt<Expiry>,
-    usages: Vec<Req<model::TokenUsage>>,
-    groups: Vec<Req<TokenGroup>>,
+    usages: Vec<Req<Usage>>,
+    groups: Vec<Req<ExtraGroup>>,
 }
 
 impl BootstrapToken {
@@ -81,10 +82,7 @@ impl BootstrapToken {
             ttl: self.ttl.0,
             expires: self.expires.0.map(|Expiry(at)| at),
             usages: items(self.usages),
-            groups: items(self.groups)
-                .into_iter()
-                .map(|TokenGroup(g)| g)
-                .collect(),
+            groups: items(self.groups),
         }
     }
 }
@@ -150,29 +148,5 @@ impl Scalar for Expiry {
         OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
             .map(Expiry)
             .map_err(|_| format!("{text:?} is not an RFC 3339 time"))
-    }
-}
-
-/// A bootstrap token group: `system:bootstrappers:[a-z0-9:-]{0,255}[a-z0-9]`.
-#[derive(Debug)]
-struct TokenGroup(String);
-
-impl Scalar for TokenGroup {
-    const WHAT: &'static str = "a group system:bootstrappers:...";
-    fn parse(text: &str) -> Result<TokenGroup, String> {
-        let rest = text.strip_prefix("system:bootstrappers:").unwrap_or("");
-        let body_ok = rest
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b':' || b == b'-');
-        let end_ok = rest
-            .bytes()
-            .last()
-            .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
-        match body_ok && end_ok && rest.len() <= 256 {
-            true => Ok(TokenGroup(text.to_string())),
-            false => Err(format!(
-                "{text:?} is not a bootstrap token group (system:bootstrappers:[a-z0-9:-]*[a-z0-9])"
-            )),
-        }
     }
 }

@@ -14,9 +14,11 @@ mod v1beta4;
 
 pub use model::{
     BootstrapToken, BootstrapTokenDiscovery, ClusterConfiguration, Discovery, Etcd,
-    InitConfiguration, JoinConfiguration, JoinControlPlane, TokenUsage,
+    InitConfiguration, JoinConfiguration, JoinControlPlane,
 };
 
+use crate::cluster::bootstrap::{DEFAULT_TTL, TokenRecord, Usage};
+use crate::duration::Duration;
 use crate::pki::keys::Algorithm;
 use crate::profile::{Role, by_role};
 use crate::spec::{ClusterInput, ClusterSpec, JoinInput};
@@ -27,6 +29,7 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use time::OffsetDateTime;
 
 const ETCD_BOTH: &str = "etcd.local and etcd.external are mutually exclusive";
 const KUBEADM_GROUP: &str = "kubeadm.k8s.io";
@@ -350,6 +353,44 @@ impl InitConfig {
             .or(self.cluster.certificates_dir.clone())
     }
 
+    /// The tokens of `bootstrapTokens` that name their token, as records created at `now`;
+    /// entries without one are left to `kubepki token create` (one line each in the notes).
+    pub fn token_records(&self, now: OffsetDateTime) -> Result<(Vec<TokenRecord>, Vec<String>)> {
+        let (mut records, mut notes) = (Vec::new(), Vec::new());
+        for (index, entry) in self.init.bootstrap_tokens.iter().enumerate() {
+            let field = format!("InitConfiguration.bootstrapTokens[{index}]");
+            let Some(token) = entry.token.clone() else {
+                notes.push(format!(
+                    "{field} names no token: none is created (use `kubepki token create`)"
+                ));
+                continue;
+            };
+            let ttl = match (entry.ttl, entry.expires) {
+                (Some(ttl), _) => ttl,
+                (None, Some(expires)) => match u64::try_from((expires - now).whole_seconds()) {
+                    Ok(seconds) if seconds > 0 => Duration::from_secs(seconds),
+                    _ => bail!("{field}.expires: {expires} is not in the future"),
+                },
+                (None, None) => DEFAULT_TTL,
+            };
+            let usages = match entry.usages.is_empty() {
+                true => vec![Usage::Signing, Usage::Authentication],
+                false => entry.usages.clone(),
+            };
+            let record = TokenRecord::new(
+                token,
+                ttl,
+                now,
+                usages,
+                entry.groups.clone(),
+                entry.description.clone(),
+            )
+            .with_context(|| field.clone())?;
+            records.push(record);
+        }
+        Ok((records, notes))
+    }
+
     /// The spec with what only the file can say: `clusterName` and where etcd runs.
     pub fn complete(&self, mut spec: ClusterSpec) -> ClusterSpec {
         if let Some(name) = &self.cluster.cluster_name {
@@ -516,7 +557,6 @@ caCertificateValidityPeriod: {DEFAULT_CA_VALIDITY}
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::duration::Duration;
     use crate::net::netaddr::San;
     use crate::testgen::{dns_name, edited, one_line};
     use proptest::prelude::*;
@@ -607,10 +647,7 @@ cgroupDriver: systemd
         let token = &init.bootstrap_tokens[0];
         assert_eq!(token.token.as_ref().map(|t| t.id()), Some("abcdef"));
         assert_eq!(token.ttl, Some(Duration::from_secs(1800)));
-        assert_eq!(
-            token.usages,
-            [TokenUsage::Signing, TokenUsage::Authentication]
-        );
+        assert_eq!(token.usages, [Usage::Signing, Usage::Authentication]);
         assert_eq!(cluster.cluster_name.as_deref(), Some("prod"));
         assert_eq!(cluster.certificates_dir, Some(PathBuf::from("/srv/pki")));
         assert_eq!(

@@ -3,7 +3,7 @@
 //! The shared token and pin types read from files as scalars here. No I/O.
 
 use super::scalar::Scalar;
-use crate::cluster::bootstrap::BootstrapToken as Token;
+use crate::cluster::bootstrap::{BootstrapToken as Token, ExtraGroup, Usage};
 use crate::duration::Duration;
 use crate::net::netaddr::{DnsName, Endpoint, San, ServiceCidrs};
 use crate::pki::keys::Algorithm;
@@ -133,9 +133,9 @@ pub struct BootstrapToken {
     /// `expires`, an absolute alternative to `ttl`.
     pub expires: Option<OffsetDateTime>,
     /// `usages`.
-    pub usages: Vec<TokenUsage>,
+    pub usages: Vec<Usage>,
     /// `groups`.
-    pub groups: Vec<String>,
+    pub groups: Vec<ExtraGroup>,
 }
 
 /// A bootstrap token in a config file: the shared `bootstrap::BootstrapToken`, whose parse
@@ -144,28 +144,6 @@ impl Scalar for Token {
     const WHAT: &'static str = "a bootstrap token [a-z0-9]{6}.[a-z0-9]{16}";
     fn parse(text: &str) -> Result<Token, String> {
         text.parse().map_err(|e: anyhow::Error| e.to_string())
-    }
-}
-
-/// A bootstrap token usage.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TokenUsage {
-    /// `signing`: may sign the cluster-info ConfigMap.
-    Signing,
-    /// `authentication`: may authenticate to the API server.
-    Authentication,
-}
-
-impl Scalar for TokenUsage {
-    const WHAT: &'static str = "signing or authentication";
-    fn parse(text: &str) -> Result<TokenUsage, String> {
-        match text {
-            "signing" => Ok(TokenUsage::Signing),
-            "authentication" => Ok(TokenUsage::Authentication),
-            _ => Err(format!(
-                "{text:?} is not a token usage (signing, authentication)"
-            )),
-        }
     }
 }
 

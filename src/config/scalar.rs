@@ -2,6 +2,7 @@
 //! deserializer call, so a bad value is reported at its line and column. Go's zero-value
 //! rule holds: an absent, null or empty (`""`) scalar means "unset". No I/O.
 
+use crate::cluster::bootstrap::{ExtraGroup, Usage};
 use crate::duration::Duration;
 use crate::net::netaddr::{DnsName, Endpoint, San, ServiceCidrs};
 use crate::pki::keys::Algorithm;
@@ -219,6 +220,8 @@ from_str_scalar! {
     ServiceCidrs => "a CIDR, or two separated by a comma",
     Endpoint => "HOST[:PORT]",
     Algorithm => "RSA-2048, RSA-3072, RSA-4096, ECDSA-P256 or ECDSA-P384",
+    Usage => "signing or authentication",
+    ExtraGroup => "a group system:bootstrappers:...",
 }
 
 #[cfg(test)]

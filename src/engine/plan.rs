@@ -208,7 +208,7 @@ fn decide_ca(row: &Profile, spec: &ClusterSpec, dirs: &TreeDirs, step: &mut Step
 }
 
 /// Why a missing file signed by the row's CA cannot be created, if it cannot.
-fn check_signer(row: &Profile, cas: &Cas, missing: &Path) -> Checked<()> {
+fn check_signer(row: &Profile, cas: &Cas, missing: &Path, dirs: &TreeDirs) -> Checked<()> {
     let issuer = row.issuer.unwrap_or_default();
     match cas.get(issuer) {
         Some(ca) if ca.refused => Err(Problem::UnusableCa {
@@ -223,6 +223,7 @@ fn check_signer(row: &Profile, cas: &Cas, missing: &Path) -> Checked<()> {
         _ => Err(Problem::CaNotYet {
             missing: missing.to_path_buf(),
             issuer,
+            command: dirs.command(&format!("init phase certs {issuer}")),
         }),
     }
 }
@@ -263,7 +264,7 @@ fn decide_leaf(
 ) -> Decision {
     let pair = reader::read_pair(dirs, row)?;
     let Some(cert) = pair.cert else {
-        check_signer(row, cas, &pair.cert_path)?;
+        check_signer(row, cas, &pair.cert_path, dirs)?;
         let new = format!(
             "new certificate signed by {}",
             row.issuer.unwrap_or_default()
@@ -317,7 +318,7 @@ fn decide_kubeconfig(
     step: &mut Step,
 ) -> Decision {
     let Some(found) = reader::read_kubeconfig(dirs, row)? else {
-        check_signer(row, cas, &dirs.kubeconfig_dir.join(row.file))?;
+        check_signer(row, cas, &dirs.kubeconfig_dir.join(row.file), dirs)?;
         return Ok((
             Action::Create,
             format!("new kubeconfig for {}", row.common_name(spec)),

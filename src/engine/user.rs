@@ -68,7 +68,7 @@ fn admin_server(dirs: &TreeDirs) -> Result<String> {
     let (path, kubeconfig) =
         reader::read_kubeconfig_file(dirs, admin)?.ok_or_else(|| Problem::Missing {
             path: dirs.kubeconfig_dir.join(admin.file),
-            hint: "pass --server URL",
+            hint: "pass --server URL".into(),
         })?;
     kubeconfig
         .server()

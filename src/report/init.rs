@@ -7,6 +7,7 @@ use crate::pki::issue::Eku;
 use crate::pki::pin::CaPin;
 use crate::profile::{Group, Kind, Role, by_role};
 use crate::spec::ClusterSpec;
+use crate::tree::{TreeDirs, shell_word};
 use anyhow::Result;
 use serde::Serialize;
 use std::path::PathBuf;
@@ -32,6 +33,20 @@ pub struct InitReport {
     pub manifests: Vec<PathBuf>,
     #[serde(skip)]
     join_endpoint: String,
+    /// The closing text of a whole `init` (not of a phase): set by `closing`.
+    #[serde(skip)]
+    closing: Option<Closing>,
+}
+
+/// What the closing text of a whole `init` names.
+#[derive(Debug)]
+struct Closing {
+    /// `kubectl apply` of the manifests, with the kubeconfig that may create them.
+    apply_manifests: String,
+    /// `token create --print-join-command` for this tree.
+    token_create: String,
+    /// The tokens the run's configuration created, for join lines that work as printed.
+    tokens: Vec<String>,
 }
 
 /// What a step does, in the report's words.
@@ -112,7 +127,25 @@ impl InitReport {
             ca_cert_hash,
             manifests: Vec::new(),
             join_endpoint: control_plane.trim_start_matches("https://").to_string(),
+            closing: None,
         }
+    }
+
+    /// Ends the text with what to do next, as a whole `init` does (a phase does not): the
+    /// commands are for `dirs` as this run named them, and `tokens` (the configuration's
+    /// bootstrap tokens, exposed) make the join lines complete.
+    pub fn closing(&mut self, dirs: &TreeDirs, tokens: Vec<String>) {
+        let super_admin = dirs.kubeconfig_dir.join(by_role(Role::SuperAdmin).file);
+        let manifests = dirs.manifests_dir();
+        self.closing = Some(Closing {
+            apply_manifests: format!(
+                "kubectl --kubeconfig {} apply -f {}/",
+                shell_word(&super_admin.to_string_lossy()),
+                shell_word(&manifests.to_string_lossy())
+            ),
+            token_create: dirs.command("token create --print-join-command"),
+            tokens,
+        });
     }
 
     /// Prints the report in `format`.
@@ -136,26 +169,35 @@ impl InitReport {
         for path in &self.manifests {
             text.push_str(&manifest_line(path));
         }
-        if let Some(pin) = &self.ca_cert_hash {
-            text.push_str(&self.summary(pin));
+        if let (Some(pin), Some(closing)) = (&self.ca_cert_hash, &self.closing) {
+            text.push_str(&self.summary(pin, closing));
         }
         text
     }
 
-    fn summary(&self, pin: &CaPin) -> String {
+    fn summary(&self, pin: &CaPin, closing: &Closing) -> String {
         let admin = self.kubeconfig_dir.join(by_role(Role::Admin).file);
+        let admin = shell_word(&admin.to_string_lossy());
+        let endpoint = &self.join_endpoint;
+        let join = |token: &str| {
+            format!(
+                "  kubeadm join {endpoint} --token {token} --discovery-token-ca-cert-hash {pin}\n"
+            )
+        };
+        let joins: String = match closing.tokens.is_empty() {
+            true => join("<token>"),
+            false => closing.tokens.iter().map(|t| join(t)).collect(),
+        };
         format!(
             "\nYour Kubernetes control-plane PKI is ready.\n\n\
              To start using your cluster once its control plane runs, run the following as a regular user:\n\n  \
              mkdir -p $HOME/.kube\n  sudo cp -i {admin} $HOME/.kube/config\n  sudo chown $(id -u):$(id -g) $HOME/.kube/config\n\n\
+             Once the API server answers, create the objects that let workers join:\n\n  {apply}\n\n\
              The cluster CA is pinned by:\n\n  --discovery-token-ca-cert-hash {pin}\n\n\
-             Worker nodes join with a bootstrap token and that pin:\n\n  \
-             kubeadm join {endpoint} --token <token> --discovery-token-ca-cert-hash {pin}\n\n\
-             Create such a token, and print the join commands, with:\n\n  \
-             kubepki token create --kubeconfig-dir {dir} --print-join-command\n",
-            admin = admin.display(),
-            dir = self.kubeconfig_dir.display(),
-            endpoint = self.join_endpoint,
+             Worker nodes join with a bootstrap token and that pin:\n\n{joins}\n\
+             Create a token, and print the join commands, with:\n\n  {token_create}\n",
+            apply = closing.apply_manifests,
+            token_create = closing.token_create,
         )
     }
 }
@@ -256,6 +298,7 @@ mod tests {
             ca_cert_hash: None,
             manifests: Vec::new(),
             join_endpoint: "192.168.1.10:6443".into(),
+            closing: None,
         }
     }
 
@@ -349,7 +392,7 @@ mod tests {
                 "admin",
                 Action::Refuse(Problem::Missing {
                     path: "/etc/kubernetes/admin.conf".into(),
-                    hint: "x",
+                    hint: "x".into(),
                 }),
             ),
         ];
@@ -389,18 +432,29 @@ mod tests {
         report.failed = false;
         report.steps.clear();
         report.manifests = vec!["/etc/kubernetes/bootstrap/cluster-info.yaml".into()];
+        let wrote = "[bootstrap-token] Wrote /etc/kubernetes/bootstrap/cluster-info.yaml\n";
+        assert_eq!(report.text(), wrote, "a phase has no closing text");
+        let dirs = TreeDirs::new(Some("/my cluster/pki".into()), Some("/my cluster".into()));
+        report.kubeconfig_dir = dirs.kubeconfig_dir.clone();
+        report.closing(&dirs, vec![]);
         let text = report.text();
-        assert!(
-            text.starts_with(
-                "[bootstrap-token] Wrote /etc/kubernetes/bootstrap/cluster-info.yaml\n"
-            )
-        );
-        assert!(text.contains("sudo cp -i /etc/kubernetes/admin.conf $HOME/.kube/config"));
-        assert!(text.contains(&format!(
-            "--discovery-token-ca-cert-hash sha256:{}",
-            "cd".repeat(32)
-        )));
-        assert!(text.contains("kubeadm join 192.168.1.10:6443 --token <token>"));
+        assert!(text.starts_with(wrote), "{text}");
+        for line in [
+            "  sudo cp -i '/my cluster/admin.conf' $HOME/.kube/config\n",
+            "  kubectl --kubeconfig '/my cluster/super-admin.conf' apply -f '/my cluster/bootstrap'/\n",
+            &format!(
+                "  --discovery-token-ca-cert-hash sha256:{}\n",
+                "cd".repeat(32)
+            ),
+            "  kubeadm join 192.168.1.10:6443 --token <token> --discovery-token-ca-cert-hash",
+            "  kubepki token create --print-join-command --cert-dir '/my cluster/pki' --kubeconfig-dir '/my cluster'\n",
+        ] {
+            assert!(text.contains(line), "{line:?} in {text}");
+        }
+        report.closing(&dirs, vec!["abcdef.0123456789abcdef".into()]);
+        assert!(report.text().contains(
+            "  kubeadm join 192.168.1.10:6443 --token abcdef.0123456789abcdef --discovery"
+        ));
     }
 
     #[test]

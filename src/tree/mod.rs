@@ -11,28 +11,58 @@ pub mod store;
 
 use crate::profile::{Kind, Profile};
 use crate::spec::{DEFAULT_CERT_DIR, DEFAULT_KUBECONFIG_DIR};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use store::{FileWrite, PUBLIC_MODE, SECRET_MODE};
 
 /// The directory below the kubeconfig dir where bootstrap manifests go by default.
 const MANIFESTS_SUBDIR: &str = "bootstrap";
 
-/// The directories of a tree.
+/// The directories of a tree, and the flags that named them (for commands printed to paste).
 #[derive(Clone, Debug)]
 pub struct TreeDirs {
     /// Certificates and keys.
     pub cert_dir: PathBuf,
     /// Kubeconfig files.
     pub kubeconfig_dir: PathBuf,
+    /// `--config`, `--cert-dir` and `--kubeconfig-dir` as given, in that order.
+    given: Vec<(&'static str, PathBuf)>,
 }
 
 impl TreeDirs {
     /// The directories given, or kubeadm's defaults.
     pub fn new(cert_dir: Option<PathBuf>, kubeconfig_dir: Option<PathBuf>) -> TreeDirs {
+        let given = [
+            ("--cert-dir", &cert_dir),
+            ("--kubeconfig-dir", &kubeconfig_dir),
+        ]
+        .into_iter()
+        .filter_map(|(flag, dir)| dir.clone().map(|dir| (flag, dir)))
+        .collect();
         TreeDirs {
             cert_dir: cert_dir.unwrap_or_else(|| DEFAULT_CERT_DIR.into()),
             kubeconfig_dir: kubeconfig_dir.unwrap_or_else(|| DEFAULT_KUBECONFIG_DIR.into()),
+            given,
         }
+    }
+
+    /// The same tree, read with the configuration file `config` (`--config`), which printed
+    /// commands then name too.
+    pub fn with_config(mut self, config: Option<&Path>) -> TreeDirs {
+        if let Some(config) = config {
+            self.given.insert(0, ("--config", config.to_path_buf()));
+        }
+        self
+    }
+
+    /// `kubepki <words>` for this tree: with every `--config`, `--cert-dir` and
+    /// `--kubeconfig-dir` this run was given, quoted for a POSIX shell, so that it works
+    /// when pasted.
+    pub fn command(&self, words: &str) -> String {
+        let mut line = format!("kubepki {words}");
+        for (flag, path) in &self.given {
+            line.push_str(&format!(" {flag} {}", shell_word(&path.to_string_lossy())));
+        }
+        line
     }
 
     /// `<kubeconfig-dir>/bootstrap`, where `init` and `token` write manifests by default.
@@ -84,5 +114,39 @@ impl TreeDirs {
             content,
             mode,
         }
+    }
+}
+
+/// `text` as one word of a POSIX shell: as it is when it holds only characters no shell
+/// treats specially, else in single quotes.
+pub fn shell_word(text: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "_-./,:=@%+".contains(c);
+    if !text.is_empty() && text.chars().all(plain) {
+        return text.to_string();
+    }
+    format!("'{}'", text.replace('\'', "'\\''"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn printed_commands_carry_the_flags_given_quoted() {
+        let default = TreeDirs::new(None, None);
+        assert_eq!(
+            default.command("init phase certs ca"),
+            "kubepki init phase certs ca"
+        );
+        let elsewhere = TreeDirs::new(Some("/tmp/my cluster/pki".into()), Some("/x".into()))
+            .with_config(Some(Path::new("/etc/kubeadm.yaml")));
+        assert_eq!(
+            elsewhere.command("token create --print-join-command"),
+            "kubepki token create --print-join-command --config /etc/kubeadm.yaml \
+             --cert-dir '/tmp/my cluster/pki' --kubeconfig-dir /x"
+        );
+        assert_eq!(shell_word("it's"), "'it'\\''s'");
+        assert_eq!(shell_word(""), "''");
+        assert_eq!(shell_word("$HOME"), "'$HOME'");
     }
 }

@@ -81,8 +81,10 @@ pub enum Problem {
         /// The file.
         path: PathBuf,
         /// What to do about it.
-        hint: &'static str,
+        hint: String,
     },
+    /// A tree directory that does not exist: there is no tree here.
+    NoTree(PathBuf),
     /// A private key file that is not the key of the certificate beside it.
     KeyMismatch {
         /// The key file.
@@ -156,6 +158,8 @@ pub enum Problem {
         missing: PathBuf,
         /// The CA row's name.
         issuer: &'static str,
+        /// The command that creates the CA.
+        command: String,
     },
     /// A file whose CA does not exist, so that nothing vouches for it.
     CaAbsent {
@@ -198,6 +202,12 @@ impl fmt::Display for Problem {
                 write!(f, "{}: CA certificate not found", path.display())
             }
             Problem::Missing { path, hint } => write!(f, "{} is missing: {hint}", path.display()),
+            Problem::NoTree(path) => write!(
+                f,
+                "{}: no such directory, so there is no tree here to read (are --cert-dir and \
+                 --kubeconfig-dir right?)",
+                path.display()
+            ),
             Problem::KeyMismatch { key, cert } => write!(
                 f,
                 "{}: does not match the certificate {}",
@@ -261,10 +271,13 @@ impl fmt::Display for Problem {
                 missing.display(),
                 ca_key.display()
             ),
-            Problem::CaNotYet { missing, issuer } => write!(
+            Problem::CaNotYet {
+                missing,
+                issuer,
+                command,
+            } => write!(
                 f,
-                "{} is missing and its CA {issuer:?} does not exist yet; run `kubepki init phase \
-                 certs {issuer}` first",
+                "{} is missing and its CA {issuer:?} does not exist yet; run `{command}` first",
                 missing.display()
             ),
             Problem::CaAbsent { path, issuer } => write!(
@@ -318,6 +331,7 @@ mod tests {
             Problem::CaNotYet {
                 missing: path.clone(),
                 issuer: "ca",
+                command: "kubepki init phase certs ca".into(),
             },
         ];
         for problem in problems {

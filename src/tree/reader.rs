@@ -486,6 +486,22 @@ pub fn read_signing_ca(dirs: &TreeDirs, ca: &Profile, now: OffsetDateTime) -> Ch
     Ok(found)
 }
 
+/// The tree a command reads or renews must be there: both directories and the cluster CA's
+/// certificate. A mistyped directory is an error naming it, never an empty tree to report.
+pub fn require_tree(dirs: &TreeDirs) -> Checked<()> {
+    for dir in [&dirs.cert_dir, &dirs.kubeconfig_dir] {
+        if !dir.is_dir() {
+            return Err(Problem::NoTree(dir.clone()));
+        }
+    }
+    let ca = by_role(Role::ClusterCa);
+    let ca_cert = ca.cert_file().unwrap_or_default();
+    match read_file(&dirs.cert_dir, &ca_cert)? {
+        Some(_) => Ok(()),
+        None => Err(Problem::CaMissing(dirs.cert_dir.join(ca_cert))),
+    }
+}
+
 /// admin.conf, whose cluster (server and CA) the manifests and join commands publish: it
 /// must exist, name an `https://` server and embed a CA certificate.
 pub fn read_admin(dirs: &TreeDirs) -> Checked<Kubeconfig> {
@@ -493,7 +509,7 @@ pub fn read_admin(dirs: &TreeDirs) -> Checked<Kubeconfig> {
     let (path, kubeconfig) =
         read_kubeconfig_file(dirs, admin)?.ok_or_else(|| Problem::Missing {
             path: dirs.kubeconfig_dir.join(admin.file),
-            hint: "run kubepki init first",
+            hint: format!("run `{}` first", dirs.command("init")),
         })?;
     kubeconfig
         .check_cluster()
@@ -694,8 +710,9 @@ mod tests {
         assert_eq!(
             missing.to_string(),
             format!(
-                "{} is missing: run kubepki init first",
-                admin.path.display()
+                "{} is missing: run `{}` first",
+                admin.path.display(),
+                tree.dirs.command("init")
             )
         );
     }
