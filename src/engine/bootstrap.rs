@@ -30,17 +30,14 @@ pub fn read_admin(dirs: &TreeDirs) -> Result<Kubeconfig> {
 pub fn write_manifests(dirs: &TreeDirs, dir: &Path, now: OffsetDateTime) -> Result<Vec<PathBuf>> {
     let admin = read_admin(dirs)?;
     let tokens = read_tokens(dir)?;
-    let mut written = Vec::new();
-    for (name, yaml) in cluster_manifests(&admin, &tokens, now)? {
-        let file = FileWrite {
+    let files: Vec<FileWrite> = cluster_manifests(&admin, &tokens, now)?
+        .into_iter()
+        .map(|(name, yaml)| FileWrite {
             root: dir.to_path_buf(),
             rel: name.into(),
             content: yaml.into_bytes(),
             mode: store::SECRET_MODE,
-        };
-        if store::replace_if_changed(&file)? {
-            written.push(file.path());
-        }
-    }
-    Ok(written)
+        })
+        .collect();
+    store::replace_changed(&files)
 }
