@@ -4,6 +4,7 @@
 mod certs;
 mod config;
 mod crash;
+mod durability;
 mod errors;
 mod etcd;
 mod examples;
