@@ -14,6 +14,7 @@ use std::io::{ErrorKind, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 /// Mode of private keys and kubeconfigs.
 pub const SECRET_MODE: u32 = 0o600;
@@ -248,12 +249,15 @@ impl Batch {
                 dirs.push(make_dirs(&file.root, rel_dir, dir_mode, &mut created)?);
             }
         }
+        created.append(&mut unsynced_dirs());
         let mut changed: Vec<PathBuf> = Vec::new();
         for dir in created.iter().map(|dir| parent_of(dir).to_path_buf()) {
             if !changed.contains(&dir) {
                 changed.push(dir);
             }
         }
+        // The filesystems to sync: those written to, and those of the new directories.
+        dirs.extend(changed.iter().cloned());
         Ok(Batch {
             flush: Flush::choose(&dirs, count)?,
             temps: Vec::with_capacity(count),
@@ -438,15 +442,25 @@ fn write_temp(dir: &Path, path: &Path, content: &[u8], mode: u32, fsync: bool) -
     Ok(temp)
 }
 
-/// Makes sure `root/rel` is a directory (creating missing ones with mode 0755, durably) and
-/// that no component below `root` is a symlink. Returns its path.
+/// Makes sure `root/rel` is a directory (creating missing ones with mode 0755) and that no
+/// component below `root` is a symlink. Returns its path. The directories it creates become
+/// durable with the next batch's first sync, before any name is given inside them.
 pub fn ensure_dir(root: &Path, rel: &Path) -> Result<PathBuf> {
     let mut created = Vec::new();
     let dir = make_dirs(root, rel, DIR_MODE, &mut created)?;
-    created
-        .iter()
-        .try_for_each(|dir| flush::sync_dir(parent_of(dir)))?;
+    unsynced_dirs().extend(created);
     Ok(dir)
+}
+
+/// Directories `ensure_dir` created whose names are not durable yet. Rather than fsync each
+/// one's parent at once (the lock creates a fresh tree's directories before anything else),
+/// the next `Batch` takes them over and its first sync makes them durable, together with its
+/// temp files. A run that writes nothing after leaves only empty directories, which lose
+/// nothing if a crash loses them.
+static UNSYNCED_DIRS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+fn unsynced_dirs() -> MutexGuard<'static, Vec<PathBuf>> {
+    UNSYNCED_DIRS.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Makes sure `root/rel` is a directory, creating missing ones (`root`'s ancestors included)
