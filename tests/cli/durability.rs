@@ -1,21 +1,24 @@
 //! Durability order: what a power cut at any instant would leave. A kill (`crash.rs`) loses
-//! nothing the kernel already has; a power cut loses whatever was not synced. So each writing
-//! command runs under strace, and its write, name and sync calls are replayed against a model
+//! nothing the kernel already has; a power cut loses whatever was not synced. So the writing
+//! commands (init, renew, token create, join) run under strace, and its write, name and sync calls are replayed against a model
 //! of what is durable: `syncfs` makes everything durable, an fsync the content of its file
 //! or the names in its directory. The rules, checked at every call:
 //! - no name is given (link, rename) to content that is not durable yet;
 //! - a certificate is not named before its key's name is durable; a key is not renamed into
 //!   place before its staged certificate's name is durable (`complete_staged` relies on it);
 //! - nothing in the tree is replaced before the backups made for it are durable;
-//! - when the command exits, every name it gave is durable.
+//! - when the command exits, every name it gave (directories included) is durable.
 
+use crate::join::{ControlPlane, printed_join};
 use crate::support::{TempTree, assert_success, require_tool};
+use crate::token::token;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The calls traced: writes, names and syncs.
-const TRACED: &str = "trace=write,linkat,rename,renameat2,unlink,fsync,fdatasync,syncfs";
+const TRACED: &str =
+    "trace=write,linkat,rename,renameat2,unlink,mkdir,mkdirat,fsync,fdatasync,syncfs";
 
 /// One traced call that matters to durability.
 #[derive(Debug)]
@@ -34,6 +37,8 @@ enum Call {
     },
     /// A name removed.
     Unlink(PathBuf),
+    /// A directory created: a name given, which must be durable by the exit too.
+    Mkdir(PathBuf),
 }
 
 /// Runs kubepki with `args` under strace; returns its calls in order.
@@ -104,6 +109,7 @@ fn parse(line: &str) -> Option<Call> {
         "linkat" => named(true),
         "rename" | "renameat2" => named(false),
         "unlink" => strings.first().cloned().map(Call::Unlink),
+        "mkdir" | "mkdirat" => strings.first().cloned().map(Call::Mkdir),
         _ => None,
     }
 }
@@ -174,6 +180,9 @@ impl Disk {
                 self.contents.remove(path);
                 self.names.remove(path);
             }
+            Call::Mkdir(path) => {
+                self.names.insert(path.clone(), false);
+            }
         }
         Ok(())
     }
@@ -230,6 +239,15 @@ fn assert_durable_order(what: &str, args: &[String]) {
 fn init_never_names_what_a_power_cut_could_lose() {
     let tree = TempTree::new();
     assert_durable_order("init", &tree.init_args("ECDSA-P256", &[]));
+    // A tree whose directories do not exist yet: the lock creates them.
+    let fresh = tree.root().join("fresh");
+    let dirs = [fresh.join("pki"), fresh].map(|dir| dir.display().to_string());
+    let mut args = tree.init_args("ECDSA-P256", &[]);
+    args.splice(
+        1..5,
+        ["--cert-dir", &dirs[0], "--kubeconfig-dir", &dirs[1]].map(String::from),
+    );
+    assert_durable_order("init of a new tree", &args);
 }
 
 #[test]
@@ -243,6 +261,21 @@ fn renew_and_token_create_never_name_what_a_power_cut_could_lose() {
     assert_durable_order("renew all", &with_dirs(&["certs", "renew", "all"]));
     assert_durable_order("renew one", &with_dirs(&["certs", "renew", "apiserver"]));
     assert_durable_order("token create", &with_dirs(&["token", "create"]));
+}
+
+#[test]
+fn join_never_names_what_a_power_cut_could_lose() {
+    let control_plane = ControlPlane::new();
+    let out = token(&control_plane.tree, &["create", "--print-join-command"]);
+    assert_success(&out, "token create --print-join-command");
+    // The worker's directories do not exist: the lock creates them, then one file at a time.
+    let worker = TempTree::new();
+    let etc = worker.root().join("etc/kubernetes");
+    let dirs = [etc.join("pki"), etc].map(|dir| dir.display().to_string());
+    let mut args = vec!["join".to_string()];
+    args.extend(printed_join(&out.stdout));
+    args.extend(["--cert-dir", &dirs[0], "--kubeconfig-dir", &dirs[1]].map(String::from));
+    assert_durable_order("join", &args);
 }
 
 #[test]
