@@ -41,7 +41,9 @@ fn main() {
     }
     let tree = tempfile::tempdir().expect("temp dir");
     let (spec, dirs) = spec_and_dirs(tree.path());
-    let written = kubepki::engine::apply::apply(plan_init(&spec, &dirs, Selection::All), &spec);
+    let plan = plan_init(&spec, &dirs, Selection::All);
+    let no_manifests = |_: &[_]| Ok(Vec::new());
+    let written = kubepki::engine::apply::apply(plan, &spec, no_manifests);
     written.expect("writing a tree");
     report(
         "plan init over a full RSA-2048 tree (load + verify 27 files)",

@@ -5,7 +5,7 @@ use super::{lock_tree, warn_open_secrets};
 use crate::cli::{InitArgs, InitCommand, Phase};
 use crate::config::InitConfig;
 use crate::engine::apply::apply;
-use crate::engine::bootstrap::write_manifests;
+use crate::engine::bootstrap::{admin_after, manifests};
 use crate::engine::plan::{ensure_no_refusal, plan_init};
 use crate::profile::{self, Group, Selection};
 use crate::report::{InitReport, describe_dirs, detail, note};
@@ -59,13 +59,19 @@ pub fn run(args: &InitArgs, verbose: u8) -> Result<ExitCode> {
     }
     ensure_no_refusal(&plan)?;
     warn_open_secrets(&dirs);
-    let applied = apply(plan, &spec)?;
+    // A whole init also keeps the bootstrap manifests in step with admin.conf, written in
+    // the same batch as the PKI.
+    let applied = apply(plan, &spec, |new| match args.phase {
+        None => manifests(&admin_after(&dirs, new)?, &dirs.manifests_dir(), spec.now),
+        Some(_) => Ok(Vec::new()),
+    })?;
     detail(verbose, format_args!("written in {:?}", started.elapsed()));
     report.ca_cert_hash = applied.ca_pin;
-    if args.phase.is_none() {
-        let written = write_manifests(&dirs, &dirs.manifests_dir(), spec.now)?;
-        report.manifests = written.iter().map(|p| p.display().to_string()).collect();
-    }
+    report.manifests = applied
+        .derived
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
     report.print(args.output.into())?;
     Ok(ExitCode::SUCCESS)
 }

@@ -15,12 +15,14 @@ use crate::tree::store::{self, FileWrite, PUBLIC_MODE, SECRET_MODE};
 use anyhow::{Result, anyhow};
 use rcgen::KeyPair;
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-/// What applying a plan produced beyond the files.
+/// What applying a plan produced beyond the files it created.
 pub struct Applied {
     /// The cluster CA's pin (`sha256:<hex>`), when the cluster CA exists.
     pub ca_pin: Option<String>,
+    /// The derived files (see `apply`) written, because their content changed.
+    pub derived: Vec<PathBuf>,
 }
 
 /// A CA as the rows it signs need it.
@@ -29,8 +31,15 @@ struct Ca {
     signer: Option<Signer>,
 }
 
-/// Issues everything `plan` creates and writes it. The plan must hold no refusal.
-pub fn apply(plan: Plan, spec: &ClusterSpec) -> Result<Applied> {
+/// Issues everything `plan` creates and writes it, in one batch with the files `derive` makes
+/// from the created ones (the bootstrap manifests, which follow admin.conf): those of them
+/// whose content changed are replaced along with the certificates, so that the whole run
+/// takes three syncs (`store::create_all_and_replace`). The plan must hold no refusal.
+pub fn apply(
+    plan: Plan,
+    spec: &ClusterSpec,
+    derive: impl FnOnce(&[FileWrite]) -> Result<Vec<FileWrite>>,
+) -> Result<Applied> {
     let new_key_count = plan
         .steps
         .iter()
@@ -66,9 +75,9 @@ pub fn apply(plan: Plan, spec: &ClusterSpec) -> Result<Applied> {
             &mut cas,
         )?);
     }
-    store::create_all(&writes)?;
+    let derived = store::create_all_and_replace(&writes, &derive(&writes)?)?;
     let ca_pin = cas.get("ca").map(|ca| ca.cert.pin()).transpose()?;
-    Ok(Applied { ca_pin })
+    Ok(Applied { ca_pin, derived })
 }
 
 /// Keeps an existing CA (with its signer, when its key is present) for the rows it signs.

@@ -70,14 +70,30 @@ pub fn read_optional(root: &Path, rel: &Path) -> Result<Option<Vec<u8>>> {
     }
 }
 
-/// Creates each file that does not exist yet, never replacing one, in one batch: every
-/// content goes to a temp file and one sync makes them all durable; then the private keys are
-/// linked into place and synced, then everything else (certificates, public keys,
-/// kubeconfigs) and synced. So no name is durable before its content, and a certificate's
-/// name never before its key's, at three syncs for the whole tree (see `Batch`).
+/// Creates each file that does not exist yet, never replacing one: `create_all_and_replace`
+/// with nothing to replace.
 pub fn create_all(files: &[FileWrite]) -> Result<()> {
-    let mut batch = Batch::new(files.iter(), DIR_MODE)?;
+    create_all_and_replace(files, &[]).map(drop)
+}
+
+/// Creates each of `files` that does not exist yet, never replacing one, and replaces those of
+/// `replacements` whose content differs from the file on disk, in one batch: every content
+/// goes to a temp file and one sync makes them all durable; then the private keys are linked
+/// into place and synced; then everything else (certificates, public keys, kubeconfigs) is
+/// linked and the replacements renamed over, and synced. So no name is durable before its
+/// content, and a certificate's name never before its key's, at three syncs for a whole tree
+/// (see `Batch`). Returns the replacements written.
+pub fn create_all_and_replace(
+    files: &[FileWrite],
+    replacements: &[FileWrite],
+) -> Result<Vec<PathBuf>> {
+    let changed = changed_files(replacements)?;
+    let mut batch = Batch::new(files.iter().chain(changed.iter().copied()), DIR_MODE)?;
     let temps = files
+        .iter()
+        .map(|file| batch.write(file))
+        .collect::<Result<Vec<_>>>()?;
+    let replacing = changed
         .iter()
         .map(|file| batch.write(file))
         .collect::<Result<Vec<_>>>()?;
@@ -91,9 +107,25 @@ pub fn create_all(files: &[FileWrite]) -> Result<()> {
         {
             batch.link(*temp, &file.path())?;
         }
+        if !keys_wave {
+            for (file, temp) in changed.iter().zip(&replacing) {
+                batch.rename_temp(*temp, &file.path())?;
+            }
+        }
         batch.sync()?;
     }
-    Ok(())
+    Ok(changed.iter().map(|file| file.path()).collect())
+}
+
+/// Those of `files` that do not already hold exactly their content.
+fn changed_files(files: &[FileWrite]) -> Result<Vec<&FileWrite>> {
+    let mut changed = Vec::new();
+    for file in files {
+        if read_optional(&file.root, &file.rel)?.as_deref() != Some(file.content.as_slice()) {
+            changed.push(file);
+        }
+    }
+    Ok(changed)
 }
 
 /// Replaces a key and its certificate: `replace_many` for one pair.
@@ -151,14 +183,7 @@ pub fn replace_if_changed(file: &FileWrite) -> Result<bool> {
 /// Replaces, in one batch, those of `files` that do not already hold exactly their content
 /// (so a no-op run leaves every file, mtime included, alone). Returns the paths written.
 pub fn replace_changed(files: &[FileWrite]) -> Result<Vec<PathBuf>> {
-    let mut changed = Vec::new();
-    for file in files {
-        if read_optional(&file.root, &file.rel)?.as_deref() != Some(file.content.as_slice()) {
-            changed.push(file);
-        }
-    }
-    replace_many(&[], &changed)?;
-    Ok(changed.iter().map(|file| file.path()).collect())
+    create_all_and_replace(&[], files)
 }
 
 /// Writes a file outside the tree (a metrics file, `--output`) atomically with `mode`, into
