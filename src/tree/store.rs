@@ -675,6 +675,25 @@ mod tests {
     }
 
     #[test]
+    fn an_unchanged_file_is_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = write(dir.path(), "bootstrap/cluster-info.yaml", SECRET_MODE);
+        assert!(replace_if_changed(&file).unwrap());
+        let path = file.path();
+        let written = fs::metadata(&path).unwrap().modified().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        assert!(!replace_if_changed(&file).unwrap());
+        assert_eq!(fs::metadata(&path).unwrap().modified().unwrap(), written);
+        let changed = FileWrite {
+            content: b"y".to_vec(),
+            ..file
+        };
+        assert!(replace_if_changed(&changed).unwrap());
+        assert_eq!(fs::read(&path).unwrap(), b"y");
+        assert_eq!(fs::read_dir(parent_of(&path)).unwrap().count(), 1);
+    }
+
+    #[test]
     fn symlinks_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let elsewhere = tempfile::tempdir().unwrap();
