@@ -5,6 +5,7 @@
 #   RUNS=20 benches/bench.sh         # more timed runs per command (default 10)
 #
 # Env: RUNS (10), WARMUP (2), QUICK_RUNS (100, for the millisecond commands),
+#      GO_RUNS (50, for ECDSA-P256 against the Go baseline: benches/go-compare.sh),
 #      EXPORT_JSON=FILE (keep hyperfine's JSON of the main run), CARGO_TARGET_DIR (honoured).
 # Needs: cargo, openssl, hyperfine, /usr/bin/time, python3 or jq. hyperfine and time are
 # installed with apt-get when missing.
@@ -121,7 +122,8 @@ if [[ -n ${EXPORT_JSON:-} ]]; then cp "$JSON" "$EXPORT_JSON"; fi
 # files. kubepki init also writes the cluster objects for joining workers (bootstrap/), which
 # the baseline does not: that is extra work on kubepki's side of the comparison.
 if [[ -n ${OUTDIR[$REFERENCE_NAME]:-} && -n ${OUTDIR[$BASELINE_NAME]:-} ]]; then
-    listing() { (cd "$1" && find . -path ./bootstrap -prune -o -printf '%M %p\n' | sort -k2); }
+    # The lock files a run holds the tree with are not part of the PKI either.
+    listing() { (cd "$1" && find . \( -path ./bootstrap -o -name .kubepki.lock \) -prune -o -printf '%M %p\n' | sort -k2); }
     if ! diff <(listing "${OUTDIR[$REFERENCE_NAME]}") <(listing "${OUTDIR[$BASELINE_NAME]}"); then
         echo "bench.sh: '$BASELINE_NAME' and '$REFERENCE_NAME' wrote different trees" >&2
         exit 1
@@ -208,3 +210,7 @@ echo "peak RSS, kubepki init RSA-2048:            $((RSS_K / 1024)) MiB ($RSS_K 
 echo "peak RSS, openssl baseline (largest child): $((RSS_B / 1024)) MiB ($RSS_B KiB)"
 echo "load avg after timing: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "release binary: $SIZE bytes; stripped: $SIZE_STRIPPED bytes ($(awk "BEGIN{printf \"%.1f\", $SIZE_STRIPPED/1048576}") MiB)"
+
+# --- ECDSA-P256 init against the Go baseline: its own hyperfine run -------------------
+say "kubepki init ECDSA-P256 against the Go baseline (benches/go-compare.sh)"
+KUBEPKI=$KUBEPKI RUNS=${GO_RUNS:-50} benches/go-compare.sh

@@ -2,13 +2,13 @@
 //! narrower selection of the profile table.
 
 use super::{lock_tree, warn_open_secrets};
-use crate::cli::{InitArgs, InitCommand, Phase};
+use crate::cli::{InitArgs, InitCommand, OutputFormat, Phase};
 use crate::config::InitConfig;
 use crate::engine::apply::apply;
-use crate::engine::bootstrap::write_manifests;
+use crate::engine::bootstrap::init_manifests;
 use crate::engine::plan::plan_init;
 use crate::profile::{self, Group, Selection};
-use crate::report::{InitReport, capped, describe_dirs, detail, note};
+use crate::report::{InitReport, capped, describe_dirs, detail, note, print_error_json};
 use crate::spec::ClusterSpec;
 use crate::tree::TreeDirs;
 use anyhow::{Result, anyhow};
@@ -16,10 +16,22 @@ use std::process::ExitCode;
 use std::time::Instant;
 use time::OffsetDateTime;
 
-/// Runs init (or one phase of it).
+/// Runs init (or one phase of it). With `-o json`, a failure is a JSON document on stdout
+/// too: the report with its `error`, or only the `error` when it came before the plan.
 pub fn run(args: &InitArgs, verbose: u8) -> Result<ExitCode> {
+    let mut reported = false;
+    let result = run_init(args, verbose, &mut reported);
+    if let Err(error) = &result {
+        if !reported && args.output == OutputFormat::Json {
+            print_error_json(error)?;
+        }
+    }
+    result
+}
+
+fn run_init(args: &InitArgs, verbose: u8, reported: &mut bool) -> Result<ExitCode> {
     let started = Instant::now();
-    let (spec, dirs) = resolve(args)?;
+    let (spec, dirs, file) = resolve(args)?;
     let _lock = match args.dry_run {
         true => None,
         false => Some(lock_tree(&dirs, &args.lock)?),
@@ -40,21 +52,39 @@ pub fn run(args: &InitArgs, verbose: u8) -> Result<ExitCode> {
             false => ExitCode::SUCCESS,
         });
     }
-    plan.ensure_no_refusal()?;
+    if let Err(refused) = plan.ensure_no_refusal() {
+        if args.output == OutputFormat::Json {
+            report.error = Some(format!("{refused:#}"));
+            report.print(args.output.into())?;
+            *reported = true;
+        }
+        return Err(refused);
+    }
     warn_open_secrets(&dirs);
-    let applied = apply(plan, &spec)?;
+    let (tokens, notes) = file.token_records(spec.now)?;
+    for line in &notes {
+        note("config", line);
+    }
+    // A whole init also keeps the bootstrap manifests (and the configuration's tokens) in
+    // step with admin.conf, written in the same batch as the PKI.
+    let applied = apply(plan, &spec, |new| match args.phase {
+        None => init_manifests(&dirs, new, &tokens, spec.now),
+        Some(_) => Ok(Vec::new()),
+    })?;
     capped("certs", &applied.capped);
-    report.ca_cert_hash = applied.ca_pin;
     detail(verbose, format_args!("written in {:?}", started.elapsed()));
+    report.ca_cert_hash = applied.ca_pin;
+    report.manifests = applied.derived;
     if args.phase.is_none() {
-        report.manifests = write_manifests(&dirs, &dirs.manifests_dir(), spec.now)?;
+        report.closing(&dirs, tokens.iter().map(|t| t.token.expose()).collect());
     }
     report.print(args.output.into())?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// The spec and the tree: flags over `--config` over defaults over host facts.
-fn resolve(args: &InitArgs) -> Result<(ClusterSpec, TreeDirs)> {
+/// The spec and the tree: flags over `--config` over defaults over host facts; and what the
+/// file says beyond them.
+fn resolve(args: &InitArgs) -> Result<(ClusterSpec, TreeDirs, InitConfig)> {
     let file = match &args.config {
         Some(path) => InitConfig::load(path)?,
         None => InitConfig::default(),
@@ -67,8 +97,9 @@ fn resolve(args: &InitArgs) -> Result<(ClusterSpec, TreeDirs)> {
     let dirs = TreeDirs::new(
         file.cert_dir(args.tree.cert_dir.as_deref()),
         args.tree.kubeconfig_dir.clone(),
-    );
-    Ok((spec, dirs))
+    )
+    .with_config(args.config.as_deref());
+    Ok((spec, dirs, file))
 }
 
 fn selection(args: &InitArgs) -> Result<Selection> {

@@ -16,13 +16,16 @@ use crate::tree::store::{self, FileWrite};
 use anyhow::{Result, anyhow};
 use rcgen::KeyPair;
 use std::collections::HashMap;
+use std::path::PathBuf;
 
-/// What applying a plan produced beyond the files.
+/// What applying a plan produced beyond the files it created.
 pub struct Applied {
     /// The cluster CA's pin, when the cluster CA exists.
     pub ca_pin: Option<CaPin>,
     /// Certificates that end with their CA, earlier than the settings asked.
     pub capped: Vec<Capped>,
+    /// The derived files (see `apply`) written, because their content changed.
+    pub derived: Vec<PathBuf>,
 }
 
 /// A CA as the rows it signs need it: its certificate, and its signer unless it is external.
@@ -31,8 +34,15 @@ struct Ca {
     signing: Option<SigningCa>,
 }
 
-/// Issues everything `plan` creates and writes it. The plan must hold no refusal.
-pub fn apply(plan: Plan, spec: &ClusterSpec) -> Result<Applied> {
+/// Issues everything `plan` creates and writes it, in one batch with the files `derive` makes
+/// from the created ones (the bootstrap manifests, which follow admin.conf): those of them
+/// whose content changed are replaced along with the certificates, so that the whole run
+/// takes three syncs (`store::create_all_and_replace`). The plan must hold no refusal.
+pub fn apply(
+    plan: Plan,
+    spec: &ClusterSpec,
+    derive: impl FnOnce(&[FileWrite]) -> Result<Vec<FileWrite>>,
+) -> Result<Applied> {
     let new_key_count = plan
         .steps
         .iter()
@@ -61,12 +71,18 @@ pub fn apply(plan: Plan, spec: &ClusterSpec) -> Result<Applied> {
         writes.extend(files);
         capped.extend(ended_early);
     }
-    store::create_all(&writes)?;
+    let derived = store::create_all_and_replace(&writes, &derive(&writes)?)?;
     let cluster_ca = cas.get(by_role(Role::ClusterCa).name);
     Ok(Applied {
         ca_pin: cluster_ca.map(|ca| CaPin::of(&ca.cert)),
         capped,
+        derived,
     })
+}
+
+/// The `derive` of an `apply` that writes nothing beyond the plan's own files.
+pub fn no_derived(_created: &[FileWrite]) -> Result<Vec<FileWrite>> {
+    Ok(Vec::new())
 }
 
 fn internal(what: &str) -> anyhow::Error {
@@ -177,7 +193,12 @@ mod tests {
     fn every_file_is_written_with_kubeadms_mode_and_the_pin_is_the_cluster_cas() {
         let spec = ecdsa_spec(&[]);
         let tree = TestTree::empty();
-        let applied = apply(plan_init(&spec, &tree.dirs, Selection::All), &spec).expect("applied");
+        let applied = apply(
+            plan_init(&spec, &tree.dirs, Selection::All),
+            &spec,
+            no_derived,
+        )
+        .expect("applied");
         for row in PROFILES {
             for path in tree.dirs.paths_of(row) {
                 let mode = std::fs::metadata(&path)
@@ -205,14 +226,23 @@ mod tests {
         let [key, cert] = [0, 1].map(|i| tree.files_of("etcd-healthcheck-client")[i].clone());
         let key_before = std::fs::read(&key).expect("the key");
         std::fs::remove_file(&cert).expect("removing");
-        apply(plan_init(&spec, &tree.dirs, Selection::All), &spec).expect("completed");
+        apply(
+            plan_init(&spec, &tree.dirs, Selection::All),
+            &spec,
+            no_derived,
+        )
+        .expect("completed");
         assert_eq!(std::fs::read(&key).expect("the key"), key_before);
         assert!(cert.is_file());
         std::fs::remove_file(&cert).expect("removing");
         std::fs::write(tree.files_of("etcd-ca")[0].clone(), "broken").expect("writing");
-        let error = apply(plan_init(&spec, &tree.dirs, Selection::All), &spec)
-            .err()
-            .expect("refused");
+        let error = apply(
+            plan_init(&spec, &tree.dirs, Selection::All),
+            &spec,
+            no_derived,
+        )
+        .err()
+        .expect("refused");
         assert!(
             error
                 .to_string()

@@ -7,31 +7,86 @@ use crate::cluster::bootstrap::{BootstrapToken, TokenRecord};
 use crate::cluster::kubeconfig::Kubeconfig;
 use crate::cluster::manifests::cluster_manifests;
 use crate::pki::pin::CaPin;
+use crate::profile::{Role, by_role};
 use crate::tree::TreeDirs;
 use crate::tree::reader::{read_admin, read_tokens};
 use crate::tree::store::{self, FileWrite};
-use anyhow::{Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use std::path::{Path, PathBuf};
 use time::OffsetDateTime;
 
 /// Writes the cluster manifests (RBAC, cluster-info signed by the tokens of `dir`, kube-proxy)
 /// into `dir`, mode 0600, leaving files that already hold the same content; returns those written.
 pub fn write_manifests(dirs: &TreeDirs, dir: &Path, now: OffsetDateTime) -> Result<Vec<PathBuf>> {
-    let admin = read_admin(dirs)?;
-    let tokens = read_tokens(dir)?;
-    let mut written = Vec::new();
-    for (name, yaml) in cluster_manifests(&admin, &tokens, now)? {
-        let file = FileWrite {
+    store::replace_changed(&manifests(&read_admin(dirs)?, dir, &[], now)?)
+}
+
+/// What a whole `init` writes beside the PKI, in the same batch: the Secret of every token
+/// of `tokens` (the configuration's) that has none in the manifests directory yet, and the
+/// manifests for admin.conf as `new` leaves it, `cluster-info` signed by all the tokens.
+pub fn init_manifests(
+    dirs: &TreeDirs,
+    new: &[FileWrite],
+    tokens: &[TokenRecord],
+    now: OffsetDateTime,
+) -> Result<Vec<FileWrite>> {
+    let dir = dirs.manifests_dir();
+    let mut files = Vec::new();
+    for record in tokens {
+        let secret = secret_file(&dir, record)?;
+        if store::read_optional(&secret.root, &secret.rel)?.is_none() {
+            files.push(secret);
+        }
+    }
+    files.extend(manifests(&admin_after(dirs, new)?, &dir, tokens, now)?);
+    Ok(files)
+}
+
+/// admin.conf as the tree holds it once `new` files are written: the new one if it is among
+/// them, else the one on disk.
+fn admin_after(dirs: &TreeDirs, new: &[FileWrite]) -> Result<Kubeconfig> {
+    let path = dirs.kubeconfig_dir.join(by_role(Role::Admin).file);
+    let Some(write) = new.iter().find(|write| write.path() == path) else {
+        return Ok(read_admin(dirs)?);
+    };
+    Kubeconfig::parse(&write.content)
+        .and_then(|admin| admin.check_cluster().map(|()| admin))
+        .with_context(|| path.display().to_string())
+}
+
+/// The Secret manifest of `record` in `dir`.
+fn secret_file(dir: &Path, record: &TokenRecord) -> Result<FileWrite> {
+    Ok(FileWrite {
+        root: dir.to_path_buf(),
+        rel: format!("{}.yaml", record.secret_name()).into(),
+        content: record.secret_manifest()?.into_bytes(),
+        mode: store::SECRET_MODE,
+    })
+}
+
+/// The cluster manifest files for the cluster of `admin` and the tokens of `dir`, mode 0600.
+fn manifests(
+    admin: &Kubeconfig,
+    dir: &Path,
+    new_tokens: &[TokenRecord],
+    now: OffsetDateTime,
+) -> Result<Vec<FileWrite>> {
+    let mut tokens = read_tokens(dir)?;
+    for record in new_tokens {
+        if !tokens.iter().any(|t| t.token.id() == record.token.id()) {
+            tokens.push(record.clone());
+        }
+    }
+    let files: Vec<FileWrite> = cluster_manifests(admin, &tokens, now)?
+        .into_iter()
+        .map(|(name, yaml)| FileWrite {
             root: dir.to_path_buf(),
             rel: name.into(),
             content: yaml.into_bytes(),
             mode: store::SECRET_MODE,
-        };
-        if store::replace_if_changed(&file)? {
-            written.push(file.path());
-        }
-    }
-    Ok(written)
+        })
+        .collect();
+    Ok(files)
 }
 
 /// Writes the Secret manifest of the new token `record` into `dir`, then the manifests it
@@ -42,12 +97,7 @@ pub fn create_token(
     record: &TokenRecord,
     now: OffsetDateTime,
 ) -> Result<Vec<PathBuf>> {
-    let secret = FileWrite {
-        root: dir.to_path_buf(),
-        rel: format!("{}.yaml", record.secret_name()).into(),
-        content: record.secret_manifest()?.into_bytes(),
-        mode: store::SECRET_MODE,
-    };
+    let secret = secret_file(dir, record)?;
     if store::read_optional(&secret.root, &secret.rel)?.is_some() {
         bail!(
             "{} exists: a token with id {:?} was created before",

@@ -126,9 +126,9 @@ pub fn renew(dirs: &TreeDirs, request: &RenewRequest) -> Result<Renewal> {
         .flat_map(Replacement::backup_sources)
         .collect();
     store::backup(&originals, &request.backup_dir)?;
-    for write in &writes {
-        write.apply()?;
-    }
+    let pairs: Vec<_> = writes.iter().filter_map(Replacement::pair).collect();
+    let files: Vec<_> = writes.iter().filter_map(Replacement::whole).collect();
+    store::replace_many(&pairs, &files)?;
     let wanted_end = request.now + request.validity.to_time();
     let capped = due.iter().filter_map(|d| {
         Capped::of(
@@ -260,10 +260,19 @@ impl Replacement {
         }
     }
 
-    fn apply(&self) -> Result<()> {
+    /// The key and certificate, for a pair.
+    fn pair(&self) -> Option<(&FileWrite, &FileWrite)> {
         match self {
-            Replacement::Pair { key, cert } => store::replace_pair(key, cert),
-            Replacement::Kubeconfig(file) => store::replace(file),
+            Replacement::Pair { key, cert } => Some((key, cert)),
+            Replacement::Kubeconfig(_) => None,
+        }
+    }
+
+    /// The file, for a kubeconfig (replaced whole).
+    fn whole(&self) -> Option<&FileWrite> {
+        match self {
+            Replacement::Kubeconfig(file) => Some(file),
+            Replacement::Pair { .. } => None,
         }
     }
 }

@@ -31,6 +31,9 @@ pub struct InitReport {
     /// Bootstrap manifests written (RBAC, cluster-info, kube-proxy); absent when none were.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub manifests: Vec<PathBuf>,
+    /// Why the run failed, when it did; nothing was written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
     #[serde(skip)]
     join_endpoint: String,
     /// The closing text of a whole `init` (not of a phase): set by `closing`.
@@ -126,6 +129,7 @@ impl InitReport {
             steps: plan.steps.iter().map(|s| StepReport::of(s, spec)).collect(),
             ca_cert_hash,
             manifests: Vec::new(),
+            error: None,
             join_endpoint: control_plane.trim_start_matches("https://").to_string(),
             closing: None,
         }
@@ -297,6 +301,7 @@ mod tests {
             steps,
             ca_cert_hash: None,
             manifests: Vec::new(),
+            error: None,
             join_endpoint: "192.168.1.10:6443".into(),
             closing: None,
         }

@@ -58,6 +58,12 @@ pub fn print_document(text: &str) -> Result<()> {
     stdout(text)
 }
 
+/// A failure as the JSON document of a command run with `-o json`: `failed` and `error`.
+pub fn print_error_json(error: &anyhow::Error) -> Result<()> {
+    let document = serde_json::json!({"failed": true, "error": format!("{error:#}")});
+    stdout(&(serde_json::to_string_pretty(&document)? + "\n"))
+}
+
 /// One line on stdout: a command's whole result (a pin, a key).
 pub fn print_line(line: &str) -> Result<()> {
     stdout(&format!("{line}\n"))

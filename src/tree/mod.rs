@@ -1,7 +1,9 @@
 //! The disk: where a tree lives (`TreeDirs`), the one reader of what exists (`reader`), the
-//! only writer (`store`), the lock that keeps two writing runs apart (`lock`, naming a holder
-//! through `holder`) and the completion of what a killed run left (`recovery`).
+//! only writer (`store`) and how it makes its writes durable (`flush`), the lock that keeps
+//! two writing runs apart (`lock`, naming a holder through `holder`) and the completion of
+//! what a killed run left (`recovery`).
 
+mod flush;
 pub mod holder;
 pub mod lock;
 pub mod problem;

@@ -1,18 +1,23 @@
 //! The only code that writes under the cert and kubeconfig directories. Every write goes to
-//! a temp file in the target directory, is fsynced, then linked into place without
-//! clobbering (or renamed over, for replacements), and the directory is fsynced. Modes are
-//! set explicitly, whatever the umask. Symlinks below a root are never followed.
+//! a temp file in the target directory, is made durable, then linked into place without
+//! clobbering (or renamed over, for replacements), and the new name is made durable. Files
+//! written together form a `Batch`: all their temp files first, then one sync for all of
+//! them (`flush`: one `syncfs` per filesystem), then each wave of names and one sync after
+//! it, rather than an fsync per file and directory. Modes are set explicitly, whatever the
+//! umask. Symlinks below a root are never followed.
 
+use super::flush::{self, Flush};
 use anyhow::{Context, Result, anyhow, bail};
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::sys::signal::kill;
 use nix::unistd::Pid;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, OpenOptions};
 use std::io::{ErrorKind, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 /// Mode of private keys and kubeconfigs.
 pub const SECRET_MODE: u32 = 0o600;
@@ -20,6 +25,8 @@ pub const SECRET_MODE: u32 = 0o600;
 pub const PUBLIC_MODE: u32 = 0o644;
 /// Mode of directories kubepki creates.
 pub const DIR_MODE: u32 = 0o755;
+/// Mode of backup directories: they hold copies of private keys.
+const BACKUP_DIR_MODE: u32 = 0o700;
 
 const TEMP_MARKER: &str = ".kubepki-tmp-";
 /// Suffix of a staged (complete, fsynced) replacement waiting to be renamed into place.
@@ -66,92 +73,109 @@ pub fn read_optional(root: &Path, rel: &Path) -> Result<Option<Vec<u8>>> {
     }
 }
 
-/// Creates each file that does not exist yet, never replacing one. Every content is first
-/// written to a fsynced temp file; then the private keys are linked into place and their
-/// directories fsynced, then everything else (certificates, public keys, kubeconfigs). So a
-/// certificate's name is never durable before its key's, at one directory fsync per
-/// directory and wave rather than one per file.
+/// Creates each file that does not exist yet, never replacing one: `create_all_and_replace`
+/// with nothing to replace.
 pub fn create_all(files: &[FileWrite]) -> Result<()> {
-    let mut temps = TempFiles(Vec::with_capacity(files.len()));
-    for file in files {
-        let dir = ensure_dir(&file.root, file.rel.parent().unwrap_or(Path::new("")))?;
-        temps
-            .0
-            .push(write_temp(&dir, &file.path(), &file.content, file.mode)?);
-    }
+    create_all_and_replace(files, &[]).map(drop)
+}
+
+/// Creates each of `files` that does not exist yet, never replacing one, and replaces those of
+/// `replacements` whose content differs from the file on disk, in one batch: every content
+/// goes to a temp file and one sync makes them all durable; then the private keys are linked
+/// into place and synced; then everything else (certificates, public keys, kubeconfigs) is
+/// linked and the replacements renamed over, and synced. So no name is durable before its
+/// content, and a certificate's name never before its key's, at three syncs for a whole tree
+/// (see `Batch`). Returns the replacements written.
+pub fn create_all_and_replace(
+    files: &[FileWrite],
+    replacements: &[FileWrite],
+) -> Result<Vec<PathBuf>> {
+    let changed = changed_files(replacements)?;
+    let mut batch = Batch::new(files.iter().chain(changed.iter().copied()), DIR_MODE)?;
+    let temps = files
+        .iter()
+        .map(|file| batch.write(file))
+        .collect::<Result<Vec<_>>>()?;
+    let replacing = changed
+        .iter()
+        .map(|file| batch.write(file))
+        .collect::<Result<Vec<_>>>()?;
+    batch.sync()?;
     let is_key = |file: &FileWrite| file.rel.extension().is_some_and(|e| e == "key");
     for keys_wave in [true, false] {
-        let mut dirs: Vec<PathBuf> = Vec::new();
         for (file, temp) in files
             .iter()
-            .zip(&temps.0)
+            .zip(&temps)
             .filter(|(f, _)| is_key(f) == keys_wave)
         {
-            link_new(temp, &file.path())?;
-            let dir = parent_of(&file.path()).to_path_buf();
-            if !dirs.contains(&dir) {
-                dirs.push(dir);
+            batch.link(*temp, &file.path())?;
+        }
+        if !keys_wave {
+            for (file, temp) in changed.iter().zip(&replacing) {
+                batch.rename_temp(*temp, &file.path())?;
             }
         }
-        dirs.iter().try_for_each(|dir| sync_dir(dir))?;
+        batch.sync()?;
     }
-    Ok(())
+    Ok(changed.iter().map(|file| file.path()).collect())
 }
 
-/// Temp files of one `create_all`, removed when it ends, whether it succeeded or not.
-struct TempFiles(Vec<PathBuf>);
-
-impl Drop for TempFiles {
-    fn drop(&mut self) {
-        for temp in &self.0 {
-            let _ = fs::remove_file(temp);
+/// Those of `files` that do not already hold exactly their content.
+fn changed_files(files: &[FileWrite]) -> Result<Vec<&FileWrite>> {
+    let mut changed = Vec::new();
+    for file in files {
+        if read_optional(&file.root, &file.rel)?.as_deref() != Some(file.content.as_slice()) {
+            changed.push(file);
         }
     }
+    Ok(changed)
 }
 
-/// Gives `temp`'s content the name `path` too, failing if `path` exists.
-fn link_new(temp: &Path, path: &Path) -> Result<()> {
-    match fs::hard_link(temp, path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == ErrorKind::AlreadyExists => {
-            bail!("{} already exists; not overwriting it", path.display())
-        }
-        Err(e) => Err(anyhow!("{}: {e}", path.display())),
+/// Replaces (or creates) key and certificate pairs, and whole files, in one batch, never
+/// leaving a certificate beside a key it does not match for longer than until the next run:
+/// every pair is staged (complete and durable under its staged names) first; then every key
+/// is renamed into place, with the whole files, and synced; then every certificate. A run
+/// killed between the two waves leaves staged certificates, which `complete_staged` moves
+/// into place.
+pub fn replace_many(pairs: &[(&FileWrite, &FileWrite)], files: &[&FileWrite]) -> Result<()> {
+    let all = pairs.iter().flat_map(|(key, cert)| [*key, *cert]);
+    let mut batch = Batch::new(all.chain(files.iter().copied()), DIR_MODE)?;
+    let mut temps = Vec::with_capacity(pairs.len());
+    for (key, cert) in pairs {
+        temps.push((batch.write(key)?, batch.write(cert)?));
     }
-}
-
-/// Replaces a key and its certificate, never leaving a certificate beside a key it does not
-/// match for longer than until the next run: both are staged (complete and fsynced) first,
-/// then the key is renamed into place, then the certificate. A run killed between the two
-/// renames leaves the staged certificate, which `complete_staged` moves into place.
-pub fn replace_pair(key: &FileWrite, cert: &FileWrite) -> Result<()> {
-    let dir = ensure_dir(&key.root, key.rel.parent().unwrap_or(Path::new("")))?;
-    let staged_key = stage(&dir, key)?;
-    let staged_cert = stage(&dir, cert)?;
-    sync_dir(&dir)?;
-    rename(&staged_key, &key.path())?;
-    sync_dir(&dir)?;
-    rename(&staged_cert, &cert.path())?;
-    sync_dir(&dir)
+    let whole = files
+        .iter()
+        .map(|file| batch.write(file))
+        .collect::<Result<Vec<_>>>()?;
+    batch.sync()?;
+    let mut staged = Vec::with_capacity(pairs.len());
+    for ((key, cert), (key_temp, cert_temp)) in pairs.iter().zip(temps) {
+        staged.push((batch.stage(key_temp, key)?, batch.stage(cert_temp, cert)?));
+    }
+    batch.sync()?;
+    for ((key, _), (staged_key, _)) in pairs.iter().zip(&staged) {
+        batch.rename(staged_key, &key.path())?;
+    }
+    for (file, temp) in files.iter().zip(whole) {
+        batch.rename_temp(temp, &file.path())?;
+    }
+    batch.sync()?;
+    for ((_, cert), (_, staged_cert)) in pairs.iter().zip(&staged) {
+        batch.rename(staged_cert, &cert.path())?;
+    }
+    batch.sync()
 }
 
 /// Replaces (or creates) one file atomically: temp file, fsync, rename, fsync of the directory.
 pub fn replace(file: &FileWrite) -> Result<()> {
-    let dir = ensure_dir(&file.root, file.rel.parent().unwrap_or(Path::new("")))?;
-    let path = file.path();
-    let temp = write_temp(&dir, &path, &file.content, file.mode)?;
-    rename(&temp, &path)?;
-    sync_dir(&dir)
+    replace_many(&[], &[file])
 }
 
-/// Replaces `file` unless it already holds exactly its content (so a no-op run leaves the
-/// file, mtime included, alone). Returns whether it wrote.
-pub fn replace_if_changed(file: &FileWrite) -> Result<bool> {
-    if read_optional(&file.root, &file.rel)?.as_deref() == Some(file.content.as_slice()) {
-        return Ok(false);
-    }
-    replace(file)?;
-    Ok(true)
+/// Replaces, in one batch, those of `files` that do not already hold exactly their content
+/// (so a no-op run leaves every file, mtime included, alone). Returns the paths written.
+pub fn replace_changed(files: &[FileWrite]) -> Result<Vec<PathBuf>> {
+    create_all_and_replace(&[], files)
 }
 
 /// Writes a file outside the tree (a metrics file, `--output`) atomically with `mode`, into
@@ -172,31 +196,177 @@ pub fn write_outside(path: &Path, content: &[u8], mode: u32) -> Result<()> {
 }
 
 /// Copies `files` that exist into `backup` (created mode 0700), under their relative paths,
-/// each mode 0600, fsynced. Returns the paths written.
+/// each mode 0600, in one batch made durable before it returns. Returns the paths written.
 pub fn backup(files: &[(PathBuf, PathBuf)], backup: &Path) -> Result<Vec<PathBuf>> {
-    let mut written = Vec::new();
+    let mut copies = Vec::new();
     for (source, rel) in files {
-        let Some(content) = read_optional(
-            parent_of(source),
-            Path::new(source.file_name().unwrap_or_default()),
-        )?
-        else {
-            continue;
-        };
-        let target = backup.join(rel);
-        let dir = parent_of(&target).to_path_buf();
-        fs::create_dir_all(&dir)
-            .with_context(|| format!("creating backup directory {}", dir.display()))?;
-        for created in [backup, &dir] {
-            fs::set_permissions(created, fs::Permissions::from_mode(0o700))
-                .with_context(|| format!("setting the mode of {}", created.display()))?;
+        let name = Path::new(source.file_name().unwrap_or_default());
+        if let Some(content) = read_optional(parent_of(source), name)? {
+            copies.push(FileWrite {
+                root: backup.to_path_buf(),
+                rel: rel.clone(),
+                content,
+                mode: SECRET_MODE,
+            });
         }
-        let temp = write_temp(&dir, &target, &content, SECRET_MODE)?;
-        rename(&temp, &target)?;
-        sync_dir(&dir)?;
-        written.push(target);
     }
-    Ok(written)
+    let mut batch = Batch::new(copies.iter(), BACKUP_DIR_MODE)?;
+    let paths: Vec<PathBuf> = copies.iter().map(FileWrite::path).collect();
+    for private in paths.iter().map(|path| parent_of(path)).chain([backup]) {
+        fs::set_permissions(private, fs::Permissions::from_mode(BACKUP_DIR_MODE))
+            .with_context(|| format!("setting the mode of {}", private.display()))?;
+    }
+    let temps = copies
+        .iter()
+        .map(|copy| batch.write(copy))
+        .collect::<Result<Vec<_>>>()?;
+    batch.sync()?;
+    for (path, temp) in paths.iter().zip(temps) {
+        batch.rename_temp(temp, path)?;
+    }
+    batch.sync()?;
+    Ok(paths)
+}
+
+/// Files written together and made durable together, wave by wave.
+///
+/// Why the order is crash-safe: a name is given to a content (linked, or renamed from a temp
+/// or staged name) only after a `sync` that followed the content's write, so no name is ever
+/// durable before its content; and every wave of names (keys, then the rest; staged names,
+/// then keys, then certificates) ends with a `sync` before the next wave starts, so no name
+/// of a later wave is durable before all those of the earlier ones. The sync is one
+/// `syncfs` per filesystem, or fsyncs of each file and changed directory (`Flush`); either
+/// gives every durability the per-file fsyncs gave, in a handful of calls. Directories the
+/// batch creates are durable from its first sync on, before any name is given inside them.
+struct Batch {
+    flush: Flush,
+    /// Temp files still under their temp names, removed when the batch ends.
+    temps: Vec<Option<PathBuf>>,
+    /// Directories whose entries changed since the last sync.
+    changed: Vec<PathBuf>,
+    /// Whether anything was written since the last sync.
+    unsynced: bool,
+}
+
+/// A temp file of a `Batch`: its index.
+#[derive(Clone, Copy)]
+struct Temp(usize);
+
+impl Batch {
+    /// A batch writing `files`: their directories made sure of (missing ones created with
+    /// `dir_mode`, symlinks refused, stale temp files swept), and the way to sync chosen.
+    fn new<'a>(files: impl Iterator<Item = &'a FileWrite>, dir_mode: u32) -> Result<Batch> {
+        let mut dirs: Vec<PathBuf> = Vec::new();
+        let mut created = Vec::new();
+        let mut count = 0;
+        for file in files {
+            count += 1;
+            let rel_dir = file.rel.parent().unwrap_or(Path::new(""));
+            if !dirs.contains(&file.root.join(rel_dir)) {
+                dirs.push(make_dirs(&file.root, rel_dir, dir_mode, &mut created)?);
+            }
+        }
+        created.append(&mut unsynced_dirs());
+        let mut changed: Vec<PathBuf> = Vec::new();
+        for dir in created.iter().map(|dir| parent_of(dir).to_path_buf()) {
+            if !changed.contains(&dir) {
+                changed.push(dir);
+            }
+        }
+        // The filesystems to sync: those written to, and those of the new directories.
+        dirs.extend(changed.iter().cloned());
+        Ok(Batch {
+            flush: Flush::choose(&dirs, count)?,
+            temps: Vec::with_capacity(count),
+            unsynced: !changed.is_empty(),
+            changed,
+        })
+    }
+
+    /// Writes `file`'s content and mode to a new temp file beside it.
+    fn write(&mut self, file: &FileWrite) -> Result<Temp> {
+        let path = file.path();
+        let durable_now = self.flush.each_file();
+        let temp = write_temp(
+            parent_of(&path),
+            &path,
+            &file.content,
+            file.mode,
+            durable_now,
+        )?;
+        self.temps.push(Some(temp));
+        self.unsynced |= !durable_now;
+        Ok(Temp(self.temps.len() - 1))
+    }
+
+    /// Makes durable everything the batch did so far; nothing when it did nothing since.
+    fn sync(&mut self) -> Result<()> {
+        if self.unsynced {
+            self.flush.sync(&self.changed)?;
+        }
+        self.changed.clear();
+        self.unsynced = false;
+        Ok(())
+    }
+
+    /// Gives `temp`'s content the name `path` too, failing if `path` exists.
+    fn link(&mut self, temp: Temp, path: &Path) -> Result<()> {
+        let from = self.temps[temp.0]
+            .as_deref()
+            .ok_or_else(|| anyhow!("internal error: temp file already renamed"))?;
+        link_new(from, path)?;
+        self.changed_entries_of(path);
+        Ok(())
+    }
+
+    /// Renames `temp` to `path`.
+    fn rename_temp(&mut self, temp: Temp, path: &Path) -> Result<()> {
+        let from = self.temps[temp.0]
+            .take()
+            .ok_or_else(|| anyhow!("internal error: temp file already renamed"))?;
+        self.rename(&from, path)
+    }
+
+    /// Renames `temp` to `file`'s staged name, beside it; returns that name.
+    fn stage(&mut self, temp: Temp, file: &FileWrite) -> Result<PathBuf> {
+        let staged = staged_path(&file.path());
+        self.rename_temp(temp, &staged)?;
+        Ok(staged)
+    }
+
+    /// Renames `from` to `to`, removing `from` if that fails.
+    fn rename(&mut self, from: &Path, to: &Path) -> Result<()> {
+        rename(from, to)?;
+        self.changed_entries_of(to);
+        Ok(())
+    }
+
+    fn changed_entries_of(&mut self, path: &Path) {
+        let dir = parent_of(path).to_path_buf();
+        if !self.changed.contains(&dir) {
+            self.changed.push(dir);
+        }
+        self.unsynced = true;
+    }
+}
+
+impl Drop for Batch {
+    fn drop(&mut self) {
+        for temp in self.temps.iter().flatten() {
+            let _ = fs::remove_file(temp);
+        }
+    }
+}
+
+/// Gives `temp`'s content the name `path` too, failing if `path` exists.
+fn link_new(temp: &Path, path: &Path) -> Result<()> {
+    match fs::hard_link(temp, path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+            bail!("{} already exists; not overwriting it", path.display())
+        }
+        Err(e) => Err(anyhow!("{}: {e}", path.display())),
+    }
 }
 
 /// Finishes replacements a killed run left half done in `root/rel` (refusing a symlink on
@@ -226,10 +396,10 @@ pub fn complete_staged(root: &Path, rel: &Path) -> Result<Vec<PathBuf>> {
                 &dir.join(&key_name),
                 &dir.join(&key_name[1..key_name.len() - STAGED_SUFFIX.len()]),
             )?;
-            sync_dir(dir)?;
+            flush::sync_dir(dir)?;
         }
         rename(&dir.join(name), &dir.join(live))?;
-        sync_dir(dir)?;
+        flush::sync_dir(dir)?;
         completed.push(dir.join(live));
     }
     for name in staged
@@ -241,16 +411,14 @@ pub fn complete_staged(root: &Path, rel: &Path) -> Result<Vec<PathBuf>> {
     Ok(completed)
 }
 
-fn stage(dir: &Path, file: &FileWrite) -> Result<PathBuf> {
-    let path = file.path();
+/// The name under which a replacement of `path` waits, complete and durable, to be renamed
+/// into place: `.NAME.kubepki-staged` beside it.
+fn staged_path(path: &Path) -> PathBuf {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let staged = dir.join(format!(".{name}{STAGED_SUFFIX}"));
-    let temp = write_temp(dir, &path, &file.content, file.mode)?;
-    rename(&temp, &staged)?;
-    Ok(staged)
+    parent_of(path).join(format!(".{name}{STAGED_SUFFIX}"))
 }
 
 fn rename(from: &Path, to: &Path) -> Result<()> {
@@ -260,8 +428,9 @@ fn rename(from: &Path, to: &Path) -> Result<()> {
     })
 }
 
-/// Writes `content` to a fresh temp file beside `path`, with `mode`, fsynced.
-fn write_temp(dir: &Path, path: &Path, content: &[u8], mode: u32) -> Result<PathBuf> {
+/// Writes `content` to a fresh temp file beside `path`, with `mode`; fsynced if `fsync`
+/// (otherwise its batch's next sync makes it durable).
+fn write_temp(dir: &Path, path: &Path, content: &[u8], mode: u32, fsync: bool) -> Result<PathBuf> {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
     let name = path
         .file_name()
@@ -281,7 +450,7 @@ fn write_temp(dir: &Path, path: &Path, content: &[u8], mode: u32) -> Result<Path
             .open(&temp)?;
         out.set_permissions(fs::Permissions::from_mode(mode))?;
         out.write_all(content)?;
-        out.sync_all()
+        if fsync { out.sync_all() } else { Ok(()) }
     })();
     result.map_err(|e| {
         let _ = fs::remove_file(&temp);
@@ -291,13 +460,36 @@ fn write_temp(dir: &Path, path: &Path, content: &[u8], mode: u32) -> Result<Path
 }
 
 /// Makes sure `root/rel` is a directory (creating missing ones with mode 0755) and that no
-/// component below `root` is a symlink. Returns its path.
+/// component below `root` is a symlink. Returns its path. The directories it creates become
+/// durable with the next batch's first sync, before any name is given inside them.
 pub fn ensure_dir(root: &Path, rel: &Path) -> Result<PathBuf> {
+    let mut created = Vec::new();
+    let dir = make_dirs(root, rel, DIR_MODE, &mut created)?;
+    unsynced_dirs().extend(created);
+    Ok(dir)
+}
+
+/// Directories `ensure_dir` created whose names are not durable yet. Rather than fsync each
+/// one's parent at once (the lock creates a fresh tree's directories before anything else),
+/// the next `Batch` takes them over and its first sync makes them durable, together with its
+/// temp files. A run that writes nothing after leaves only empty directories, which lose
+/// nothing if a crash loses them.
+static UNSYNCED_DIRS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+fn unsynced_dirs() -> MutexGuard<'static, Vec<PathBuf>> {
+    UNSYNCED_DIRS.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Makes sure `root/rel` is a directory, creating missing ones (`root`'s ancestors included)
+/// with `mode` and adding them to `created`; their names are not durable until the caller
+/// syncs their parents. Refuses a symlink below `root`, sweeps stale temp files from the
+/// directory. Returns its path.
+fn make_dirs(root: &Path, rel: &Path, mode: u32, created: &mut Vec<PathBuf>) -> Result<PathBuf> {
     let mut dir = root.to_path_buf();
-    make_dir(&dir)?;
+    make_dir(&dir, mode, created)?;
     for component in rel.components() {
         dir.push(component);
-        make_dir(&dir)?;
+        make_dir(&dir, mode, created)?;
         if fs::symlink_metadata(&dir)
             .map(|m| m.file_type().is_symlink())
             .unwrap_or(false)
@@ -309,20 +501,20 @@ pub fn ensure_dir(root: &Path, rel: &Path) -> Result<PathBuf> {
     Ok(dir)
 }
 
-fn make_dir(dir: &Path) -> Result<()> {
+fn make_dir(dir: &Path, mode: u32, created: &mut Vec<PathBuf>) -> Result<()> {
     match fs::create_dir(dir) {
         Ok(()) => {
-            fs::set_permissions(dir, fs::Permissions::from_mode(DIR_MODE))
-                .with_context(|| format!("setting the mode of {}", dir.display()))?;
-            sync_dir(parent_of(dir))
+            created.push(dir.to_path_buf());
+            fs::set_permissions(dir, fs::Permissions::from_mode(mode))
+                .with_context(|| format!("setting the mode of {}", dir.display()))
         }
         Err(e) if e.kind() == ErrorKind::AlreadyExists => match fs::metadata(dir) {
             Ok(meta) if meta.is_dir() => Ok(()),
             _ => bail!("{} exists and is not a directory", dir.display()),
         },
         Err(e) if e.kind() == ErrorKind::NotFound && dir.parent().is_some() => {
-            make_dir(parent_of(dir))?;
-            make_dir(dir)
+            make_dir(parent_of(dir), mode, created)?;
+            make_dir(dir, mode, created)
         }
         Err(e) => Err(anyhow!("creating directory {}: {e}", dir.display())),
     }
@@ -382,12 +574,6 @@ fn parent_of(path: &Path) -> &Path {
     }
 }
 
-fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .with_context(|| format!("syncing directory {}", dir.display()))
-}
-
 /// The error for a symlink found inside the tree.
 pub fn symlink_error(path: &Path) -> anyhow::Error {
     anyhow!(
@@ -435,6 +621,14 @@ mod tests {
         );
     }
 
+    /// Stages `file` as `replace_many` does, and stops there.
+    fn stage(file: &FileWrite) -> PathBuf {
+        let mut batch = Batch::new(std::iter::once(file), DIR_MODE).unwrap();
+        let temp = batch.write(file).unwrap();
+        batch.sync().unwrap();
+        batch.stage(temp, file).unwrap()
+    }
+
     #[test]
     fn a_pair_caught_between_its_renames_is_rolled_forward() {
         let dir = tempfile::tempdir().unwrap();
@@ -446,11 +640,11 @@ mod tests {
             (key, cert)
         };
         let (old_key, old_cert) = pair("old");
-        replace_pair(&old_key, &old_cert).unwrap();
+        replace_many(&[(&old_key, &old_cert)], &[]).unwrap();
         let (new_key, new_cert) = pair("new");
         let etcd = dir.path().join("etcd");
         // Simulate a kill between the renames: new key in place, new cert still staged.
-        let staged_cert = stage(&etcd, &new_cert).unwrap();
+        let staged_cert = stage(&new_cert);
         replace(&new_key).unwrap();
         assert!(staged_cert.exists());
         let completed = complete_staged(dir.path(), Path::new("etcd")).unwrap();
@@ -458,7 +652,7 @@ mod tests {
         assert_eq!(fs::read(etcd.join("peer.crt")).unwrap(), b"new cert");
         assert_eq!(fs::read_dir(&etcd).unwrap().count(), 2);
         // A staged key alone is dropped, leaving the live pair as it was.
-        stage(&etcd, &old_key).unwrap();
+        stage(&old_key);
         assert!(
             complete_staged(dir.path(), Path::new("etcd"))
                 .unwrap()
@@ -466,6 +660,30 @@ mod tests {
         );
         assert_eq!(fs::read(etcd.join("peer.key")).unwrap(), b"new key");
         assert_eq!(fs::read_dir(&etcd).unwrap().count(), 2);
+    }
+
+    #[test]
+    fn an_unchanged_file_is_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = write(dir.path(), "bootstrap/cluster-info.yaml", SECRET_MODE);
+        let replace_if_changed = |file: &FileWrite| {
+            !replace_changed(std::slice::from_ref(file))
+                .unwrap()
+                .is_empty()
+        };
+        assert!(replace_if_changed(&file));
+        let path = file.path();
+        let written = fs::metadata(&path).unwrap().modified().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        assert!(!replace_if_changed(&file));
+        assert_eq!(fs::metadata(&path).unwrap().modified().unwrap(), written);
+        let changed = FileWrite {
+            content: b"y".to_vec(),
+            ..file
+        };
+        assert!(replace_if_changed(&changed));
+        assert_eq!(fs::read(&path).unwrap(), b"y");
+        assert_eq!(fs::read_dir(parent_of(&path)).unwrap().count(), 1);
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Crash safety: `init` and `certs renew` are killed with SIGKILL, at random instants over
 //! their run (seeded; the seed is printed and `KUBEPKI_CRASH_SEED` replays it) and, since
 //! the writes take a small part of a run, also at every write step in turn (strace injects
-//! the SIGKILL at the n-th `linkat`, `rename`, `fsync`, `write` or `unlink`). After each kill:
+//! the SIGKILL at the n-th `linkat`, `rename`, `fsync`, `syncfs`, `write` or `unlink`). After
+//! each kill:
 //! every certificate that exists matches its key and verifies against its CA (a renewal caught
 //! between its two renames excepted), no CA or service-account key has changed, and the next
 //! writing command completes a sound tree and leaves no temp or staged file behind.
@@ -15,7 +16,7 @@ use std::time::{Duration, Instant};
 const RANDOM_KILLS: usize = 200;
 const DEFAULT_SEED: u64 = 0x6b75_6265_706b_6908;
 /// The system calls that write, at each of which a systematic kill is injected in turn.
-const WRITE_CALLS: &[&str] = &["linkat", "rename", "fsync", "write", "unlink"];
+const WRITE_CALLS: &[&str] = &["linkat", "rename", "fsync", "syncfs", "write", "unlink"];
 
 /// How a run is killed.
 #[derive(Clone, Copy, Debug)]

@@ -5,6 +5,7 @@ mod certs;
 mod config;
 mod crash;
 mod day2;
+mod durability;
 mod errors;
 mod etcd;
 mod examples;

@@ -1,0 +1,3 @@
+module kubepki/benches/go-baseline
+
+go 1.22
