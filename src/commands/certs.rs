@@ -1,6 +1,6 @@
 //! `kubepki certs check-expiration|renew|ca-cert-hash|certificate-key`.
 
-use super::{lock_tree, warn_open_secrets};
+use super::{lock_existing_tree, warn_open_secrets};
 use crate::cli::{CertsCommand, CheckExpirationArgs, RenewArgs};
 use crate::engine::expiry::ExpirationInfo;
 use crate::engine::renew::{Outcome, RenewRequest, default_backup_dir, renew};
@@ -34,6 +34,7 @@ pub fn run(command: &CertsCommand) -> Result<ExitCode> {
 
 fn check_expiration(args: &CheckExpirationArgs) -> Result<ExitCode> {
     let dirs = args.tree.dirs();
+    reader::require_tree(&dirs)?;
     let info = ExpirationInfo::read(&dirs, OffsetDateTime::now_utc())?;
     warn_open_secrets(&dirs);
     if let Some(path) = &args.metrics_file {
@@ -41,12 +42,12 @@ fn check_expiration(args: &CheckExpirationArgs) -> Result<ExitCode> {
         store::write_outside(path, metrics.as_bytes(), store::PUBLIC_MODE)?;
     }
     print_expiration(&info, args.output.into())?;
-    let due = args
+    let attention = args
         .fail_within
-        .map(|window| (window, info.due_within(window)));
-    match due {
-        Some((window, due)) if !due.is_empty() => {
-            due_notice(&due, window);
+        .map(|window| (window, info.attention(window)));
+    match attention {
+        Some((window, attention)) if !attention.is_empty() => {
+            due_notice(&attention, window);
             Ok(ExitCode::from(DUE))
         }
         _ => Ok(ExitCode::SUCCESS),
@@ -59,7 +60,7 @@ fn renew_certs(args: &RenewArgs) -> Result<ExitCode> {
     let rows = renewable_rows(&args.names)
         .ok_or_else(|| anyhow!("unknown certificate in {:?}", args.names))?;
     let validity = validity(args.cert_validity, DEFAULT_CERT_VALIDITY, "--cert-validity")?;
-    let _lock = lock_tree(&dirs, &args.lock)?;
+    let _lock = lock_existing_tree(&dirs, &args.lock)?;
     let backup_dir = match &args.backup_dir {
         Some(dir) => dir.clone(),
         None => default_backup_dir(&dirs, now)?,

@@ -12,7 +12,7 @@ use crate::cli::{Cli, Command, LockArgs};
 use crate::report::{note, open_secret, print_document, recovered};
 use crate::tree::TreeDirs;
 use crate::tree::lock::{DEFAULT_LOCK_TIMEOUT, TreeLock};
-use crate::tree::reader::open_secrets;
+use crate::tree::reader::{self, open_secrets};
 use crate::tree::recovery::recover;
 use anyhow::Result;
 use std::process::ExitCode;
@@ -51,6 +51,16 @@ fn lock_tree(dirs: &TreeDirs, lock: &LockArgs) -> Result<TreeLock> {
     for path in recover(dirs)? {
         recovered(&path);
     }
+    Ok(held)
+}
+
+/// `lock_tree` for a command that works on an existing tree (renew, token): a tree that is
+/// not there is an error naming it, and nothing (no directory) is created for it. The CA is
+/// looked for under the lock, once a run that may be creating it is done.
+fn lock_existing_tree(dirs: &TreeDirs, lock: &LockArgs) -> Result<TreeLock> {
+    reader::require_dirs(dirs)?;
+    let held = lock_tree(dirs, lock)?;
+    reader::require_tree(dirs)?;
     Ok(held)
 }
 

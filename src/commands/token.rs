@@ -1,6 +1,6 @@
 //! `kubepki token generate|create|manifests`.
 
-use super::lock_tree;
+use super::lock_existing_tree;
 use crate::cli::{ManifestsArgs, TokenCommand, TokenCreateArgs};
 use crate::cluster::bootstrap::{BootstrapToken, DEFAULT_TTL, TokenRecord};
 use crate::engine::bootstrap::{create_token, join_command, write_manifests};
@@ -18,7 +18,7 @@ pub fn run(command: &TokenCommand) -> Result<ExitCode> {
         TokenCommand::Create(args) => create(args)?,
         TokenCommand::Manifests(args) => {
             let dirs = args.tree.dirs();
-            let _lock = lock_tree(&dirs, &args.lock)?;
+            let _lock = lock_existing_tree(&dirs, &args.lock)?;
             let written = write_manifests(&dirs, &manifests_dir(args), OffsetDateTime::now_utc())?;
             print_manifests(&written, false)?;
         }
@@ -48,7 +48,7 @@ fn create(args: &TokenCreateArgs) -> Result<()> {
         args.groups.clone(),
         args.description.clone(),
     )?;
-    let _lock = lock_tree(&dirs, &args.manifests.lock)?;
+    let _lock = lock_existing_tree(&dirs, &args.manifests.lock)?;
     let admin = read_admin(&dirs)?;
     let join = match args.print_join_command {
         true => Some(join_command(&admin, &record.token)?),

@@ -75,14 +75,33 @@ impl ExpirationInfo {
             .chain(&self.certificate_authorities)
     }
 
-    /// Names of present certificates that are expired or expire within `window`.
-    pub fn due_within(&self, window: Duration) -> Vec<&'static str> {
-        self.entries()
-            .filter(|e| {
-                !e.missing && e.residual_time <= i64::try_from(window.as_secs()).unwrap_or(i64::MAX)
-            })
-            .map(|e| e.name)
-            .collect()
+    /// What `--fail-within window` fails on: present certificates that are expired or expire
+    /// within `window`, and missing ones.
+    pub fn attention(&self, window: Duration) -> Attention {
+        let limit = i64::try_from(window.as_secs()).unwrap_or(i64::MAX);
+        let names = |pick: &dyn Fn(&Expiration) -> bool| -> Vec<&'static str> {
+            self.entries().filter(|e| pick(e)).map(|e| e.name).collect()
+        };
+        Attention {
+            due: names(&|e| !e.missing && e.residual_time <= limit),
+            missing: names(&|e| e.missing),
+        }
+    }
+}
+
+/// The certificates that need attention.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Attention {
+    /// Expired, or expiring within the window.
+    pub due: Vec<&'static str>,
+    /// Missing.
+    pub missing: Vec<&'static str>,
+}
+
+impl Attention {
+    /// Whether nothing needs attention.
+    pub fn is_empty(&self) -> bool {
+        self.due.is_empty() && self.missing.is_empty()
     }
 }
 

@@ -4,7 +4,7 @@
 
 use super::{Format, stdout};
 use crate::duration::Duration;
-use crate::engine::expiry::{Expiration, ExpirationInfo, short_human_duration};
+use crate::engine::expiry::{Attention, Expiration, ExpirationInfo, short_human_duration};
 use anyhow::Result;
 use time::OffsetDateTime;
 
@@ -139,11 +139,16 @@ pub fn expiration_metrics(info: &ExpirationInfo) -> String {
 }
 
 /// Says on stderr which certificates made `--fail-within` fail.
-pub fn due_notice(due: &[&str], window: Duration) {
-    eprintln!(
-        "kubepki: expired or expiring within {window}: {}",
-        due.join(", ")
-    );
+pub fn due_notice(attention: &Attention, window: Duration) {
+    if !attention.due.is_empty() {
+        eprintln!(
+            "kubepki: expired or expiring within {window}: {}",
+            attention.due.join(", ")
+        );
+    }
+    if !attention.missing.is_empty() {
+        eprintln!("kubepki: missing: {}", attention.missing.join(", "));
+    }
 }
 
 #[cfg(test)]

@@ -489,17 +489,24 @@ pub fn read_signing_ca(dirs: &TreeDirs, ca: &Profile, now: OffsetDateTime) -> Ch
 /// The tree a command reads or renews must be there: both directories and the cluster CA's
 /// certificate. A mistyped directory is an error naming it, never an empty tree to report.
 pub fn require_tree(dirs: &TreeDirs) -> Checked<()> {
-    for dir in [&dirs.cert_dir, &dirs.kubeconfig_dir] {
-        if !dir.is_dir() {
-            return Err(Problem::NoTree(dir.clone()));
-        }
-    }
+    require_dirs(dirs)?;
     let ca = by_role(Role::ClusterCa);
     let ca_cert = ca.cert_file().unwrap_or_default();
     match read_file(&dirs.cert_dir, &ca_cert)? {
         Some(_) => Ok(()),
         None => Err(Problem::CaMissing(dirs.cert_dir.join(ca_cert))),
     }
+}
+
+/// Both directories of the tree must be there (a writing command checks this before it
+/// locks them, so that a mistyped directory is never created).
+pub fn require_dirs(dirs: &TreeDirs) -> Checked<()> {
+    for dir in [&dirs.cert_dir, &dirs.kubeconfig_dir] {
+        if !dir.is_dir() {
+            return Err(Problem::NoTree(dir.clone()));
+        }
+    }
+    Ok(())
 }
 
 /// admin.conf, whose cluster (server and CA) the manifests and join commands publish: it

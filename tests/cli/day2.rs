@@ -110,3 +110,59 @@ fn issue_17_completion_offers_the_algorithm_names() {
         "no algorithm names offered"
     );
 }
+
+#[test]
+fn issue_17_a_tree_that_is_not_there_is_an_error_and_nothing_is_created() {
+    let scratch = TempTree::new();
+    let nope = scratch.root().join("nope");
+    let dirs = [
+        "--cert-dir".to_string(),
+        nope.join("pki").display().to_string(),
+        "--kubeconfig-dir".to_string(),
+        nope.display().to_string(),
+    ];
+    let commands: [&[&str]; 4] = [
+        &["certs", "check-expiration", "--fail-within", "30d"],
+        &["certs", "renew", "all"],
+        &["token", "create"],
+        &["token", "manifests"],
+    ];
+    for command in commands {
+        let mut args: Vec<String> = command.iter().map(|s| s.to_string()).collect();
+        args.extend(dirs.iter().cloned());
+        let out = kubepki(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{command:?}: {stderr}");
+        assert!(
+            stderr.starts_with(&format!("kubepki: error: {}", nope.display()))
+                && stderr.contains("no such directory"),
+            "{command:?}: {stderr}"
+        );
+        assert!(!nope.exists(), "{command:?} created {}", nope.display());
+    }
+}
+
+#[test]
+fn issue_17_a_partly_missing_tree_fails_under_fail_within() {
+    let tree = TempTree::new();
+    tree.init("ECDSA-P256", &[]);
+    std::fs::remove_file(tree.root().join("super-admin.conf")).expect("removing");
+    let mut args = vec!["certs".to_string(), "check-expiration".into()];
+    args.extend(tree.dir_args());
+    let out = kubepki(&args);
+    assert_success(&out, "check-expiration");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("!MISSING! super-admin.conf"));
+    args.extend(["--fail-within".into(), "30d".into()]);
+    let out = kubepki(&args);
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr, "kubepki: missing: super-admin.conf\n");
+    std::fs::remove_file(tree.pki().join("ca.crt")).expect("removing");
+    let out = kubepki(&args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("ca.crt: CA certificate not found"),
+        "{stderr}"
+    );
+}
