@@ -5,6 +5,7 @@
 use crate::cluster::bootstrap::{BootstrapToken, ExtraGroup, Usage};
 use crate::cluster::discovery::DiscoverySource;
 use crate::duration::Duration;
+use crate::engine::audit::Severity;
 use crate::net::https::HttpsUrl;
 use crate::net::netaddr::{DnsName, Endpoint, San, ServiceCidrs};
 use crate::pki::keys::Algorithm;
@@ -115,6 +116,68 @@ pub enum CertsCommand {
     },
     /// Print a new random certificate key (32 bytes, hex).
     CertificateKey,
+    /// Find everything wrong with a tree; exit 3 when something is found.
+    Audit(AuditArgs),
+}
+
+/// `kubepki certs audit`.
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// kubeadm configuration file to judge the tree against; flags given as well override it
+    /// [default: none, and what depends on the node is not checked].
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The directories of the tree.
+    #[command(flatten)]
+    pub tree: TreeArgs,
+    /// The cluster facts the tree is judged against (init's flags).
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value_t = ReportFormat::Text)]
+    pub output: ReportFormat,
+    /// The least severity that makes the exit status 3.
+    #[arg(long, value_enum, default_value_t = FailOn::Error)]
+    pub fail_on: FailOn,
+}
+
+/// Output formats of the day-2 reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    /// Lines for people.
+    Text,
+    /// One JSON document.
+    Json,
+    /// One YAML document.
+    Yaml,
+}
+
+impl From<ReportFormat> for Format {
+    fn from(format: ReportFormat) -> Format {
+        match format {
+            ReportFormat::Text => Format::Text,
+            ReportFormat::Json => Format::Json,
+            ReportFormat::Yaml => Format::Yaml,
+        }
+    }
+}
+
+/// `certs audit --fail-on`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FailOn {
+    /// Any finding.
+    Warning,
+    /// Errors only.
+    Error,
+}
+
+impl From<FailOn> for Severity {
+    fn from(fail_on: FailOn) -> Severity {
+        match fail_on {
+            FailOn::Warning => Severity::Warning,
+            FailOn::Error => Severity::Error,
+        }
+    }
 }
 
 /// `kubepki certs check-expiration`.

@@ -1,14 +1,16 @@
-//! `kubepki certs check-expiration|renew|ca-cert-hash|certificate-key`.
+//! `kubepki certs check-expiration|renew|ca-cert-hash|certificate-key|audit`.
 
-use super::{lock_existing_tree, warn_open_secrets};
-use crate::cli::{CertsCommand, CheckExpirationArgs, RenewArgs};
+use super::{Configuration, lock_existing_tree, warn_open_secrets};
+use crate::cli::{AuditArgs, CertsCommand, CheckExpirationArgs, RenewArgs};
+use crate::engine::audit::audit;
 use crate::engine::expiry::ExpirationInfo;
 use crate::engine::renew::{Outcome, RenewRequest, default_backup_dir, renew};
 use crate::pki::keys::new_certificate_key;
 use crate::pki::pin::CaPin;
 use crate::profile::{Role, by_role, renewable_rows};
 use crate::report::{
-    capped, due_notice, expiration_metrics, print_expiration, print_line, print_renewal,
+    capped, due_notice, expiration_metrics, print_audit, print_expiration, print_line,
+    print_renewal,
 };
 use crate::spec::{DEFAULT_CERT_VALIDITY, validity};
 use crate::tree::{TreeDirs, reader, store};
@@ -16,7 +18,8 @@ use anyhow::{Result, anyhow};
 use std::process::ExitCode;
 use time::OffsetDateTime;
 
-/// Exit status of `check-expiration --fail-within` when something is due.
+/// Exit status of `check-expiration --fail-within` when something is due, and of `audit`
+/// when it found something.
 const DUE: u8 = 3;
 
 /// Runs a `certs` command.
@@ -29,7 +32,21 @@ pub fn run(command: &CertsCommand) -> Result<ExitCode> {
             print_line(&new_certificate_key()?)?;
             Ok(ExitCode::SUCCESS)
         }
+        CertsCommand::Audit(args) => audit_tree(args),
     }
+}
+
+fn audit_tree(args: &AuditArgs) -> Result<ExitCode> {
+    let now = OffsetDateTime::now_utc();
+    let input = args.cluster.input();
+    let configuration =
+        Configuration::load(args.config.as_deref(), &input, &args.tree, now, false)?;
+    let found = audit(&configuration.dirs, &configuration.wanted(now))?;
+    print_audit(&found, &configuration.dirs, args.output.into())?;
+    Ok(match found.at_least(args.fail_on.into()) {
+        0 => ExitCode::SUCCESS,
+        _ => ExitCode::from(DUE),
+    })
 }
 
 fn check_expiration(args: &CheckExpirationArgs) -> Result<ExitCode> {

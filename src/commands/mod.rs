@@ -8,14 +8,20 @@ mod join;
 mod kubeconfig;
 mod token;
 
-use crate::cli::{Cli, Command, LockArgs};
+use crate::cli::{Cli, Command, LockArgs, TreeArgs};
+use crate::config::InitConfig;
+use crate::engine::drift::Wanted;
+use crate::pki::keys::Algorithm;
 use crate::report::{note, open_secret, print_document, recovered};
+use crate::spec::{ClusterInput, ClusterSpec};
 use crate::tree::TreeDirs;
 use crate::tree::lock::{DEFAULT_LOCK_TIMEOUT, TreeLock};
 use crate::tree::reader::{self, open_secrets};
 use crate::tree::recovery::recover;
 use anyhow::Result;
+use std::path::Path;
 use std::process::ExitCode;
+use time::OffsetDateTime;
 
 /// Runs the parsed command line; `Err` means exit status 1 with the error printed once.
 pub fn run(cli: Cli) -> Result<ExitCode> {
@@ -68,5 +74,61 @@ fn lock_existing_tree(dirs: &TreeDirs, lock: &LockArgs) -> Result<TreeLock> {
 fn warn_open_secrets(dirs: &TreeDirs) {
     for (path, mode) in open_secrets(dirs) {
         open_secret(&path, mode);
+    }
+}
+
+/// The configuration a day-2 command judges or reconciles a tree against: `--config` and
+/// init's flags, resolved as `init` resolves them (flags over the file over defaults over
+/// host facts), and the tree it names.
+struct Configuration {
+    /// The resolved facts; `None` when neither a file nor a flag was given and none is
+    /// required.
+    spec: Option<ClusterSpec>,
+    /// The key algorithm given explicitly (flag or file), if any.
+    algorithm: Option<Algorithm>,
+    /// The tree (`certificatesDir` counts as `--cert-dir`).
+    dirs: TreeDirs,
+}
+
+impl Configuration {
+    /// Reads `config` and merges `flags` over it. Without either, `required` resolves
+    /// kubepki's defaults and the host's facts, as `init` would; otherwise there is none.
+    fn load(
+        config: Option<&Path>,
+        flags: &ClusterInput,
+        tree: &TreeArgs,
+        now: OffsetDateTime,
+        required: bool,
+    ) -> Result<Configuration> {
+        let file = match config {
+            Some(path) => InitConfig::load(path)?,
+            None => InitConfig::default(),
+        };
+        for line in &file.notes {
+            note("config", line);
+        }
+        let dirs = TreeDirs::new(
+            file.cert_dir(tree.cert_dir.as_deref()),
+            tree.kubeconfig_dir.clone(),
+        )
+        .with_config(config);
+        let merged = file.merge_flags(flags);
+        let spec = match required || config.is_some() || flags.is_given() {
+            true => Some(file.complete(ClusterSpec::resolve(&merged, now)?)),
+            false => None,
+        };
+        Ok(Configuration {
+            spec,
+            algorithm: merged.algorithm,
+            dirs,
+        })
+    }
+
+    /// What a tree is judged against: this configuration, or kubeadm's defaults.
+    fn wanted(&self, now: OffsetDateTime) -> Wanted<'_> {
+        match &self.spec {
+            Some(spec) => Wanted::of(spec, self.algorithm),
+            None => Wanted::defaults(now),
+        }
     }
 }

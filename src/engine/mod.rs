@@ -2,7 +2,9 @@
 //! renewal, expiry, user kubeconfigs. Commands call the engine; the engine prints nothing.
 
 pub mod apply;
+pub mod audit;
 pub mod bootstrap;
+pub mod drift;
 pub mod expiry;
 pub mod issue;
 pub mod join;
