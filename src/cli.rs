@@ -118,6 +118,52 @@ pub enum CertsCommand {
     CertificateKey,
     /// Find everything wrong with a tree; exit 3 when something is found.
     Audit(AuditArgs),
+    /// List the generations: the files each renewal or rollback replaced, kept.
+    Generations(GenerationsArgs),
+    /// Put the tree back as it was before a generation's run [default: the newest].
+    Rollback(RollbackArgs),
+}
+
+/// Where the generations are.
+#[derive(Clone, Debug, Args)]
+pub struct GenerationsDirArgs {
+    /// Directory of the generations [default: <kubeconfig-dir>/tmp].
+    #[arg(long, value_name = "DIR")]
+    pub backup_dir: Option<PathBuf>,
+}
+
+/// `kubepki certs generations`.
+#[derive(Debug, Args)]
+pub struct GenerationsArgs {
+    /// The directories of the tree.
+    #[command(flatten)]
+    pub tree: TreeArgs,
+    /// Where the generations are.
+    #[command(flatten)]
+    pub generations: GenerationsDirArgs,
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value_t = ReportFormat::Text)]
+    pub output: ReportFormat,
+}
+
+/// `kubepki certs rollback`.
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// The generation to go back to, as `certs generations` lists it [default: the newest].
+    #[arg(long, value_name = "GENERATION")]
+    pub to: Option<String>,
+    /// The directories of the tree.
+    #[command(flatten)]
+    pub tree: TreeArgs,
+    /// The tree lock.
+    #[command(flatten)]
+    pub lock: LockArgs,
+    /// Where the generations are.
+    #[command(flatten)]
+    pub generations: GenerationsDirArgs,
+    /// How many generations to keep; older ones are removed [default: 5].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub keep: Option<u16>,
 }
 
 /// `kubepki certs audit`.
@@ -233,7 +279,8 @@ pub struct RenewArgs {
     /// Renew only certificates that expire within DURATION (e.g. 30d); for cron.
     #[arg(long, value_name = "DURATION")]
     pub expiring_within: Option<Duration>,
-    /// Where old files are copied first [default: <kubeconfig-dir>/tmp/kubepki-backup-<UTC time>].
+    /// Directory of the generations: each run keeps the files it replaces in a new
+    /// kubepki-backup-<UTC time> there [default: <kubeconfig-dir>/tmp].
     #[arg(long, value_name = "DIR")]
     pub backup_dir: Option<PathBuf>,
     /// Algorithm of the new keys [default: each certificate's current algorithm].
@@ -242,6 +289,9 @@ pub struct RenewArgs {
     /// Validity of the new certificates [default: 8760h].
     #[arg(long, value_name = "DURATION")]
     pub cert_validity: Option<Duration>,
+    /// How many generations to keep; older ones are removed [default: 5].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub keep: Option<u16>,
 }
 
 /// `kubepki kubeconfig ...`.

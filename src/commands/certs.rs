@@ -1,20 +1,24 @@
-//! `kubepki certs check-expiration|renew|ca-cert-hash|certificate-key|audit`.
+//! `kubepki certs check-expiration|renew|ca-cert-hash|certificate-key|audit|generations|rollback`.
 
 use super::{Configuration, lock_existing_tree, warn_open_secrets};
-use crate::cli::{AuditArgs, CertsCommand, CheckExpirationArgs, RenewArgs};
+use crate::cli::{
+    AuditArgs, CertsCommand, CheckExpirationArgs, GenerationsArgs, RenewArgs, RollbackArgs,
+};
 use crate::engine::audit::audit;
 use crate::engine::expiry::ExpirationInfo;
-use crate::engine::renew::{Outcome, RenewRequest, default_backup_dir, renew};
+use crate::engine::renew::{Backups, Outcome, RenewRequest, renew};
+use crate::engine::rollback::{RollbackRequest, rollback};
 use crate::pki::keys::new_certificate_key;
 use crate::pki::pin::CaPin;
 use crate::profile::{Role, by_role, renewable_rows};
 use crate::report::{
-    capped, due_notice, expiration_metrics, print_audit, print_expiration, print_line,
-    print_renewal,
+    capped, due_notice, expiration_metrics, print_audit, print_expiration, print_generations,
+    print_line, print_renewal, print_rollback,
 };
 use crate::spec::{DEFAULT_CERT_VALIDITY, validity};
-use crate::tree::{TreeDirs, reader, store};
+use crate::tree::{TreeDirs, generations, reader, store};
 use anyhow::{Result, anyhow};
+use std::path::Path;
 use std::process::ExitCode;
 use time::OffsetDateTime;
 
@@ -33,7 +37,29 @@ pub fn run(command: &CertsCommand) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         CertsCommand::Audit(args) => audit_tree(args),
+        CertsCommand::Generations(args) => list_generations(args),
+        CertsCommand::Rollback(args) => roll_back(args),
     }
+}
+
+fn list_generations(args: &GenerationsArgs) -> Result<ExitCode> {
+    let dirs = args.tree.dirs();
+    reader::require_dirs(&dirs)?;
+    let dir = backups(&dirs, args.generations.backup_dir.as_deref(), None).dir;
+    print_generations(&generations::list(&dir)?, &dir, args.output.into())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn roll_back(args: &RollbackArgs) -> Result<ExitCode> {
+    let dirs = args.tree.dirs();
+    let _lock = lock_existing_tree(&dirs, &args.lock)?;
+    let request = RollbackRequest {
+        backups: backups(&dirs, args.generations.backup_dir.as_deref(), args.keep),
+        to: args.to.clone(),
+        now: OffsetDateTime::now_utc(),
+    };
+    print_rollback(&rollback(&dirs, &request)?)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn audit_tree(args: &AuditArgs) -> Result<ExitCode> {
@@ -78,16 +104,12 @@ fn renew_certs(args: &RenewArgs) -> Result<ExitCode> {
         .ok_or_else(|| anyhow!("unknown certificate in {:?}", args.names))?;
     let validity = validity(args.cert_validity, DEFAULT_CERT_VALIDITY, "--cert-validity")?;
     let _lock = lock_existing_tree(&dirs, &args.lock)?;
-    let backup_dir = match &args.backup_dir {
-        Some(dir) => dir.clone(),
-        None => default_backup_dir(&dirs, now)?,
-    };
     let request = RenewRequest {
         rows,
         due_within: args.expiring_within,
         algorithm: args.encryption_algorithm,
         validity,
-        backup_dir,
+        backups: backups(&dirs, args.backup_dir.as_deref(), args.keep),
         now,
     };
     let renewal = renew(&dirs, &request)?;
@@ -102,6 +124,14 @@ fn renew_certs(args: &RenewArgs) -> Result<ExitCode> {
         true => ExitCode::FAILURE,
         false => ExitCode::SUCCESS,
     })
+}
+
+/// `--backup-dir` (else `<kubeconfig-dir>/tmp`) and `--keep` (else 5).
+fn backups(dirs: &TreeDirs, dir: Option<&Path>, keep: Option<u16>) -> Backups {
+    Backups {
+        dir: dir.map_or_else(|| generations::default_dir(dirs), Path::to_path_buf),
+        keep: keep.map_or(generations::DEFAULT_KEEP, usize::from),
+    }
 }
 
 fn ca_cert_hash(dirs: &TreeDirs) -> Result<ExitCode> {

@@ -10,4 +10,5 @@ pub mod issue;
 pub mod join;
 pub mod plan;
 pub mod renew;
+pub mod rollback;
 pub mod user;

@@ -5,12 +5,14 @@
 
 mod audit;
 mod expiry;
+mod generations;
 mod init;
 mod join;
 mod renew;
 
 pub use audit::print_audit;
 pub use expiry::{due_notice, expiration_metrics, expiration_tables, print_expiration};
+pub use generations::{print_generations, print_rollback};
 pub use init::{InitReport, StepReport};
 pub use join::{JoinReport, print_join, print_join_commands, print_manifests, print_token};
 pub use renew::print_renewal;

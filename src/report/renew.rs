@@ -3,7 +3,7 @@
 
 use super::stdout;
 use crate::duration::Duration;
-use crate::engine::renew::{Outcome, Renewal};
+use crate::engine::renew::{Kept, Outcome, Renewal};
 use crate::profile::Profile;
 use anyhow::Result;
 
@@ -24,21 +24,34 @@ fn renewal_text(renewal: &Renewal, due_within: Option<Duration>) -> String {
         .filter(|(_, o)| *o == Outcome::Renewed)
         .map(|(p, _)| *p)
         .collect();
-    match (&renewal.backup_dir, renewed.is_empty()) {
+    match (&renewal.kept, renewed.is_empty()) {
         (_, true) => text.push_str(&match due_within {
             Some(window) => {
                 format!("\nNothing to renew: no certificate expires within {window}.\n")
             }
             None => "\nNothing was renewed.\n".to_string(),
         }),
-        (Some(backup), false) => {
-            text.push_str(&format!(
-                "\nOld files were backed up in {}\n",
-                backup.display()
-            ));
-            text.push_str(&restart_hints(&renewed));
+        (Some(kept), false) => {
+            text.push('\n');
+            text.push_str(&kept_text(kept));
+            text.push_str(&restart_hints(&renewed, "Done renewing certificates."));
         }
         (None, false) => {}
+    }
+    text
+}
+
+/// Where the replaced files went, and the generations pruned.
+pub(super) fn kept_text(kept: &Kept) -> String {
+    let mut text = format!(
+        "Old files were backed up in {} (`kubepki certs rollback` restores them)\n",
+        kept.generation.display()
+    );
+    for pruned in &kept.pruned {
+        text.push_str(&format!(
+            "Removed the old generation {}\n",
+            pruned.display()
+        ));
     }
     text
 }
@@ -60,17 +73,16 @@ fn outcome_line(row: &Profile, outcome: &Outcome) -> String {
     }
 }
 
-fn restart_hints(renewed: &[&'static Profile]) -> String {
+/// `done`, then which components must restart for which of `renewed`'s files.
+pub(super) fn restart_hints(renewed: &[&'static Profile], done: &str) -> String {
     let mut components: Vec<&str> = renewed.iter().filter_map(|p| p.restart).collect();
     components.dedup();
     components.sort_unstable();
     components.dedup();
     if components.is_empty() {
-        return "Done renewing certificates. No component needs a restart.\n".into();
+        return format!("{done} No component needs a restart.\n");
     }
-    let mut text =
-        "Done renewing certificates. Restart these components so that they use the new files:\n"
-            .to_string();
+    let mut text = format!("{done} Restart these components so that they use the new files:\n");
     for component in components {
         let names: Vec<&str> = renewed
             .iter()
@@ -93,7 +105,10 @@ mod tests {
                 .into_iter()
                 .map(|(name, o)| (by_name(name).expect("a row"), o))
                 .collect(),
-            backup_dir: backup.map(Into::into),
+            kept: backup.map(|dir| Kept {
+                generation: dir.into(),
+                pruned: Vec::new(),
+            }),
             capped: Vec::new(),
         }
     }
@@ -129,7 +144,7 @@ MISSING! certificate for etcd nodes to communicate with each other
 [renew] certificate the apiserver uses to access etcd can't be renewed: its CA \"etcd-ca\" is external (its key is absent)
 [renew] certificate embedded in the kubeconfig file for the admin to use and for kubeadm itself renewed
 
-Old files were backed up in /etc/kubernetes/tmp/kubepki-backup-x
+Old files were backed up in /etc/kubernetes/tmp/kubepki-backup-x (`kubepki certs rollback` restores them)
 Done renewing certificates. Restart these components so that they use the new files:
   kube-apiserver: apiserver, front-proxy-client
 ";
