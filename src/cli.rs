@@ -267,8 +267,8 @@ impl From<ExpirationFormat> for Format {
 /// `kubepki certs renew`.
 #[derive(Debug, Args)]
 pub struct RenewArgs {
-    /// `all`, or the certificates to renew.
-    #[arg(required = true, value_parser = PossibleValuesParser::new(std::iter::once("all").chain(renewable_names())))]
+    /// `all`, or the certificates to renew [default with --reconcile: all].
+    #[arg(required_unless_present = "reconcile", value_parser = PossibleValuesParser::new(std::iter::once("all").chain(renewable_names())))]
     pub names: Vec<String>,
     /// The directories of the tree.
     #[command(flatten)]
@@ -292,6 +292,30 @@ pub struct RenewArgs {
     /// How many generations to keep; older ones are removed [default: 5].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub keep: Option<u16>,
+    /// Reconciling with the configuration instead.
+    #[command(flatten)]
+    pub reconcile: ReconcileArgs,
+}
+
+/// `kubepki certs renew --reconcile`.
+#[derive(Debug, Args)]
+pub struct ReconcileArgs {
+    /// Re-issue exactly the certificates whose subject, SANs, usages, validity or algorithm
+    /// differ from what the table and the configuration say, and point kubeconfigs at the
+    /// configured server; CAs are never re-issued.
+    #[arg(long, conflicts_with = "expiring_within")]
+    pub reconcile: bool,
+    /// With --reconcile: print the differences field by field and write nothing; exit 3 when
+    /// changes are pending.
+    #[arg(long, requires = "reconcile")]
+    pub plan: bool,
+    /// With --reconcile: the kubeadm configuration file to reconcile with; the other flags
+    /// override it [default: kubepki's defaults and this host's facts, as init].
+    #[arg(long, value_name = "FILE", requires = "reconcile")]
+    pub config: Option<PathBuf>,
+    /// With --reconcile: output format [default: text].
+    #[arg(short = 'o', long, value_enum, requires = "reconcile")]
+    pub output: Option<ReportFormat>,
 }
 
 /// `kubepki kubeconfig ...`.

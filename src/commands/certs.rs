@@ -6,15 +6,17 @@ use crate::cli::{
 };
 use crate::engine::audit::audit;
 use crate::engine::expiry::ExpirationInfo;
+use crate::engine::reconcile::{self, ReconcileRequest, Verdict};
 use crate::engine::renew::{Backups, Outcome, RenewRequest, renew};
 use crate::engine::rollback::{RollbackRequest, rollback};
 use crate::pki::keys::new_certificate_key;
 use crate::pki::pin::CaPin;
 use crate::profile::{Role, by_role, renewable_rows};
 use crate::report::{
-    capped, due_notice, expiration_metrics, print_audit, print_expiration, print_generations,
-    print_line, print_renewal, print_rollback,
+    Format, capped, due_notice, expiration_metrics, print_audit, print_expiration,
+    print_generations, print_line, print_reconcile, print_renewal, print_rollback,
 };
+use crate::spec::ClusterInput;
 use crate::spec::{DEFAULT_CERT_VALIDITY, validity};
 use crate::tree::{TreeDirs, generations, reader, store};
 use anyhow::{Result, anyhow};
@@ -22,8 +24,8 @@ use std::path::Path;
 use std::process::ExitCode;
 use time::OffsetDateTime;
 
-/// Exit status of `check-expiration --fail-within` when something is due, and of `audit`
-/// when it found something.
+/// Exit status of `check-expiration --fail-within` when something is due, of `audit` when
+/// it found something, and of `renew --reconcile --plan` when changes are pending.
 const DUE: u8 = 3;
 
 /// Runs a `certs` command.
@@ -98,6 +100,9 @@ fn check_expiration(args: &CheckExpirationArgs) -> Result<ExitCode> {
 }
 
 fn renew_certs(args: &RenewArgs) -> Result<ExitCode> {
+    if args.reconcile.reconcile {
+        return reconcile_certs(args);
+    }
     let dirs = args.tree.dirs();
     let now = OffsetDateTime::now_utc();
     let rows = renewable_rows(&args.names)
@@ -120,6 +125,59 @@ fn renew_certs(args: &RenewArgs) -> Result<ExitCode> {
         .outcomes
         .iter()
         .any(|(_, o)| matches!(o, Outcome::External(_)));
+    Ok(match external {
+        true => ExitCode::FAILURE,
+        false => ExitCode::SUCCESS,
+    })
+}
+
+/// `certs renew --reconcile [--plan]`: the configuration is `--config`, with
+/// `--encryption-algorithm` and `--cert-validity` over it; `--plan` takes no lock and
+/// writes nothing.
+fn reconcile_certs(args: &RenewArgs) -> Result<ExitCode> {
+    let now = OffsetDateTime::now_utc();
+    let flags = ClusterInput {
+        algorithm: args.encryption_algorithm,
+        cert_validity: args.cert_validity,
+        ..ClusterInput::default()
+    };
+    let config = args.reconcile.config.as_deref();
+    let configuration = Configuration::load(config, &flags, &args.tree, now, true)?;
+    let (dirs, spec) = (&configuration.dirs, configuration.spec.as_ref());
+    let spec = spec.ok_or_else(|| anyhow!("internal error: no configuration resolved"))?;
+    let names = match args.names.is_empty() {
+        true => vec!["all".to_string()],
+        false => args.names.clone(),
+    };
+    let rows = renewable_rows(&names).ok_or_else(|| anyhow!("unknown certificate in {names:?}"))?;
+    let plan_only = args.reconcile.plan;
+    let _lock = match plan_only {
+        true => reader::require_tree(dirs).map(|()| None)?,
+        false => Some(lock_existing_tree(dirs, &args.lock)?),
+    };
+    let request = ReconcileRequest {
+        spec,
+        algorithm: configuration.algorithm,
+        rows,
+        backups: backups(dirs, args.backup_dir.as_deref(), args.keep),
+    };
+    let plan = reconcile::plan(dirs, &request)?;
+    let format = args.reconcile.output.map_or(Format::Text, Format::from);
+    if plan_only {
+        print_reconcile(&plan.rows, dirs, None, true, format)?;
+        return Ok(match plan.pending() {
+            true => ExitCode::from(DUE),
+            false => ExitCode::SUCCESS,
+        });
+    }
+    let done = reconcile::apply(dirs, plan, &request)?;
+    capped("reconcile", &done.capped);
+    warn_open_secrets(dirs);
+    print_reconcile(&done.rows, dirs, done.kept.as_ref(), false, format)?;
+    let external = done
+        .rows
+        .iter()
+        .any(|r| matches!(r.verdict, Verdict::External(_)));
     Ok(match external {
         true => ExitCode::FAILURE,
         false => ExitCode::SUCCESS,

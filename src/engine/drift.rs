@@ -9,7 +9,6 @@ use crate::pki::inspect::{CertInfo, KeyUsage};
 use crate::pki::keys::Algorithm;
 use crate::profile::{BACKDATE, Cn, Kind, Profile, Sans, Validity};
 use crate::spec::{ClusterSpec, DEFAULT_CA_VALIDITY, DEFAULT_CERT_VALIDITY};
-use serde::Serialize;
 use std::net::IpAddr;
 use time::OffsetDateTime;
 
@@ -65,8 +64,7 @@ impl<'a> Wanted<'a> {
 }
 
 /// The field a drift is in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Field {
     /// The subject's common name.
     CommonName,
@@ -89,8 +87,7 @@ pub enum Field {
 }
 
 /// How a validity differs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ValidityDrift {
     /// Longer than the configured period.
     Longer,
@@ -101,6 +98,21 @@ pub enum ValidityDrift {
 }
 
 impl Field {
+    /// The field's name in machine output, e.g. `dns`, `validity`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Field::CommonName => "commonName",
+            Field::Organization => "organization",
+            Field::Dns => "dns",
+            Field::Ip => "ip",
+            Field::ExtKeyUsage => "extKeyUsage",
+            Field::KeyUsage => "keyUsage",
+            Field::Validity(_) => "validity",
+            Field::Key => "key",
+            Field::Server => "server",
+        }
+    }
+
     /// The prefix of this field's values in a diff line (`DNS:`, `server: `).
     pub fn prefix(self) -> &'static str {
         match self {
@@ -119,7 +131,7 @@ impl Field {
 
 /// One field that differs: the values found that are not wanted, and those wanted that are
 /// not found.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Drift {
     /// The field.
     pub field: Field,

@@ -9,6 +9,7 @@ pub mod expiry;
 pub mod issue;
 pub mod join;
 pub mod plan;
+pub mod reconcile;
 pub mod renew;
 pub mod rollback;
 pub mod user;

@@ -8,6 +8,7 @@ mod expiry;
 mod generations;
 mod init;
 mod join;
+mod reconcile;
 mod renew;
 
 pub use audit::print_audit;
@@ -15,6 +16,7 @@ pub use expiry::{due_notice, expiration_metrics, expiration_tables, print_expira
 pub use generations::{print_generations, print_rollback};
 pub use init::{InitReport, StepReport};
 pub use join::{JoinReport, print_join, print_join_commands, print_manifests, print_token};
+pub use reconcile::print_reconcile;
 pub use renew::print_renewal;
 
 use crate::engine::issue::Capped;

@@ -1,0 +1,216 @@
+//! `certs renew --reconcile`: bring a tree back in line with its configuration. A plan
+//! builder: for every renewable row it finds the drift (`drift`) between the certificate on
+//! disk and what the profile table and the configuration now say, and decides to re-issue
+//! it (subject, SANs, usages, validity or algorithm differ), to point a kubeconfig at the
+//! configured server with its credentials kept (only the server differs), or to leave it.
+//! CAs are never re-issued here (that is rotation). Applying goes through renew's path
+//! (`renew::replace_due`), so the one issuance function signs, the old files are kept as a
+//! generation and the replacement is pair-safe.
+
+use super::drift::{self, Drift, Wanted};
+use super::issue::Capped;
+use super::renew::{Backups, Cas, Due, Kept, check_key, replace_due, signing_ca};
+use crate::pki::keys::Algorithm;
+use crate::profile::Profile;
+use crate::spec::ClusterSpec;
+use crate::tree::TreeDirs;
+use crate::tree::reader::{self, Client, Found};
+use anyhow::{Result, anyhow};
+use std::path::PathBuf;
+
+/// What `certs renew --reconcile` was asked to do.
+pub struct ReconcileRequest<'a> {
+    /// What the configuration says.
+    pub spec: &'a ClusterSpec,
+    /// The key algorithm the configuration sets explicitly; without one, each certificate
+    /// keeps its own.
+    pub algorithm: Option<Algorithm>,
+    /// The renewable rows to consider, in table order.
+    pub rows: Vec<&'static Profile>,
+    /// Where the old files are kept.
+    pub backups: Backups,
+}
+
+/// What reconciling does with one row.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// It is as the configuration says.
+    Unchanged,
+    /// Re-issued with a new key.
+    Reissue,
+    /// A kubeconfig pointed at the configured server; its certificate and key kept.
+    Repoint,
+    /// The file does not exist (`init` creates it).
+    Missing,
+    /// kubelet.conf points at the kubelet's own rotated certificate file.
+    Delegated(PathBuf),
+    /// It differs, but its CA's key is absent (external CA): cannot be re-issued here.
+    External(&'static str),
+}
+
+/// The decision for one row.
+pub struct RowPlan {
+    /// The row.
+    pub row: &'static Profile,
+    /// What is done.
+    pub verdict: Verdict,
+    /// What differs, field by field.
+    pub drifts: Vec<Drift>,
+}
+
+impl RowPlan {
+    /// Whether applying changes the row's files.
+    pub fn changes(&self) -> bool {
+        matches!(self.verdict, Verdict::Reissue | Verdict::Repoint)
+    }
+}
+
+/// A reconcile plan: one decision per row, and what applying it needs.
+pub struct ReconcilePlan {
+    /// One decision per considered row, in table order.
+    pub rows: Vec<RowPlan>,
+    due: Vec<Due>,
+    cas: Cas,
+}
+
+impl ReconcilePlan {
+    /// Whether anything is to change (or would, but for an external CA).
+    pub fn pending(&self) -> bool {
+        self.rows
+            .iter()
+            .any(|r| r.changes() || matches!(r.verdict, Verdict::External(_)))
+    }
+}
+
+/// What applying a plan did.
+pub struct Reconciled {
+    /// The plan that was applied.
+    pub rows: Vec<RowPlan>,
+    /// Where the replaced files were kept, when anything was replaced.
+    pub kept: Option<Kept>,
+    /// Re-issued certificates that end with their CA, earlier than their validity asked.
+    pub capped: Vec<Capped>,
+}
+
+/// Plans the reconciliation of `request.rows`; reads only. A row that is broken (a key that
+/// is not its certificate's, a certificate its CA did not sign, an unusable CA) is an error
+/// naming the file: re-issuing would hide it (`certs audit` shows everything wrong).
+pub fn plan(dirs: &TreeDirs, request: &ReconcileRequest) -> Result<ReconcilePlan> {
+    let wanted = Wanted::of(request.spec, request.algorithm);
+    let mut plan = ReconcilePlan {
+        rows: Vec::new(),
+        due: Vec::new(),
+        cas: Cas::new(),
+    };
+    let skipped = |row: &Profile| request.spec.external_etcd && row.needs_local_etcd();
+    for row in request.rows.iter().filter(|row| !skipped(row)) {
+        let (row_plan, due) = decide(dirs, row, request, &wanted, &mut plan.cas)?;
+        plan.rows.push(row_plan);
+        plan.due.extend(due);
+    }
+    Ok(plan)
+}
+
+/// Applies `plan`: re-issues and re-points what it says, through renew's path; nothing is
+/// written when nothing changes.
+pub fn apply(
+    dirs: &TreeDirs,
+    plan: ReconcilePlan,
+    request: &ReconcileRequest,
+) -> Result<Reconciled> {
+    if plan.due.is_empty() {
+        return Ok(Reconciled {
+            rows: plan.rows,
+            kept: None,
+            capped: Vec::new(),
+        });
+    }
+    let capped = plan
+        .due
+        .iter()
+        .filter_map(|d| {
+            let issuer = d.row.issuer.unwrap_or_default();
+            let end = d.row.wanted_end(request.spec);
+            Capped::of(d.row.cert_name(), issuer, d.request.as_ref()?, end)
+        })
+        .collect();
+    let command = "certs renew --reconcile";
+    let now = request.spec.now;
+    let kept = replace_due(dirs, &plan.cas, &plan.due, &request.backups, command, now)?;
+    Ok(Reconciled {
+        rows: plan.rows,
+        kept: Some(kept),
+        capped,
+    })
+}
+
+fn decide(
+    dirs: &TreeDirs,
+    row: &'static Profile,
+    request: &ReconcileRequest,
+    wanted: &Wanted,
+    cas: &mut Cas,
+) -> Result<(RowPlan, Option<Due>)> {
+    let verdict = |verdict, drifts| RowPlan {
+        row,
+        verdict,
+        drifts,
+    };
+    let Some(found) = reader::read_row(dirs, row)? else {
+        return Ok((verdict(Verdict::Missing, Vec::new()), None));
+    };
+    if let Found::Kubeconfig(kubeconfig) = &found {
+        if let Client::Pointed(cert) = &kubeconfig.client {
+            let pointed = cert.path().to_path_buf();
+            return Ok((verdict(Verdict::Delegated(pointed), Vec::new()), None));
+        }
+    }
+    check_key(dirs, row, &found)?;
+    let issuer = row
+        .issuer_row()
+        .ok_or_else(|| anyhow!("internal error: {} has no issuer", row.name))?;
+    let ca = signing_ca(dirs, issuer, request.spec.now, cas)?;
+    let cert = found.cert();
+    cert.check_signed_by(&ca.cert.info, issuer.name)?;
+    let mut drifts = drift::drifts(row, &cert.info, Some(&ca.cert.info), wanted);
+    let reissue = !drifts.is_empty();
+    let server = match &found {
+        Found::Kubeconfig(kubeconfig) => drift::server(row, kubeconfig.server()?, wanted),
+        Found::Pair { .. } => None,
+    };
+    let new_server = server.as_ref().map(|d| d.added.concat());
+    drifts.extend(server);
+    let decided = match (reissue, &new_server) {
+        (false, None) => Verdict::Unchanged,
+        _ if ca.is_external() => Verdict::External(issuer.name),
+        (true, _) => Verdict::Reissue,
+        (false, Some(_)) => Verdict::Repoint,
+    };
+    let algorithm = request
+        .algorithm
+        .or(cert.info.key_algorithm)
+        .unwrap_or(request.spec.algorithm);
+    let new_request = match reissue {
+        true => row.request(request.spec, Some(&ca.cert.info)),
+        false => None,
+    };
+    let due = matches!(decided, Verdict::Reissue | Verdict::Repoint).then(|| Due {
+        row,
+        found,
+        request: new_request,
+        algorithm,
+        server: new_server,
+        change: change_line(&drifts),
+    });
+    Ok((verdict(decided, drifts), due))
+}
+
+/// The drifts as one line, for a generation's record: `+DNS:lb.example.com, -O:...`.
+fn change_line(drifts: &[Drift]) -> String {
+    let lines: Vec<String> = drifts
+        .iter()
+        .flat_map(Drift::lines)
+        .map(|line| line.replacen(' ', "", 1))
+        .collect();
+    lines.join(", ")
+}
