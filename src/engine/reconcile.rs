@@ -214,3 +214,226 @@ fn change_line(drifts: &[Drift]) -> String {
         .collect();
     lines.join(", ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::audit::audit;
+    use crate::profile::{PROFILES, renewable_rows};
+    use crate::testtree::{TestTree, ecdsa_spec};
+    use crate::tree::generations;
+    use std::collections::BTreeMap;
+
+    fn request<'a>(
+        tree: &TestTree,
+        spec: &'a ClusterSpec,
+        algorithm: Option<Algorithm>,
+    ) -> ReconcileRequest<'a> {
+        ReconcileRequest {
+            spec,
+            algorithm,
+            rows: renewable_rows(&["all".to_string()]).expect("all"),
+            backups: Backups {
+                dir: generations::default_dir(&tree.dirs),
+                keep: 5,
+            },
+        }
+    }
+
+    /// Each row that changes, with its diff lines.
+    fn diffs(plan: &ReconcilePlan) -> Vec<(&'static str, Vec<String>)> {
+        plan.rows
+            .iter()
+            .filter(|r| r.changes())
+            .map(|r| {
+                (
+                    r.row.cert_name(),
+                    r.drifts.iter().flat_map(Drift::lines).collect(),
+                )
+            })
+            .collect()
+    }
+
+    fn files(tree: &TestTree) -> BTreeMap<std::path::PathBuf, Vec<u8>> {
+        PROFILES
+            .iter()
+            .flat_map(|row| tree.dirs.paths_of(row))
+            .map(|path| (path.clone(), std::fs::read(&path).expect("a file")))
+            .collect()
+    }
+
+    /// Applies a reconcile of `tree` to `spec`; returns the files it changed, then checks
+    /// that a second plan finds nothing and an audit nothing either.
+    fn apply_and_recheck(
+        tree: &TestTree,
+        spec: &ClusterSpec,
+        algorithm: Option<Algorithm>,
+    ) -> Vec<String> {
+        let before = files(tree);
+        let asked = request(tree, spec, algorithm);
+        let planned = plan(&tree.dirs, &asked).expect("a plan");
+        apply(&tree.dirs, planned, &asked).expect("applied");
+        let after = files(tree);
+        let again = plan(&tree.dirs, &asked).expect("a plan");
+        assert!(!again.pending(), "a second plan: {:?}", diffs(&again));
+        let found = audit(&tree.dirs, &Wanted::of(spec, algorithm)).expect("an audit");
+        let ids: Vec<&str> = found.findings.iter().map(|f| f.check.id()).collect();
+        assert_eq!(ids, Vec::<&str>::new(), "audit after reconcile");
+        let changed = before
+            .iter()
+            .filter(|(path, content)| after.get(*path) != Some(content));
+        changed
+            .map(|(path, _)| {
+                path.strip_prefix(&tree.dirs.kubeconfig_dir)
+                    .expect("below")
+                    .display()
+                    .to_string()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_tree_as_configured_has_nothing_to_reconcile() {
+        let spec = ecdsa_spec(&[]);
+        let tree = TestTree::written(&spec);
+        let planned =
+            plan(&tree.dirs, &request(&tree, &spec, Some(spec.algorithm))).expect("a plan");
+        assert!(!planned.pending());
+        assert!(planned.rows.iter().all(|r| r.verdict == Verdict::Unchanged));
+        assert_eq!(planned.rows.len(), 12);
+    }
+
+    #[test]
+    fn a_new_endpoint_reissues_the_api_server_and_repoints_the_admin_kubeconfigs() {
+        let tree = TestTree::written(&ecdsa_spec(&[]));
+        let moved = ecdsa_spec(&["--control-plane-endpoint", "lb.example.com:443"]);
+        let planned = plan(&tree.dirs, &request(&tree, &moved, None)).expect("a plan");
+        let server = [
+            "- server: https://192.168.1.10:6443",
+            "+ server: https://lb.example.com:443",
+        ];
+        assert_eq!(
+            diffs(&planned),
+            [
+                ("apiserver", vec!["+ DNS:lb.example.com".to_string()]),
+                ("admin.conf", server.map(String::from).to_vec()),
+                ("super-admin.conf", server.map(String::from).to_vec()),
+            ]
+        );
+        assert!(
+            planned
+                .rows
+                .iter()
+                .filter(|r| r.changes())
+                .skip(1)
+                .all(|r| r.verdict == Verdict::Repoint)
+        );
+        let admin_key = tree.current_key("admin");
+        let changed = apply_and_recheck(&tree, &moved, None);
+        assert_eq!(
+            changed,
+            [
+                "admin.conf",
+                "pki/apiserver.crt",
+                "pki/apiserver.key",
+                "super-admin.conf"
+            ]
+        );
+        assert_eq!(
+            tree.current_key("admin").public_key_raw(),
+            admin_key.public_key_raw(),
+            "credentials kept"
+        );
+    }
+
+    #[test]
+    fn new_and_dropped_sans_reissue_only_the_api_server() {
+        let tree = TestTree::written(&ecdsa_spec(&[
+            "--apiserver-cert-extra-sans",
+            "old.example.com",
+        ]));
+        let sans = ecdsa_spec(&["--apiserver-cert-extra-sans", "api.example.com,10.0.0.5"]);
+        let planned = plan(&tree.dirs, &request(&tree, &sans, None)).expect("a plan");
+        let lines = [
+            "- DNS:old.example.com",
+            "+ DNS:api.example.com",
+            "+ IP:10.0.0.5",
+        ];
+        assert_eq!(
+            diffs(&planned),
+            [("apiserver", lines.map(String::from).to_vec())]
+        );
+        assert_eq!(
+            apply_and_recheck(&tree, &sans, None),
+            ["pki/apiserver.crt", "pki/apiserver.key"]
+        );
+    }
+
+    #[test]
+    fn admin_conf_moves_to_kubeadm_cluster_admins() {
+        let spec = ecdsa_spec(&[]);
+        let tree = TestTree::written(&spec);
+        tree.resign(&spec, "admin", |p| {
+            p.distinguished_name
+                .push(rcgen::DnType::OrganizationName, "system:masters");
+        });
+        let planned = plan(&tree.dirs, &request(&tree, &spec, None)).expect("a plan");
+        let lines = ["- O:system:masters", "+ O:kubeadm:cluster-admins"];
+        assert_eq!(
+            diffs(&planned),
+            [("admin.conf", lines.map(String::from).to_vec())]
+        );
+        assert_eq!(apply_and_recheck(&tree, &spec, None), ["admin.conf"]);
+    }
+
+    #[test]
+    fn another_algorithm_or_validity_reissues_every_leaf_and_no_ca() {
+        let spec = ecdsa_spec(&[]);
+        let tree = TestTree::written(&spec);
+        let planned = plan(
+            &tree.dirs,
+            &request(&tree, &spec, Some(Algorithm::EcdsaP384)),
+        )
+        .expect("a plan");
+        assert_eq!(diffs(&planned).len(), 12);
+        assert!(
+            diffs(&planned)
+                .iter()
+                .all(|(_, lines)| *lines == ["- key: ECDSA-P256", "+ key: ECDSA-P384"])
+        );
+        let changed = apply_and_recheck(&tree, &spec, Some(Algorithm::EcdsaP384));
+        assert_eq!(changed.len(), 7 * 2 + 5);
+        assert!(
+            !changed
+                .iter()
+                .any(|f| f.contains("ca.") || f.contains("sa.")),
+            "{changed:?}"
+        );
+        let mut shorter = spec.clone();
+        shorter.cert_validity = crate::duration::Duration::from_hours(2160);
+        let planned = plan(&tree.dirs, &request(&tree, &shorter, None)).expect("a plan");
+        let leaves: Vec<&str> = diffs(&planned).into_iter().map(|(name, _)| name).collect();
+        assert_eq!(leaves.len(), 12, "every leaf and kubeconfig: {leaves:?}");
+        apply_and_recheck(&tree, &shorter, None);
+    }
+
+    #[test]
+    fn a_broken_row_is_an_error_and_nothing_is_planned() {
+        let spec = ecdsa_spec(&[]);
+        let tree = TestTree::written(&spec);
+        let other = TestTree::written(&spec);
+        std::fs::copy(
+            &other.files_of("apiserver")[0],
+            &tree.files_of("apiserver")[0],
+        )
+        .expect("copying");
+        let error = plan(&tree.dirs, &request(&tree, &spec, None))
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(
+            error.contains("apiserver.key: does not match the certificate"),
+            "{error}"
+        );
+    }
+}
