@@ -18,6 +18,7 @@ mod kubectl;
 mod layers;
 mod lock;
 mod openssl;
+mod reconcile;
 mod secrets;
 mod support;
 mod token;
