@@ -174,7 +174,8 @@ pub fn replace_due(
             (d.row, change)
         })
         .collect();
-    let generation = generations::keep(dirs, &backups.dir, now, command, &rows)?;
+    let generation = generations::new_path(&backups.dir, now)?;
+    generations::keep(dirs, &generation, now, command, &rows)?;
     let pairs: Vec<_> = writes.iter().filter_map(Replacement::pair).collect();
     let files: Vec<_> = writes.iter().filter_map(Replacement::whole).collect();
     store::replace_many(&pairs, &files)?;

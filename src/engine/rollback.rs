@@ -66,8 +66,9 @@ pub fn rollback(dirs: &TreeDirs, request: &RollbackRequest) -> Result<Rollback> 
         })
         .collect();
     let dir = &request.backups.dir;
-    let generation = generations::keep(dirs, dir, request.now, "certs rollback", &rows)?;
+    let generation = generations::new_path(dir, request.now)?;
     generations::mark_rollback(dirs, &generation)?;
+    generations::keep(dirs, &generation, request.now, "certs rollback", &rows)?;
     generations::put_back(&prepared)?;
     generations::unmark_rollback(dirs)?;
     let pruned = generations::prune(dir, request.backups.keep)?;
@@ -220,10 +221,13 @@ mod tests {
             .collect();
         let dir = backups(&tree).dir;
         let later = spec.now + time::Duration::seconds(1);
-        let own =
-            generations::keep(&tree.dirs, &dir, later, "certs rollback", &rows).expect("kept");
+        let own = generations::new_path(&dir, later).expect("a path");
         generations::mark_rollback(&tree.dirs, &own).expect("marked");
-        // Killed here: nothing restored yet. The next writing run's recovery finishes it.
+        // Killed here, its generation not kept yet: the rollback never began.
+        assert!(recover(&tree.dirs).expect("recovered").is_empty());
+        generations::mark_rollback(&tree.dirs, &own).expect("marked");
+        generations::keep(&tree.dirs, &own, later, "certs rollback", &rows).expect("kept");
+        // Killed here: its generation kept, nothing restored yet. Recovery finishes it.
         let completed = recover(&tree.dirs).expect("recovered");
         assert_eq!(completed.len(), 2 * 7 + 5, "every file of the 12 rows");
         assert_eq!(files(&tree), initial);

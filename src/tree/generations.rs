@@ -133,7 +133,7 @@ pub fn read_record(path: &Path) -> Result<Record> {
 /// A new generation's directory in `dir`: `kubepki-backup-<UTC time>`, or with `.1`,
 /// `.2`, ... when that exists, so that no backup is ever written over another (two runs
 /// in one second, or a `--backup-dir` given twice).
-fn new_path(dir: &Path, now: OffsetDateTime) -> Result<PathBuf> {
+pub fn new_path(dir: &Path, now: OffsetDateTime) -> Result<PathBuf> {
     let base = format!("{PREFIX}{}", stamp(now)?);
     let mut candidate = dir.join(&base);
     let mut suffix = 0;
@@ -162,17 +162,16 @@ fn copies(dirs: &TreeDirs, row: &Profile) -> Vec<(PathBuf, PathBuf)> {
     }
 }
 
-/// Keeps the current files of `rows` as a new generation in `dir`, recorded as made by
-/// `command` at `now`, each row with what the run changes; durable before it returns.
-/// Returns the generation's directory.
+/// Keeps the current files of `rows` as the new generation `path` (see `new_path`),
+/// recorded as made by `command` at `now`, each row with what the run changes; durable
+/// before it returns.
 pub fn keep(
     dirs: &TreeDirs,
-    dir: &Path,
+    path: &Path,
     now: OffsetDateTime,
     command: &str,
     rows: &[(&Profile, RowChange)],
-) -> Result<PathBuf> {
-    let path = new_path(dir, now)?;
+) -> Result<()> {
     let record = Record {
         time: now
             .replace_nanosecond(0)?
@@ -183,8 +182,8 @@ pub fn keep(
     let files: Vec<(PathBuf, PathBuf)> =
         rows.iter().flat_map(|(row, _)| copies(dirs, row)).collect();
     let json = serde_json::to_vec_pretty(&record)?;
-    store::backup(&files, &path, &[(RECORD.into(), json)])?;
-    Ok(path)
+    store::backup(&files, path, &[(RECORD.into(), json)])?;
+    Ok(())
 }
 
 /// Removes the oldest generations of `dir` beyond the newest `keep`, and the directories
@@ -316,7 +315,9 @@ fn same_as_now(files: &[FileWrite]) -> Result<bool> {
     Ok(true)
 }
 
-/// Marks a rollback under way: its generation is `generation`. Durable before it returns.
+/// Marks a rollback under way, before its generation `generation` is kept: once that has
+/// its record, the rollback is finished by whichever run comes next. Durable before it
+/// returns.
 pub fn mark_rollback(dirs: &TreeDirs, generation: &Path) -> Result<()> {
     store::replace(&FileWrite {
         root: default_dir(dirs),
@@ -349,13 +350,18 @@ pub fn plan_of(generation: &Path, record: &Record) -> Result<RestorePlan> {
 }
 
 /// Finishes a rollback a killed run left marked: restores what its generation records
-/// (again: what was already restored is left alone) and clears the mark. Returns the rows
-/// it replaced; none when no rollback was under way.
+/// (again: what was already restored is left alone) and clears the mark; a rollback killed
+/// before its generation had a record never began, and only its mark is cleared. Returns the
+/// rows it replaced; none when no rollback was under way.
 pub fn complete_rollback(dirs: &TreeDirs) -> Result<Vec<&'static Profile>> {
     let Some(mark) = store::read_optional(&default_dir(dirs), Path::new(PENDING))? else {
         return Ok(Vec::new());
     };
     let generation = PathBuf::from(std::ffi::OsStr::from_bytes(&mark));
+    if store::read_optional(&generation, Path::new(RECORD))?.is_none() {
+        unmark_rollback(dirs)?;
+        return Ok(Vec::new());
+    }
     let record = read_record(&generation).with_context(|| {
         format!(
             "{}: an interrupted rollback's generation cannot be read; check the tree with \
@@ -398,8 +404,13 @@ mod tests {
             (by_name("apiserver").expect("a row"), change("apiserver")),
             (by_name("admin").expect("a row"), change("admin.conf")),
         ];
-        let first = keep(&tree.dirs, &dir, spec.now, "certs renew", &rows).expect("kept");
-        let second = keep(&tree.dirs, &dir, spec.now, "certs renew", &rows[..1]).expect("kept");
+        let kept = |rows: &[(&Profile, RowChange)]| {
+            let path = new_path(&dir, spec.now).expect("a path");
+            keep(&tree.dirs, &path, spec.now, "certs renew", rows).expect("kept");
+            path
+        };
+        let first = kept(&rows);
+        let second = kept(&rows[..1]);
         assert_eq!(second, PathBuf::from(format!("{}.1", first.display())));
         assert_eq!(
             fs::read(first.join("pki/apiserver.key")).expect("a copy"),
@@ -434,7 +445,9 @@ mod tests {
         let kept: Vec<PathBuf> = (0..4)
             .map(|n| {
                 let when = spec.now + time::Duration::seconds(n);
-                keep(&tree.dirs, &dir, when, "certs renew", &rows).expect("kept")
+                let path = new_path(&dir, when).expect("a path");
+                keep(&tree.dirs, &path, when, "certs renew", &rows).expect("kept");
+                path
             })
             .collect();
         let removed = prune(&dir, 2).expect("pruned");
@@ -457,9 +470,10 @@ mod tests {
         let tree = TestTree::written(&spec);
         let dir = default_dir(&tree.dirs);
         let row = by_name("front-proxy-client").expect("a row");
-        let generation = keep(
+        let generation = new_path(&dir, spec.now).expect("a path");
+        keep(
             &tree.dirs,
-            &dir,
+            &generation,
             spec.now,
             "certs renew",
             &[(row, change(row.name))],

@@ -10,8 +10,7 @@ use crate::audit::audit;
 use crate::etcd::check_cluster_on;
 use crate::kubectl::{Cluster, assert_identities};
 use crate::support::check::check_tree;
-use crate::support::{TempTree, assert_success, kubepki, openssl};
-use std::collections::BTreeMap;
+use crate::support::{TempTree, assert_success, changed, kubepki, openssl};
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::Output;
@@ -25,27 +24,6 @@ fn run(tree: &TempTree, words: &[&str]) -> Output {
     let mut args: Vec<String> = words.iter().map(|s| s.to_string()).collect();
     args.extend(tree.dir_args());
     kubepki(&args)
-}
-
-/// The content of every file of the PKI tree: the cert dir and the kubeconfigs (not the
-/// generations, nor what etcd and kubectl leave in the test's directory).
-fn contents(tree: &TempTree) -> BTreeMap<String, Vec<u8>> {
-    let pki_or_kubeconfig =
-        |rel: &str| rel.starts_with("pki/") || (rel.ends_with(".conf") && !rel.contains('/'));
-    tree.snapshot()
-        .into_iter()
-        .filter(|(rel, mode, _, _)| pki_or_kubeconfig(rel) && mode & 0o170000 == 0o100000)
-        .map(|(rel, _, _, content)| (rel, content))
-        .collect()
-}
-
-/// The files whose content differs between two `contents` (or that only one has).
-fn changed(before: &BTreeMap<String, Vec<u8>>, after: &BTreeMap<String, Vec<u8>>) -> Vec<String> {
-    let mut names: Vec<String> = before.keys().chain(after.keys()).cloned().collect();
-    names.sort();
-    names.dedup();
-    names.retain(|rel| before.get(rel) != after.get(rel));
-    names
 }
 
 /// A kubeadm configuration for node cp1 on 127.0.0.1:`port`, reached as localhost:`port`,
@@ -129,7 +107,7 @@ fn the_four_changes_are_planned_applied_and_checked_by_their_consumers() {
     tree.init("RSA-2048", &["--apiserver-bind-port", &port.to_string()]);
     old_admin_conf(&tree);
     let config = configuration(&tree, port);
-    let original = contents(&tree);
+    let original = tree.pki_contents();
     let reconcile = ["certs", "renew", "--reconcile", "--config", &config];
     let plan = run(&tree, &[&reconcile[..], &["--plan"]].concat());
     assert_eq!(plan.status.code(), Some(3), "{}", text(&plan.stderr));
@@ -147,12 +125,12 @@ fn the_four_changes_are_planned_applied_and_checked_by_their_consumers() {
     );
     assert_eq!(text(&plan.stdout), expected);
     assert_eq!(
-        changed(&original, &contents(&tree)),
+        changed(&original, &tree.pki_contents()),
         [""; 0],
         "--plan wrote nothing"
     );
     assert_success(&run(&tree, &reconcile), "renew --reconcile");
-    let first = contents(&tree);
+    let first = tree.pki_contents();
     let files = [
         "admin.conf",
         "pki/apiserver.crt",
@@ -179,7 +157,7 @@ fn the_four_changes_are_planned_applied_and_checked_by_their_consumers() {
         &run(&tree, &ecdsa),
         "renew --reconcile --encryption-algorithm ECDSA-P256",
     );
-    let switched = contents(&tree);
+    let switched = tree.pki_contents();
     let leaves = changed(&first, &switched);
     assert_eq!(leaves.len(), 7 * 2 + 5, "{leaves:?}");
     assert!(
@@ -214,7 +192,7 @@ fn the_four_changes_are_planned_applied_and_checked_by_their_consumers() {
     let back = run(tree, &["certs", "rollback"]);
     assert_success(&back, "rollback");
     assert_eq!(
-        contents(tree),
+        tree.pki_contents(),
         first,
         "the algorithm switch undone, byte for byte"
     );
@@ -239,7 +217,7 @@ fn the_four_changes_are_planned_applied_and_checked_by_their_consumers() {
         "rollback --to",
     );
     assert_eq!(
-        contents(tree),
+        tree.pki_contents(),
         original,
         "the whole reconcile undone, byte for byte"
     );
