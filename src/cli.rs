@@ -44,7 +44,8 @@ pub struct Cli {
 pub enum Command {
     /// Write every certificate, key and kubeconfig a control-plane host needs (idempotent).
     Init(InitArgs),
-    /// Keep certificates alive: expiry, renewal, the CA pin, certificate keys.
+    /// Keep certificates alive: expiry, renewal, audit, reconcile and rollback, the CA pin,
+    /// certificate keys.
     Certs {
         /// The certs command.
         #[command(subcommand)]
