@@ -194,7 +194,7 @@ pub struct KubeconfigUserArgs {
     /// The user name (the certificate's CN).
     #[arg(long, value_name = "NAME", value_parser = NonEmptyStringValueParser::new())]
     pub client_name: String,
-    /// A group (the certificate's O); repeat for two groups.
+    /// A group (the certificate's O); repeat for more groups.
     #[arg(long = "org", value_name = "GROUP", value_parser = NonEmptyStringValueParser::new())]
     pub orgs: Vec<String>,
     /// Validity of the certificate [default: 8760h].
@@ -209,6 +209,12 @@ pub struct KubeconfigUserArgs {
     /// Write to FILE (mode 0600) instead of stdout.
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Replace an existing --output FILE.
+    #[arg(long, requires = "output")]
+    pub force: bool,
+    /// kubeadm configuration file: its clusterName and certificatesDir.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// The directories of the tree.
     #[command(flatten)]
     pub tree: TreeArgs,

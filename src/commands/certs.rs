@@ -39,7 +39,7 @@ fn check_expiration(args: &CheckExpirationArgs) -> Result<ExitCode> {
     warn_open_secrets(&dirs);
     if let Some(path) = &args.metrics_file {
         let metrics = expiration_metrics(&info);
-        store::write_outside(path, metrics.as_bytes(), store::PUBLIC_MODE)?;
+        store::write_outside(path, metrics.as_bytes(), store::PUBLIC_MODE, true)?;
     }
     print_expiration(&info, args.output.into())?;
     let attention = args

@@ -6,3 +6,4 @@ pub mod issue;
 pub mod keys;
 pub mod pem;
 pub mod pin;
+pub mod subject;

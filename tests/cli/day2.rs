@@ -166,3 +166,42 @@ fn issue_17_a_partly_missing_tree_fails_under_fail_within() {
         "{stderr}"
     );
 }
+
+#[test]
+fn issue_17_kubeconfig_user_names_the_trees_cluster_and_keeps_an_existing_file() {
+    let tree = TempTree::new();
+    let config = tree.root().join("kubeadm.yaml");
+    std::fs::write(
+        &config,
+        "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nclusterName: prod\n",
+    )
+    .expect("writing the config");
+    tree.init("ECDSA-P256", &["--config", &config.display().to_string()]);
+    let output = tree.root().join("alice.conf");
+    let user = |extra: &[&str]| {
+        let mut args = vec!["kubeconfig", "user", "--client-name", "alice"]
+            .into_iter()
+            .map(String::from)
+            .collect::<Vec<_>>();
+        args.extend(tree.dir_args());
+        args.extend(extra.iter().map(|s| s.to_string()));
+        kubepki(&args)
+    };
+    let out = user(&[]);
+    assert_success(&out, "kubeconfig user");
+    let yaml = String::from_utf8_lossy(&out.stdout);
+    assert!(yaml.contains("current-context: alice@prod"), "{yaml}");
+    let path = output.display().to_string();
+    assert_success(&user(&["--output", &path]), "kubeconfig user --output");
+    let first = std::fs::read(&output).expect("written");
+    let out = user(&["--output", &path]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("exists; pass --force to replace it"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read(&output).expect("kept"), first);
+    assert_success(&user(&["--output", &path, "--force"]), "with --force");
+    assert_ne!(std::fs::read(&output).expect("replaced"), first);
+}
