@@ -396,6 +396,32 @@ pub enum TokenCommand {
     Create(TokenCreateArgs),
     /// Write the cluster objects workers need to join (RBAC, cluster-info, kube-proxy).
     Manifests(ManifestsArgs),
+    /// List the tokens whose Secret manifests are in the manifests directory.
+    List(TokenListArgs),
+    /// Delete tokens: their Secret manifests go, and cluster-info is signed without them.
+    Delete(TokenDeleteArgs),
+}
+
+/// `kubepki token list`.
+#[derive(Debug, Args)]
+pub struct TokenListArgs {
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+    /// The tree and where the manifests are.
+    #[command(flatten)]
+    pub manifests: ManifestsArgs,
+}
+
+/// `kubepki token delete`.
+#[derive(Debug, Args)]
+pub struct TokenDeleteArgs {
+    /// The tokens to delete, by id ([a-z0-9]{6}) or whole.
+    #[arg(value_name = "TOKEN-ID|TOKEN", required = true)]
+    pub tokens: Vec<SecretArg>,
+    /// The tree and where the manifests are.
+    #[command(flatten)]
+    pub manifests: ManifestsArgs,
 }
 
 /// Where the bootstrap manifests go.
@@ -489,6 +515,20 @@ pub struct JoinArgs {
 pub struct SecretArg(String);
 
 impl SecretArg {
+    /// The token id it holds (`abcdef`), or the id of the whole token it holds; refused
+    /// naming `flag`, never quoting the text.
+    pub fn token_id(&self, flag: &str) -> Result<String, UsageError> {
+        let is_id = self.0.len() == 6
+            && self
+                .0
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+        match is_id {
+            true => Ok(self.0.clone()),
+            false => self.token(flag).map(|token| token.id().to_string()),
+        }
+    }
+
     /// The bootstrap token it holds; refused naming `flag`, never quoting the text.
     pub fn token(&self, flag: &str) -> Result<BootstrapToken, UsageError> {
         self.0

@@ -5,10 +5,12 @@ use super::{lock_tree, warn_open_secrets};
 use crate::cli::{InitArgs, InitCommand, OutputFormat, Phase};
 use crate::config::InitConfig;
 use crate::engine::apply::apply;
-use crate::engine::bootstrap::init_manifests;
+use crate::engine::bootstrap::{init_manifests, prune_expired_tokens};
 use crate::engine::plan::plan_init;
 use crate::profile::{self, Group, Selection};
-use crate::report::{InitReport, capped, describe_dirs, detail, note, print_error_json};
+use crate::report::{
+    InitReport, capped, describe_dirs, detail, note, print_error_json, print_removed_tokens,
+};
 use crate::spec::ClusterSpec;
 use crate::tree::TreeDirs;
 use anyhow::{Result, anyhow};
@@ -76,6 +78,8 @@ fn run_init(args: &InitArgs, verbose: u8, reported: &mut bool) -> Result<ExitCod
     report.ca_cert_hash = applied.ca_pin;
     report.manifests = applied.derived;
     if args.phase.is_none() {
+        let pruned = prune_expired_tokens(&dirs.manifests_dir(), spec.now)?;
+        print_removed_tokens(&pruned, true, true)?;
         report.closing(&dirs, tokens.iter().map(|t| t.token.expose()).collect());
     }
     report.print(args.output.into())?;

@@ -111,6 +111,50 @@ pub fn create_token(
     Ok(written)
 }
 
+/// Removes the Secret manifests of tokens expired at `now` from `dir` (on a cluster, the
+/// controller-manager's tokencleaner deletes their Secrets the same way). Returns the files
+/// removed.
+pub fn prune_expired_tokens(dir: &Path, now: OffsetDateTime) -> Result<Vec<PathBuf>> {
+    let expired: Vec<(PathBuf, PathBuf)> = read_tokens(dir)?
+        .iter()
+        .filter(|record| record.expired_at(now))
+        .map(|record| {
+            (
+                dir.to_path_buf(),
+                format!("{}.yaml", record.secret_name()).into(),
+            )
+        })
+        .collect();
+    store::remove_all(&expired)
+}
+
+/// Deletes the tokens `ids` (token ids) from `dir`: their Secret manifests go, and
+/// `cluster-info` is signed again without them. An id without a Secret is refused before
+/// anything is removed. Returns the files removed and written.
+pub fn delete_tokens(
+    dirs: &TreeDirs,
+    dir: &Path,
+    ids: &[String],
+    now: OffsetDateTime,
+) -> Result<(Vec<PathBuf>, Vec<PathBuf>)> {
+    let tokens = read_tokens(dir)?;
+    let mut doomed = Vec::new();
+    for id in ids {
+        let record = tokens
+            .iter()
+            .find(|t| t.token.id() == id)
+            .ok_or_else(|| anyhow!("no token with id {id:?} in {}", dir.display()))?;
+        doomed.push((
+            dir.to_path_buf(),
+            format!("{}.yaml", record.secret_name()).into(),
+        ));
+    }
+    let admin = read_admin(dirs)?;
+    let removed = store::remove_all(&doomed)?;
+    let written = store::replace_changed(&manifests(&admin, dir, &[], now)?)?;
+    Ok((removed, written))
+}
+
 /// The join commands `token create --print-join-command` prints.
 #[derive(Debug)]
 pub struct JoinCommand {

@@ -106,6 +106,9 @@ pub struct StepReport {
     /// IP SANs of a new serving certificate.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub ips: Vec<String>,
+    /// A CA reused without its key: only what it signed already can be used.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub external_ca: bool,
     #[serde(skip)]
     kind: Kind,
 }
@@ -225,6 +228,9 @@ impl StepReport {
             files: step.files.clone(),
             dns_names,
             ips: ips.iter().map(|ip| ip.to_string()).collect(),
+            external_ca: step.row.kind == Kind::Ca
+                && step.action == Action::Reuse
+                && step.existing_key.is_none(),
             kind: step.row.kind,
         }
     }
@@ -269,6 +275,9 @@ impl StepReport {
             (false, StepAction::Reuse) if kubeconfig => format!(
                 "[{group}] Using existing {what}: {:?}\n",
                 self.files_joined("")
+            ),
+            (false, StepAction::Reuse) if self.external_ca => format!(
+                "[{group}] Using the existing {name:?} certificate; its key is absent (external CA)\n"
             ),
             (false, StepAction::Reuse) => format!("[{group}] Using the existing {name:?} {what}\n"),
         };
@@ -348,7 +357,7 @@ mod tests {
             ),
             (
                 step("front-proxy-ca", Action::Reuse),
-                "[certs] Using the existing \"front-proxy-ca\" certificate and key\n",
+                "[certs] Using the existing \"front-proxy-ca\" certificate; its key is absent (external CA)\n",
             ),
             (
                 step("scheduler", Action::Reuse),
@@ -365,6 +374,12 @@ mod tests {
         for (step, expected) in lines {
             assert_eq!(step.line(false), expected);
         }
+        let mut with_key = step("etcd-ca", Action::Reuse);
+        with_key.external_ca = false;
+        assert_eq!(
+            with_key.line(false),
+            "[certs] Using the existing \"etcd-ca\" certificate and key\n"
+        );
     }
 
     #[test]

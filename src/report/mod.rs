@@ -10,7 +10,10 @@ mod renew;
 
 pub use expiry::{due_notice, expiration_metrics, expiration_tables, print_expiration};
 pub use init::{InitReport, StepReport};
-pub use join::{JoinReport, print_join, print_join_commands, print_manifests, print_token};
+pub use join::{
+    JoinReport, print_join, print_join_commands, print_manifests, print_removed_tokens,
+    print_token, print_token_list,
+};
 pub use renew::print_renewal;
 
 use crate::engine::issue::Capped;
@@ -122,6 +125,27 @@ pub fn capped(group: &str, capped: &[Capped]) {
 /// The line for a manifest file written.
 fn manifest_line(path: &Path) -> String {
     format!("[bootstrap-token] Wrote {}\n", path.display())
+}
+
+/// Lays out rows as Go's tabwriter does in kubeadm's tables: every column but the last padded to its widest cell + 3 (at least 10).
+fn tabulate(header: &[&str], rows: Vec<Vec<String>>) -> String {
+    let columns = header.len();
+    let mut widths = vec![0usize; columns - 1];
+    let header_cells: Vec<String> = header.iter().map(|h| h.to_string()).collect();
+    for cells in std::iter::once(&header_cells).chain(&rows) {
+        for (width, cell) in widths.iter_mut().zip(cells) {
+            *width = (*width).max(cell.chars().count() + 3).max(10);
+        }
+    }
+    let mut text = String::new();
+    for cells in std::iter::once(&header_cells).chain(&rows) {
+        for (width, cell) in widths.iter().zip(cells) {
+            text.push_str(&format!("{cell:<width$}"));
+        }
+        text.push_str(cells.last().map(String::as_str).unwrap_or_default());
+        text.push('\n');
+    }
+    text
 }
 
 /// Writes `text` to stdout and flushes it.

@@ -178,6 +178,27 @@ pub fn replace_changed(files: &[FileWrite]) -> Result<Vec<PathBuf>> {
     create_all_and_replace(&[], files)
 }
 
+/// Removes each of `files` that exists (refusing a symlink on the way), then makes the
+/// removals durable. Returns the paths removed.
+pub fn remove_all(files: &[(PathBuf, PathBuf)]) -> Result<Vec<PathBuf>> {
+    let mut removed = Vec::new();
+    for (root, rel) in files {
+        check_no_links(root, rel)?;
+        let path = root.join(rel);
+        match fs::remove_file(&path) {
+            Ok(()) => removed.push(path),
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(e) => bail!("removing {}: {e}", path.display()),
+        }
+    }
+    let mut dirs: Vec<&Path> = removed.iter().map(|path| parent_of(path)).collect();
+    dirs.dedup();
+    for dir in dirs {
+        flush::sync_dir(dir)?;
+    }
+    Ok(removed)
+}
+
 /// Writes a file outside the tree (a metrics file, `--output`) atomically with `mode`, into
 /// a directory that must exist: kubepki creates no directory outside the tree. An existing
 /// file is replaced only when `replace` says so.

@@ -2,6 +2,7 @@
 //! binary before its fix.
 
 use crate::support::{TempTree, assert_success, kubepki, openssl};
+use crate::token::token;
 use std::process::{Command, Stdio};
 
 /// `notAfter` of a certificate file, as seconds since the epoch (openssl's reading).
@@ -204,4 +205,85 @@ fn issue_17_kubeconfig_user_names_the_trees_cluster_and_keeps_an_existing_file()
     assert_eq!(std::fs::read(&output).expect("kept"), first);
     assert_success(&user(&["--output", &path, "--force"]), "with --force");
     assert_ne!(std::fs::read(&output).expect("replaced"), first);
+}
+
+#[test]
+fn issue_17_tokens_are_listed_deleted_and_pruned_when_expired() {
+    let tree = TempTree::new();
+    tree.init("ECDSA-P256", &[]);
+    let keep = "abcdef.0123456789abcdef";
+    let gone = "bcdefg.0123456789abcdef";
+    let short = "cdefgh.0123456789abcdef";
+    for (given, ttl) in [(keep, "24h"), (gone, "0"), (short, "2s")] {
+        let out = token(&tree, &["create", given, "--ttl", ttl]);
+        assert_success(&out, "token create");
+    }
+    let out = token(&tree, &["list"]);
+    assert_success(&out, "token list");
+    let list = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = list.lines().collect();
+    assert!(
+        lines[0].starts_with("TOKEN") && lines[0].ends_with("EXTRA GROUPS"),
+        "{list}"
+    );
+    assert_eq!(lines.len(), 4, "{list}");
+    assert!(
+        list.contains(&format!("{gone}   <forever>   <never>")),
+        "{list}"
+    );
+    let out = token(&tree, &["delete", "bcdefg"]);
+    assert_success(&out, "token delete");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("Removed the token Secret manifest")
+            && stdout.contains("bootstrap-token-bcdefg.yaml"),
+        "{stdout}"
+    );
+    let cluster_info = tree.read("bootstrap/cluster-info.yaml");
+    let cluster_info = String::from_utf8_lossy(&cluster_info);
+    assert!(
+        !cluster_info.contains("jws-kubeconfig-bcdefg"),
+        "{cluster_info}"
+    );
+    assert!(
+        cluster_info.contains("jws-kubeconfig-abcdef"),
+        "{cluster_info}"
+    );
+    let out = token(&tree, &["delete", "zzzzzz"]);
+    assert_eq!(out.status.code(), Some(1));
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let out = token(&tree, &["manifests"]);
+    assert_success(&out, "token manifests");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("Removed the expired token Secret manifest")
+            && stdout.contains("bootstrap-token-cdefgh.yaml"),
+        "{stdout}"
+    );
+    let out = token(&tree, &["list", "-o", "json"]);
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let tokens: Vec<&str> = list
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|t| t["token"].as_str().expect("a token"))
+        .collect();
+    assert_eq!(tokens, [keep]);
+}
+
+#[test]
+fn issue_17_an_external_ca_is_not_called_a_certificate_and_key() {
+    let tree = TempTree::new();
+    tree.init("ECDSA-P256", &[]);
+    std::fs::remove_file(tree.pki().join("front-proxy-ca.key")).expect("removing");
+    let out = tree.init("ECDSA-P256", &[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("[certs] Using the existing \"front-proxy-ca\" certificate; its key is absent (external CA)\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("[certs] Using the existing \"ca\" certificate and key\n"),
+        "{stdout}"
+    );
 }

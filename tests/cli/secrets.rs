@@ -42,6 +42,9 @@ enum Prints {
     /// `init --config`: a report whose join lines name the configuration's own tokens (as
     /// kubeadm's `init` prints its token), and no other secret.
     ConfigTokens,
+    /// `token list`: the tokens of the manifests directory in full (as kubeadm's), and no
+    /// other secret.
+    TokenList,
 }
 
 impl Prints {
@@ -54,6 +57,7 @@ impl Prints {
                 Prints::NewKubeconfig
             }
             ["init", rest @ ..] if rest.contains(&"--config") => Prints::ConfigTokens,
+            ["token", "list", ..] => Prints::TokenList,
             _ => Prints::Report,
         }
     }
@@ -185,6 +189,14 @@ impl Secrets {
     fn name(&self, id: usize) -> String {
         let (kind, place) = &self.names[id];
         format!("{} {place}", kind.name())
+    }
+
+    /// The ids of every secret of `kind` seen so far.
+    fn of_kind(&self, kind: Kind) -> BTreeSet<usize> {
+        let ids = self.names.iter().enumerate();
+        ids.filter(|(_, (k, _))| *k == kind)
+            .map(|(id, _)| id)
+            .collect()
     }
 
     fn count(&self, kind: Kind) -> usize {
@@ -388,6 +400,7 @@ impl<'t> Harness<'t> {
         self.read_result(prints, &label, &out, known_before);
         let shown_by_design = match prints {
             Prints::ConfigTokens => self.config_tokens(&args),
+            Prints::TokenList => self.secrets.of_kind(Kind::TokenSecret),
             _ => BTreeSet::new(),
         };
         self.runs.push(Run {
@@ -423,7 +436,7 @@ impl<'t> Harness<'t> {
     fn read_result(&mut self, prints: Prints, label: &str, out: &Output, known_before: usize) {
         let name = format!("the stdout of `{label}`");
         match prints {
-            Prints::Report | Prints::ConfigTokens => return,
+            Prints::Report | Prints::ConfigTokens | Prints::TokenList => return,
             Prints::NewCertificateKey => {
                 let hex = out.stdout.trim_ascii().to_vec();
                 let place = format!("in {name}");
@@ -455,8 +468,10 @@ impl<'t> Harness<'t> {
                 if run.shown_by_design.contains(&id) {
                     continue;
                 }
-                if matches!(run.prints, Prints::Report | Prints::ConfigTokens)
-                    || id < run.known_before
+                if matches!(
+                    run.prints,
+                    Prints::Report | Prints::ConfigTokens | Prints::TokenList
+                ) || id < run.known_before
                 {
                     leaks.push(format!("`{}` printed {} on stdout", run.label, name(id)));
                 }
@@ -585,6 +600,10 @@ fn token_runs(h: &mut Harness, trees: &Trees) -> (String, Vec<String>) {
     h.run(on(cp, &given), 0);
     h.run(on(cp, &["token", "create", "--usages", "signing"]), 0);
     h.run(on(cp, &["token", "manifests"]), 0);
+    h.run(on(cp, &["token", "list"]), 0);
+    h.run(on(cp, &["token", "list", "-o", "json"]), 0);
+    h.run(on(cp, &["token", "delete", "given0"]), 0);
+    h.run(on(cp, &["token", "delete", "given0.t0ken0f0rtheusr0"]), 1);
     let manifests = trees.scratch("manifests");
     h.run(
         on(cp, &["token", "manifests", "--manifests-dir", &manifests]),
