@@ -123,6 +123,10 @@ pub struct CheckExpirationArgs {
     /// The directories of the tree.
     #[command(flatten)]
     pub tree: TreeArgs,
+    /// kubeadm configuration file: its certificatesDir; flags given as well override it.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
     /// Output format.
     #[arg(short = 'o', long, value_enum, default_value_t = ExpirationFormat::Text)]
     pub output: ExpirationFormat,
@@ -164,6 +168,10 @@ pub struct RenewArgs {
     /// The directories of the tree.
     #[command(flatten)]
     pub tree: TreeArgs,
+    /// kubeadm configuration file: its certificatesDir, certificateValidityPeriod and encryptionAlgorithm; flags given as well override it.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
     /// The tree lock.
     #[command(flatten)]
     pub lock: LockArgs,
@@ -441,6 +449,9 @@ pub struct ManifestsArgs {
 /// `kubepki token create`.
 #[derive(Debug, Args)]
 pub struct TokenCreateArgs {
+    /// kubeadm configuration file: its certificatesDir, and its first bootstrapTokens entry as this token's defaults; flags given as well override it.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// The token to create, [a-z0-9]{6}.[a-z0-9]{16} [default: a new random one].
     #[arg(value_name = "TOKEN", hide_default_value = true)]
     pub token: Option<SecretArg>,
@@ -450,8 +461,8 @@ pub struct TokenCreateArgs {
     /// A note for people, stored in the Secret.
     #[arg(long, value_name = "TEXT")]
     pub description: Option<String>,
-    /// What the token may be used for.
-    #[arg(long, value_name = "USAGE,...", value_delimiter = ',', default_values = ["signing", "authentication"])]
+    /// What the token may be used for [default: signing,authentication].
+    #[arg(long, value_name = "USAGE,...", value_delimiter = ',')]
     pub usages: Vec<Usage>,
     /// Extra groups the token authenticates in [default: system:bootstrappers:kubeadm:default-node-token].
     #[arg(long, value_name = "GROUP,...", value_delimiter = ',')]

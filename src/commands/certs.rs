@@ -1,6 +1,6 @@
 //! `kubepki certs check-expiration|renew|ca-cert-hash|certificate-key`.
 
-use super::{lock_existing_tree, warn_open_secrets};
+use super::{configured_tree, lock_existing_tree, warn_open_secrets};
 use crate::cli::{CertsCommand, CheckExpirationArgs, RenewArgs};
 use crate::engine::expiry::ExpirationInfo;
 use crate::engine::renew::{Outcome, RenewRequest, default_backup_dir, renew};
@@ -33,7 +33,7 @@ pub fn run(command: &CertsCommand) -> Result<ExitCode> {
 }
 
 fn check_expiration(args: &CheckExpirationArgs) -> Result<ExitCode> {
-    let dirs = args.tree.dirs();
+    let (_, dirs) = configured_tree(args.config.as_deref(), &args.tree)?;
     reader::require_tree(&dirs)?;
     let info = ExpirationInfo::read(&dirs, OffsetDateTime::now_utc())?;
     warn_open_secrets(&dirs);
@@ -55,11 +55,14 @@ fn check_expiration(args: &CheckExpirationArgs) -> Result<ExitCode> {
 }
 
 fn renew_certs(args: &RenewArgs) -> Result<ExitCode> {
-    let dirs = args.tree.dirs();
+    let (file, dirs) = configured_tree(args.config.as_deref(), &args.tree)?;
     let now = OffsetDateTime::now_utc();
     let rows = renewable_rows(&args.names)
         .ok_or_else(|| anyhow!("unknown certificate in {:?}", args.names))?;
-    let validity = validity(args.cert_validity, DEFAULT_CERT_VALIDITY, "--cert-validity")?;
+    let cert_validity = args
+        .cert_validity
+        .or(file.cluster.certificate_validity_period);
+    let validity = validity(cert_validity, DEFAULT_CERT_VALIDITY, "--cert-validity")?;
     let _lock = lock_existing_tree(&dirs, &args.lock)?;
     let backup_dir = match &args.backup_dir {
         Some(dir) => dir.clone(),
@@ -68,7 +71,9 @@ fn renew_certs(args: &RenewArgs) -> Result<ExitCode> {
     let request = RenewRequest {
         rows,
         due_within: args.expiring_within,
-        algorithm: args.encryption_algorithm,
+        algorithm: args
+            .encryption_algorithm
+            .or(file.cluster.encryption_algorithm),
         validity,
         backup_dir,
         now,

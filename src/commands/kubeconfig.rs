@@ -1,11 +1,11 @@
 //! `kubepki kubeconfig user`.
 
+use super::configured_tree;
 use crate::cli::{KubeconfigCommand, KubeconfigUserArgs};
-use crate::config::InitConfig;
 use crate::engine::user::{UserRequest, user_kubeconfig};
 use crate::report::{capped, print_document};
 use crate::spec::{DEFAULT_CERT_VALIDITY, validity};
-use crate::tree::{TreeDirs, store};
+use crate::tree::store;
 use anyhow::{Result, bail};
 use std::process::ExitCode;
 use time::OffsetDateTime;
@@ -22,14 +22,7 @@ fn user(args: &KubeconfigUserArgs) -> Result<ExitCode> {
             bail!("{} exists; pass --force to replace it", path.display());
         }
     }
-    let file = match &args.config {
-        Some(path) => InitConfig::load(path)?,
-        None => InitConfig::default(),
-    };
-    let dirs = TreeDirs::new(
-        file.cert_dir(args.tree.cert_dir.as_deref()),
-        args.tree.kubeconfig_dir.clone(),
-    );
+    let (file, dirs) = configured_tree(args.config.as_deref(), &args.tree)?;
     let request = UserRequest {
         name: args.client_name.clone(),
         groups: args.orgs.clone(),

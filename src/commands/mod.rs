@@ -8,13 +8,15 @@ mod join;
 mod kubeconfig;
 mod token;
 
-use crate::cli::{Cli, Command, LockArgs};
+use crate::cli::{Cli, Command, LockArgs, TreeArgs};
+use crate::config::InitConfig;
 use crate::report::{note, open_secret, print_document, recovered};
 use crate::tree::TreeDirs;
 use crate::tree::lock::{DEFAULT_LOCK_TIMEOUT, TreeLock};
 use crate::tree::reader::{self, open_secrets};
 use crate::tree::recovery::recover;
 use anyhow::Result;
+use std::path::Path;
 use std::process::ExitCode;
 
 /// Runs the parsed command line; `Err` means exit status 1 with the error printed once.
@@ -62,6 +64,24 @@ fn lock_existing_tree(dirs: &TreeDirs, lock: &LockArgs) -> Result<TreeLock> {
     let held = lock_tree(dirs, lock)?;
     reader::require_tree(dirs)?;
     Ok(held)
+}
+
+/// The configuration file (`--config`), or none, and the tree: `--cert-dir`, else the file's
+/// `certificatesDir`, else the default. Printed commands name the file too.
+fn configured_tree(config: Option<&Path>, tree: &TreeArgs) -> Result<(InitConfig, TreeDirs)> {
+    let file = match config {
+        Some(path) => InitConfig::load(path)?,
+        None => InitConfig::default(),
+    };
+    for line in &file.notes {
+        note("config", line);
+    }
+    let dirs = TreeDirs::new(
+        file.cert_dir(tree.cert_dir.as_deref()),
+        tree.kubeconfig_dir.clone(),
+    )
+    .with_config(config);
+    Ok((file, dirs))
 }
 
 /// Warns about every file of the tree that holds a private key and is open to group or others.

@@ -1,8 +1,9 @@
 //! `kubepki token generate|create|manifests`.
 
-use super::lock_existing_tree;
+use super::{configured_tree, lock_existing_tree};
 use crate::cli::{ManifestsArgs, TokenCommand, TokenCreateArgs, TokenDeleteArgs};
-use crate::cluster::bootstrap::{BootstrapToken, DEFAULT_TTL, TokenRecord};
+use crate::cluster::bootstrap::{BootstrapToken, DEFAULT_TTL};
+use crate::config::TokenSettings;
 use crate::engine::bootstrap::{
     create_token, delete_tokens, join_command, prune_expired_tokens, write_manifests,
 };
@@ -52,6 +53,14 @@ fn delete(args: &TokenDeleteArgs) -> Result<()> {
     print_manifests(&written, false)
 }
 
+/// The flag's values when given, else the configuration's.
+fn pick<T: Clone>(flag: &[T], file: Option<&Vec<T>>) -> Vec<T> {
+    match (flag.is_empty(), file) {
+        (false, _) | (true, None) => flag.to_vec(),
+        (true, Some(file)) => file.clone(),
+    }
+}
+
 /// `--manifests-dir`, else the default.
 fn manifests_dir(args: &ManifestsArgs) -> PathBuf {
     args.manifests_dir
@@ -61,19 +70,28 @@ fn manifests_dir(args: &ManifestsArgs) -> PathBuf {
 
 fn create(args: &TokenCreateArgs) -> Result<()> {
     let now = OffsetDateTime::now_utc();
-    let dirs = args.manifests.tree.dirs();
-    let token = match &args.token {
-        Some(arg) => arg.token("TOKEN")?,
-        None => BootstrapToken::generate()?,
+    let (file, dirs) = configured_tree(args.config.as_deref(), &args.manifests.tree)?;
+    let defaults = file.token_settings(now)?.into_iter().next();
+    let token = match (&args.token, defaults.as_ref().and_then(|d| d.token.clone())) {
+        (Some(arg), _) => arg.token("TOKEN")?,
+        (None, Some(token)) => token,
+        (None, None) => BootstrapToken::generate()?,
     };
-    let record = TokenRecord::new(
-        token,
-        args.ttl.unwrap_or(DEFAULT_TTL),
-        now,
-        args.usages.clone(),
-        args.groups.clone(),
-        args.description.clone(),
-    )?;
+    let settings = TokenSettings {
+        field: String::new(),
+        token: None,
+        ttl: args
+            .ttl
+            .or(defaults.as_ref().map(|d| d.ttl))
+            .unwrap_or(DEFAULT_TTL),
+        usages: pick(&args.usages, defaults.as_ref().map(|d| &d.usages)),
+        groups: pick(&args.groups, defaults.as_ref().map(|d| &d.groups)),
+        description: args
+            .description
+            .clone()
+            .or(defaults.and_then(|d| d.description)),
+    };
+    let record = settings.record(token, now)?;
     let _lock = lock_existing_tree(&dirs, &args.manifests.lock)?;
     let admin = read_admin(&dirs)?;
     let join = match args.print_join_command {
@@ -81,8 +99,7 @@ fn create(args: &TokenCreateArgs) -> Result<()> {
         false => None,
     };
     let dir = manifests_dir(&args.manifests);
-    let pruned = prune_expired_tokens(&dir, now)?;
-    let written = create_token(&dirs, &dir, &record, now)?;
+    let (pruned, written) = create_token(&dirs, &dir, &record, now)?;
     print_removed_tokens(&pruned, true, true)?;
     print_manifests(&written, true)?;
     match join {

@@ -90,13 +90,14 @@ fn manifests(
 }
 
 /// Writes the Secret manifest of the new token `record` into `dir`, then the manifests it
-/// signs; an id that already has a Secret is refused. Returns the files written.
+/// signs; an id that already has a Secret is refused. Secret manifests of tokens expired at
+/// `now` are pruned on the way. Returns the files removed and the files written.
 pub fn create_token(
     dirs: &TreeDirs,
     dir: &Path,
     record: &TokenRecord,
     now: OffsetDateTime,
-) -> Result<Vec<PathBuf>> {
+) -> Result<(Vec<PathBuf>, Vec<PathBuf>)> {
     let secret = secret_file(dir, record)?;
     if store::read_optional(&secret.root, &secret.rel)?.is_some() {
         bail!(
@@ -105,10 +106,11 @@ pub fn create_token(
             record.token.id()
         );
     }
+    let pruned = prune_expired_tokens(dir, now)?;
     store::create_all(std::slice::from_ref(&secret))?;
     let mut written = vec![secret.path()];
     written.extend(write_manifests(dirs, dir, now)?);
-    Ok(written)
+    Ok((pruned, written))
 }
 
 /// Removes the Secret manifests of tokens expired at `now` from `dir` (on a cluster, the
@@ -214,7 +216,8 @@ mod tests {
                 .expect("checked")
                 .is_empty()
         );
-        let created = create_token(&tree.dirs, &dir, &record(spec.now), spec.now).expect("created");
+        let (_, created) =
+            create_token(&tree.dirs, &dir, &record(spec.now), spec.now).expect("created");
         let names: Vec<_> = created.iter().filter_map(|p| p.file_name()).collect();
         assert_eq!(names, ["bootstrap-token-abcdef.yaml", "cluster-info.yaml"]);
         let again =

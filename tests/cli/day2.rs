@@ -287,3 +287,86 @@ fn issue_17_an_external_ca_is_not_called_a_certificate_and_key() {
         "{stdout}"
     );
 }
+
+#[test]
+fn issue_17_config_all_the_way() {
+    let tree = TempTree::new();
+    let config = tree.root().join("kubeadm.yaml");
+    let text = format!(
+        "apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\n\
+         bootstrapTokens:\n- token: abcdef.0123456789abcdef\n  ttl: 2h\n  description: from the file\n\
+         ---\napiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\n\
+         certificatesDir: {}\nencryptionAlgorithm: ECDSA-P384\ncertificateValidityPeriod: 100h\n",
+        tree.pki().display()
+    );
+    std::fs::write(&config, text).expect("writing the config");
+    let config = config.display().to_string();
+    let kubeconfig_dir = tree.root().display().to_string();
+    let base = |words: &[&str]| {
+        let mut args: Vec<String> = words.iter().map(|w| w.to_string()).collect();
+        args.extend(["--config".into(), config.clone()]);
+        args.extend(["--kubeconfig-dir".into(), kubeconfig_dir.clone()]);
+        args
+    };
+    let mut init = base(&[
+        "init",
+        "--node-name",
+        "cp1",
+        "--apiserver-advertise-address",
+        "127.0.0.1",
+        "--encryption-algorithm",
+        "ECDSA-P256",
+        "--cert-validity",
+        "8760h",
+    ]);
+    init.push("--lock-timeout=5s".into());
+    let out = kubepki(&init);
+    assert_success(&out, "init --config");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("--token abcdef.0123456789abcdef --discovery-token-ca-cert-hash sha256:"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("--config {config}")),
+        "printed commands name the config: {stdout}"
+    );
+    let secret = tree.read("bootstrap/bootstrap-token-abcdef.yaml");
+    assert!(
+        String::from_utf8_lossy(&secret).contains("ZnJvbSB0aGUgZmlsZQ=="),
+        "the description"
+    );
+    let cluster_info =
+        String::from_utf8_lossy(&tree.read("bootstrap/cluster-info.yaml")).into_owned();
+    assert!(cluster_info.contains("jws-kubeconfig-abcdef"));
+    let out = kubepki(&base(&["certs", "check-expiration", "-o", "json"]));
+    assert_success(&out, "check-expiration --config");
+    let out = kubepki(&base(&["certs", "renew", "apiserver"]));
+    assert_success(&out, "renew --config");
+    let text = openssl(&[
+        "x509",
+        "-noout",
+        "-text",
+        "-in",
+        &tree.pki().join("apiserver.crt").display().to_string(),
+    ]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("NIST CURVE: P-384"),
+        "the configured algorithm: {text}"
+    );
+    let left = not_after(&tree.pki().join("apiserver.crt"))
+        - time::OffsetDateTime::now_utc().unix_timestamp();
+    assert!(
+        (99 * 3600..=100 * 3600).contains(&left),
+        "the configured validity: {left}s"
+    );
+    let out = kubepki(&base(&["token", "create", "bcdefg.0123456789abcdef"]));
+    assert_success(&out, "token create --config");
+    let secret =
+        String::from_utf8_lossy(&tree.read("bootstrap/bootstrap-token-bcdefg.yaml")).into_owned();
+    assert!(
+        secret.contains("ZnJvbSB0aGUgZmlsZQ=="),
+        "the file's description is the default: {secret}"
+    );
+}
