@@ -2,7 +2,7 @@
 //! plan as one JSON document, and after a full run the summary with the join pin.
 
 use super::{Format, manifest_line, stdout};
-use crate::engine::plan::{Action, Plan, Step};
+use crate::engine::plan::{Action, Drift, Plan, Step};
 use crate::pki::issue::Eku;
 use crate::pki::pin::CaPin;
 use crate::profile::{Group, Kind, Role, by_role};
@@ -106,6 +106,9 @@ pub struct StepReport {
     /// IP SANs of a new serving certificate.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub ips: Vec<String>,
+    /// How a reused file differs from what the current settings would write.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub drift: Vec<Drift>,
     /// A CA reused without its key: only what it signed already can be used.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub external_ca: bool,
@@ -123,7 +126,15 @@ impl InitReport {
             .chain(&plan.context)
             .filter(|s| s.row.name == cluster_ca.name)
             .find_map(|s| s.existing_cert.as_ref().map(CaPin::of));
-        let control_plane = spec.control_plane_url();
+        // Join lines name the server admin.conf really has, when it was kept despite the settings.
+        let kept_admin_server = plan
+            .steps
+            .iter()
+            .filter(|s| s.row.role == Role::Admin)
+            .flat_map(|s| &s.drift)
+            .find(|d| d.what == "server")
+            .map(|d| d.found.clone());
+        let control_plane = kept_admin_server.unwrap_or_else(|| spec.control_plane_url());
         InitReport {
             dry_run,
             cert_dir: plan.dirs.cert_dir.clone(),
@@ -228,6 +239,7 @@ impl StepReport {
             files: step.files.clone(),
             dns_names,
             ips: ips.iter().map(|ip| ip.to_string()).collect(),
+            drift: step.drift.clone(),
             external_ca: step.row.kind == Kind::Ca
                 && step.action == Action::Reuse
                 && step.existing_key.is_none(),
@@ -281,6 +293,18 @@ impl StepReport {
             ),
             (false, StepAction::Reuse) => format!("[{group}] Using the existing {name:?} {what}\n"),
         };
+        for drift in &self.drift {
+            line.push_str(&format!(
+                "[{group}] WARNING: {}: {drift}\n",
+                self.files_joined(", ")
+            ));
+        }
+        if !self.drift.is_empty() {
+            line.push_str(&format!(
+                "[{group}] To write it for the current settings, move it away and run this command \
+                 again (kubepki never replaces a file that is sound)\n"
+            ));
+        }
         if !self.dns_names.is_empty() && self.action != StepAction::Error {
             line.push_str(&format!(
                 "[{group}] {name} serving cert is signed for DNS names [{}] and IPs [{}]\n",
@@ -332,6 +356,7 @@ mod tests {
             files: dirs.paths_of(row),
             existing_key: None,
             existing_cert: None,
+            drift: Vec::new(),
         };
         StepReport::of(&step, &spec)
     }

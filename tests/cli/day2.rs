@@ -370,3 +370,54 @@ fn issue_17_config_all_the_way() {
         "the file's description is the default: {secret}"
     );
 }
+
+#[test]
+fn issue_17_drift_is_named() {
+    let tree = TempTree::new();
+    tree.init("ECDSA-P256", &[]);
+    let mut args = vec!["init", "phase", "kubeconfig", "all"]
+        .into_iter()
+        .map(String::from)
+        .collect::<Vec<_>>();
+    args.extend(tree.dir_args());
+    args.extend(
+        [
+            "--node-name",
+            "other",
+            "--apiserver-advertise-address",
+            "127.0.0.1",
+            "--control-plane-endpoint",
+            "other:7443",
+        ]
+        .map(String::from),
+    );
+    let out = kubepki(&args);
+    assert_success(&out, "init phase kubeconfig all");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let admin = tree.root().join("admin.conf");
+    assert!(
+        stdout.contains(&format!(
+            "[kubeconfig] WARNING: {}: its server is https://127.0.0.1:6443, the current settings say https://other:7443\n",
+            admin.display()
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("its user is system:node:cp1, the current settings say system:node:other"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("move it away and run this command again"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("kubeadm join"),
+        "a phase prints no join line: {stdout}"
+    );
+    args.extend(["-o".into(), "json".into()]);
+    let out = kubepki(&args);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let admin_step = &json["steps"][0];
+    assert_eq!(admin_step["drift"][0]["what"], "server");
+    assert_eq!(admin_step["drift"][0]["wanted"], "https://other:7443");
+}
