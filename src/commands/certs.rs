@@ -8,7 +8,7 @@ use crate::pki::keys::new_certificate_key;
 use crate::pki::pin::CaPin;
 use crate::profile::{Role, by_role, renewable_rows};
 use crate::report::{
-    capped, due_notice, expiration_metrics, print_expiration, print_line, print_renewal,
+    Progress, capped, due_notice, expiration_metrics, print_expiration, print_line, print_renewal,
 };
 use crate::spec::{DEFAULT_CERT_VALIDITY, validity};
 use crate::tree::{TreeDirs, reader, store};
@@ -78,7 +78,9 @@ fn renew_certs(args: &RenewArgs) -> Result<ExitCode> {
         backup_dir,
         now,
     };
-    let renewal = renew(&dirs, &request)?;
+    let progress = Progress::new("renew", "keys");
+    let renewal = renew(&dirs, &request, &|done, total| progress.update(done, total))?;
+    progress.finish();
     capped("renew", &renewal.capped);
     warn_open_secrets(&dirs);
     print_renewal(&renewal, args.expiring_within)?;

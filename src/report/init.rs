@@ -166,9 +166,27 @@ impl InitReport {
         });
     }
 
-    /// Prints the report in `format`.
+    /// Prints the report in `format`: a plan (`--dry-run`), or a refusal.
     pub fn print(&self, format: Format) -> Result<()> {
         stdout(&self.render(format)?)
+    }
+
+    /// Prints, as text, what the run is about to do, before it does it (the rest follows
+    /// with `print_outcome`); JSON and YAML wait for the whole report.
+    pub fn print_steps(&self, format: Format) -> Result<()> {
+        match format {
+            Format::Text => stdout(&self.steps_text()),
+            Format::Json | Format::Yaml => Ok(()),
+        }
+    }
+
+    /// Prints what follows the steps once the run is done: as text, the manifests written
+    /// and the closing lines; as JSON or YAML, the whole report.
+    pub fn print_outcome(&self, format: Format) -> Result<()> {
+        match format {
+            Format::Text => stdout(&self.outcome_text()),
+            Format::Json | Format::Yaml => self.print(format),
+        }
     }
 
     fn render(&self, format: Format) -> Result<String> {
@@ -180,13 +198,19 @@ impl InitReport {
     }
 
     fn text(&self) -> String {
-        let mut text: String = self.steps.iter().map(|s| s.line(self.dry_run)).collect();
-        if self.dry_run || self.failed {
-            return text;
+        let mut text = self.steps_text();
+        if !self.dry_run && !self.failed {
+            text.push_str(&self.outcome_text());
         }
-        for path in &self.manifests {
-            text.push_str(&manifest_line(path));
-        }
+        text
+    }
+
+    fn steps_text(&self) -> String {
+        self.steps.iter().map(|s| s.line(self.dry_run)).collect()
+    }
+
+    fn outcome_text(&self) -> String {
+        let mut text: String = self.manifests.iter().map(|p| manifest_line(p)).collect();
         if let (Some(pin), Some(closing)) = (&self.ca_cert_hash, &self.closing) {
             text.push_str(&self.summary(pin, closing));
         }

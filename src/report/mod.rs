@@ -19,8 +19,10 @@ pub use renew::print_renewal;
 use crate::engine::issue::Capped;
 use crate::tree::TreeDirs;
 use anyhow::{Context, Result};
-use std::io::Write;
+use std::cell::Cell;
+use std::io::{IsTerminal, Write};
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 /// How a result is printed on stdout.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -79,6 +81,73 @@ pub fn describe_dirs(dirs: &TreeDirs) -> String {
         dirs.cert_dir.display(),
         dirs.kubeconfig_dir.display()
     )
+}
+
+/// Progress of slow work on stderr (key generation): nothing for work done within a second;
+/// then, on a terminal, one line rewritten in place, and elsewhere (a log, cron) a plain line
+/// at most once a second; and at the end a line saying how long it took.
+pub struct Progress {
+    group: &'static str,
+    what: &'static str,
+    started: Instant,
+    terminal: bool,
+    last_shown: Cell<Option<Instant>>,
+    total: Cell<usize>,
+}
+
+impl Progress {
+    /// Progress of making `what` (e.g. `keys`), reported under `[group]`.
+    pub fn new(group: &'static str, what: &'static str) -> Progress {
+        Progress {
+            group,
+            what,
+            started: Instant::now(),
+            terminal: std::io::stderr().is_terminal(),
+            last_shown: Cell::new(None),
+            total: Cell::new(0),
+        }
+    }
+
+    /// `done` of `total` are done.
+    pub fn update(&self, done: usize, total: usize) {
+        self.total.set(total);
+        let now = Instant::now();
+        let since_start = now - self.started;
+        let since_shown = self.last_shown.get().map(|at| now - at);
+        let due = match self.terminal {
+            true => since_start >= Duration::from_secs(1),
+            false => {
+                since_start >= Duration::from_secs(1)
+                    && since_shown.is_none_or(|d| d >= Duration::from_secs(1))
+            }
+        };
+        if !due || done == total {
+            return;
+        }
+        self.last_shown.set(Some(now));
+        let (group, what) = (self.group, self.what);
+        match self.terminal {
+            true => eprint!("\r[{group}] generating {what}: {done} of {total} done"),
+            false => eprintln!("[{group}] generating {what}: {done} of {total} done"),
+        }
+    }
+
+    /// The work is over: says how long it took, if anything was shown.
+    pub fn finish(&self) {
+        if self.last_shown.get().is_none() {
+            return;
+        }
+        let total = self.total.get();
+        let took = self.started.elapsed().as_secs_f64();
+        let (group, what) = (self.group, self.what);
+        let clear = if self.terminal { "\r\x1b[K" } else { "" };
+        eprintln!("{clear}[{group}] generated {total} {what} in {took:.1}s");
+    }
+}
+
+/// Says on stderr why discovery failed this time, and when it tries again.
+pub fn retrying(error: &anyhow::Error, wait: Duration) {
+    eprintln!("[discovery] will try again in {wait:?}: {error:#}");
 }
 
 /// A warning on stderr, kubeadm's way.

@@ -421,3 +421,38 @@ fn issue_17_drift_is_named() {
     assert_eq!(admin_step["drift"][0]["what"], "server");
     assert_eq!(admin_step["drift"][0]["wanted"], "https://other:7443");
 }
+
+#[test]
+fn issue_17_slow_work_says_what_it_does_as_it_goes() {
+    use std::io::BufRead;
+    let tree = TempTree::new();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kubepki"))
+        .args(tree.init_args("RSA-4096", &[]))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("kubepki init");
+    let mut stdout = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+    let mut first = String::new();
+    stdout.read_line(&mut first).expect("a first line");
+    assert_eq!(first, "[certs] Generating \"ca\" certificate and key\n");
+    assert!(
+        child.try_wait().expect("a status").is_none(),
+        "the steps were printed only at the end"
+    );
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut rest).expect("the rest");
+    let out = child.wait_with_output().expect("kubepki init");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        rest.contains("Your Kubernetes control-plane PKI is ready."),
+        "{rest}"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("[certs] generating keys: "), "{stderr}");
+    assert!(stderr.contains("[certs] generated 16 keys in "), "{stderr}");
+}

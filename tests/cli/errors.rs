@@ -1110,7 +1110,13 @@ fn check_output(case: &Case, out: &Output, root: &str) -> Result<(), String> {
             case.exit
         ));
     }
-    let line = stderr.strip_suffix('\n').unwrap_or(&stderr);
+    // Lines saying why discovery will try again come before the error; they are progress.
+    let errors: String = stderr
+        .lines()
+        .filter(|line| !line.starts_with("[discovery] will try again in "))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    let line = errors.strip_suffix('\n').unwrap_or(&errors);
     if line.contains('\n') || !line.starts_with("kubepki: error: ") {
         return Err(format!(
             "expected one \"kubepki: error:\" line on stderr, got: {stderr}"
