@@ -71,7 +71,7 @@ fn run_init(args: &InitArgs, verbose: u8, reported: &mut bool) -> Result<ExitCod
     }
     warn_open_secrets(&dirs);
     report.print_steps(args.output.into())?;
-    write(args, &spec, &dirs, plan, &tokens, &mut report)?;
+    write(args, (&spec, &dirs, &file), plan, &tokens, &mut report)?;
     detail(verbose, format_args!("written in {:?}", started.elapsed()));
     report.print_outcome(args.output.into())?;
     Ok(ExitCode::SUCCESS)
@@ -82,15 +82,20 @@ fn run_init(args: &InitArgs, verbose: u8, reported: &mut bool) -> Result<ExitCod
 /// the same batch as the PKI. Completes `report` with what was written.
 fn write(
     args: &InitArgs,
-    spec: &ClusterSpec,
-    dirs: &TreeDirs,
+    (spec, dirs, file): (&ClusterSpec, &TreeDirs, &InitConfig),
     plan: Plan,
     tokens: &[TokenRecord],
     report: &mut InitReport,
 ) -> Result<()> {
     let progress = Progress::new("certs", "keys");
     let derive = |new: &[FileWrite]| match args.phase {
-        None => init_manifests(dirs, new, tokens, spec.now),
+        None => init_manifests(
+            dirs,
+            new,
+            tokens,
+            spec,
+            file.cluster.kubernetes_version.as_deref(),
+        ),
         Some(_) => Ok(Vec::new()),
     };
     let applied = apply(plan, spec, derive, &|done, total| {

@@ -8,6 +8,7 @@
 mod common;
 mod errors;
 mod model;
+pub mod publish;
 mod scalar;
 mod v1beta3;
 mod v1beta4;

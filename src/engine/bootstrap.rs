@@ -5,9 +5,11 @@
 
 use crate::cluster::bootstrap::{BootstrapToken, TokenRecord};
 use crate::cluster::kubeconfig::Kubeconfig;
-use crate::cluster::manifests::cluster_manifests;
+use crate::cluster::manifests::{cluster_manifests, upload_config};
+use crate::config::publish;
 use crate::pki::pin::CaPin;
 use crate::profile::{Role, by_role};
+use crate::spec::ClusterSpec;
 use crate::tree::TreeDirs;
 use crate::tree::reader::{read_admin, read_tokens};
 use crate::tree::store::{self, FileWrite};
@@ -22,14 +24,17 @@ pub fn write_manifests(dirs: &TreeDirs, dir: &Path, now: OffsetDateTime) -> Resu
 }
 
 /// What a whole `init` writes beside the PKI, in the same batch: the Secret of every token
-/// of `tokens` (the configuration's) that has none in the manifests directory yet, and the
-/// manifests for admin.conf as `new` leaves it, `cluster-info` signed by all the tokens.
+/// of `tokens` (the configuration's) that has none in the manifests directory yet; the
+/// manifests for admin.conf as `new` leaves it, `cluster-info` signed by all the tokens; and
+/// the configuration `kubeadm join` reads (`kubeadm-config`, `kubelet-config`) for `spec`.
 pub fn init_manifests(
     dirs: &TreeDirs,
     new: &[FileWrite],
     tokens: &[TokenRecord],
-    now: OffsetDateTime,
+    spec: &ClusterSpec,
+    kubernetes_version: Option<&str>,
 ) -> Result<Vec<FileWrite>> {
+    let now = spec.now;
     let dir = dirs.manifests_dir();
     let mut files = Vec::new();
     for record in tokens {
@@ -39,6 +44,19 @@ pub fn init_manifests(
         }
     }
     files.extend(manifests(&admin_after(dirs, new)?, &dir, tokens, now)?);
+    let ca_file = dirs
+        .cert_dir
+        .join(by_role(Role::ClusterCa).cert_file().unwrap_or_default());
+    let (name, yaml) = upload_config(
+        &publish::cluster_configuration(spec, &dirs.cert_dir, kubernetes_version)?,
+        &publish::kubelet_configuration(spec, &ca_file)?,
+    )?;
+    files.push(FileWrite {
+        root: dir,
+        rel: name.into(),
+        content: yaml.into_bytes(),
+        mode: store::SECRET_MODE,
+    });
     Ok(files)
 }
 

@@ -456,3 +456,65 @@ fn issue_17_slow_work_says_what_it_does_as_it_goes() {
     assert!(stderr.contains("[certs] generating keys: "), "{stderr}");
     assert!(stderr.contains("[certs] generated 16 keys in "), "{stderr}");
 }
+
+#[test]
+fn issue_17_init_publishes_the_configuration_kubeadm_join_reads() {
+    let tree = TempTree::new();
+    tree.init(
+        "ECDSA-P256",
+        &["--control-plane-endpoint", "lb.example.com:6443"],
+    );
+    let text = String::from_utf8_lossy(&tree.read("bootstrap/kubeadm-config.yaml")).into_owned();
+    let objects: Vec<serde_json::Value> = text
+        .split("---\n")
+        .map(|doc| serde_yaml::from_str(doc).expect("YAML"))
+        .collect();
+    let names: Vec<String> = objects
+        .iter()
+        .map(|o| {
+            format!(
+                "{}/{}",
+                o["kind"].as_str().unwrap_or("?"),
+                o["metadata"]["name"].as_str().unwrap_or("?")
+            )
+        })
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "ConfigMap/kubeadm-config",
+            "Role/kubeadm:nodes-kubeadm-config",
+            "RoleBinding/kubeadm:nodes-kubeadm-config",
+            "ConfigMap/kubelet-config",
+            "Role/kubeadm:kubelet-config",
+            "RoleBinding/kubeadm:kubelet-config",
+        ]
+    );
+    let binding = &objects[2];
+    assert_eq!(
+        binding["subjects"][0]["name"],
+        "system:bootstrappers:kubeadm:default-node-token"
+    );
+    assert_eq!(binding["subjects"][1]["name"], "system:nodes");
+    let cluster_configuration = objects[0]["data"]["ClusterConfiguration"]
+        .as_str()
+        .expect("a document");
+    let file = tree.root().join("published.yaml");
+    std::fs::write(&file, cluster_configuration).expect("writing");
+    let out = kubepki(&[
+        "config",
+        "validate",
+        "--config",
+        &file.display().to_string(),
+    ]);
+    assert_success(
+        &out,
+        "kubepki's strict reader on the published ClusterConfiguration",
+    );
+    assert!(cluster_configuration.contains("controlPlaneEndpoint: lb.example.com:6443"));
+    let kubelet = objects[3]["data"]["kubelet"].as_str().expect("a document");
+    assert!(
+        kubelet.contains("kind: KubeletConfiguration") && kubelet.contains("- 10.96.0.10"),
+        "{kubelet}"
+    );
+}
