@@ -371,7 +371,9 @@ impl fmt::Display for Problem {
                 let why = match error {
                     ParseError::NotYaml(why) => format!("not YAML: {why}"),
                     ParseError::NoSecret => "no Secret named kubeadm-certs in it".into(),
-                    ParseError::NotBase64(entry) => format!("entry {entry} is not base64"),
+                    ParseError::NotBase64(entry) => {
+                        format!("entry {entry} is not base64 (cut short?)")
+                    }
                 };
                 write!(f, "{}: not a kubeadm-certs bundle: {why}", path.display())
             }
