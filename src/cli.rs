@@ -170,7 +170,7 @@ pub struct BundleImportArgs {
     /// Where replaced files are copied first [default: <kubeconfig-dir>/tmp/kubepki-backup-<UTC time>].
     #[arg(long, value_name = "DIR")]
     pub backup_dir: Option<PathBuf>,
-    /// kubeadm configuration file: its certificatesDir.
+    /// kubeadm configuration file: its certificatesDir, and whether etcd is external.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// The directories of the tree.

@@ -59,8 +59,8 @@ fn export_bundle(args: &BundleExportArgs) -> Result<ExitCode> {
 /// file creates nothing, not even a directory), then plans and writes under the lock.
 fn import_bundle(args: &BundleImportArgs) -> Result<ExitCode> {
     let key = args.certificate_key.certificate_key("--certificate-key")?;
-    let (dirs, _) = tree_of(args.config.as_deref(), &args.tree)?;
-    let opened = open_bundle(&reader::read_bundle(&args.file)?, &key)?;
+    let (dirs, external_etcd) = tree_of(args.config.as_deref(), &args.tree)?;
+    let opened = open_bundle(&reader::read_bundle(&args.file)?, &key, external_etcd)?;
     let _lock = lock_tree(&dirs, &args.lock)?;
     let plan = plan_import(&dirs, opened)?;
     let backup_dir = match &args.backup_dir {

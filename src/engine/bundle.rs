@@ -148,14 +148,20 @@ pub struct OpenedBundle {
 }
 
 /// Opens `file` with `key` and checks it whole, without looking at the tree: a wrong key, a
-/// cut or altered file, or content that is not what its entry must hold is refused here.
-pub fn open_bundle(file: &BundleFile, key: &CertificateKey) -> Checked<OpenedBundle> {
+/// cut or altered file, or content that is not what its entry must hold is refused here. It
+/// must have every entry kubeadm's join needs on this host: the etcd CA's with a local etcd,
+/// the external etcd's entries with `external_etcd`.
+pub fn open_bundle(
+    file: &BundleFile,
+    key: &CertificateKey,
+    external_etcd: bool,
+) -> Checked<OpenedBundle> {
     let path = &file.name;
     let bundle = Bundle::parse(&file.bytes).map_err(|error| Problem::NotABundle {
         path: path.clone(),
         error,
     })?;
-    let rows = rows_in(&bundle, path)?;
+    let rows = rows_in(&bundle, path, external_etcd)?;
     let opened = bundle.open(key).map_err(|failure| match failure {
         OpenFailure::WrongKey => Problem::WrongCertificateKey(path.clone()),
         OpenFailure::Damaged(entry) => Problem::DamagedBundle {
@@ -202,15 +208,21 @@ pub fn plan_import(dirs: &TreeDirs, opened: OpenedBundle) -> Checked<ImportPlan>
     })
 }
 
-/// The shared rows whose entries the bundle must have: all of them, but the etcd CA's when
-/// it has the external etcd entries instead; a missing entry is an incomplete bundle.
-fn rows_in(bundle: &Bundle, path: &Path) -> Checked<Vec<&'static Profile>> {
-    let external_etcd = EXTERNAL_ETCD_BUNDLE_ENTRIES.iter().all(|e| bundle.has(e));
+/// The shared rows for this host's etcd; a bundle without an entry kubeadm's join would
+/// need here (kubeadm's `DownloadCerts` over `certsToTransfer`) is incomplete. So a bundle
+/// made for an external etcd never leaves a host with a local one to make an etcd CA of its
+/// own.
+fn rows_in(bundle: &Bundle, path: &Path, external_etcd: bool) -> Checked<Vec<&'static Profile>> {
     let rows: Vec<&'static Profile> = shared_rows(external_etcd).collect();
+    let external = EXTERNAL_ETCD_BUNDLE_ENTRIES
+        .iter()
+        .filter(|_| external_etcd)
+        .map(|e| e.to_string());
     let missing: Vec<String> = rows
         .iter()
         .flat_map(|row| row.cert_dir_files())
         .map(|rel| entry_name(&rel.to_string_lossy()))
+        .chain(external)
         .filter(|entry| !bundle.has(entry))
         .collect();
     match missing.is_empty() {
@@ -389,7 +401,7 @@ pub struct Imported {
     pub created: Vec<PathBuf>,
     /// Files that already held the bundle's content.
     pub kept: Vec<PathBuf>,
-    /// Files replaced (`--force`), and where their old content went.
+    /// Files that differed, replaced (`--force`) after a backup.
     pub replaced: Vec<PathBuf>,
     /// The backup directory, when anything was replaced.
     pub backup_dir: Option<PathBuf>,
@@ -499,7 +511,7 @@ mod tests {
     }
 
     fn refusal(tree: &TestTree, file: &BundleFile) -> Problem {
-        let opened = open_bundle(file, &key());
+        let opened = open_bundle(file, &key(), false);
         match opened.and_then(|opened| plan_import(&tree.dirs, opened)) {
             Ok(_) => panic!("{} was not refused", String::from_utf8_lossy(&file.bytes)),
             Err(problem) => problem,
@@ -512,7 +524,10 @@ mod tests {
         let first = TestTree::written(&spec);
         let file = exported(&first, false);
         let second = TestTree::empty();
-        let plan = plan_import(&second.dirs, open_bundle(&file, &key()).expect("opened"));
+        let plan = plan_import(
+            &second.dirs,
+            open_bundle(&file, &key(), false).expect("opened"),
+        );
         let imported = import(plan.expect("planned"), false, Path::new("/nowhere")).expect("ok");
         assert_eq!(imported.created.len(), 8);
         for path in &imported.created {
@@ -522,7 +537,10 @@ mod tests {
             let original = fs::read(first.dirs.cert_dir.join(rel)).expect("read");
             assert_eq!(fs::read(path).expect("read"), original, "{}", rel.display());
         }
-        let again = plan_import(&second.dirs, open_bundle(&file, &key()).expect("opened"));
+        let again = plan_import(
+            &second.dirs,
+            open_bundle(&file, &key(), false).expect("opened"),
+        );
         let again = import(again.expect("planned"), false, Path::new("/nowhere")).expect("ok");
         assert_eq!((again.created.len(), again.kept.len()), (0, 8));
         let plan = crate::engine::plan::plan_init(
@@ -567,7 +585,16 @@ mod tests {
             bytes: export.bundle.secret_yaml().expect("yaml").into_bytes(),
         };
         let empty = TestTree::empty();
-        let plan = plan_import(&empty.dirs, open_bundle(&file, &key()).expect("opened"));
+        match open_bundle(&file, &key(), false) {
+            Err(Problem::IncompleteBundle { missing, .. }) => {
+                assert_eq!(missing, ["etcd-ca.key", "etcd-ca.crt"])
+            }
+            _ => panic!("a local etcd needs the etcd CA"),
+        }
+        let plan = plan_import(
+            &empty.dirs,
+            open_bundle(&file, &key(), true).expect("opened"),
+        );
         let written: Vec<String> = plan
             .expect("planned")
             .files()
@@ -591,7 +618,10 @@ mod tests {
         let file = exported(&TestTree::written(&spec), false);
         let other = TestTree::written(&spec);
         let old_ca = fs::read(other.dirs.cert_dir.join("ca.crt")).expect("read");
-        let plan = plan_import(&other.dirs, open_bundle(&file, &key()).expect("opened"));
+        let plan = plan_import(
+            &other.dirs,
+            open_bundle(&file, &key(), false).expect("opened"),
+        );
         let error = import(plan.expect("planned"), false, Path::new("/nowhere"))
             .err()
             .expect("refused")
@@ -608,7 +638,10 @@ mod tests {
             Some(old_ca.clone())
         );
         let backup = other.dirs.kubeconfig_dir.join("backup");
-        let plan = plan_import(&other.dirs, open_bundle(&file, &key()).expect("opened"));
+        let plan = plan_import(
+            &other.dirs,
+            open_bundle(&file, &key(), false).expect("opened"),
+        );
         let imported = import(plan.expect("planned"), true, &backup).expect("forced");
         assert!(imported.replaced_ca && imported.replaced.len() == 8);
         assert_eq!(fs::read(backup.join("pki/ca.crt")).ok(), Some(old_ca));

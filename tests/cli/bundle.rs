@@ -459,3 +459,30 @@ fn three_control_planes_from_one_bundle_run_one_etcd_cluster() {
         );
     }
 }
+
+#[test]
+fn a_bundle_for_an_external_etcd_is_imported_only_where_etcd_is_external() {
+    let config = tempfile::tempdir().expect("a temp dir");
+    let external = config.path().join("external-etcd.yaml");
+    let yaml = "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\n\
+                etcd:\n  external:\n    endpoints: [https://10.0.0.5:2379]\n";
+    fs::write(&external, yaml).expect("writing the config");
+    let external = external.display().to_string();
+    let first = TempTree::new();
+    first.init(ALGORITHM, &["--config", &external]);
+    let key = new_key();
+    let file = first.root().join("kubeadm-certs.yaml");
+    let with_config = ["-o", &file.display().to_string(), "--config", &external];
+    assert_success(&export(&first, &key, &with_config), "export --config");
+    let text = fs::read_to_string(&file).expect("the bundle");
+    assert!(
+        text.contains("  external-etcd.key: ''\n") && !text.contains("\n  etcd-ca"),
+        "{text}"
+    );
+    let local = TempTree::new();
+    assert_refused(&local, &key, &file, "no entry for etcd-ca.key, etcd-ca.crt");
+    let second = TempTree::new();
+    let out = import(&second, &key, &file, &["--config", &external]);
+    assert_success(&out, "import --config");
+    assert!(!second.pki().join("etcd").exists());
+}
