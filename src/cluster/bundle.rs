@@ -23,7 +23,7 @@ pub const SECRET_NAME: &str = "kubeadm-certs";
 /// Its namespace.
 pub const NAMESPACE: &str = "kube-system";
 /// The Role and RoleBinding that let joining control planes get the Secret.
-pub const RBAC_NAME: &str = "kubeadm:kubeadm-certs";
+const RBAC_NAME: &str = "kubeadm:kubeadm-certs";
 
 /// The first lines of a bundle kubepki writes: what it is, for people who open it.
 const HEADER: &str = "# kubeadm's kubeadm-certs Secret: the shared control-plane CAs and keys, each \
@@ -82,6 +82,7 @@ impl Bundle {
     }
 
     /// The names of the entries, sorted.
+    #[cfg(test)]
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.entries.keys().map(String::as_str)
     }

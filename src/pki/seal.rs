@@ -14,7 +14,7 @@ const KEY_LEN: usize = 32;
 /// Bytes of the GCM tag after the ciphertext.
 const TAG_LEN: usize = 16;
 /// The shortest sealed message: a nonce and the tag of empty data.
-pub const MIN_SEALED_LEN: usize = NONCE_LEN + TAG_LEN;
+const MIN_SEALED_LEN: usize = NONCE_LEN + TAG_LEN;
 
 /// A certificate key: 32 secret bytes, written as 64 hexadecimal characters.
 #[derive(Clone, PartialEq, Eq)]

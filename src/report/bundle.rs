@@ -3,6 +3,7 @@
 //! line holds.
 
 use super::{note, stdout};
+use crate::cluster::bundle::{NAMESPACE, SECRET_NAME};
 use crate::engine::bundle::{Export, Imported};
 use crate::tree::TreeDirs;
 use anyhow::Result;
@@ -33,10 +34,11 @@ pub fn print_bundle_written(export: &Export, path: &Path, secret: bool) -> Resul
         path.display()
     );
     if secret {
-        text.push_str(
+        text.push_str(&format!(
             "[bundle] Once applied, it stays until deleted (kubeadm's expires with a 2-hour \
-             token): kubectl -n kube-system delete secret kubeadm-certs when the hosts have joined\n",
-        );
+             token): kubectl -n {NAMESPACE} delete secret {SECRET_NAME} when the hosts have \
+             joined\n"
+        ));
     }
     stdout(&text)
 }
