@@ -9,6 +9,7 @@ use crate::net::https::HttpsUrl;
 use crate::net::netaddr::{DnsName, Endpoint, San, ServiceCidrs};
 use crate::pki::keys::Algorithm;
 use crate::pki::pin::CaPin;
+use crate::pki::seal::CertificateKey;
 use crate::profile::{Group, phase_names, renewable_names};
 use crate::report::Format;
 use crate::spec::{ClusterInput, JoinInput};
@@ -115,6 +116,69 @@ pub enum CertsCommand {
     },
     /// Print a new random certificate key (32 bytes, hex).
     CertificateKey,
+    /// The shared CAs and keys, sealed as kubeadm's kubeadm-certs Secret, for more
+    /// control-plane hosts.
+    Bundle {
+        /// The bundle command.
+        #[command(subcommand)]
+        command: BundleCommand,
+    },
+}
+
+/// `kubepki certs bundle ...`.
+#[derive(Debug, Subcommand)]
+pub enum BundleCommand {
+    /// Seal this tree's CAs and service-account key pair with a certificate key.
+    Export(BundleExportArgs),
+    /// Open a bundle with its certificate key and write its files into this tree.
+    Import(BundleImportArgs),
+}
+
+/// `kubepki certs bundle export`.
+#[derive(Debug, Args)]
+pub struct BundleExportArgs {
+    /// The key to seal with, 64 hex characters (`kubepki certs certificate-key` makes one).
+    #[arg(long, value_name = "KEY")]
+    pub certificate_key: SecretArg,
+    /// Write to FILE (mode 0600) instead of stdout.
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Write the Secret with kubeadm's Role and RoleBinding, for `kubectl apply -f`.
+    #[arg(long)]
+    pub secret: bool,
+    /// kubeadm configuration file: its certificatesDir, and whether etcd is external.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The directories of the tree.
+    #[command(flatten)]
+    pub tree: TreeArgs,
+}
+
+/// `kubepki certs bundle import`.
+#[derive(Debug, Args)]
+pub struct BundleImportArgs {
+    /// The bundle (`-`: standard input): what `certs bundle export` wrote, or kubeadm's
+    /// Secret as `kubectl get secret kubeadm-certs -o yaml` prints it.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// The key the bundle was sealed with.
+    #[arg(long, value_name = "KEY")]
+    pub certificate_key: SecretArg,
+    /// Replace files of the tree that differ from the bundle (backed up first).
+    #[arg(long)]
+    pub force: bool,
+    /// Where replaced files are copied first [default: <kubeconfig-dir>/tmp/kubepki-backup-<UTC time>].
+    #[arg(long, value_name = "DIR")]
+    pub backup_dir: Option<PathBuf>,
+    /// kubeadm configuration file: its certificatesDir, and whether etcd is external.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The directories of the tree.
+    #[command(flatten)]
+    pub tree: TreeArgs,
+    /// The tree lock.
+    #[command(flatten)]
+    pub lock: LockArgs,
 }
 
 /// `kubepki certs check-expiration`.
@@ -520,8 +584,9 @@ pub struct JoinArgs {
     pub lock: LockArgs,
 }
 
-/// A secret given on the command line (a bootstrap token). It stays text until the command
-/// parses it, so that no error (clap's would) quotes it; `Debug` never shows it.
+/// A secret given on the command line (a bootstrap token, a certificate key). It stays text
+/// until the command parses it, so that no error (clap's would) quotes it; `Debug` never
+/// shows it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct SecretArg(String);
 
@@ -542,6 +607,13 @@ impl SecretArg {
 
     /// The bootstrap token it holds; refused naming `flag`, never quoting the text.
     pub fn token(&self, flag: &str) -> Result<BootstrapToken, UsageError> {
+        self.0
+            .parse()
+            .map_err(|e: anyhow::Error| UsageError(format!("{flag}: {e}")))
+    }
+
+    /// The certificate key it holds; refused naming `flag`, never quoting the text.
+    pub fn certificate_key(&self, flag: &str) -> Result<CertificateKey, UsageError> {
         self.0
             .parse()
             .map_err(|e: anyhow::Error| UsageError(format!("{flag}: {e}")))

@@ -94,7 +94,7 @@ pub fn upload_config(
 }
 
 /// The YAML documents of `objects`, separated by `---`.
-fn documents(objects: &[Value]) -> Result<String> {
+pub(super) fn documents(objects: &[Value]) -> Result<String> {
     let texts = objects
         .iter()
         .map(serde_yaml::to_string)
@@ -103,11 +103,13 @@ fn documents(objects: &[Value]) -> Result<String> {
     Ok(texts.join("---\n"))
 }
 
-fn subject(kind: &str, name: &str) -> Value {
+/// An RBAC subject: a `User` or `Group` called `name`.
+pub(super) fn subject(kind: &str, name: &str) -> Value {
     json!({"apiGroup": RBAC_GROUP, "kind": kind, "name": name})
 }
 
-fn binding(
+/// A `RoleBinding` (in `namespace`) or `ClusterRoleBinding` of `role` (kind, name) to `subject`.
+pub(super) fn binding(
     kind: &str,
     name: &str,
     namespace: Option<&str>,
@@ -138,7 +140,12 @@ fn cluster_binding(name: &str, cluster_role: &str, subject: Value) -> Value {
 }
 
 /// A Role (`namespace`) or ClusterRole (`None`) granting `get` on `resource`, optionally one name.
-fn get_role(name: &str, namespace: Option<&str>, resource: &str, only: Option<&str>) -> Value {
+pub(super) fn get_role(
+    name: &str,
+    namespace: Option<&str>,
+    resource: &str,
+    only: Option<&str>,
+) -> Value {
     let mut rule = json!({"apiGroups": [""], "resources": [resource], "verbs": ["get"]});
     if let Some(only) = only {
         rule["resourceNames"] = json!([only]);

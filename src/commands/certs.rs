@@ -1,11 +1,11 @@
-//! `kubepki certs check-expiration|renew|ca-cert-hash|certificate-key`.
+//! `kubepki certs check-expiration|renew|ca-cert-hash|certificate-key|bundle`.
 
 use super::{configured_tree, lock_existing_tree, warn_open_secrets};
 use crate::cli::{CertsCommand, CheckExpirationArgs, RenewArgs};
 use crate::engine::expiry::ExpirationInfo;
 use crate::engine::renew::{Outcome, RenewRequest, default_backup_dir, renew};
-use crate::pki::keys::new_certificate_key;
 use crate::pki::pin::CaPin;
+use crate::pki::seal::CertificateKey;
 use crate::profile::{Role, by_role, renewable_rows};
 use crate::report::{
     Progress, capped, due_notice, expiration_metrics, print_expiration, print_line, print_renewal,
@@ -26,9 +26,10 @@ pub fn run(command: &CertsCommand) -> Result<ExitCode> {
         CertsCommand::Renew(args) => renew_certs(args),
         CertsCommand::CaCertHash { tree } => ca_cert_hash(&tree.dirs()),
         CertsCommand::CertificateKey => {
-            print_line(&new_certificate_key()?)?;
+            print_line(&CertificateKey::generate()?.to_hex())?;
             Ok(ExitCode::SUCCESS)
         }
+        CertsCommand::Bundle { command } => super::bundle::run(command),
     }
 }
 

@@ -1,6 +1,7 @@
 //! Dispatch: one `run` per command file. Commands turn arguments into plain inputs, call the
 //! engine and hand the result to `report`; they parse and decide nothing themselves.
 
+mod bundle;
 mod certs;
 mod config;
 mod init;

@@ -348,6 +348,11 @@ impl InitConfig {
         }
     }
 
+    /// Whether the file says `etcd.external` (no etcd CA on the control-plane hosts).
+    pub fn external_etcd(&self) -> bool {
+        matches!(self.cluster.etcd, Etcd::External)
+    }
+
     /// `--cert-dir` if given, else `certificatesDir`.
     pub fn cert_dir(&self, flag: Option<&Path>) -> Option<std::path::PathBuf> {
         flag.map(Path::to_path_buf)

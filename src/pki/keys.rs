@@ -155,14 +155,6 @@ pub fn public_key_pem(key: &KeyPair) -> String {
     crate::pki::pem::encode("PUBLIC KEY", &key.subject_public_key_info())
 }
 
-/// A new random certificate key (kubeadm's `--certificate-key`): 32 bytes from the system's
-/// random generator, lower-case hex.
-pub fn new_certificate_key() -> Result<String> {
-    let mut key = [0u8; 32];
-    aws_lc_rs::rand::fill(&mut key).map_err(|_| anyhow!("the system random generator failed"))?;
-    Ok(crate::pki::pem::hex(&key))
-}
-
 /// Loads a private key from PEM: `RSA PRIVATE KEY`, `EC PRIVATE KEY` (P-256 or P-384) or
 /// `PRIVATE KEY` (PKCS#8) holding one of those. Anything else is an error.
 pub fn from_pem(pem: &[u8]) -> Result<KeyPair> {

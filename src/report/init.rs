@@ -12,6 +12,9 @@ use anyhow::Result;
 use serde::Serialize;
 use std::path::PathBuf;
 
+/// The bundle file the closing text has other control-plane hosts copy.
+const BUNDLE_FILE: &str = "kubeadm-certs.yaml";
+
 /// What `init` did or would do, per row. Field names are documented in the README.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -36,6 +39,9 @@ pub struct InitReport {
     pub error: Option<String>,
     #[serde(skip)]
     join_endpoint: String,
+    /// `--control-plane-endpoint` as the other control-plane hosts' `init` must be given it.
+    #[serde(skip)]
+    control_plane_endpoint: Option<String>,
     /// The closing text of a whole `init` (not of a phase): set by `closing`.
     #[serde(skip)]
     closing: Option<Closing>,
@@ -50,6 +56,14 @@ struct Closing {
     token_create: String,
     /// The tokens the run's configuration created, for join lines that work as printed.
     tokens: Vec<String>,
+    /// `certs bundle export` for this tree, as a file to copy and as kubeadm's Secret.
+    bundle_export: String,
+    /// The same, piped to `kubectl apply` with the kubeconfig that may create the Secret.
+    bundle_apply: String,
+    /// `certs bundle import` on another control-plane host.
+    bundle_import: String,
+    /// `init` on another control-plane host.
+    other_init: String,
 }
 
 /// What a step does, in the report's words.
@@ -145,6 +159,10 @@ impl InitReport {
             manifests: Vec::new(),
             error: None,
             join_endpoint: control_plane.trim_start_matches("https://").to_string(),
+            control_plane_endpoint: spec
+                .control_plane_endpoint
+                .as_ref()
+                .map(|_| control_plane.trim_start_matches("https://").to_string()),
             closing: None,
         }
     }
@@ -154,15 +172,31 @@ impl InitReport {
     /// bootstrap tokens, exposed) make the join lines complete.
     pub fn closing(&mut self, dirs: &TreeDirs, tokens: Vec<String>) {
         let super_admin = dirs.kubeconfig_dir.join(by_role(Role::SuperAdmin).file);
+        let super_admin = shell_word(&super_admin.to_string_lossy());
         let manifests = dirs.manifests_dir();
+        let export = "certs bundle export --certificate-key \"$KEY\"";
+        let endpoint = match &self.control_plane_endpoint {
+            Some(endpoint) => format!(" --control-plane-endpoint {}", shell_word(endpoint)),
+            None => String::new(),
+        };
         self.closing = Some(Closing {
             apply_manifests: format!(
-                "kubectl --kubeconfig {} apply -f {}/",
-                shell_word(&super_admin.to_string_lossy()),
+                "kubectl --kubeconfig {super_admin} apply -f {}/",
                 shell_word(&manifests.to_string_lossy())
             ),
             token_create: dirs.command("token create --print-join-command"),
             tokens,
+            bundle_export: dirs.command(&format!("{export} -o {BUNDLE_FILE}")),
+            bundle_apply: format!(
+                "{} | kubectl --kubeconfig {super_admin} apply -f -",
+                dirs.command(&format!("{export} --secret"))
+            ),
+            bundle_import: dirs.command(&format!(
+                "certs bundle import --certificate-key \"$KEY\" {BUNDLE_FILE}"
+            )),
+            other_init: dirs.command(&format!(
+                "init --node-name <name> --apiserver-advertise-address <address>{endpoint}"
+            )),
         });
     }
 
@@ -230,16 +264,29 @@ impl InitReport {
             true => join("<token>"),
             false => closing.tokens.iter().map(|t| join(t)).collect(),
         };
+        let control_plane_joins =
+            joins.replace('\n', " --control-plane --certificate-key \"$KEY\"\n");
         format!(
             "\nYour Kubernetes control-plane PKI is ready.\n\n\
              To start using your cluster once its control plane runs, run the following as a regular user:\n\n  \
              mkdir -p $HOME/.kube\n  sudo cp -i {admin} $HOME/.kube/config\n  sudo chown $(id -u):$(id -g) $HOME/.kube/config\n\n\
              Once the API server answers, create the objects that let workers join:\n\n  {apply}\n\n\
              The cluster CA is pinned by:\n\n  --discovery-token-ca-cert-hash {pin}\n\n\
+             More control-plane hosts get this host's CAs and service-account key as kubeadm's encrypted \
+             kubeadm-certs bundle. Here, with a new certificate key (a secret: keep it so):\n\n  \
+             KEY=$(kubepki certs certificate-key)\n  {export}\n\n\
+             then, on each new control-plane host, with {BUNDLE_FILE} and the key copied there \
+             (and this host's other settings):\n\n  {import}\n  {other_init}\n\n\
+             Or, once the API server answers, upload the bundle as kubeadm's Secret and join with kubeadm:\n\n  \
+             {bundle_apply}\n{control_plane_joins}\n\
              Worker nodes join with a bootstrap token and that pin:\n\n{joins}\n\
              Create a token, and print the join commands, with:\n\n  {token_create}\n",
             apply = closing.apply_manifests,
             token_create = closing.token_create,
+            export = closing.bundle_export,
+            bundle_apply = closing.bundle_apply,
+            import = closing.bundle_import,
+            other_init = closing.other_init,
         )
     }
 }
@@ -360,6 +407,7 @@ mod tests {
             manifests: Vec::new(),
             error: None,
             join_endpoint: "192.168.1.10:6443".into(),
+            control_plane_endpoint: None,
             closing: None,
         }
     }
@@ -517,6 +565,11 @@ mod tests {
             ),
             "  kubeadm join 192.168.1.10:6443 --token <token> --discovery-token-ca-cert-hash",
             "  kubepki token create --print-join-command --cert-dir '/my cluster/pki' --kubeconfig-dir '/my cluster'\n",
+            "  kubepki certs bundle export --certificate-key \"$KEY\" -o kubeadm-certs.yaml --cert-dir '/my cluster/pki' --kubeconfig-dir '/my cluster'\n",
+            "  kubepki certs bundle import --certificate-key \"$KEY\" kubeadm-certs.yaml --cert-dir '/my cluster/pki' --kubeconfig-dir '/my cluster'\n",
+            "  kubepki init --node-name <name> --apiserver-advertise-address <address> --cert-dir '/my cluster/pki' --kubeconfig-dir '/my cluster'\n",
+            "  kubepki certs bundle export --certificate-key \"$KEY\" --secret --cert-dir '/my cluster/pki' --kubeconfig-dir '/my cluster' | kubectl --kubeconfig '/my cluster/super-admin.conf' apply -f -\n",
+            " --control-plane --certificate-key \"$KEY\"\n",
         ] {
             assert!(text.contains(line), "{line:?} in {text}");
         }
@@ -524,6 +577,13 @@ mod tests {
         assert!(report.text().contains(
             "  kubeadm join 192.168.1.10:6443 --token abcdef.0123456789abcdef --discovery"
         ));
+        report.control_plane_endpoint = Some("[fd00::1]:443".into());
+        report.closing(&dirs, vec![]);
+        assert!(
+            report
+                .text()
+                .contains("<address> --control-plane-endpoint '[fd00::1]:443' --cert-dir")
+        );
     }
 
     #[test]

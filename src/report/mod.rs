@@ -3,11 +3,13 @@
 //! stderr. Nothing secret is ever part of a report: it holds names, paths, reasons and
 //! public hashes, and a token only where it is the command's result.
 
+mod bundle;
 mod expiry;
 mod init;
 mod join;
 mod renew;
 
+pub use bundle::{bundle_absent, print_bundle_written, print_import};
 pub use expiry::{due_notice, expiration_metrics, expiration_tables, print_expiration};
 pub use init::{InitReport, StepReport};
 pub use join::{

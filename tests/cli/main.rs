@@ -1,6 +1,7 @@
 //! The one integration-test binary: every module drives the built `kubepki` and checks its
 //! output with the real consumers (openssl, kubectl, etcd).
 
+mod bundle;
 mod certs;
 mod config;
 mod crash;
