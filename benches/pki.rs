@@ -40,7 +40,12 @@ fn main() {
     let tree = tempfile::tempdir().expect("temp dir");
     let (spec, dirs) = spec_and_dirs(tree.path());
     let plan = plan_init(&spec, &dirs, Selection::All);
-    let written = kubepki::engine::apply::apply(plan, &spec, kubepki::engine::apply::no_derived);
+    let written = kubepki::engine::apply::apply(
+        plan,
+        &spec,
+        kubepki::engine::apply::no_derived,
+        &kubepki::engine::apply::unwatched,
+    );
     written.expect("writing a tree");
     report(
         "plan init over a full RSA-2048 tree (load + verify 27 files)",

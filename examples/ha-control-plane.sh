@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # High availability: the first control plane makes the CAs and the service-account key;
-# the others get copies of exactly those (as `kubeadm join --control-plane` does with
-# upload-certs), then run `kubepki init`, which reuses them and issues their own leaves.
+# the others get exactly those as kubeadm's encrypted kubeadm-certs bundle (what
+# `kubeadm init --upload-certs` and `kubeadm join --control-plane --certificate-key` move),
+# without a cluster: `certs bundle export` there, copy the file, `certs bundle import` on
+# each, then `kubepki init`, which reuses them and issues that host's own certificates.
 # Usage: examples/ha-control-plane.sh [WORKDIR]. Uses $KUBEPKI if set, else `kubepki`.
 set -euo pipefail
 kubepki=${KUBEPKI:-kubepki}
@@ -16,17 +18,20 @@ init() { # node address
 }
 
 init cp1 192.0.2.11
-for node in cp2 cp3; do
-    mkdir -p "$work/$node/pki/etcd"
-    for file in "${shared[@]}"; do
-        install -m "$(stat -c %a "$work/cp1/pki/$file")" "$work/cp1/pki/$file" "$work/$node/pki/$file"
-    done
+key=$("$kubepki" certs certificate-key) # a secret: pass it on as you would a password
+"$kubepki" certs bundle export --certificate-key "$key" -o "$work/kubeadm-certs.yaml" \
+    --cert-dir "$work/cp1/pki" --kubeconfig-dir "$work/cp1" >/dev/null
+for node in cp2 cp3; do # on each new host, with kubeadm-certs.yaml copied there
+    "$kubepki" certs bundle import --certificate-key "$key" "$work/kubeadm-certs.yaml" \
+        --cert-dir "$work/$node/pki" --kubeconfig-dir "$work/$node" >/dev/null
 done
 init cp2 192.0.2.12
 init cp3 192.0.2.13
 
 for node in cp2 cp3; do
-    cmp "$work/cp1/pki/ca.key" "$work/$node/pki/ca.key"
+    for file in "${shared[@]}"; do
+        cmp "$work/cp1/pki/$file" "$work/$node/pki/$file"
+    done
     openssl verify -CAfile "$work/cp1/pki/ca.crt" "$work/$node/pki/apiserver.crt"
     openssl verify -CAfile "$work/cp1/pki/etcd/ca.crt" "$work/$node/pki/etcd/peer.crt"
 done

@@ -7,11 +7,12 @@ set -euo pipefail
 kubepki=${KUBEPKI:-kubepki}
 out=${1:-$(mktemp -d)}
 
-"$kubepki" init --cert-dir "$out/pki" --kubeconfig-dir "$out" \
-    --node-name cp1 --apiserver-advertise-address 192.0.2.10 \
-    --control-plane-endpoint cluster.example.com:6443 \
-    --apiserver-cert-extra-sans 192.0.2.100,api.example.com \
-    --encryption-algorithm ECDSA-P256
+init=(init --cert-dir "$out/pki" --kubeconfig-dir "$out"
+    --node-name cp1 --apiserver-advertise-address 192.0.2.10
+    --control-plane-endpoint cluster.example.com:6443
+    --apiserver-cert-extra-sans 192.0.2.100,api.example.com
+    --encryption-algorithm ECDSA-P256)
+"$kubepki" "${init[@]}"
 
 pki=$out/pki
 openssl verify -purpose sslserver -CAfile "$pki/ca.crt" "$pki/apiserver.crt"
@@ -24,10 +25,7 @@ openssl verify -purpose sslclient -CAfile "$pki/etcd/ca.crt" "$pki/apiserver-etc
 openssl x509 -in "$pki/apiserver.crt" -noout -ext subjectAltName
 
 before=$(cd "$out" && find . -type f -exec sha256sum {} + | sort)
-"$kubepki" init --cert-dir "$out/pki" --kubeconfig-dir "$out" \
-    --node-name cp1 --apiserver-advertise-address 192.0.2.10 \
-    --control-plane-endpoint cluster.example.com:6443 \
-    --apiserver-cert-extra-sans 192.0.2.100,api.example.com >/dev/null
+"$kubepki" "${init[@]}" >/dev/null
 after=$(cd "$out" && find . -type f -exec sha256sum {} + | sort)
 [ "$before" = "$after" ] || { echo "second run changed the tree" >&2; exit 1; }
 echo "tree in $out verified; a second run reused every file"

@@ -10,6 +10,7 @@ use crate::net::https::HttpsUrl;
 use crate::net::netaddr::{DnsName, Endpoint, San, ServiceCidrs};
 use crate::pki::keys::Algorithm;
 use crate::pki::pin::CaPin;
+use crate::pki::seal::CertificateKey;
 use crate::profile::{Group, phase_names, renewable_names};
 use crate::report::Format;
 use crate::spec::{ClusterInput, JoinInput};
@@ -123,6 +124,69 @@ pub enum CertsCommand {
     Generations(GenerationsArgs),
     /// Put the tree back as it was before a generation's run [default: the newest].
     Rollback(RollbackArgs),
+    /// The shared CAs and keys, sealed as kubeadm's kubeadm-certs Secret, for more
+    /// control-plane hosts.
+    Bundle {
+        /// The bundle command.
+        #[command(subcommand)]
+        command: BundleCommand,
+    },
+}
+
+/// `kubepki certs bundle ...`.
+#[derive(Debug, Subcommand)]
+pub enum BundleCommand {
+    /// Seal this tree's CAs and service-account key pair with a certificate key.
+    Export(BundleExportArgs),
+    /// Open a bundle with its certificate key and write its files into this tree.
+    Import(BundleImportArgs),
+}
+
+/// `kubepki certs bundle export`.
+#[derive(Debug, Args)]
+pub struct BundleExportArgs {
+    /// The key to seal with, 64 hex characters (`kubepki certs certificate-key` makes one).
+    #[arg(long, value_name = "KEY")]
+    pub certificate_key: SecretArg,
+    /// Write to FILE (mode 0600) instead of stdout.
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Write the Secret with kubeadm's Role and RoleBinding, for `kubectl apply -f`.
+    #[arg(long)]
+    pub secret: bool,
+    /// kubeadm configuration file: its certificatesDir, and whether etcd is external.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The directories of the tree.
+    #[command(flatten)]
+    pub tree: TreeArgs,
+}
+
+/// `kubepki certs bundle import`.
+#[derive(Debug, Args)]
+pub struct BundleImportArgs {
+    /// The bundle (`-`: standard input): what `certs bundle export` wrote, or kubeadm's
+    /// Secret as `kubectl get secret kubeadm-certs -o yaml` prints it.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// The key the bundle was sealed with.
+    #[arg(long, value_name = "KEY")]
+    pub certificate_key: SecretArg,
+    /// Replace files of the tree that differ from the bundle (backed up first).
+    #[arg(long)]
+    pub force: bool,
+    /// Where replaced files are copied first [default: <kubeconfig-dir>/tmp/kubepki-backup-<UTC time>].
+    #[arg(long, value_name = "DIR")]
+    pub backup_dir: Option<PathBuf>,
+    /// kubeadm configuration file: its certificatesDir, and whether etcd is external.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The directories of the tree.
+    #[command(flatten)]
+    pub tree: TreeArgs,
+    /// The tree lock.
+    #[command(flatten)]
+    pub lock: LockArgs,
 }
 
 /// Where the generations are.
@@ -233,6 +297,10 @@ pub struct CheckExpirationArgs {
     /// The directories of the tree.
     #[command(flatten)]
     pub tree: TreeArgs,
+    /// kubeadm configuration file: its certificatesDir; flags given as well override it.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
     /// Output format.
     #[arg(short = 'o', long, value_enum, default_value_t = ExpirationFormat::Text)]
     pub output: ExpirationFormat,
@@ -274,6 +342,12 @@ pub struct RenewArgs {
     /// The directories of the tree.
     #[command(flatten)]
     pub tree: TreeArgs,
+    /// kubeadm configuration file: its certificatesDir, certificateValidityPeriod and encryptionAlgorithm; flags given as well override it.
+    /// With --reconcile, everything the tree is reconciled with [default: kubepki's defaults
+    /// and this host's facts, as init].
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
     /// The tree lock.
     #[command(flatten)]
     pub lock: LockArgs,
@@ -310,10 +384,6 @@ pub struct ReconcileArgs {
     /// changes are pending.
     #[arg(long, requires = "reconcile")]
     pub plan: bool,
-    /// With --reconcile: the kubeadm configuration file to reconcile with; the other flags
-    /// override it [default: kubepki's defaults and this host's facts, as init].
-    #[arg(long, value_name = "FILE", requires = "reconcile")]
-    pub config: Option<PathBuf>,
     /// With --reconcile: output format [default: text].
     #[arg(short = 'o', long, value_enum, requires = "reconcile")]
     pub output: Option<ReportFormat>,
@@ -332,7 +402,7 @@ pub struct KubeconfigUserArgs {
     /// The user name (the certificate's CN).
     #[arg(long, value_name = "NAME", value_parser = NonEmptyStringValueParser::new())]
     pub client_name: String,
-    /// A group (the certificate's O); repeat for two groups.
+    /// A group (the certificate's O); repeat for more groups.
     #[arg(long = "org", value_name = "GROUP", value_parser = NonEmptyStringValueParser::new())]
     pub orgs: Vec<String>,
     /// Validity of the certificate [default: 8760h].
@@ -347,6 +417,12 @@ pub struct KubeconfigUserArgs {
     /// Write to FILE (mode 0600) instead of stdout.
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Replace an existing --output FILE.
+    #[arg(long, requires = "output")]
+    pub force: bool,
+    /// kubeadm configuration file: its clusterName and certificatesDir.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// The directories of the tree.
     #[command(flatten)]
     pub tree: TreeArgs,
@@ -528,6 +604,32 @@ pub enum TokenCommand {
     Create(TokenCreateArgs),
     /// Write the cluster objects workers need to join (RBAC, cluster-info, kube-proxy).
     Manifests(ManifestsArgs),
+    /// List the tokens whose Secret manifests are in the manifests directory.
+    List(TokenListArgs),
+    /// Delete tokens: their Secret manifests go, and cluster-info is signed without them.
+    Delete(TokenDeleteArgs),
+}
+
+/// `kubepki token list`.
+#[derive(Debug, Args)]
+pub struct TokenListArgs {
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+    /// The tree and where the manifests are.
+    #[command(flatten)]
+    pub manifests: ManifestsArgs,
+}
+
+/// `kubepki token delete`.
+#[derive(Debug, Args)]
+pub struct TokenDeleteArgs {
+    /// The tokens to delete, by id ([a-z0-9]{6}) or whole.
+    #[arg(value_name = "TOKEN-ID|TOKEN", required = true)]
+    pub tokens: Vec<SecretArg>,
+    /// The tree and where the manifests are.
+    #[command(flatten)]
+    pub manifests: ManifestsArgs,
 }
 
 /// Where the bootstrap manifests go.
@@ -547,6 +649,9 @@ pub struct ManifestsArgs {
 /// `kubepki token create`.
 #[derive(Debug, Args)]
 pub struct TokenCreateArgs {
+    /// kubeadm configuration file: its certificatesDir, and its first bootstrapTokens entry as this token's defaults; flags given as well override it.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// The token to create, [a-z0-9]{6}.[a-z0-9]{16} [default: a new random one].
     #[arg(value_name = "TOKEN", hide_default_value = true)]
     pub token: Option<SecretArg>,
@@ -556,8 +661,8 @@ pub struct TokenCreateArgs {
     /// A note for people, stored in the Secret.
     #[arg(long, value_name = "TEXT")]
     pub description: Option<String>,
-    /// What the token may be used for.
-    #[arg(long, value_name = "USAGE,...", value_delimiter = ',', default_values = ["signing", "authentication"])]
+    /// What the token may be used for [default: signing,authentication].
+    #[arg(long, value_name = "USAGE,...", value_delimiter = ',')]
     pub usages: Vec<Usage>,
     /// Extra groups the token authenticates in [default: system:bootstrappers:kubeadm:default-node-token].
     #[arg(long, value_name = "GROUP,...", value_delimiter = ',')]
@@ -615,14 +720,36 @@ pub struct JoinArgs {
     pub lock: LockArgs,
 }
 
-/// A secret given on the command line (a bootstrap token). It stays text until the command
-/// parses it, so that no error (clap's would) quotes it; `Debug` never shows it.
+/// A secret given on the command line (a bootstrap token, a certificate key). It stays text
+/// until the command parses it, so that no error (clap's would) quotes it; `Debug` never
+/// shows it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct SecretArg(String);
 
 impl SecretArg {
+    /// The token id it holds (`abcdef`), or the id of the whole token it holds; refused
+    /// naming `flag`, never quoting the text.
+    pub fn token_id(&self, flag: &str) -> Result<String, UsageError> {
+        let is_id = self.0.len() == 6
+            && self
+                .0
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+        match is_id {
+            true => Ok(self.0.clone()),
+            false => self.token(flag).map(|token| token.id().to_string()),
+        }
+    }
+
     /// The bootstrap token it holds; refused naming `flag`, never quoting the text.
     pub fn token(&self, flag: &str) -> Result<BootstrapToken, UsageError> {
+        self.0
+            .parse()
+            .map_err(|e: anyhow::Error| UsageError(format!("{flag}: {e}")))
+    }
+
+    /// The certificate key it holds; refused naming `flag`, never quoting the text.
+    pub fn certificate_key(&self, flag: &str) -> Result<CertificateKey, UsageError> {
         self.0
             .parse()
             .map_err(|e: anyhow::Error| UsageError(format!("{flag}: {e}")))

@@ -58,6 +58,12 @@ impl Duration {
         self.seconds
     }
 
+    /// Go's `time.Duration.String()` of it, whatever it was written as (`400d` is
+    /// `9600h0m0s`): what Go programs such as kubeadm read.
+    pub fn go(self) -> String {
+        Duration::from_secs(self.seconds).to_string()
+    }
+
     /// The same span as a `time::Duration`, for date arithmetic.
     pub fn to_time(self) -> time::Duration {
         time::Duration::seconds(i64::try_from(self.seconds).unwrap_or(i64::MAX))
@@ -183,6 +189,7 @@ mod tests {
     fn days_are_shown_as_given() {
         let days: Duration = "400d".parse().expect("a duration");
         assert_eq!(days.to_string(), "400d");
+        assert_eq!(days.go(), "9600h0m0s");
         assert_eq!(days, "9600h".parse().expect("a duration"));
         assert_eq!(
             "1d12h".parse::<Duration>().map(|d| d.to_string()),

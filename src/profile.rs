@@ -194,6 +194,23 @@ pub static PROFILES: &[Profile] = &[
 /// directory (kubeadm's `bootstrap-kubelet.conf`). Not a row: it holds a token, no certificate.
 pub const BOOTSTRAP_KUBECONFIG: &str = "bootstrap-kubelet.conf";
 
+/// The bundle entries kubeadm's `certsToTransfer` has for an external etcd instead of the
+/// etcd CA: that etcd's CA and client certificate and key, which live wherever
+/// `etcd.external` says, outside the tree. kubepki leaves them empty and never writes them.
+pub const EXTERNAL_ETCD_BUNDLE_ENTRIES: &[&str] = &[
+    "external-etcd-ca.crt",
+    "external-etcd.crt",
+    "external-etcd.key",
+];
+
+/// The shared rows (see `Profile::is_shared`) in table order; with an external etcd, without
+/// the etcd CA, as kubeadm's `certsToTransfer`.
+pub fn shared_rows(external_etcd: bool) -> impl Iterator<Item = &'static Profile> {
+    PROFILES
+        .iter()
+        .filter(move |p| p.is_shared() && !(external_etcd && p.needs_local_etcd()))
+}
+
 /// The row that plays `role` (the table has exactly one for every role but `None`, as its
 /// unit tests prove).
 pub fn by_role(role: Role) -> &'static Profile {
@@ -318,6 +335,22 @@ impl Profile {
     /// The CA row that signs this row, if any.
     pub fn issuer_row(&self) -> Option<&'static Profile> {
         self.issuer.and_then(by_name)
+    }
+
+    /// Whether the row is shared control-plane material, the same files on every
+    /// control-plane host: the CAs and the service-account key pair, which the other rows
+    /// are signed or checked with (kubeadm's `certsToTransfer`). Every other row is made on
+    /// each host for that host.
+    pub fn is_shared(&self) -> bool {
+        matches!(self.kind, Kind::Ca | Kind::KeyPair)
+    }
+
+    /// The row's files under the cert dir, key first (none for kubeconfigs).
+    pub fn cert_dir_files(&self) -> Vec<PathBuf> {
+        [self.key_file(), self.cert_file(), self.pub_file()]
+            .into_iter()
+            .flatten()
+            .collect()
     }
 
     /// Whether the row has a certificate (everything but key pairs).
@@ -566,6 +599,39 @@ mod tests {
                 "apiserver-etcd-client"
             ]
         );
+    }
+
+    /// kubeadm's `certsToTransfer` (copycerts.go): these files, with the etcd CA only for a
+    /// local etcd.
+    #[test]
+    fn the_shared_rows_are_kubeadms_certs_to_transfer() {
+        let files = |external_etcd| {
+            let mut files: Vec<String> = shared_rows(external_etcd)
+                .flat_map(|row| row.cert_dir_files())
+                .map(|file| file.display().to_string())
+                .collect();
+            files.sort();
+            files
+        };
+        let kubeadm = [
+            "ca.crt",
+            "ca.key",
+            "etcd/ca.crt",
+            "etcd/ca.key",
+            "front-proxy-ca.crt",
+            "front-proxy-ca.key",
+            "sa.key",
+            "sa.pub",
+        ];
+        assert_eq!(files(false), kubeadm);
+        let without_etcd: Vec<&str> = kubeadm
+            .into_iter()
+            .filter(|f| !f.starts_with("etcd/"))
+            .collect();
+        assert_eq!(files(true), without_etcd);
+        let made_on_each_host = PROFILES.iter().filter(|p| !p.is_shared());
+        assert!(made_on_each_host.clone().all(|p| p.issuer.is_some()));
+        assert_eq!(made_on_each_host.count(), PROFILES.len() - 4);
     }
 
     #[test]

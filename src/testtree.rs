@@ -2,7 +2,7 @@
 //! engine itself, and small edits of one. Test-only.
 
 use crate::cluster::kubeconfig::Kubeconfig;
-use crate::engine::apply::{apply, no_derived};
+use crate::engine::apply::{apply, no_derived, unwatched};
 use crate::engine::plan::{Action, Plan, plan_init};
 use crate::pki::inspect::CertInfo;
 use crate::pki::{issue, keys, pem};
@@ -41,7 +41,7 @@ impl TestTree {
     pub fn init(&self, spec: &ClusterSpec, selection: Selection) {
         let plan = plan_init(spec, &self.dirs, selection);
         plan.ensure_no_refusal().expect("a plan without refusal");
-        apply(plan, spec, no_derived).expect("applying the plan");
+        apply(plan, spec, no_derived, &unwatched).expect("applying the plan");
     }
 
     /// The full paths of the files of row `name`, key first.

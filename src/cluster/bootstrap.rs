@@ -110,17 +110,27 @@ pub enum Usage {
     Authentication,
 }
 
+impl Usage {
+    /// Every usage.
+    pub const ALL: [Usage; 2] = [Usage::Signing, Usage::Authentication];
+
+    /// Its name, as `--usages` and kubeadm's configuration spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Usage::Signing => "signing",
+            Usage::Authentication => "authentication",
+        }
+    }
+}
+
 impl FromStr for Usage {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Usage, String> {
-        match text {
-            "signing" => Ok(Usage::Signing),
-            "authentication" => Ok(Usage::Authentication),
-            _ => Err(format!(
-                "{text:?} is not a token usage (signing, authentication)"
-            )),
-        }
+        Usage::ALL
+            .into_iter()
+            .find(|usage| usage.name() == text)
+            .ok_or_else(|| format!("{text:?} is not a token usage (signing, authentication)"))
     }
 }
 

@@ -62,10 +62,11 @@ enum Fetched {
     Status(u16),
 }
 
-/// Runs token discovery; `on_retry` hears about each failed attempt that will be retried.
+/// Runs token discovery; `on_retry` hears about each failed attempt that will be retried, and
+/// how long the wait before the next one is.
 pub fn by_token(
     request: &TokenDiscovery<'_>,
-    on_retry: &dyn Fn(&anyhow::Error),
+    on_retry: &dyn Fn(&anyhow::Error, Duration),
 ) -> Result<Discovered> {
     let deadline = Instant::now() + request.timeout;
     let url = request.endpoint.with_path(CLUSTER_INFO_PATH);
@@ -173,10 +174,10 @@ fn check_pins(ca_pem: &[u8], pins: &[CaPin]) -> Result<()> {
 }
 
 /// GETs `cluster-info`: transport errors and unparsable answers are worth a retry; an answer
-/// over the size caps is not.
+/// over the size caps, or a server certificate the trusted CA refuses, is not.
 fn fetch(url: &HttpsUrl, trust: &Trust, limit: Duration) -> Result<Fetched, Failure> {
     let response = https::get(url, trust, limit).map_err(|e| {
-        let fatal = e.is::<https::TooLarge>();
+        let fatal = e.is::<https::TooLarge>() || e.is::<https::RefusedServerCertificate>();
         let e = e.context(format!("GET {url}"));
         if fatal {
             Failure::Fatal(e)
@@ -207,7 +208,7 @@ fn fetch(url: &HttpsUrl, trust: &Trust, limit: Duration) -> Result<Fetched, Fail
 fn retry<T>(
     deadline: Instant,
     timeout: Duration,
-    on_retry: &dyn Fn(&anyhow::Error),
+    on_retry: &dyn Fn(&anyhow::Error, Duration),
     mut attempt: impl FnMut(Duration) -> Result<T, Failure>,
 ) -> Result<T> {
     let mut backoff = FIRST_BACKOFF;
@@ -224,7 +225,7 @@ fn retry<T>(
                 crate::duration::Duration::from_secs(timeout.as_secs())
             )));
         }
-        on_retry(&error);
+        on_retry(&error, backoff);
         std::thread::sleep(backoff);
         backoff = (backoff * 2).min(MAX_BACKOFF);
     }
@@ -266,7 +267,7 @@ impl std::str::FromStr for DiscoverySource {
 pub fn by_file(
     source: &DiscoverySource,
     timeout: Duration,
-    on_retry: &dyn Fn(&anyhow::Error),
+    on_retry: &dyn Fn(&anyhow::Error, Duration),
 ) -> Result<Discovered> {
     let deadline = Instant::now() + timeout;
     let (yaml, base_dir) = match source {
@@ -387,7 +388,7 @@ mod tests {
     fn retry_gives_up_at_the_deadline_with_the_last_error() {
         let attempts = std::cell::Cell::new(0);
         let timeout = Duration::from_millis(600);
-        let result: Result<()> = retry(Instant::now() + timeout, timeout, &|_| {}, |_| {
+        let result: Result<()> = retry(Instant::now() + timeout, timeout, &|_, _| {}, |_| {
             attempts.set(attempts.get() + 1);
             Err(Failure::Retry(anyhow!("attempt {}", attempts.get())))
         });
@@ -403,7 +404,7 @@ mod tests {
     fn a_fatal_failure_stops_at_once() {
         let timeout = Duration::from_secs(60);
         let started = Instant::now();
-        let result: Result<()> = retry(Instant::now() + timeout, timeout, &|_| {}, |_| {
+        let result: Result<()> = retry(Instant::now() + timeout, timeout, &|_, _| {}, |_| {
             Err(Failure::Fatal(anyhow!("bad")))
         });
         assert_eq!(result.unwrap_err().to_string(), "bad");

@@ -305,6 +305,11 @@ impl Kubeconfig {
         Ok(server)
     }
 
+    /// The current context's cluster name (kubeadm's `clusterName`).
+    pub fn cluster_name(&self) -> Result<&str> {
+        Ok(&self.current_context()?.cluster)
+    }
+
     /// Checks what `cluster-info` publishes of the current cluster: an `https://` server and
     /// an embedded CA certificate.
     pub fn check_cluster(&self) -> Result<()> {

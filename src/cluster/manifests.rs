@@ -16,6 +16,8 @@ pub const RBAC_FILE: &str = "bootstrap-rbac.yaml";
 pub const CLUSTER_INFO_FILE: &str = "cluster-info.yaml";
 /// File of the kube-proxy objects.
 pub const KUBE_PROXY_FILE: &str = "kube-proxy.yaml";
+/// File of the `kubeadm-config` and `kubelet-config` ConfigMaps and their RBAC.
+pub const UPLOAD_CONFIG_FILE: &str = "kubeadm-config.yaml";
 /// Where kube-proxy's pod finds its ServiceAccount credentials.
 const SA_DIR: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
 const RBAC_GROUP: &str = "rbac.authorization.k8s.io";
@@ -38,8 +40,61 @@ pub fn cluster_manifests(
     ])
 }
 
+/// The file of what kubeadm's `upload-config` and `kubelet` phases create, for `kubeadm join`
+/// to read during discovery: the `kubeadm-config` ConfigMap (`ClusterConfiguration`, the
+/// YAML `cluster_configuration`) and the `kubelet-config` ConfigMap (`kubelet`, the YAML
+/// `kubelet_configuration`) in kube-system, each with the Role and RoleBinding that let
+/// bootstrap tokens and nodes read it.
+pub fn upload_config(
+    cluster_configuration: &str,
+    kubelet_configuration: &str,
+) -> Result<(&'static str, String)> {
+    let readers = || {
+        vec![
+            subject("Group", DEFAULT_GROUP),
+            subject("Group", "system:nodes"),
+        ]
+    };
+    let mut objects = Vec::new();
+    for (config_map, key, text, role) in [
+        (
+            "kubeadm-config",
+            "ClusterConfiguration",
+            cluster_configuration,
+            "kubeadm:nodes-kubeadm-config",
+        ),
+        (
+            "kubelet-config",
+            "kubelet",
+            kubelet_configuration,
+            "kubeadm:kubelet-config",
+        ),
+    ] {
+        objects.push(json!({
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": config_map, "namespace": "kube-system"},
+            "data": {key: text},
+        }));
+        objects.push(get_role(
+            role,
+            Some("kube-system"),
+            "configmaps",
+            Some(config_map),
+        ));
+        objects.push(binding(
+            "RoleBinding",
+            role,
+            Some("kube-system"),
+            ("Role", role),
+            readers(),
+        ));
+    }
+    Ok((UPLOAD_CONFIG_FILE, documents(&objects)?))
+}
+
 /// The YAML documents of `objects`, separated by `---`.
-fn documents(objects: &[Value]) -> Result<String> {
+pub(super) fn documents(objects: &[Value]) -> Result<String> {
     let texts = objects
         .iter()
         .map(serde_yaml::to_string)
@@ -48,16 +103,18 @@ fn documents(objects: &[Value]) -> Result<String> {
     Ok(texts.join("---\n"))
 }
 
-fn subject(kind: &str, name: &str) -> Value {
+/// An RBAC subject: a `User` or `Group` called `name`.
+pub(super) fn subject(kind: &str, name: &str) -> Value {
     json!({"apiGroup": RBAC_GROUP, "kind": kind, "name": name})
 }
 
-fn binding(
+/// A `RoleBinding` (in `namespace`) or `ClusterRoleBinding` of `role` (kind, name) to `subject`.
+pub(super) fn binding(
     kind: &str,
     name: &str,
     namespace: Option<&str>,
     role: (&str, &str),
-    subject: Value,
+    subjects: Vec<Value>,
 ) -> Value {
     let mut metadata = json!({"name": name});
     if let Some(namespace) = namespace {
@@ -68,7 +125,7 @@ fn binding(
         "kind": kind,
         "metadata": metadata,
         "roleRef": {"apiGroup": RBAC_GROUP, "kind": role.0, "name": role.1},
-        "subjects": [subject],
+        "subjects": subjects,
     })
 }
 
@@ -78,12 +135,17 @@ fn cluster_binding(name: &str, cluster_role: &str, subject: Value) -> Value {
         name,
         None,
         ("ClusterRole", cluster_role),
-        subject,
+        vec![subject],
     )
 }
 
 /// A Role (`namespace`) or ClusterRole (`None`) granting `get` on `resource`, optionally one name.
-fn get_role(name: &str, namespace: Option<&str>, resource: &str, only: Option<&str>) -> Value {
+pub(super) fn get_role(
+    name: &str,
+    namespace: Option<&str>,
+    resource: &str,
+    only: Option<&str>,
+) -> Value {
     let mut rule = json!({"apiGroups": [""], "resources": [resource], "verbs": ["get"]});
     if let Some(only) = only {
         rule["resourceNames"] = json!([only]);
@@ -135,7 +197,7 @@ fn rbac_objects() -> Vec<Value> {
             cluster_info,
             Some("kube-public"),
             ("Role", cluster_info),
-            subject("User", "system:anonymous"),
+            vec![subject("User", "system:anonymous")],
         ),
         cluster_binding(
             "kubeadm:cluster-admins",
@@ -198,7 +260,7 @@ fn kube_proxy_objects(server: &str) -> Vec<Value> {
             "kube-proxy",
             Some("kube-system"),
             ("Role", "kube-proxy"),
-            subject("Group", DEFAULT_GROUP),
+            vec![subject("Group", DEFAULT_GROUP)],
         ),
     ]
 }

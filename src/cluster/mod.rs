@@ -1,8 +1,9 @@
 //! What talks Kubernetes: the kubeconfig model, bootstrap tokens, the cluster manifests,
-//! detached JWS, and discovery of a cluster by token or file. Builds and checks values; the
-//! disk belongs to `tree`.
+//! detached JWS, discovery of a cluster by token or file, and kubeadm's encrypted bundle of
+//! shared control-plane material. Builds and checks values; the disk belongs to `tree`.
 
 pub mod bootstrap;
+pub mod bundle;
 pub mod discovery;
 pub mod jws;
 pub mod kubeconfig;

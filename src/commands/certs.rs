@@ -1,6 +1,6 @@
-//! `kubepki certs check-expiration|renew|ca-cert-hash|certificate-key|audit|generations|rollback`.
+//! `kubepki certs check-expiration|renew|ca-cert-hash|certificate-key|bundle|audit|generations|rollback`.
 
-use super::{Configuration, lock_existing_tree, warn_open_secrets};
+use super::{Configuration, configured_tree, lock_existing_tree, warn_open_secrets};
 use crate::cli::{
     AuditArgs, CertsCommand, CheckExpirationArgs, GenerationsArgs, RenewArgs, RollbackArgs,
 };
@@ -9,11 +9,11 @@ use crate::engine::expiry::ExpirationInfo;
 use crate::engine::reconcile::{self, ReconcileRequest, Verdict};
 use crate::engine::renew::{Backups, Outcome, RenewRequest, renew};
 use crate::engine::rollback::{RollbackRequest, rollback};
-use crate::pki::keys::new_certificate_key;
 use crate::pki::pin::CaPin;
+use crate::pki::seal::CertificateKey;
 use crate::profile::{Role, by_role, renewable_rows};
 use crate::report::{
-    Format, capped, due_notice, expiration_metrics, print_audit, print_expiration,
+    Format, Progress, capped, due_notice, expiration_metrics, print_audit, print_expiration,
     print_generations, print_line, print_reconcile, print_renewal, print_rollback,
 };
 use crate::spec::ClusterInput;
@@ -35,9 +35,10 @@ pub fn run(command: &CertsCommand) -> Result<ExitCode> {
         CertsCommand::Renew(args) => renew_certs(args),
         CertsCommand::CaCertHash { tree } => ca_cert_hash(&tree.dirs()),
         CertsCommand::CertificateKey => {
-            print_line(&new_certificate_key()?)?;
+            print_line(&CertificateKey::generate()?.to_hex())?;
             Ok(ExitCode::SUCCESS)
         }
+        CertsCommand::Bundle { command } => super::bundle::run(command),
         CertsCommand::Audit(args) => audit_tree(args),
         CertsCommand::Generations(args) => list_generations(args),
         CertsCommand::Rollback(args) => roll_back(args),
@@ -78,13 +79,13 @@ fn audit_tree(args: &AuditArgs) -> Result<ExitCode> {
 }
 
 fn check_expiration(args: &CheckExpirationArgs) -> Result<ExitCode> {
-    let dirs = args.tree.dirs();
+    let (_, dirs) = configured_tree(args.config.as_deref(), &args.tree)?;
     reader::require_tree(&dirs)?;
     let info = ExpirationInfo::read(&dirs, OffsetDateTime::now_utc())?;
     warn_open_secrets(&dirs);
     if let Some(path) = &args.metrics_file {
         let metrics = expiration_metrics(&info);
-        store::write_outside(path, metrics.as_bytes(), store::PUBLIC_MODE)?;
+        store::write_outside(path, metrics.as_bytes(), store::PUBLIC_MODE, true)?;
     }
     print_expiration(&info, args.output.into())?;
     let attention = args
@@ -103,21 +104,28 @@ fn renew_certs(args: &RenewArgs) -> Result<ExitCode> {
     if args.reconcile.reconcile {
         return reconcile_certs(args);
     }
-    let dirs = args.tree.dirs();
+    let (file, dirs) = configured_tree(args.config.as_deref(), &args.tree)?;
     let now = OffsetDateTime::now_utc();
     let rows = renewable_rows(&args.names)
         .ok_or_else(|| anyhow!("unknown certificate in {:?}", args.names))?;
-    let validity = validity(args.cert_validity, DEFAULT_CERT_VALIDITY, "--cert-validity")?;
+    let cert_validity = args
+        .cert_validity
+        .or(file.cluster.certificate_validity_period);
+    let validity = validity(cert_validity, DEFAULT_CERT_VALIDITY, "--cert-validity")?;
     let _lock = lock_existing_tree(&dirs, &args.lock)?;
     let request = RenewRequest {
         rows,
         due_within: args.expiring_within,
-        algorithm: args.encryption_algorithm,
+        algorithm: args
+            .encryption_algorithm
+            .or(file.cluster.encryption_algorithm),
         validity,
         backups: backups(&dirs, args.backup_dir.as_deref(), args.keep),
         now,
     };
-    let renewal = renew(&dirs, &request)?;
+    let progress = Progress::new("renew", "keys");
+    let renewal = renew(&dirs, &request, &|done, total| progress.update(done, total))?;
+    progress.finish();
     capped("renew", &renewal.capped);
     warn_open_secrets(&dirs);
     print_renewal(&renewal, args.expiring_within)?;
@@ -141,7 +149,7 @@ fn reconcile_certs(args: &RenewArgs) -> Result<ExitCode> {
         cert_validity: args.cert_validity,
         ..ClusterInput::default()
     };
-    let config = args.reconcile.config.as_deref();
+    let config = args.config.as_deref();
     let configuration = Configuration::load(config, &flags, &args.tree, now, true)?;
     let (dirs, spec) = (&configuration.dirs, configuration.spec.as_ref());
     let spec = spec.ok_or_else(|| anyhow!("internal error: no configuration resolved"))?;
@@ -170,7 +178,11 @@ fn reconcile_certs(args: &RenewArgs) -> Result<ExitCode> {
             false => ExitCode::SUCCESS,
         });
     }
-    let done = reconcile::apply(dirs, plan, &request)?;
+    let progress = Progress::new("reconcile", "keys");
+    let done = reconcile::apply(dirs, plan, &request, &|done, total| {
+        progress.update(done, total)
+    })?;
+    progress.finish();
     capped("reconcile", &done.capped);
     warn_open_secrets(dirs);
     print_reconcile(&done.rows, dirs, done.kept.as_ref(), false, format)?;

@@ -1,16 +1,21 @@
 //! `kubepki init` and `kubepki init phase certs|kubeconfig <name>`: the same plan over a
 //! narrower selection of the profile table.
 
-use super::{lock_tree, warn_open_secrets};
+use super::{configured_tree, lock_tree, warn_open_secrets};
 use crate::cli::{InitArgs, InitCommand, OutputFormat, Phase};
+use crate::cluster::bootstrap::TokenRecord;
 use crate::config::InitConfig;
 use crate::engine::apply::apply;
-use crate::engine::bootstrap::init_manifests;
-use crate::engine::plan::plan_init;
+use crate::engine::bootstrap::{init_manifests, prune_expired_tokens};
+use crate::engine::plan::{Plan, plan_init};
 use crate::profile::{self, Group, Selection};
-use crate::report::{InitReport, capped, describe_dirs, detail, note, print_error_json};
+use crate::report::{
+    InitReport, Progress, capped, describe_dirs, detail, note, print_error_json,
+    print_removed_tokens,
+};
 use crate::spec::ClusterSpec;
 use crate::tree::TreeDirs;
+use crate::tree::store::FileWrite;
 use anyhow::{Result, anyhow};
 use std::process::ExitCode;
 use std::time::Instant;
@@ -60,45 +65,60 @@ fn run_init(args: &InitArgs, verbose: u8, reported: &mut bool) -> Result<ExitCod
         }
         return Err(refused);
     }
-    warn_open_secrets(&dirs);
     let (tokens, notes) = file.token_records(spec.now)?;
     for line in &notes {
         note("config", line);
     }
-    // A whole init also keeps the bootstrap manifests (and the configuration's tokens) in
-    // step with admin.conf, written in the same batch as the PKI.
-    let applied = apply(plan, &spec, |new| match args.phase {
-        None => init_manifests(&dirs, new, &tokens, spec.now),
-        Some(_) => Ok(Vec::new()),
-    })?;
-    capped("certs", &applied.capped);
+    warn_open_secrets(&dirs);
+    report.print_steps(args.output.into())?;
+    write(args, (&spec, &dirs, &file), plan, &tokens, &mut report)?;
     detail(verbose, format_args!("written in {:?}", started.elapsed()));
+    report.print_outcome(args.output.into())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Carries out `plan`, showing progress of slow key generation: a whole init also keeps the
+/// bootstrap manifests (and the configuration's `tokens`) in step with admin.conf, written in
+/// the same batch as the PKI. Completes `report` with what was written.
+fn write(
+    args: &InitArgs,
+    (spec, dirs, file): (&ClusterSpec, &TreeDirs, &InitConfig),
+    plan: Plan,
+    tokens: &[TokenRecord],
+    report: &mut InitReport,
+) -> Result<()> {
+    let progress = Progress::new("certs", "keys");
+    let derive = |new: &[FileWrite]| match args.phase {
+        None => init_manifests(
+            dirs,
+            new,
+            tokens,
+            spec,
+            file.cluster.kubernetes_version.as_deref(),
+        ),
+        Some(_) => Ok(Vec::new()),
+    };
+    let applied = apply(plan, spec, derive, &|done, total| {
+        progress.update(done, total)
+    })?;
+    progress.finish();
+    capped("certs", &applied.capped);
     report.ca_cert_hash = applied.ca_pin;
     report.manifests = applied.derived;
     if args.phase.is_none() {
-        report.closing(&dirs, tokens.iter().map(|t| t.token.expose()).collect());
+        let pruned = prune_expired_tokens(&dirs.manifests_dir(), spec.now)?;
+        print_removed_tokens(&pruned, true, true)?;
+        report.closing(dirs, tokens.iter().map(|t| t.token.expose()).collect());
     }
-    report.print(args.output.into())?;
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 /// The spec and the tree: flags over `--config` over defaults over host facts; and what the
 /// file says beyond them.
 fn resolve(args: &InitArgs) -> Result<(ClusterSpec, TreeDirs, InitConfig)> {
-    let file = match &args.config {
-        Some(path) => InitConfig::load(path)?,
-        None => InitConfig::default(),
-    };
-    for line in &file.notes {
-        note("config", line);
-    }
+    let (file, dirs) = configured_tree(args.config.as_deref(), &args.tree)?;
     let cluster = file.merge_flags(&args.cluster.input());
     let spec = file.complete(ClusterSpec::resolve(&cluster, OffsetDateTime::now_utc())?);
-    let dirs = TreeDirs::new(
-        file.cert_dir(args.tree.cert_dir.as_deref()),
-        args.tree.kubeconfig_dir.clone(),
-    )
-    .with_config(args.config.as_deref());
     Ok((spec, dirs, file))
 }
 

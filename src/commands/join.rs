@@ -5,7 +5,7 @@ use super::lock_tree;
 use crate::cli::JoinArgs;
 use crate::config;
 use crate::engine::join::{discover, write_worker_files};
-use crate::report::{JoinReport, detail, note, print_join, warn};
+use crate::report::{JoinReport, detail, note, print_join, retrying, warn};
 use crate::spec::{Discovery, JoinSpec};
 use crate::tree::TreeDirs;
 use anyhow::Result;
@@ -33,8 +33,7 @@ pub fn run(args: &JoinArgs, verbose: u8) -> Result<ExitCode> {
             format_args!("[discovery] token id {id:?}, API server {endpoint}"),
         );
     }
-    let on_retry =
-        |e: &anyhow::Error| detail(verbose, format_args!("[discovery] will try again: {e:#}"));
+    let on_retry = |e: &anyhow::Error, wait: std::time::Duration| retrying(e, wait);
     let discovered = discover(&spec, &on_retry)?;
     for warning in &discovered.warnings {
         warn(warning);

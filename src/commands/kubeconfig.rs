@@ -1,11 +1,12 @@
 //! `kubepki kubeconfig user`.
 
+use super::configured_tree;
 use crate::cli::{KubeconfigCommand, KubeconfigUserArgs};
 use crate::engine::user::{UserRequest, user_kubeconfig};
 use crate::report::{capped, print_document};
 use crate::spec::{DEFAULT_CERT_VALIDITY, validity};
 use crate::tree::store;
-use anyhow::Result;
+use anyhow::{Result, bail};
 use std::process::ExitCode;
 use time::OffsetDateTime;
 
@@ -16,6 +17,12 @@ pub fn run(command: &KubeconfigCommand) -> Result<ExitCode> {
 }
 
 fn user(args: &KubeconfigUserArgs) -> Result<ExitCode> {
+    if let Some(path) = args.output.as_ref().filter(|_| !args.force) {
+        if path.symlink_metadata().is_ok() {
+            bail!("{} exists; pass --force to replace it", path.display());
+        }
+    }
+    let (file, dirs) = configured_tree(args.config.as_deref(), &args.tree)?;
     let request = UserRequest {
         name: args.client_name.clone(),
         groups: args.orgs.clone(),
@@ -26,12 +33,13 @@ fn user(args: &KubeconfigUserArgs) -> Result<ExitCode> {
         )?,
         server: args.server.clone(),
         algorithm: args.encryption_algorithm,
+        cluster_name: file.cluster.cluster_name.clone(),
         now: OffsetDateTime::now_utc(),
     };
-    let (yaml, ended_early) = user_kubeconfig(&args.tree.dirs(), &request)?;
+    let (yaml, ended_early) = user_kubeconfig(&dirs, &request)?;
     capped("kubeconfig", ended_early.as_slice());
     match &args.output {
-        Some(path) => store::write_outside(path, &yaml, store::SECRET_MODE)?,
+        Some(path) => store::write_outside(path, &yaml, store::SECRET_MODE, args.force)?,
         None => print_document(&String::from_utf8_lossy(&yaml))?,
     }
     Ok(ExitCode::SUCCESS)

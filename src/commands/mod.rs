@@ -1,6 +1,7 @@
 //! Dispatch: one `run` per command file. Commands turn arguments into plain inputs, call the
 //! engine and hand the result to `report`; they parse and decide nothing themselves.
 
+mod bundle;
 mod certs;
 mod config;
 mod init;
@@ -70,6 +71,24 @@ fn lock_existing_tree(dirs: &TreeDirs, lock: &LockArgs) -> Result<TreeLock> {
     Ok(held)
 }
 
+/// The configuration file (`--config`), or none, and the tree: `--cert-dir`, else the file's
+/// `certificatesDir`, else the default. Printed commands name the file too.
+fn configured_tree(config: Option<&Path>, tree: &TreeArgs) -> Result<(InitConfig, TreeDirs)> {
+    let file = match config {
+        Some(path) => InitConfig::load(path)?,
+        None => InitConfig::default(),
+    };
+    for line in &file.notes {
+        note("config", line);
+    }
+    let dirs = TreeDirs::new(
+        file.cert_dir(tree.cert_dir.as_deref()),
+        tree.kubeconfig_dir.clone(),
+    )
+    .with_config(config);
+    Ok((file, dirs))
+}
+
 /// Warns about every file of the tree that holds a private key and is open to group or others.
 fn warn_open_secrets(dirs: &TreeDirs) {
     for (path, mode) in open_secrets(dirs) {
@@ -100,18 +119,7 @@ impl Configuration {
         now: OffsetDateTime,
         required: bool,
     ) -> Result<Configuration> {
-        let file = match config {
-            Some(path) => InitConfig::load(path)?,
-            None => InitConfig::default(),
-        };
-        for line in &file.notes {
-            note("config", line);
-        }
-        let dirs = TreeDirs::new(
-            file.cert_dir(tree.cert_dir.as_deref()),
-            tree.kubeconfig_dir.clone(),
-        )
-        .with_config(config);
+        let (file, dirs) = configured_tree(config, tree)?;
         let merged = file.merge_flags(flags);
         let spec = match required || config.is_some() || flags.is_given() {
             true => Some(file.complete(ClusterSpec::resolve(&merged, now)?)),

@@ -8,6 +8,7 @@
 mod common;
 mod errors;
 mod model;
+pub mod publish;
 mod scalar;
 mod v1beta3;
 mod v1beta4;
@@ -17,7 +18,7 @@ pub use model::{
     InitConfiguration, JoinConfiguration, JoinControlPlane,
 };
 
-use crate::cluster::bootstrap::{DEFAULT_TTL, TokenRecord, Usage};
+use crate::cluster::bootstrap::{DEFAULT_TTL, ExtraGroup, TokenRecord, Usage};
 use crate::duration::Duration;
 use crate::pki::keys::Algorithm;
 use crate::profile::{Role, by_role};
@@ -347,46 +348,60 @@ impl InitConfig {
         }
     }
 
+    /// Whether the file says `etcd.external` (no etcd CA on the control-plane hosts).
+    pub fn external_etcd(&self) -> bool {
+        matches!(self.cluster.etcd, Etcd::External)
+    }
+
     /// `--cert-dir` if given, else `certificatesDir`.
     pub fn cert_dir(&self, flag: Option<&Path>) -> Option<std::path::PathBuf> {
         flag.map(Path::to_path_buf)
             .or(self.cluster.certificates_dir.clone())
     }
 
+    /// Every `bootstrapTokens` entry with kubeadm's defaults filled in (ttl 24h, or until
+    /// `expires` from `now`; both usages).
+    pub fn token_settings(&self, now: OffsetDateTime) -> Result<Vec<TokenSettings>> {
+        let entries = self.init.bootstrap_tokens.iter().enumerate();
+        entries
+            .map(|(index, entry)| {
+                let field = format!("InitConfiguration.bootstrapTokens[{index}]");
+                let ttl = match (entry.ttl, entry.expires) {
+                    (Some(ttl), _) => ttl,
+                    (None, Some(expires)) => match u64::try_from((expires - now).whole_seconds()) {
+                        Ok(seconds) if seconds > 0 => Duration::from_secs(seconds),
+                        _ => bail!("{field}.expires: {expires} is not in the future"),
+                    },
+                    (None, None) => DEFAULT_TTL,
+                };
+                Ok(TokenSettings {
+                    field,
+                    token: entry.token.clone(),
+                    ttl,
+                    usages: entry.usages.clone(),
+                    groups: entry.groups.clone(),
+                    description: entry.description.clone(),
+                })
+            })
+            .collect()
+    }
+
     /// The tokens of `bootstrapTokens` that name their token, as records created at `now`;
     /// entries without one are left to `kubepki token create` (one line each in the notes).
     pub fn token_records(&self, now: OffsetDateTime) -> Result<(Vec<TokenRecord>, Vec<String>)> {
         let (mut records, mut notes) = (Vec::new(), Vec::new());
-        for (index, entry) in self.init.bootstrap_tokens.iter().enumerate() {
-            let field = format!("InitConfiguration.bootstrapTokens[{index}]");
-            let Some(token) = entry.token.clone() else {
-                notes.push(format!(
-                    "{field} names no token: none is created (use `kubepki token create`)"
-                ));
-                continue;
-            };
-            let ttl = match (entry.ttl, entry.expires) {
-                (Some(ttl), _) => ttl,
-                (None, Some(expires)) => match u64::try_from((expires - now).whole_seconds()) {
-                    Ok(seconds) if seconds > 0 => Duration::from_secs(seconds),
-                    _ => bail!("{field}.expires: {expires} is not in the future"),
-                },
-                (None, None) => DEFAULT_TTL,
-            };
-            let usages = match entry.usages.is_empty() {
-                true => vec![Usage::Signing, Usage::Authentication],
-                false => entry.usages.clone(),
-            };
-            let record = TokenRecord::new(
-                token,
-                ttl,
-                now,
-                usages,
-                entry.groups.clone(),
-                entry.description.clone(),
-            )
-            .with_context(|| field.clone())?;
-            records.push(record);
+        for settings in self.token_settings(now)? {
+            match settings.token.clone() {
+                Some(token) => records.push(
+                    settings
+                        .record(token, now)
+                        .with_context(|| settings.field.clone())?,
+                ),
+                None => notes.push(format!(
+                    "{} names no token: none is created (use `kubepki token create`)",
+                    settings.field
+                )),
+            }
         }
         Ok((records, notes))
     }
@@ -407,6 +422,45 @@ impl InitConfig {
             Etcd::External => spec.external_etcd = true,
         }
         spec
+    }
+}
+
+/// One `bootstrapTokens` entry, kubeadm's defaults filled in.
+#[derive(Clone, Debug)]
+pub struct TokenSettings {
+    /// Where it is in the file, for messages (empty when it is not from a file).
+    pub field: String,
+    /// `token`, unless it is to be generated.
+    pub token: Option<crate::cluster::bootstrap::BootstrapToken>,
+    /// Its lifetime (0: forever).
+    pub ttl: Duration,
+    /// `usages`; empty means both.
+    pub usages: Vec<Usage>,
+    /// `groups`.
+    pub groups: Vec<ExtraGroup>,
+    /// `description`.
+    pub description: Option<String>,
+}
+
+impl TokenSettings {
+    /// The record of `token` with these settings, created at `now`.
+    pub fn record(
+        &self,
+        token: crate::cluster::bootstrap::BootstrapToken,
+        now: OffsetDateTime,
+    ) -> Result<TokenRecord> {
+        let usages = match self.usages.is_empty() {
+            true => Usage::ALL.to_vec(),
+            false => self.usages.clone(),
+        };
+        TokenRecord::new(
+            token,
+            self.ttl,
+            now,
+            usages,
+            self.groups.clone(),
+            self.description.clone(),
+        )
     }
 }
 

@@ -32,6 +32,8 @@ pub struct ClusterConfiguration {
     pub certificates_dir: Option<PathBuf>,
     /// `clusterName`, used in the kubeconfigs.
     pub cluster_name: Option<String>,
+    /// `kubernetesVersion`, published in the `kubeadm-config` ConfigMap for `kubeadm join`.
+    pub kubernetes_version: Option<String>,
     /// `controlPlaneEndpoint`.
     pub control_plane_endpoint: Option<Endpoint>,
     /// `networking.serviceSubnet`.

@@ -28,8 +28,7 @@ pub struct ClusterConfiguration {
     _kind: IgnoredAny,
     etcd: Etcd,
     networking: Networking,
-    #[serde(rename = "kubernetesVersion")]
-    _kubernetes_version: IgnoredAny,
+    kubernetes_version: Opt<String>,
     control_plane_endpoint: Opt<Endpoint>,
     api_server: ApiServer,
     #[serde(rename = "controllerManager")]
@@ -52,6 +51,7 @@ impl ClusterConfiguration {
         Ok(model::ClusterConfiguration {
             certificates_dir: self.certificates_dir.0,
             cluster_name: self.cluster_name.0,
+            kubernetes_version: self.kubernetes_version.0,
             control_plane_endpoint: self.control_plane_endpoint.0,
             service_subnet: self.networking.service_subnet.0,
             dns_domain: self.networking.dns_domain.0,

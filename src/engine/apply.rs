@@ -42,13 +42,16 @@ pub fn apply(
     plan: Plan,
     spec: &ClusterSpec,
     derive: impl FnOnce(&[FileWrite]) -> Result<Vec<FileWrite>>,
+    on_keys: &dyn Fn(usize, usize),
 ) -> Result<Applied> {
     let new_key_count = plan
         .steps
         .iter()
         .filter(|s| s.action == Action::Create)
         .count();
-    let mut new_keys = keys::generate_all(&vec![spec.algorithm; new_key_count])?.into_iter();
+    let algorithms = vec![spec.algorithm; new_key_count];
+    let on_done = |done| on_keys(done, new_key_count);
+    let mut new_keys = keys::generate_all(&algorithms, &on_done)?.into_iter();
     let mut cas: HashMap<&str, Ca> = HashMap::new();
     for step in plan.context {
         remember_existing_ca(step, &mut cas)?;
@@ -84,6 +87,9 @@ pub fn apply(
 pub fn no_derived(_created: &[FileWrite]) -> Result<Vec<FileWrite>> {
     Ok(Vec::new())
 }
+
+/// The `on_keys` of an `apply` or a renewal nobody watches.
+pub fn unwatched(_done: usize, _total: usize) {}
 
 fn internal(what: &str) -> anyhow::Error {
     anyhow!("internal error: {what} (the plan should have said so)")
@@ -197,6 +203,7 @@ mod tests {
             plan_init(&spec, &tree.dirs, Selection::All),
             &spec,
             no_derived,
+            &unwatched,
         )
         .expect("applied");
         for row in PROFILES {
@@ -230,6 +237,7 @@ mod tests {
             plan_init(&spec, &tree.dirs, Selection::All),
             &spec,
             no_derived,
+            &unwatched,
         )
         .expect("completed");
         assert_eq!(std::fs::read(&key).expect("the key"), key_before);
@@ -240,6 +248,7 @@ mod tests {
             plan_init(&spec, &tree.dirs, Selection::All),
             &spec,
             no_derived,
+            &unwatched,
         )
         .err()
         .expect("refused");

@@ -5,9 +5,11 @@
 
 use crate::cluster::bootstrap::{BootstrapToken, TokenRecord};
 use crate::cluster::kubeconfig::Kubeconfig;
-use crate::cluster::manifests::cluster_manifests;
+use crate::cluster::manifests::{cluster_manifests, upload_config};
+use crate::config::publish;
 use crate::pki::pin::CaPin;
 use crate::profile::{Role, by_role};
+use crate::spec::ClusterSpec;
 use crate::tree::TreeDirs;
 use crate::tree::reader::{read_admin, read_tokens};
 use crate::tree::store::{self, FileWrite};
@@ -22,14 +24,17 @@ pub fn write_manifests(dirs: &TreeDirs, dir: &Path, now: OffsetDateTime) -> Resu
 }
 
 /// What a whole `init` writes beside the PKI, in the same batch: the Secret of every token
-/// of `tokens` (the configuration's) that has none in the manifests directory yet, and the
-/// manifests for admin.conf as `new` leaves it, `cluster-info` signed by all the tokens.
+/// of `tokens` (the configuration's) that has none in the manifests directory yet; the
+/// manifests for admin.conf as `new` leaves it, `cluster-info` signed by all the tokens; and
+/// the configuration `kubeadm join` reads (`kubeadm-config`, `kubelet-config`) for `spec`.
 pub fn init_manifests(
     dirs: &TreeDirs,
     new: &[FileWrite],
     tokens: &[TokenRecord],
-    now: OffsetDateTime,
+    spec: &ClusterSpec,
+    kubernetes_version: Option<&str>,
 ) -> Result<Vec<FileWrite>> {
+    let now = spec.now;
     let dir = dirs.manifests_dir();
     let mut files = Vec::new();
     for record in tokens {
@@ -39,6 +44,19 @@ pub fn init_manifests(
         }
     }
     files.extend(manifests(&admin_after(dirs, new)?, &dir, tokens, now)?);
+    let ca_file = dirs
+        .cert_dir
+        .join(by_role(Role::ClusterCa).cert_file().unwrap_or_default());
+    let (name, yaml) = upload_config(
+        &publish::cluster_configuration(spec, &dirs.cert_dir, kubernetes_version)?,
+        &publish::kubelet_configuration(spec, &ca_file)?,
+    )?;
+    files.push(FileWrite {
+        root: dir,
+        rel: name.into(),
+        content: yaml.into_bytes(),
+        mode: store::SECRET_MODE,
+    });
     Ok(files)
 }
 
@@ -90,13 +108,14 @@ fn manifests(
 }
 
 /// Writes the Secret manifest of the new token `record` into `dir`, then the manifests it
-/// signs; an id that already has a Secret is refused. Returns the files written.
+/// signs; an id that already has a Secret is refused. Secret manifests of tokens expired at
+/// `now` are pruned on the way. Returns the files removed and the files written.
 pub fn create_token(
     dirs: &TreeDirs,
     dir: &Path,
     record: &TokenRecord,
     now: OffsetDateTime,
-) -> Result<Vec<PathBuf>> {
+) -> Result<(Vec<PathBuf>, Vec<PathBuf>)> {
     let secret = secret_file(dir, record)?;
     if store::read_optional(&secret.root, &secret.rel)?.is_some() {
         bail!(
@@ -105,10 +124,55 @@ pub fn create_token(
             record.token.id()
         );
     }
+    let pruned = prune_expired_tokens(dir, now)?;
     store::create_all(std::slice::from_ref(&secret))?;
     let mut written = vec![secret.path()];
     written.extend(write_manifests(dirs, dir, now)?);
-    Ok(written)
+    Ok((pruned, written))
+}
+
+/// Removes the Secret manifests of tokens expired at `now` from `dir` (on a cluster, the
+/// controller-manager's tokencleaner deletes their Secrets the same way). Returns the files
+/// removed.
+pub fn prune_expired_tokens(dir: &Path, now: OffsetDateTime) -> Result<Vec<PathBuf>> {
+    let expired: Vec<(PathBuf, PathBuf)> = read_tokens(dir)?
+        .iter()
+        .filter(|record| record.expired_at(now))
+        .map(|record| {
+            (
+                dir.to_path_buf(),
+                format!("{}.yaml", record.secret_name()).into(),
+            )
+        })
+        .collect();
+    store::remove_all(&expired)
+}
+
+/// Deletes the tokens `ids` (token ids) from `dir`: their Secret manifests go, and
+/// `cluster-info` is signed again without them. An id without a Secret is refused before
+/// anything is removed. Returns the files removed and written.
+pub fn delete_tokens(
+    dirs: &TreeDirs,
+    dir: &Path,
+    ids: &[String],
+    now: OffsetDateTime,
+) -> Result<(Vec<PathBuf>, Vec<PathBuf>)> {
+    let tokens = read_tokens(dir)?;
+    let mut doomed = Vec::new();
+    for id in ids {
+        let record = tokens
+            .iter()
+            .find(|t| t.token.id() == id)
+            .ok_or_else(|| anyhow!("no token with id {id:?} in {}", dir.display()))?;
+        doomed.push((
+            dir.to_path_buf(),
+            format!("{}.yaml", record.secret_name()).into(),
+        ));
+    }
+    let admin = read_admin(dirs)?;
+    let removed = store::remove_all(&doomed)?;
+    let written = store::replace_changed(&manifests(&admin, dir, &[], now)?)?;
+    Ok((removed, written))
 }
 
 /// The join commands `token create --print-join-command` prints.
@@ -170,7 +234,8 @@ mod tests {
                 .expect("checked")
                 .is_empty()
         );
-        let created = create_token(&tree.dirs, &dir, &record(spec.now), spec.now).expect("created");
+        let (_, created) =
+            create_token(&tree.dirs, &dir, &record(spec.now), spec.now).expect("created");
         let names: Vec<_> = created.iter().filter_map(|p| p.file_name()).collect();
         assert_eq!(names, ["bootstrap-token-abcdef.yaml", "cluster-info.yaml"]);
         let again =

@@ -11,6 +11,7 @@ use crate::tree::reader::read_file;
 use crate::tree::store::{self, FileWrite};
 use anyhow::{Result, bail};
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// What `join` wrote.
 pub struct Joined {
@@ -24,7 +25,10 @@ pub struct Joined {
 
 /// Discovers the cluster as `spec` says; `on_retry` hears about each failed attempt that
 /// will be retried.
-pub fn discover(spec: &JoinSpec, on_retry: &dyn Fn(&anyhow::Error)) -> Result<Discovered> {
+pub fn discover(
+    spec: &JoinSpec,
+    on_retry: &dyn Fn(&anyhow::Error, Duration),
+) -> Result<Discovered> {
     match &spec.discovery {
         Discovery::File(source) => discovery::by_file(source, spec.timeout, on_retry),
         Discovery::Token {

@@ -1,9 +1,11 @@
 //! Decide, then carry out, always over the profile table: planning `init`, applying a plan,
-//! renewal, expiry, user kubeconfigs. Commands call the engine; the engine prints nothing.
+//! renewal, expiry, user kubeconfigs, the bundle of shared material. Commands call the
+//! engine; the engine prints nothing.
 
 pub mod apply;
 pub mod audit;
 pub mod bootstrap;
+pub mod bundle;
 pub mod drift;
 pub mod expiry;
 pub mod issue;

@@ -41,6 +41,34 @@ pub struct Step {
     pub existing_key: Option<KeyPair>,
     /// The existing certificate (reused CAs and leaves).
     pub existing_cert: Option<CertInfo>,
+    /// How a reused file differs from what the current settings would write.
+    pub drift: Vec<Drift>,
+}
+
+/// One way a reused file differs from the current settings (kubeadm only warns of a
+/// kubeconfig's server): it is kept, and said.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Drift {
+    /// What differs: `server`, `user` or `groups`.
+    pub what: &'static str,
+    /// What the file holds.
+    pub found: String,
+    /// What the settings say.
+    pub wanted: String,
+}
+
+impl std::fmt::Display for Drift {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Drift {
+            what,
+            found,
+            wanted,
+        } = self;
+        write!(
+            f,
+            "its {what} is {found}, the current settings say {wanted}"
+        )
+    }
 }
 
 impl Step {
@@ -145,6 +173,7 @@ fn decide(row: &'static Profile, spec: &ClusterSpec, dirs: &TreeDirs, cas: &Cas)
         files: dirs.paths_of(row),
         existing_key: None,
         existing_cert: None,
+        drift: Vec::new(),
     };
     let decision = match row.kind {
         Kind::Ca => decide_ca(row, spec, dirs, &mut step),
@@ -332,16 +361,53 @@ fn decide_kubeconfig(
     cert.check_signed_by(ca, row.issuer.unwrap_or_default())?;
     cert.check_current(spec.now)?;
     step.existing_cert = Some(cert.info.clone());
-    let expected = row.server_url(spec).unwrap_or_default();
-    Ok(match server == expected {
-        true => (Action::Reuse, "existing kubeconfig is valid".into()),
-        false => (
-            Action::Reuse,
+    step.drift = kubeconfig_drift(row, spec, server, &cert.info);
+    let reason = match step.drift.is_empty() {
+        true => "existing kubeconfig is valid".to_string(),
+        false => {
+            let drift: Vec<String> = step.drift.iter().map(Drift::to_string).collect();
             format!(
-                "existing kubeconfig is valid (warning: its server is {server}, the current settings say {expected})"
-            ),
-        ),
-    })
+                "existing kubeconfig is valid (warning: {})",
+                drift.join("; ")
+            )
+        }
+    };
+    Ok((Action::Reuse, reason))
+}
+
+/// How a reused kubeconfig differs from what the current settings would write.
+fn kubeconfig_drift(
+    row: &Profile,
+    spec: &ClusterSpec,
+    server: &str,
+    cert: &CertInfo,
+) -> Vec<Drift> {
+    let mut drift = Vec::new();
+    let wanted_server = row.server_url(spec).unwrap_or_default();
+    if server != wanted_server {
+        drift.push(Drift {
+            what: "server",
+            found: server.to_string(),
+            wanted: wanted_server,
+        });
+    }
+    let wanted_user = row.common_name(spec);
+    if cert.cn != wanted_user {
+        drift.push(Drift {
+            what: "user",
+            found: cert.cn.clone(),
+            wanted: wanted_user,
+        });
+    }
+    let wanted_groups: Vec<String> = row.orgs.iter().map(|o| o.to_string()).collect();
+    if cert.orgs != wanted_groups {
+        drift.push(Drift {
+            what: "groups",
+            found: cert.orgs.join(","),
+            wanted: wanted_groups.join(","),
+        });
+    }
+    drift
 }
 
 #[cfg(test)]

@@ -112,11 +112,12 @@ pub fn plan(dirs: &TreeDirs, request: &ReconcileRequest) -> Result<ReconcilePlan
 }
 
 /// Applies `plan`: re-issues and re-points what it says, through renew's path; nothing is
-/// written when nothing changes.
+/// written when nothing changes. `on_keys` hears how many new keys are done, of how many.
 pub fn apply(
     dirs: &TreeDirs,
     plan: ReconcilePlan,
     request: &ReconcileRequest,
+    on_keys: &dyn Fn(usize, usize),
 ) -> Result<Reconciled> {
     if plan.due.is_empty() {
         return Ok(Reconciled {
@@ -136,7 +137,15 @@ pub fn apply(
         .collect();
     let command = "certs renew --reconcile";
     let now = request.spec.now;
-    let kept = replace_due(dirs, &plan.cas, &plan.due, &request.backups, command, now)?;
+    let kept = replace_due(
+        dirs,
+        &plan.cas,
+        &plan.due,
+        &request.backups,
+        command,
+        now,
+        on_keys,
+    )?;
     Ok(Reconciled {
         rows: plan.rows,
         kept: Some(kept),
@@ -272,7 +281,13 @@ mod tests {
         let before = files(tree);
         let asked = request(tree, spec, algorithm);
         let planned = plan(&tree.dirs, &asked).expect("a plan");
-        apply(&tree.dirs, planned, &asked).expect("applied");
+        apply(
+            &tree.dirs,
+            planned,
+            &asked,
+            &crate::engine::apply::unwatched,
+        )
+        .expect("applied");
         let after = files(tree);
         let again = plan(&tree.dirs, &asked).expect("a plan");
         assert!(!again.pending(), "a second plan: {:?}", diffs(&again));

@@ -99,8 +99,12 @@ pub struct Due {
 /// The CAs read so far, by row name.
 pub type Cas = HashMap<&'static str, FoundCa>;
 
-/// Runs `certs renew`.
-pub fn renew(dirs: &TreeDirs, request: &RenewRequest) -> Result<Renewal> {
+/// Runs `certs renew`; `on_keys` hears how many of the new keys are done, of how many.
+pub fn renew(
+    dirs: &TreeDirs,
+    request: &RenewRequest,
+    on_keys: &dyn Fn(usize, usize),
+) -> Result<Renewal> {
     let mut cas = Cas::new();
     let mut outcomes = Vec::new();
     let mut due = Vec::new();
@@ -131,6 +135,7 @@ pub fn renew(dirs: &TreeDirs, request: &RenewRequest) -> Result<Renewal> {
         &request.backups,
         "certs renew",
         request.now,
+        on_keys,
     )?;
     Ok(Renewal {
         outcomes,
@@ -142,7 +147,8 @@ pub fn renew(dirs: &TreeDirs, request: &RenewRequest) -> Result<Renewal> {
 /// Replaces the `due` rows: new keys and certificates signed by their CAs in `cas` (read
 /// with `signing_ca`), or a kubeconfig's new server alone. The old files are kept first as
 /// a generation of `command`, then replaced pair-safely in one batch; then generations
-/// beyond `backups.keep` are pruned.
+/// beyond `backups.keep` are pruned. `on_keys` hears how many new keys are done, of how
+/// many.
 pub fn replace_due(
     dirs: &TreeDirs,
     cas: &Cas,
@@ -150,6 +156,7 @@ pub fn replace_due(
     backups: &Backups,
     command: &str,
     now: OffsetDateTime,
+    on_keys: &dyn Fn(usize, usize),
 ) -> Result<Kept> {
     let signers = load_signers(cas, due)?;
     let algorithms: Vec<Algorithm> = due
@@ -157,7 +164,8 @@ pub fn replace_due(
         .filter(|d| d.request.is_some())
         .map(|d| d.algorithm)
         .collect();
-    let mut new_keys = keys::generate_all(&algorithms)?.into_iter();
+    let total = algorithms.len();
+    let mut new_keys = keys::generate_all(&algorithms, &|done| on_keys(done, total))?.into_iter();
     let mut writes = Vec::new();
     for item in due {
         let key = item.request.as_ref().and_then(|_| new_keys.next());
@@ -360,6 +368,7 @@ fn replacement(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::apply::unwatched;
     use crate::profile::{PROFILES, by_name, renewable_rows};
     use crate::testtree::{TestTree, ecdsa_spec};
     use std::fs;
@@ -395,7 +404,8 @@ mod tests {
             .expect("readable")
             .expect("present");
         let old_key = fs::read(&tree.files_of("apiserver")[0]).expect("the key");
-        let renewal = renew(&tree.dirs, &request(&tree, &["all"], spec.now)).expect("renewed");
+        let renewal =
+            renew(&tree.dirs, &request(&tree, &["all"], spec.now), &unwatched).expect("renewed");
         assert!(renewal.outcomes.iter().all(|(_, o)| *o == Outcome::Renewed));
         let after = reader::read_row(&tree.dirs, by_name("apiserver").expect("row"))
             .expect("readable")
@@ -425,7 +435,7 @@ mod tests {
         let tree = TestTree::written(&spec);
         let mut asked = request(&tree, &["all"], spec.now);
         asked.due_within = Some(Duration::from_hours(30 * 24));
-        let renewal = renew(&tree.dirs, &asked).expect("no error");
+        let renewal = renew(&tree.dirs, &asked, &unwatched).expect("no error");
         assert!(renewal.kept.is_none());
         assert!(!asked.backups.dir.exists());
         assert_eq!(
@@ -433,7 +443,7 @@ mod tests {
             &Outcome::NotDue("364d".into())
         );
         asked.now += time::Duration::days(340);
-        let renewal = renew(&tree.dirs, &asked).expect("renewed");
+        let renewal = renew(&tree.dirs, &asked, &unwatched).expect("renewed");
         assert_eq!(outcome(&renewal, "apiserver"), &Outcome::Renewed);
     }
 
@@ -456,7 +466,8 @@ mod tests {
             &text[end..]
         );
         fs::write(&kubelet, edited).expect("writing");
-        let renewal = renew(&tree.dirs, &request(&tree, &["all"], spec.now)).expect("renewal");
+        let renewal =
+            renew(&tree.dirs, &request(&tree, &["all"], spec.now), &unwatched).expect("renewal");
         assert_eq!(outcome(&renewal, "scheduler.conf"), &Outcome::Missing);
         assert_eq!(
             outcome(&renewal, "front-proxy-client"),
@@ -474,19 +485,27 @@ mod tests {
         let spec = ecdsa_spec(&[]);
         let tree = TestTree::written(&spec);
         tree.remove("etcd-peer", |i| i == 0);
-        let error = renew(&tree.dirs, &request(&tree, &["etcd-peer"], spec.now))
-            .err()
-            .expect("refused")
-            .to_string();
+        let error = renew(
+            &tree.dirs,
+            &request(&tree, &["etcd-peer"], spec.now),
+            &unwatched,
+        )
+        .err()
+        .expect("refused")
+        .to_string();
         assert!(
             error.contains("etcd/peer.crt: certificate exists without its key"),
             "{error}"
         );
         let later = spec.now + time::Duration::days(3651);
-        let error = renew(&tree.dirs, &request(&tree, &["apiserver"], later))
-            .err()
-            .expect("refused")
-            .to_string();
+        let error = renew(
+            &tree.dirs,
+            &request(&tree, &["apiserver"], later),
+            &unwatched,
+        )
+        .err()
+        .expect("refused")
+        .to_string();
         assert!(
             error.contains("ca.crt: expired on")
                 && error.ends_with("can sign no valid certificate"),
@@ -502,7 +521,7 @@ mod tests {
         let mut asked = request(&tree, &["admin.conf"], spec.now);
         asked.algorithm = Some(Algorithm::EcdsaP384);
         asked.validity = Duration::from_hours(48);
-        renew(&tree.dirs, &asked).expect("renewed");
+        renew(&tree.dirs, &asked, &unwatched).expect("renewed");
         let found = reader::read_row(&tree.dirs, by_name("admin").expect("row"))
             .expect("readable")
             .expect("present");

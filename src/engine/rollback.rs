@@ -157,7 +157,7 @@ mod tests {
             backups: backups(tree),
             now,
         };
-        renew(&tree.dirs, &request).expect("renewed");
+        renew(&tree.dirs, &request, &crate::engine::apply::unwatched).expect("renewed");
     }
 
     fn roll_back(tree: &TestTree, to: Option<&str>, now: OffsetDateTime) -> Rollback {

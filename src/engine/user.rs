@@ -24,6 +24,9 @@ pub struct UserRequest {
     pub server: Option<String>,
     /// Key algorithm, if given; else the CA's.
     pub algorithm: Option<Algorithm>,
+    /// The cluster's name, if known from a configuration; else admin.conf's, else kubeadm's
+    /// default.
+    pub cluster_name: Option<String>,
     /// The one "now" of this run.
     pub now: OffsetDateTime,
 }
@@ -43,9 +46,22 @@ pub fn user_kubeconfig(dirs: &TreeDirs, user: &UserRequest) -> Result<(Vec<u8>, 
         )
     })?;
     let signer = SigningCa::new(ca.cert.info, ca_key)?;
-    let server = match &user.server {
-        Some(server) => server.clone(),
-        None => admin_server(dirs)?,
+    let admin_conf = reader::read_kubeconfig_file(dirs, admin)?;
+    let server = match (&user.server, &admin_conf) {
+        (Some(server), _) => server.clone(),
+        (None, Some((path, admin))) => admin
+            .server()
+            .map(str::to_string)
+            .map_err(|e| anyhow!("{}: {e:#}", path.display()))?,
+        (None, None) => Err(Problem::Missing {
+            path: dirs.kubeconfig_dir.join(admin.file),
+            hint: "pass --server URL".into(),
+        })?,
+    };
+    let cluster_name = match (&user.cluster_name, &admin_conf) {
+        (Some(name), _) => name.clone(),
+        (None, Some((_, admin))) => admin.cluster_name()?.to_string(),
+        (None, None) => DEFAULT_CLUSTER_NAME.to_string(),
     };
     let algorithm = user
         .algorithm
@@ -56,24 +72,10 @@ pub fn user_kubeconfig(dirs: &TreeDirs, user: &UserRequest) -> Result<(Vec<u8>, 
     let capped = Capped::of(&user.name, ca_row.name, &request, wanted_end);
     let issued = issue(admin, &request, keys::generate(algorithm)?, By::Ca(&signer))?;
     let of = KubeconfigOf::New {
-        cluster_name: DEFAULT_CLUSTER_NAME,
+        cluster_name: &cluster_name,
         server: &server,
     };
     Ok((issued.kubeconfig(&signer, of)?, capped))
-}
-
-/// The server of admin.conf, for a user kubeconfig without `--server`.
-fn admin_server(dirs: &TreeDirs) -> Result<String> {
-    let admin = by_role(Role::Admin);
-    let (path, kubeconfig) =
-        reader::read_kubeconfig_file(dirs, admin)?.ok_or_else(|| Problem::Missing {
-            path: dirs.kubeconfig_dir.join(admin.file),
-            hint: "pass --server URL".into(),
-        })?;
-    kubeconfig
-        .server()
-        .map(str::to_string)
-        .map_err(|e| anyhow!("{}: {e:#}", path.display()))
 }
 
 #[cfg(test)]
@@ -91,6 +93,7 @@ mod tests {
             validity: Duration::from_hours(24),
             server: server.map(Into::into),
             algorithm: None,
+            cluster_name: None,
             now: OffsetDateTime::now_utc(),
         }
     }

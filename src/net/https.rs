@@ -177,6 +177,19 @@ impl std::fmt::Display for TooLarge {
 
 impl std::error::Error for TooLarge {}
 
+/// A server certificate the trusted CAs refuse (another CA's, expired, or not for this
+/// host): asking the same server again will not help.
+#[derive(Debug)]
+pub struct RefusedServerCertificate(String);
+
+impl std::fmt::Display for RefusedServerCertificate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TLS: {}", self.0)
+    }
+}
+
+impl std::error::Error for RefusedServerCertificate {}
+
 /// A whole number of bytes as KiB or MiB.
 fn in_units(bytes: usize) -> String {
     if bytes >= 1 << 20 {
@@ -217,6 +230,9 @@ fn tls_error(error: std::io::Error) -> anyhow::Error {
         .get_ref()
         .and_then(|e| e.downcast_ref::<rustls::Error>())
     {
+        Some(tls @ rustls::Error::InvalidCertificate(_)) => {
+            RefusedServerCertificate(tls.to_string()).into()
+        }
         Some(tls) => anyhow!("TLS: {tls}"),
         None => anyhow!("{error}"),
     }

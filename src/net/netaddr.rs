@@ -63,6 +63,15 @@ pub enum San {
     Dns(DnsName),
 }
 
+impl fmt::Display for San {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            San::Ip(ip) => write!(f, "{ip}"),
+            San::Dns(name) => write!(f, "{name}"),
+        }
+    }
+}
+
 impl FromStr for San {
     type Err = String;
 
@@ -87,6 +96,24 @@ impl Cidr {
         match self.network {
             IpAddr::V4(v4) => IpAddr::from((u32::from(v4) | 1).to_be_bytes()),
             IpAddr::V6(v6) => IpAddr::from((u128::from(v6) | 1).to_be_bytes()),
+        }
+    }
+
+    /// The address `index` places after the network address, when the network holds it.
+    pub fn host(&self, index: u128) -> Option<IpAddr> {
+        let bits = if self.is_ipv4() { 32 } else { 128 };
+        let size = 1u128.checked_shl(bits - u32::from(self.prefix));
+        if size.is_some_and(|size| index >= size) {
+            return None;
+        }
+        match self.network {
+            IpAddr::V4(v4) => {
+                let host = u32::from(v4).checked_add(u32::try_from(index).ok()?)?;
+                Some(IpAddr::from(host.to_be_bytes()))
+            }
+            IpAddr::V6(v6) => Some(IpAddr::from(
+                u128::from(v6).checked_add(index)?.to_be_bytes(),
+            )),
         }
     }
 
@@ -138,6 +165,20 @@ impl ServiceCidrs {
     pub fn api_server_ip(&self) -> IpAddr {
         self.0[0].first_host()
     }
+
+    /// The cluster DNS service IP: the tenth host of the first CIDR, as kubeadm's
+    /// `GetDNSIP`; `None` when the CIDR is too small to hold it.
+    pub fn dns_ip(&self) -> Option<IpAddr> {
+        self.0[0].host(10)
+    }
+}
+
+impl fmt::Display for ServiceCidrs {
+    /// As `--service-cidr` takes them: comma-separated.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let cidrs: Vec<String> = self.0.iter().map(Cidr::to_string).collect();
+        f.write_str(&cidrs.join(","))
+    }
 }
 
 impl FromStr for ServiceCidrs {
@@ -177,13 +218,20 @@ impl Host {
     }
 }
 
+impl fmt::Display for Host {
+    /// As in a URL: IPv6 addresses bracketed.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Host::Ip(IpAddr::V6(v6)) => write!(f, "[{v6}]"),
+            Host::Ip(ip) => write!(f, "{ip}"),
+            Host::Dns(name) => write!(f, "{name}"),
+        }
+    }
+}
+
 /// `https://host:port` with IPv6 hosts bracketed.
 pub fn https_url(host: &Host, port: u16) -> String {
-    match host {
-        Host::Ip(IpAddr::V6(v6)) => format!("https://[{v6}]:{port}"),
-        Host::Ip(ip) => format!("https://{ip}:{port}"),
-        Host::Dns(name) => format!("https://{name}:{port}"),
-    }
+    format!("https://{host}:{port}")
 }
 
 /// A control-plane endpoint: `host`, `host:port`, `[v6]` or `[v6]:port`.
@@ -193,6 +241,16 @@ pub struct Endpoint {
     pub host: Host,
     /// The port, when one was given.
     pub port: Option<u16>,
+}
+
+impl fmt::Display for Endpoint {
+    /// As written: `host`, `host:port`, `[v6]` or `[v6]:port`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.port {
+            Some(port) => write!(f, "{}:{port}", self.host),
+            None => write!(f, "{}", self.host),
+        }
+    }
 }
 
 impl FromStr for Endpoint {
@@ -248,6 +306,25 @@ impl FromStr for Endpoint {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_dns_ip_is_the_tenth_host_and_values_print_as_written() {
+        let cidrs: ServiceCidrs = "10.96.0.0/12,fd00:10:96::/112".parse().unwrap();
+        assert_eq!(cidrs.dns_ip(), Some("10.96.0.10".parse().unwrap()));
+        assert_eq!(cidrs.to_string(), "10.96.0.0/12,fd00:10:96::/112");
+        let tiny: ServiceCidrs = "10.0.0.0/29".parse().unwrap();
+        assert_eq!(tiny.dns_ip(), None);
+        let v6: ServiceCidrs = "fd00::/108".parse().unwrap();
+        assert_eq!(v6.dns_ip(), Some("fd00::a".parse().unwrap()));
+        for text in [
+            "lb.example.com",
+            "lb.example.com:6443",
+            "[fd00::1]:443",
+            "10.0.0.1",
+        ] {
+            assert_eq!(text.parse::<Endpoint>().unwrap().to_string(), text);
+        }
+    }
     use crate::testgen::{dns_name, one_line};
     use proptest::prelude::*;
 

@@ -2,6 +2,7 @@
 //! rcgen would default is set here explicitly (serial, validity, key identifiers, key usage,
 //! basic constraints, subject encoding), so the profile matches what kubeadm's Go code writes.
 
+use super::subject;
 use anyhow::{Result, anyhow};
 use rcgen::{
     BasicConstraints, CertificateParams, CustomExtension, DistinguishedName, DnType, DnValue,
@@ -65,17 +66,32 @@ pub fn self_signed_ca(request: &CertRequest, key: &KeyPair) -> Result<Certificat
     Ok(cert.der().clone())
 }
 
-/// Issues a certificate for `key`, signed by `signer`.
+/// Issues a certificate for `key`, signed by `signer`. A subject with more organizations
+/// than rcgen can write gets its subject from `subject` and is signed again.
 pub fn signed_by(
     request: &CertRequest,
     key: &KeyPair,
     signer: &Signer,
 ) -> Result<CertificateDer<'static>> {
-    let params = params_for(request, key)?;
+    let beyond_rcgen = request.orgs.len() > RCGEN_ORGS;
+    let rcgen_request = match beyond_rcgen {
+        true => &CertRequest {
+            orgs: Vec::new(),
+            ..request.clone()
+        },
+        false => request,
+    };
+    let params = params_for(rcgen_request, key)?;
     let cert = params
         .signed_by(key, signer)
         .map_err(|e| anyhow!("signing certificate {:?}: {e}", request.cn))?;
-    Ok(cert.der().clone())
+    match beyond_rcgen {
+        true => {
+            let name = subject::name_der(&request.orgs, &request.cn);
+            subject::with_subject(cert.der(), &name, signer.key())
+        }
+        false => Ok(cert.der().clone()),
+    }
 }
 
 /// A signer for an existing CA certificate and its key. The caller must have checked that
@@ -138,20 +154,23 @@ fn random_serial() -> Result<SerialNumber> {
     Ok(SerialNumber::from_slice(&bytes))
 }
 
+/// How many organizations rcgen writes: it keeps one value per attribute type, so a second O
+/// goes under the same OID as a custom type, which rcgen keys separately. A subject with more
+/// is written by the `subject` module (`signed_by`).
+const RCGEN_ORGS: usize = 2;
+
 /// O then CN, one RDN each; PrintableString when the text allows it, else UTF8String (Go's rule).
 fn subject(request: &CertRequest) -> Result<DistinguishedName> {
-    // rcgen keeps one value per attribute type; a second O is written under the same OID
-    // as a custom attribute type, which rcgen keys separately. A third cannot be expressed.
-    let org_types = [
-        DnType::OrganizationName,
-        DnType::CustomDnType(vec![2, 5, 4, 10]),
-    ];
-    if request.orgs.len() > org_types.len() {
+    if request.orgs.len() > RCGEN_ORGS {
         return Err(anyhow!(
-            "certificate {:?}: at most two organizations (groups) are supported",
+            "certificate {:?}: more organizations than rcgen writes",
             request.cn
         ));
     }
+    let org_types: [DnType; RCGEN_ORGS] = [
+        DnType::OrganizationName,
+        DnType::CustomDnType(vec![2, 5, 4, 10]),
+    ];
     let mut name = DistinguishedName::new();
     for (org, org_type) in request.orgs.iter().zip(org_types) {
         name.push(org_type, dn_value(org));
@@ -237,6 +256,40 @@ mod tests {
             Some((true, false))
         );
         assert!(leaf.verify_signature(Some(ca.public_key())).is_ok());
+    }
+
+    #[test]
+    fn any_number_of_groups_is_written_and_the_signature_still_verifies() {
+        let ca_key = generate(Algorithm::EcdsaP256).unwrap();
+        let ca_der = self_signed_ca(&request("kubernetes", true), &ca_key).unwrap();
+        let signer = existing_ca(&ca_der, ca_key).unwrap();
+        let mut user = request("alice", false);
+        user.orgs = ["dev", "ops", "sre", "café"].map(String::from).to_vec();
+        let key = generate(Algorithm::EcdsaP256).unwrap();
+        let der = signed_by(&user, &key, &signer).unwrap();
+        let (_, ca) = x509_parser::parse_x509_certificate(&ca_der).unwrap();
+        let (rest, leaf) = x509_parser::parse_x509_certificate(&der).unwrap();
+        assert!(rest.is_empty());
+        let orgs: Vec<&str> = leaf
+            .subject()
+            .iter_organization()
+            .map(|o| o.as_str().unwrap())
+            .collect();
+        assert_eq!(orgs, ["dev", "ops", "sre", "café"]);
+        assert_eq!(
+            leaf.subject()
+                .iter_common_name()
+                .next()
+                .unwrap()
+                .as_str()
+                .unwrap(),
+            "alice"
+        );
+        assert!(leaf.verify_signature(Some(ca.public_key())).is_ok());
+        assert_eq!(
+            leaf.public_key().raw,
+            key.subject_public_key_info().as_slice()
+        );
     }
 
     #[test]

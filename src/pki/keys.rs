@@ -91,13 +91,15 @@ pub fn generate(algorithm: Algorithm) -> Result<KeyPair> {
 
 /// Generates one key per entry of `algorithms`, in that order, on all cores: each worker
 /// takes the next index from a shared counter (a work queue sized to the cores, not a
-/// thread per key), so one slow RSA key does not hold up the rest.
-pub fn generate_all(algorithms: &[Algorithm]) -> Result<Vec<KeyPair>> {
+/// thread per key), so one slow RSA key does not hold up the rest. `on_done` hears, on the
+/// calling thread, how many keys are done each time one is.
+pub fn generate_all(algorithms: &[Algorithm], on_done: &dyn Fn(usize)) -> Result<Vec<KeyPair>> {
     let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(algorithms.len());
     let next = AtomicUsize::new(0);
     let (sender, receiver) = std::sync::mpsc::channel();
+    let mut slots: Vec<Option<Result<KeyPair>>> = algorithms.iter().map(|_| None).collect();
     std::thread::scope(|scope| {
         for _ in 0..workers {
             let (sender, next) = (sender.clone(), &next);
@@ -113,15 +115,15 @@ pub fn generate_all(algorithms: &[Algorithm]) -> Result<Vec<KeyPair>> {
                 }
             });
         }
+        drop(sender);
+        for (done, (index, key)) in receiver.iter().enumerate() {
+            slots[index] = Some(key);
+            on_done(done + 1);
+        }
     });
-    drop(sender);
-    let mut slots: Vec<Option<KeyPair>> = algorithms.iter().map(|_| None).collect();
-    for (index, key) in receiver {
-        slots[index] = Some(key?);
-    }
     slots
         .into_iter()
-        .map(|k| k.ok_or_else(|| anyhow!("a key generation worker stopped")))
+        .map(|key| key.unwrap_or_else(|| Err(anyhow!("a key generation worker stopped"))))
         .collect()
 }
 
@@ -151,14 +153,6 @@ pub fn to_pem(key: &KeyPair) -> Result<String> {
 /// The public key as PKIX `PUBLIC KEY` PEM (`sa.pub`).
 pub fn public_key_pem(key: &KeyPair) -> String {
     crate::pki::pem::encode("PUBLIC KEY", &key.subject_public_key_info())
-}
-
-/// A new random certificate key (kubeadm's `--certificate-key`): 32 bytes from the system's
-/// random generator, lower-case hex.
-pub fn new_certificate_key() -> Result<String> {
-    let mut key = [0u8; 32];
-    aws_lc_rs::rand::fill(&mut key).map_err(|_| anyhow!("the system random generator failed"))?;
-    Ok(crate::pki::pem::hex(&key))
 }
 
 /// Loads a private key from PEM: `RSA PRIVATE KEY`, `EC PRIVATE KEY` (P-256 or P-384) or
@@ -342,10 +336,12 @@ mod tests {
             Algorithm::EcdsaP256,
             Algorithm::EcdsaP384,
         ];
-        let keys = generate_all(&algorithms).unwrap();
+        let done = std::cell::Cell::new(0);
+        let keys = generate_all(&algorithms, &|n| done.set(n)).unwrap();
+        assert_eq!(done.get(), algorithms.len());
         let sizes: Vec<usize> = keys.iter().map(|k| k.public_key_raw().len()).collect();
         assert_eq!(sizes, [97, 65, 97]);
-        assert!(generate_all(&[]).unwrap().is_empty());
+        assert!(generate_all(&[], &|_| {}).unwrap().is_empty());
     }
 
     #[test]

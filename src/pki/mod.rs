@@ -1,8 +1,11 @@
 //! Values and crypto, no I/O: key generation and formats, certificate issuance and
-//! inspection, PEM, and the CA pin. The only home of rcgen and x509-parser.
+//! inspection, PEM, the CA pin, and sealing with a certificate key. The only home of rcgen
+//! and x509-parser.
 
 pub mod inspect;
 pub mod issue;
 pub mod keys;
 pub mod pem;
 pub mod pin;
+pub mod seal;
+pub mod subject;

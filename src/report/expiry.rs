@@ -2,7 +2,7 @@
 //! `CertificateExpirationInfo` as JSON or YAML, the Prometheus metrics file, and the line
 //! that says why `--fail-within` failed.
 
-use super::{Format, stdout};
+use super::{Format, stdout, tabulate};
 use crate::duration::Duration;
 use crate::engine::expiry::{Attention, Expiration, ExpirationInfo, short_human_duration};
 use anyhow::Result;
@@ -72,27 +72,6 @@ fn format_expiry(when: OffsetDateTime) -> String {
     when.to_offset(time::UtcOffset::UTC)
         .format(&format)
         .unwrap_or_default()
-}
-
-/// Lays out rows: every column but the last padded to its widest cell + 3 (at least 10).
-fn tabulate(header: &[&str], rows: Vec<Vec<String>>) -> String {
-    let columns = header.len();
-    let mut widths = vec![0usize; columns - 1];
-    let header_cells: Vec<String> = header.iter().map(|h| h.to_string()).collect();
-    for cells in std::iter::once(&header_cells).chain(&rows) {
-        for (width, cell) in widths.iter_mut().zip(cells) {
-            *width = (*width).max(cell.chars().count() + 3).max(10);
-        }
-    }
-    let mut text = String::new();
-    for cells in std::iter::once(&header_cells).chain(&rows) {
-        for (width, cell) in widths.iter().zip(cells) {
-            text.push_str(&format!("{cell:<width$}"));
-        }
-        text.push_str(cells.last().map(String::as_str).unwrap_or_default());
-        text.push('\n');
-    }
-    text
 }
 
 /// A metric's name, help text and value for one certificate (`None`: no sample).

@@ -2,7 +2,7 @@
 //! plan as one JSON document, and after a full run the summary with the join pin.
 
 use super::{Format, manifest_line, stdout};
-use crate::engine::plan::{Action, Plan, Step};
+use crate::engine::plan::{Action, Drift, Plan, Step};
 use crate::pki::issue::Eku;
 use crate::pki::pin::CaPin;
 use crate::profile::{Group, Kind, Role, by_role};
@@ -11,6 +11,9 @@ use crate::tree::{TreeDirs, shell_word};
 use anyhow::Result;
 use serde::Serialize;
 use std::path::PathBuf;
+
+/// The bundle file the closing text has other control-plane hosts copy.
+const BUNDLE_FILE: &str = "kubeadm-certs.yaml";
 
 /// What `init` did or would do, per row. Field names are documented in the README.
 #[derive(Debug, Serialize)]
@@ -36,6 +39,9 @@ pub struct InitReport {
     pub error: Option<String>,
     #[serde(skip)]
     join_endpoint: String,
+    /// `--control-plane-endpoint` as the other control-plane hosts' `init` must be given it.
+    #[serde(skip)]
+    control_plane_endpoint: Option<String>,
     /// The closing text of a whole `init` (not of a phase): set by `closing`.
     #[serde(skip)]
     closing: Option<Closing>,
@@ -50,6 +56,14 @@ struct Closing {
     token_create: String,
     /// The tokens the run's configuration created, for join lines that work as printed.
     tokens: Vec<String>,
+    /// `certs bundle export` for this tree, as a file to copy and as kubeadm's Secret.
+    bundle_export: String,
+    /// The same, piped to `kubectl apply` with the kubeconfig that may create the Secret.
+    bundle_apply: String,
+    /// `certs bundle import` on another control-plane host.
+    bundle_import: String,
+    /// `init` on another control-plane host.
+    other_init: String,
 }
 
 /// What a step does, in the report's words.
@@ -106,6 +120,12 @@ pub struct StepReport {
     /// IP SANs of a new serving certificate.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub ips: Vec<String>,
+    /// How a reused file differs from what the current settings would write.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub drift: Vec<Drift>,
+    /// A CA reused without its key: only what it signed already can be used.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub external_ca: bool,
     #[serde(skip)]
     kind: Kind,
 }
@@ -120,7 +140,15 @@ impl InitReport {
             .chain(&plan.context)
             .filter(|s| s.row.name == cluster_ca.name)
             .find_map(|s| s.existing_cert.as_ref().map(CaPin::of));
-        let control_plane = spec.control_plane_url();
+        // Join lines name the server admin.conf really has, when it was kept despite the settings.
+        let kept_admin_server = plan
+            .steps
+            .iter()
+            .filter(|s| s.row.role == Role::Admin)
+            .flat_map(|s| &s.drift)
+            .find(|d| d.what == "server")
+            .map(|d| d.found.clone());
+        let control_plane = kept_admin_server.unwrap_or_else(|| spec.control_plane_url());
         InitReport {
             dry_run,
             cert_dir: plan.dirs.cert_dir.clone(),
@@ -131,6 +159,10 @@ impl InitReport {
             manifests: Vec::new(),
             error: None,
             join_endpoint: control_plane.trim_start_matches("https://").to_string(),
+            control_plane_endpoint: spec
+                .control_plane_endpoint
+                .as_ref()
+                .map(|_| control_plane.trim_start_matches("https://").to_string()),
             closing: None,
         }
     }
@@ -140,21 +172,55 @@ impl InitReport {
     /// bootstrap tokens, exposed) make the join lines complete.
     pub fn closing(&mut self, dirs: &TreeDirs, tokens: Vec<String>) {
         let super_admin = dirs.kubeconfig_dir.join(by_role(Role::SuperAdmin).file);
+        let super_admin = shell_word(&super_admin.to_string_lossy());
         let manifests = dirs.manifests_dir();
+        let export = "certs bundle export --certificate-key \"$KEY\"";
+        let endpoint = match &self.control_plane_endpoint {
+            Some(endpoint) => format!(" --control-plane-endpoint {}", shell_word(endpoint)),
+            None => String::new(),
+        };
         self.closing = Some(Closing {
             apply_manifests: format!(
-                "kubectl --kubeconfig {} apply -f {}/",
-                shell_word(&super_admin.to_string_lossy()),
+                "kubectl --kubeconfig {super_admin} apply -f {}/",
                 shell_word(&manifests.to_string_lossy())
             ),
             token_create: dirs.command("token create --print-join-command"),
             tokens,
+            bundle_export: dirs.command(&format!("{export} -o {BUNDLE_FILE}")),
+            bundle_apply: format!(
+                "{} | kubectl --kubeconfig {super_admin} apply -f -",
+                dirs.command(&format!("{export} --secret"))
+            ),
+            bundle_import: dirs.command(&format!(
+                "certs bundle import --certificate-key \"$KEY\" {BUNDLE_FILE}"
+            )),
+            other_init: dirs.command(&format!(
+                "init --node-name <name> --apiserver-advertise-address <address>{endpoint}"
+            )),
         });
     }
 
-    /// Prints the report in `format`.
+    /// Prints the report in `format`: a plan (`--dry-run`), or a refusal.
     pub fn print(&self, format: Format) -> Result<()> {
         stdout(&self.render(format)?)
+    }
+
+    /// Prints, as text, what the run is about to do, before it does it (the rest follows
+    /// with `print_outcome`); JSON and YAML wait for the whole report.
+    pub fn print_steps(&self, format: Format) -> Result<()> {
+        match format {
+            Format::Text => stdout(&self.steps_text()),
+            Format::Json | Format::Yaml => Ok(()),
+        }
+    }
+
+    /// Prints what follows the steps once the run is done: as text, the manifests written
+    /// and the closing lines; as JSON or YAML, the whole report.
+    pub fn print_outcome(&self, format: Format) -> Result<()> {
+        match format {
+            Format::Text => stdout(&self.outcome_text()),
+            Format::Json | Format::Yaml => self.print(format),
+        }
     }
 
     fn render(&self, format: Format) -> Result<String> {
@@ -166,13 +232,19 @@ impl InitReport {
     }
 
     fn text(&self) -> String {
-        let mut text: String = self.steps.iter().map(|s| s.line(self.dry_run)).collect();
-        if self.dry_run || self.failed {
-            return text;
+        let mut text = self.steps_text();
+        if !self.dry_run && !self.failed {
+            text.push_str(&self.outcome_text());
         }
-        for path in &self.manifests {
-            text.push_str(&manifest_line(path));
-        }
+        text
+    }
+
+    fn steps_text(&self) -> String {
+        self.steps.iter().map(|s| s.line(self.dry_run)).collect()
+    }
+
+    fn outcome_text(&self) -> String {
+        let mut text: String = self.manifests.iter().map(|p| manifest_line(p)).collect();
         if let (Some(pin), Some(closing)) = (&self.ca_cert_hash, &self.closing) {
             text.push_str(&self.summary(pin, closing));
         }
@@ -192,16 +264,29 @@ impl InitReport {
             true => join("<token>"),
             false => closing.tokens.iter().map(|t| join(t)).collect(),
         };
+        let control_plane_joins =
+            joins.replace('\n', " --control-plane --certificate-key \"$KEY\"\n");
         format!(
             "\nYour Kubernetes control-plane PKI is ready.\n\n\
              To start using your cluster once its control plane runs, run the following as a regular user:\n\n  \
              mkdir -p $HOME/.kube\n  sudo cp -i {admin} $HOME/.kube/config\n  sudo chown $(id -u):$(id -g) $HOME/.kube/config\n\n\
              Once the API server answers, create the objects that let workers join:\n\n  {apply}\n\n\
              The cluster CA is pinned by:\n\n  --discovery-token-ca-cert-hash {pin}\n\n\
+             More control-plane hosts get this host's CAs and service-account key as kubeadm's encrypted \
+             kubeadm-certs bundle. Here, with a new certificate key (a secret: keep it so):\n\n  \
+             KEY=$(kubepki certs certificate-key)\n  {export}\n\n\
+             then, on each new control-plane host, with {BUNDLE_FILE} and the key copied there \
+             (and this host's other settings):\n\n  {import}\n  {other_init}\n\n\
+             Or, once the API server answers, upload the bundle as kubeadm's Secret and join with kubeadm:\n\n  \
+             {bundle_apply}\n{control_plane_joins}\n\
              Worker nodes join with a bootstrap token and that pin:\n\n{joins}\n\
              Create a token, and print the join commands, with:\n\n  {token_create}\n",
             apply = closing.apply_manifests,
             token_create = closing.token_create,
+            export = closing.bundle_export,
+            bundle_apply = closing.bundle_apply,
+            import = closing.bundle_import,
+            other_init = closing.other_init,
         )
     }
 }
@@ -225,6 +310,10 @@ impl StepReport {
             files: step.files.clone(),
             dns_names,
             ips: ips.iter().map(|ip| ip.to_string()).collect(),
+            drift: step.drift.clone(),
+            external_ca: step.row.kind == Kind::Ca
+                && step.action == Action::Reuse
+                && step.existing_key.is_none(),
             kind: step.row.kind,
         }
     }
@@ -270,8 +359,23 @@ impl StepReport {
                 "[{group}] Using existing {what}: {:?}\n",
                 self.files_joined("")
             ),
+            (false, StepAction::Reuse) if self.external_ca => format!(
+                "[{group}] Using the existing {name:?} certificate; its key is absent (external CA)\n"
+            ),
             (false, StepAction::Reuse) => format!("[{group}] Using the existing {name:?} {what}\n"),
         };
+        for drift in &self.drift {
+            line.push_str(&format!(
+                "[{group}] WARNING: {}: {drift}\n",
+                self.files_joined(", ")
+            ));
+        }
+        if !self.drift.is_empty() {
+            line.push_str(&format!(
+                "[{group}] To write it for the current settings, move it away and run this command \
+                 again (kubepki never replaces a file that is sound)\n"
+            ));
+        }
         if !self.dns_names.is_empty() && self.action != StepAction::Error {
             line.push_str(&format!(
                 "[{group}] {name} serving cert is signed for DNS names [{}] and IPs [{}]\n",
@@ -303,6 +407,7 @@ mod tests {
             manifests: Vec::new(),
             error: None,
             join_endpoint: "192.168.1.10:6443".into(),
+            control_plane_endpoint: None,
             closing: None,
         }
     }
@@ -323,6 +428,7 @@ mod tests {
             files: dirs.paths_of(row),
             existing_key: None,
             existing_cert: None,
+            drift: Vec::new(),
         };
         StepReport::of(&step, &spec)
     }
@@ -348,7 +454,7 @@ mod tests {
             ),
             (
                 step("front-proxy-ca", Action::Reuse),
-                "[certs] Using the existing \"front-proxy-ca\" certificate and key\n",
+                "[certs] Using the existing \"front-proxy-ca\" certificate; its key is absent (external CA)\n",
             ),
             (
                 step("scheduler", Action::Reuse),
@@ -365,6 +471,12 @@ mod tests {
         for (step, expected) in lines {
             assert_eq!(step.line(false), expected);
         }
+        let mut with_key = step("etcd-ca", Action::Reuse);
+        with_key.external_ca = false;
+        assert_eq!(
+            with_key.line(false),
+            "[certs] Using the existing \"etcd-ca\" certificate and key\n"
+        );
     }
 
     #[test]
@@ -453,6 +565,11 @@ mod tests {
             ),
             "  kubeadm join 192.168.1.10:6443 --token <token> --discovery-token-ca-cert-hash",
             "  kubepki token create --print-join-command --cert-dir '/my cluster/pki' --kubeconfig-dir '/my cluster'\n",
+            "  kubepki certs bundle export --certificate-key \"$KEY\" -o kubeadm-certs.yaml --cert-dir '/my cluster/pki' --kubeconfig-dir '/my cluster'\n",
+            "  kubepki certs bundle import --certificate-key \"$KEY\" kubeadm-certs.yaml --cert-dir '/my cluster/pki' --kubeconfig-dir '/my cluster'\n",
+            "  kubepki init --node-name <name> --apiserver-advertise-address <address> --cert-dir '/my cluster/pki' --kubeconfig-dir '/my cluster'\n",
+            "  kubepki certs bundle export --certificate-key \"$KEY\" --secret --cert-dir '/my cluster/pki' --kubeconfig-dir '/my cluster' | kubectl --kubeconfig '/my cluster/super-admin.conf' apply -f -\n",
+            " --control-plane --certificate-key \"$KEY\"\n",
         ] {
             assert!(text.contains(line), "{line:?} in {text}");
         }
@@ -460,6 +577,13 @@ mod tests {
         assert!(report.text().contains(
             "  kubeadm join 192.168.1.10:6443 --token abcdef.0123456789abcdef --discovery"
         ));
+        report.control_plane_endpoint = Some("[fd00::1]:443".into());
+        report.closing(&dirs, vec![]);
+        assert!(
+            report
+                .text()
+                .contains("<address> --control-plane-endpoint '[fd00::1]:443' --cert-dir")
+        );
     }
 
     #[test]

@@ -1,16 +1,104 @@
-//! What the worker-side commands print: tokens, join commands, the manifests written, and
-//! what `join` wrote with the kubelet command that uses it.
+//! What the token and worker-side commands print: tokens, token lists, join commands, the
+//! manifests written or removed, and what `join` wrote with the kubelet command that uses it.
 
-use super::{manifest_line, stdout};
-use crate::cluster::bootstrap::BootstrapToken;
+use super::{Format, manifest_line, stdout, tabulate};
+use crate::cluster::bootstrap::{BootstrapToken, ExtraGroup, TokenRecord};
 use crate::engine::bootstrap::JoinCommand;
+use crate::engine::expiry::short_human_duration;
 use crate::profile::{Role, by_role};
 use anyhow::Result;
 use std::path::{Path, PathBuf};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 
 /// Prints a token, the result of `token generate` and `token create`.
 pub fn print_token(token: &BootstrapToken) -> Result<()> {
     stdout(&format!("{}\n", token.expose()))
+}
+
+/// Prints kubeadm's `token list` table (tokens in full, as kubeadm's does: it is the
+/// command's result), or the same as JSON.
+pub fn print_token_list(tokens: &[TokenRecord], now: OffsetDateTime, format: Format) -> Result<()> {
+    match format {
+        Format::Text => stdout(&token_table(tokens, now)),
+        _ => {
+            let list: Vec<_> = tokens.iter().map(|t| token_json(t, now)).collect();
+            stdout(&(serde_json::to_string_pretty(&list)? + "\n"))
+        }
+    }
+}
+
+fn token_table(tokens: &[TokenRecord], now: OffsetDateTime) -> String {
+    let header = [
+        "TOKEN",
+        "TTL",
+        "EXPIRES",
+        "USAGES",
+        "DESCRIPTION",
+        "EXTRA GROUPS",
+    ];
+    let rows = tokens
+        .iter()
+        .map(|t| {
+            let (ttl, expires) = ttl_and_expiry(t, now);
+            vec![
+                t.token.expose(),
+                ttl,
+                expires,
+                usages(t).join(","),
+                t.description.clone().unwrap_or_else(|| "<none>".into()),
+                groups(t).join(","),
+            ]
+        })
+        .collect();
+    tabulate(&header, rows)
+}
+
+fn token_json(token: &TokenRecord, now: OffsetDateTime) -> serde_json::Value {
+    let (ttl, expires) = ttl_and_expiry(token, now);
+    serde_json::json!({
+        "token": token.token.expose(),
+        "ttl": ttl,
+        "expires": expires,
+        "usages": usages(token),
+        "description": token.description,
+        "groups": groups(token),
+    })
+}
+
+/// kubeadm's TTL and EXPIRES columns.
+fn ttl_and_expiry(token: &TokenRecord, now: OffsetDateTime) -> (String, String) {
+    match token.expires {
+        None => ("<forever>".into(), "<never>".into()),
+        Some(at) => (
+            short_human_duration((at - now).whole_seconds()),
+            at.format(&Rfc3339).unwrap_or_default(),
+        ),
+    }
+}
+
+fn usages(token: &TokenRecord) -> Vec<&'static str> {
+    let mut names: Vec<&str> = token.usages.iter().map(|u| u.name()).collect();
+    names.sort_unstable();
+    names
+}
+
+fn groups(token: &TokenRecord) -> Vec<&str> {
+    token.groups.iter().map(ExtraGroup::as_str).collect()
+}
+
+/// Says which token Secret manifests a deletion (or, `expired`, a pruning) removed: on
+/// stdout when they are the result, else on stderr.
+pub fn print_removed_tokens(removed: &[PathBuf], expired: bool, to_stderr: bool) -> Result<()> {
+    let why = if expired { "expired " } else { "" };
+    let text: String = removed
+        .iter()
+        .map(|path| {
+            let path = path.display();
+            format!("[bootstrap-token] Removed the {why}token Secret manifest {path}\n")
+        })
+        .collect();
+    to_stdout_or_stderr(&text, to_stderr)
 }
 
 /// Prints the `kubepki join` line, then the same for `kubeadm join`.
@@ -27,12 +115,16 @@ pub fn print_join_commands(join: &JoinCommand) -> Result<()> {
 /// Lists the manifest files written: on stdout when they are the result, else on stderr.
 pub fn print_manifests(paths: &[PathBuf], to_stderr: bool) -> Result<()> {
     let text: String = paths.iter().map(|p| manifest_line(p)).collect();
+    to_stdout_or_stderr(&text, to_stderr)
+}
+
+fn to_stdout_or_stderr(text: &str, to_stderr: bool) -> Result<()> {
     match to_stderr {
         true => {
             eprint!("{text}");
             Ok(())
         }
-        false => stdout(&text),
+        false => stdout(text),
     }
 }
 

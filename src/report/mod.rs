@@ -4,6 +4,7 @@
 //! public hashes, and a token only where it is the command's result.
 
 mod audit;
+mod bundle;
 mod expiry;
 mod generations;
 mod init;
@@ -12,18 +13,24 @@ mod reconcile;
 mod renew;
 
 pub use audit::print_audit;
+pub use bundle::{bundle_absent, print_bundle_written, print_import};
 pub use expiry::{due_notice, expiration_metrics, expiration_tables, print_expiration};
 pub use generations::{print_generations, print_rollback};
 pub use init::{InitReport, StepReport};
-pub use join::{JoinReport, print_join, print_join_commands, print_manifests, print_token};
+pub use join::{
+    JoinReport, print_join, print_join_commands, print_manifests, print_removed_tokens,
+    print_token, print_token_list,
+};
 pub use reconcile::print_reconcile;
 pub use renew::print_renewal;
 
 use crate::engine::issue::Capped;
 use crate::tree::TreeDirs;
 use anyhow::{Context, Result};
-use std::io::Write;
+use std::cell::Cell;
+use std::io::{IsTerminal, Write};
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 /// How a result is printed on stdout.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,6 +91,73 @@ pub fn describe_dirs(dirs: &TreeDirs) -> String {
     )
 }
 
+/// Progress of slow work on stderr (key generation): nothing for work done within a second;
+/// then, on a terminal, one line rewritten in place, and elsewhere (a log, cron) a plain line
+/// at most once a second; and at the end a line saying how long it took.
+pub struct Progress {
+    group: &'static str,
+    what: &'static str,
+    started: Instant,
+    terminal: bool,
+    last_shown: Cell<Option<Instant>>,
+    total: Cell<usize>,
+}
+
+impl Progress {
+    /// Progress of making `what` (e.g. `keys`), reported under `[group]`.
+    pub fn new(group: &'static str, what: &'static str) -> Progress {
+        Progress {
+            group,
+            what,
+            started: Instant::now(),
+            terminal: std::io::stderr().is_terminal(),
+            last_shown: Cell::new(None),
+            total: Cell::new(0),
+        }
+    }
+
+    /// `done` of `total` are done.
+    pub fn update(&self, done: usize, total: usize) {
+        self.total.set(total);
+        let now = Instant::now();
+        let since_start = now - self.started;
+        let since_shown = self.last_shown.get().map(|at| now - at);
+        let due = match self.terminal {
+            true => since_start >= Duration::from_secs(1),
+            false => {
+                since_start >= Duration::from_secs(1)
+                    && since_shown.is_none_or(|d| d >= Duration::from_secs(1))
+            }
+        };
+        if !due || done == total {
+            return;
+        }
+        self.last_shown.set(Some(now));
+        let (group, what) = (self.group, self.what);
+        match self.terminal {
+            true => eprint!("\r[{group}] generating {what}: {done} of {total} done"),
+            false => eprintln!("[{group}] generating {what}: {done} of {total} done"),
+        }
+    }
+
+    /// The work is over: says how long it took, if anything was shown.
+    pub fn finish(&self) {
+        if self.last_shown.get().is_none() {
+            return;
+        }
+        let total = self.total.get();
+        let took = self.started.elapsed().as_secs_f64();
+        let (group, what) = (self.group, self.what);
+        let clear = if self.terminal { "\r\x1b[K" } else { "" };
+        eprintln!("{clear}[{group}] generated {total} {what} in {took:.1}s");
+    }
+}
+
+/// Says on stderr why discovery failed this time, and when it tries again.
+pub fn retrying(error: &anyhow::Error, wait: Duration) {
+    eprintln!("[discovery] will try again in {wait:?}: {error:#}");
+}
+
 /// A warning on stderr, kubeadm's way.
 pub fn warn(message: &str) {
     eprintln!("[discovery] WARNING: {message}");
@@ -128,6 +202,27 @@ pub fn capped(group: &str, capped: &[Capped]) {
 /// The line for a manifest file written.
 fn manifest_line(path: &Path) -> String {
     format!("[bootstrap-token] Wrote {}\n", path.display())
+}
+
+/// Lays out rows as Go's tabwriter does in kubeadm's tables: every column but the last padded to its widest cell + 3 (at least 10).
+fn tabulate(header: &[&str], rows: Vec<Vec<String>>) -> String {
+    let columns = header.len();
+    let mut widths = vec![0usize; columns - 1];
+    let header_cells: Vec<String> = header.iter().map(|h| h.to_string()).collect();
+    for cells in std::iter::once(&header_cells).chain(&rows) {
+        for (width, cell) in widths.iter_mut().zip(cells) {
+            *width = (*width).max(cell.chars().count() + 3).max(10);
+        }
+    }
+    let mut text = String::new();
+    for cells in std::iter::once(&header_cells).chain(&rows) {
+        for (width, cell) in widths.iter().zip(cells) {
+            text.push_str(&format!("{cell:<width$}"));
+        }
+        text.push_str(cells.last().map(String::as_str).unwrap_or_default());
+        text.push('\n');
+    }
+    text
 }
 
 /// Writes `text` to stdout and flushes it.

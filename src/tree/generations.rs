@@ -186,24 +186,16 @@ pub fn keep(
     Ok(())
 }
 
-/// Removes the oldest generations of `dir` beyond the newest `keep`, and the directories
-/// of interrupted runs (no record) older than the newest generation. Returns what it removed.
+/// Removes the oldest generations of `dir` beyond the newest `keep`. A directory without a
+/// record (an interrupted run's, or a backup `certs bundle import` made) is never removed.
+/// Returns what it removed.
 pub fn prune(dir: &Path, keep: usize) -> Result<Vec<PathBuf>> {
     let generations = list(dir)?;
-    let Some(newest) = generations.last().map(|g| order(&g.id)) else {
-        return Ok(Vec::new());
-    };
     let excess = generations.len().saturating_sub(keep);
-    let mut removed: Vec<PathBuf> = generations[..excess]
+    let removed: Vec<PathBuf> = generations[..excess]
         .iter()
         .map(|g| g.path.clone())
         .collect();
-    let recorded: Vec<&PathBuf> = generations.iter().map(|g| &g.path).collect();
-    for (id, path) in candidates(dir)? {
-        if !recorded.contains(&&path) && order(&id) < newest {
-            removed.push(path);
-        }
-    }
     for path in &removed {
         let name = path.file_name().unwrap_or_default();
         store::remove_dir(dir, Path::new(name), Path::new(RECORD))?;
@@ -435,7 +427,7 @@ mod tests {
     }
 
     #[test]
-    fn pruning_keeps_the_newest_and_drops_interrupted_runs_before_them() {
+    fn pruning_keeps_the_newest_and_leaves_directories_without_a_record() {
         let spec = ecdsa_spec(&[]);
         let tree = TestTree::written(&spec);
         let dir = default_dir(&tree.dirs);
@@ -451,17 +443,14 @@ mod tests {
             })
             .collect();
         let removed = prune(&dir, 2).expect("pruned");
-        assert_eq!(
-            removed,
-            [kept[0].clone(), kept[1].clone(), interrupted.clone()]
-        );
+        assert_eq!(removed, [kept[0].clone(), kept[1].clone()]);
         let left: Vec<PathBuf> = list(&dir)
             .expect("listed")
             .into_iter()
             .map(|g| g.path)
             .collect();
         assert_eq!(left, kept[2..]);
-        assert!(!interrupted.exists());
+        assert!(interrupted.exists(), "not a generation: never removed");
     }
 
     #[test]

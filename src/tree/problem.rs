@@ -2,6 +2,7 @@
 //! broken, mismatched or unusable, with the file it concerns. Reading, planning and renewing
 //! all return these; their wording lives here and nowhere else.
 
+use crate::cluster::bundle::ParseError;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use time::Date;
@@ -20,6 +21,45 @@ impl Place {
     pub fn path(&self) -> &PathBuf {
         match self {
             Place::File(path) | Place::Kubeconfig(path) => path,
+        }
+    }
+}
+
+/// What is wrong with the content of one entry of a bundle, once opened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EntryFault {
+    /// Not a PEM certificate: what the parser said.
+    NotCertificate(String),
+    /// A certificate, but not a CA's.
+    NotCa,
+    /// Not a PEM private key: what the parser said.
+    NotKey(String),
+    /// Not a PEM public key: what the parser said.
+    NotPublicKey(String),
+    /// A key (or public key) whose companion entry, named, is empty.
+    Alone(String),
+    /// Not the key (or public key) of the companion entry, named.
+    Mismatch(String),
+    /// The tree's file, named, is a key that does not belong to this certificate, and the
+    /// bundle has no key to replace it.
+    ExistingKeyMismatch(PathBuf),
+}
+
+impl fmt::Display for EntryFault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EntryFault::NotCertificate(why) => write!(f, "not a valid certificate: {why}"),
+            EntryFault::NotCa => f.write_str("certificate is not a CA"),
+            EntryFault::NotKey(why) => write!(f, "not a valid private key: {why}"),
+            EntryFault::NotPublicKey(why) => write!(f, "not a PEM public key ({why})"),
+            EntryFault::Alone(other) => write!(f, "present while {other} is empty"),
+            EntryFault::Mismatch(other) => write!(f, "does not match {other}"),
+            EntryFault::ExistingKeyMismatch(key) => write!(
+                f,
+                "the existing {} is not its key and the bundle has none to replace it; move \
+                 that key away first",
+                key.display()
+            ),
         }
     }
 }
@@ -175,6 +215,47 @@ pub enum Problem {
         /// The CA row's name.
         issuer: &'static str,
     },
+    /// A file given as a bundle that is not kubeadm's `kubeadm-certs` Secret.
+    NotABundle {
+        /// The bundle file.
+        path: PathBuf,
+        /// What is wrong.
+        error: ParseError,
+    },
+    /// A bundle without entries it must have (a file cut short).
+    IncompleteBundle {
+        /// The bundle file.
+        path: PathBuf,
+        /// The entries it lacks.
+        missing: Vec<String>,
+    },
+    /// A bundle that holds no file at all.
+    EmptyBundle(PathBuf),
+    /// A bundle that the certificate key does not open.
+    WrongCertificateKey(PathBuf),
+    /// A bundle entry that does not open, though others do: damaged or altered.
+    DamagedBundle {
+        /// The bundle file.
+        path: PathBuf,
+        /// The entry.
+        entry: String,
+    },
+    /// A bundle entry whose content is not what it must hold.
+    BadBundleEntry {
+        /// The bundle file.
+        path: PathBuf,
+        /// The entry.
+        entry: String,
+        /// What is wrong with it.
+        fault: EntryFault,
+    },
+    /// A file of the tree that differs from the bundle's: another cluster's material.
+    DiffersFromBundle {
+        /// The file.
+        path: PathBuf,
+        /// The bundle's entry for it.
+        entry: String,
+    },
 }
 
 impl Problem {
@@ -197,7 +278,14 @@ impl Problem {
             | Problem::WrongEmbeddedCa { path, .. }
             | Problem::MissingSans { path, .. }
             | Problem::UnusableCa { path, .. }
-            | Problem::CaAbsent { path, .. } => path,
+            | Problem::CaAbsent { path, .. }
+            | Problem::NotABundle { path, .. }
+            | Problem::IncompleteBundle { path, .. }
+            | Problem::EmptyBundle(path)
+            | Problem::WrongCertificateKey(path)
+            | Problem::DamagedBundle { path, .. }
+            | Problem::BadBundleEntry { path, .. }
+            | Problem::DiffersFromBundle { path, .. } => path,
             Problem::KeyMismatch { key, .. } => key,
             Problem::PublicKeyMismatch { public, .. } => public,
             Problem::CertWithoutKey { cert, .. } => cert,
@@ -329,6 +417,46 @@ impl fmt::Display for Problem {
                 f,
                 "{}: exists, but its CA {issuer:?} does not, so it cannot be trusted; restore the \
                  CA or delete the file",
+                path.display()
+            ),
+            Problem::NotABundle { path, error } => {
+                let why = match error {
+                    ParseError::NotYaml(why) => format!("not YAML: {why}"),
+                    ParseError::NoSecret => "no Secret named kubeadm-certs in it".into(),
+                    ParseError::NotBase64(entry) => {
+                        format!("entry {entry} is not base64 (cut short?)")
+                    }
+                };
+                write!(f, "{}: not a kubeadm-certs bundle: {why}", path.display())
+            }
+            Problem::IncompleteBundle { path, missing } => write!(
+                f,
+                "{}: the bundle has no entry for {}: it is incomplete (cut short?)",
+                path.display(),
+                missing.join(", ")
+            ),
+            Problem::EmptyBundle(path) => {
+                write!(f, "{}: the bundle holds no file", path.display())
+            }
+            Problem::WrongCertificateKey(path) => write!(
+                f,
+                "{}: the certificate key does not open this bundle (--certificate-key is not the \
+                 key it was sealed with)",
+                path.display()
+            ),
+            Problem::DamagedBundle { path, entry } => write!(
+                f,
+                "{}: entry {entry} does not open with the certificate key though the others do: \
+                 the bundle is damaged or was altered",
+                path.display()
+            ),
+            Problem::BadBundleEntry { path, entry, fault } => {
+                write!(f, "{}: entry {entry}: {fault}", path.display())
+            }
+            Problem::DiffersFromBundle { path, entry } => write!(
+                f,
+                "{}: exists and differs from the bundle's {entry} (a bundle from another cluster?); \
+                 not replaced without --force, which backs it up first",
                 path.display()
             ),
         }

@@ -18,6 +18,7 @@ use rcgen::{KeyPair, PublicKeyData};
 use rustls_pki_types::SubjectPublicKeyInfoDer;
 use rustls_pki_types::pem::PemObject;
 use std::fmt;
+use std::io::Read;
 use std::net::IpAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -631,6 +632,43 @@ pub fn unknown_files(dirs: &TreeDirs) -> Checked<Vec<PathBuf>> {
     }
     unknown.sort();
     Ok(unknown)
+}
+
+/// The most a bundle file may hold: kubeadm's is a few kilobytes.
+const MAX_BUNDLE_BYTES: u64 = 1 << 20;
+
+/// A bundle file as read, outside the tree.
+pub struct BundleFile {
+    /// Its path as given, or `standard input` for `-`, for messages.
+    pub name: PathBuf,
+    /// Its content.
+    pub bytes: Vec<u8>,
+}
+
+/// Reads the bundle file `path` (`-`: standard input), refusing more than 1 MiB.
+pub fn read_bundle(path: &Path) -> Checked<BundleFile> {
+    let from_stdin = path == Path::new("-");
+    let name = match from_stdin {
+        true => PathBuf::from("standard input"),
+        false => path.to_path_buf(),
+    };
+    let unreadable = |e: std::io::Error| Problem::Unreadable(format!("{}: {e}", name.display()));
+    let mut bytes = Vec::new();
+    let reader: Box<dyn std::io::Read> = match from_stdin {
+        true => Box::new(std::io::stdin().lock()),
+        false => Box::new(std::fs::File::open(path).map_err(unreadable)?),
+    };
+    reader
+        .take(MAX_BUNDLE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(unreadable)?;
+    if bytes.len() as u64 > MAX_BUNDLE_BYTES {
+        return Err(Problem::Unreadable(format!(
+            "{}: larger than {MAX_BUNDLE_BYTES} bytes, which no bundle is",
+            name.display()
+        )));
+    }
+    Ok(BundleFile { name, bytes })
 }
 
 /// Every token Secret manifest in `dir` (none when `dir` does not exist), by file name.

@@ -178,21 +178,47 @@ pub fn replace_changed(files: &[FileWrite]) -> Result<Vec<PathBuf>> {
     create_all_and_replace(&[], files)
 }
 
+/// Removes each of `files` that exists (refusing a symlink on the way), then makes the
+/// removals durable. Returns the paths removed.
+pub fn remove_all(files: &[(PathBuf, PathBuf)]) -> Result<Vec<PathBuf>> {
+    let mut removed = Vec::new();
+    for (root, rel) in files {
+        check_no_links(root, rel)?;
+        let path = root.join(rel);
+        match fs::remove_file(&path) {
+            Ok(()) => removed.push(path),
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(e) => bail!("removing {}: {e}", path.display()),
+        }
+    }
+    let mut dirs: Vec<&Path> = removed.iter().map(|path| parent_of(path)).collect();
+    dirs.dedup();
+    for dir in dirs {
+        flush::sync_dir(dir)?;
+    }
+    Ok(removed)
+}
+
 /// Writes a file outside the tree (a metrics file, `--output`) atomically with `mode`, into
-/// a directory that must exist: kubepki creates no directory outside the tree.
-pub fn write_outside(path: &Path, content: &[u8], mode: u32) -> Result<()> {
+/// a directory that must exist: kubepki creates no directory outside the tree. An existing
+/// file is replaced only when `replace` says so.
+pub fn write_outside(path: &Path, content: &[u8], mode: u32, replace: bool) -> Result<()> {
     let name = path
         .file_name()
         .ok_or_else(|| anyhow!("{}: not a file path", path.display()))?;
     if !parent_of(path).is_dir() {
         bail!("{}: no such directory", parent_of(path).display());
     }
-    replace(&FileWrite {
+    let file = FileWrite {
         root: parent_of(path).to_path_buf(),
         rel: name.into(),
         content: content.to_vec(),
         mode,
-    })
+    };
+    match replace {
+        true => self::replace(&file),
+        false => create_all(std::slice::from_ref(&file)),
+    }
 }
 
 /// Copies `files` that exist into `backup` (created mode 0700), under their relative paths,

@@ -2,6 +2,7 @@
 //! binary before its fix.
 
 use crate::support::{TempTree, assert_success, kubepki, openssl};
+use crate::token::token;
 use std::process::{Command, Stdio};
 
 /// `notAfter` of a certificate file, as seconds since the epoch (openssl's reading).
@@ -164,5 +165,356 @@ fn issue_17_a_partly_missing_tree_fails_under_fail_within() {
     assert!(
         stderr.contains("ca.crt: CA certificate not found"),
         "{stderr}"
+    );
+}
+
+#[test]
+fn issue_17_kubeconfig_user_names_the_trees_cluster_and_keeps_an_existing_file() {
+    let tree = TempTree::new();
+    let config = tree.root().join("kubeadm.yaml");
+    std::fs::write(
+        &config,
+        "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nclusterName: prod\n",
+    )
+    .expect("writing the config");
+    tree.init("ECDSA-P256", &["--config", &config.display().to_string()]);
+    let output = tree.root().join("alice.conf");
+    let user = |extra: &[&str]| {
+        let mut args = vec!["kubeconfig", "user", "--client-name", "alice"]
+            .into_iter()
+            .map(String::from)
+            .collect::<Vec<_>>();
+        args.extend(tree.dir_args());
+        args.extend(extra.iter().map(|s| s.to_string()));
+        kubepki(&args)
+    };
+    let out = user(&[]);
+    assert_success(&out, "kubeconfig user");
+    let yaml = String::from_utf8_lossy(&out.stdout);
+    assert!(yaml.contains("current-context: alice@prod"), "{yaml}");
+    let path = output.display().to_string();
+    assert_success(&user(&["--output", &path]), "kubeconfig user --output");
+    let first = std::fs::read(&output).expect("written");
+    let out = user(&["--output", &path]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("exists; pass --force to replace it"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read(&output).expect("kept"), first);
+    assert_success(&user(&["--output", &path, "--force"]), "with --force");
+    assert_ne!(std::fs::read(&output).expect("replaced"), first);
+}
+
+#[test]
+fn issue_17_tokens_are_listed_deleted_and_pruned_when_expired() {
+    let tree = TempTree::new();
+    tree.init("ECDSA-P256", &[]);
+    let keep = "abcdef.0123456789abcdef";
+    let gone = "bcdefg.0123456789abcdef";
+    let short = "cdefgh.0123456789abcdef";
+    for (given, ttl) in [(keep, "24h"), (gone, "0"), (short, "2s")] {
+        let out = token(&tree, &["create", given, "--ttl", ttl]);
+        assert_success(&out, "token create");
+    }
+    let out = token(&tree, &["list"]);
+    assert_success(&out, "token list");
+    let list = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = list.lines().collect();
+    assert!(
+        lines[0].starts_with("TOKEN") && lines[0].ends_with("EXTRA GROUPS"),
+        "{list}"
+    );
+    assert_eq!(lines.len(), 4, "{list}");
+    assert!(
+        list.contains(&format!("{gone}   <forever>   <never>")),
+        "{list}"
+    );
+    let out = token(&tree, &["delete", "bcdefg"]);
+    assert_success(&out, "token delete");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("Removed the token Secret manifest")
+            && stdout.contains("bootstrap-token-bcdefg.yaml"),
+        "{stdout}"
+    );
+    let cluster_info = tree.read("bootstrap/cluster-info.yaml");
+    let cluster_info = String::from_utf8_lossy(&cluster_info);
+    assert!(
+        !cluster_info.contains("jws-kubeconfig-bcdefg"),
+        "{cluster_info}"
+    );
+    assert!(
+        cluster_info.contains("jws-kubeconfig-abcdef"),
+        "{cluster_info}"
+    );
+    let out = token(&tree, &["delete", "zzzzzz"]);
+    assert_eq!(out.status.code(), Some(1));
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let out = token(&tree, &["manifests"]);
+    assert_success(&out, "token manifests");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("Removed the expired token Secret manifest")
+            && stdout.contains("bootstrap-token-cdefgh.yaml"),
+        "{stdout}"
+    );
+    let out = token(&tree, &["list", "-o", "json"]);
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let tokens: Vec<&str> = list
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|t| t["token"].as_str().expect("a token"))
+        .collect();
+    assert_eq!(tokens, [keep]);
+}
+
+#[test]
+fn issue_17_an_external_ca_is_not_called_a_certificate_and_key() {
+    let tree = TempTree::new();
+    tree.init("ECDSA-P256", &[]);
+    std::fs::remove_file(tree.pki().join("front-proxy-ca.key")).expect("removing");
+    let out = tree.init("ECDSA-P256", &[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("[certs] Using the existing \"front-proxy-ca\" certificate; its key is absent (external CA)\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("[certs] Using the existing \"ca\" certificate and key\n"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn issue_17_config_all_the_way() {
+    let tree = TempTree::new();
+    let config = tree.root().join("kubeadm.yaml");
+    let text = format!(
+        "apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\n\
+         bootstrapTokens:\n- token: abcdef.0123456789abcdef\n  ttl: 2h\n  description: from the file\n\
+         ---\napiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\n\
+         certificatesDir: {}\nencryptionAlgorithm: ECDSA-P384\ncertificateValidityPeriod: 100h\n",
+        tree.pki().display()
+    );
+    std::fs::write(&config, text).expect("writing the config");
+    let config = config.display().to_string();
+    let kubeconfig_dir = tree.root().display().to_string();
+    let base = |words: &[&str]| {
+        let mut args: Vec<String> = words.iter().map(|w| w.to_string()).collect();
+        args.extend(["--config".into(), config.clone()]);
+        args.extend(["--kubeconfig-dir".into(), kubeconfig_dir.clone()]);
+        args
+    };
+    let mut init = base(&[
+        "init",
+        "--node-name",
+        "cp1",
+        "--apiserver-advertise-address",
+        "127.0.0.1",
+        "--encryption-algorithm",
+        "ECDSA-P256",
+        "--cert-validity",
+        "8760h",
+    ]);
+    init.push("--lock-timeout=5s".into());
+    let out = kubepki(&init);
+    assert_success(&out, "init --config");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("--token abcdef.0123456789abcdef --discovery-token-ca-cert-hash sha256:"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("--config {config}")),
+        "printed commands name the config: {stdout}"
+    );
+    let secret = tree.read("bootstrap/bootstrap-token-abcdef.yaml");
+    assert!(
+        String::from_utf8_lossy(&secret).contains("ZnJvbSB0aGUgZmlsZQ=="),
+        "the description"
+    );
+    let cluster_info =
+        String::from_utf8_lossy(&tree.read("bootstrap/cluster-info.yaml")).into_owned();
+    assert!(cluster_info.contains("jws-kubeconfig-abcdef"));
+    let out = kubepki(&base(&["certs", "check-expiration", "-o", "json"]));
+    assert_success(&out, "check-expiration --config");
+    let out = kubepki(&base(&["certs", "renew", "apiserver"]));
+    assert_success(&out, "renew --config");
+    let text = openssl(&[
+        "x509",
+        "-noout",
+        "-text",
+        "-in",
+        &tree.pki().join("apiserver.crt").display().to_string(),
+    ]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("NIST CURVE: P-384"),
+        "the configured algorithm: {text}"
+    );
+    let left = not_after(&tree.pki().join("apiserver.crt"))
+        - time::OffsetDateTime::now_utc().unix_timestamp();
+    assert!(
+        (99 * 3600..=100 * 3600).contains(&left),
+        "the configured validity: {left}s"
+    );
+    let out = kubepki(&base(&["token", "create", "bcdefg.0123456789abcdef"]));
+    assert_success(&out, "token create --config");
+    let secret =
+        String::from_utf8_lossy(&tree.read("bootstrap/bootstrap-token-bcdefg.yaml")).into_owned();
+    assert!(
+        secret.contains("ZnJvbSB0aGUgZmlsZQ=="),
+        "the file's description is the default: {secret}"
+    );
+}
+
+#[test]
+fn issue_17_drift_is_named() {
+    let tree = TempTree::new();
+    tree.init("ECDSA-P256", &[]);
+    let mut args = vec!["init", "phase", "kubeconfig", "all"]
+        .into_iter()
+        .map(String::from)
+        .collect::<Vec<_>>();
+    args.extend(tree.dir_args());
+    args.extend(
+        [
+            "--node-name",
+            "other",
+            "--apiserver-advertise-address",
+            "127.0.0.1",
+            "--control-plane-endpoint",
+            "other:7443",
+        ]
+        .map(String::from),
+    );
+    let out = kubepki(&args);
+    assert_success(&out, "init phase kubeconfig all");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let admin = tree.root().join("admin.conf");
+    assert!(
+        stdout.contains(&format!(
+            "[kubeconfig] WARNING: {}: its server is https://127.0.0.1:6443, the current settings say https://other:7443\n",
+            admin.display()
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("its user is system:node:cp1, the current settings say system:node:other"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("move it away and run this command again"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("kubeadm join"),
+        "a phase prints no join line: {stdout}"
+    );
+    args.extend(["-o".into(), "json".into()]);
+    let out = kubepki(&args);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let admin_step = &json["steps"][0];
+    assert_eq!(admin_step["drift"][0]["what"], "server");
+    assert_eq!(admin_step["drift"][0]["wanted"], "https://other:7443");
+}
+
+#[test]
+fn issue_17_slow_work_says_what_it_does_as_it_goes() {
+    use std::io::BufRead;
+    let tree = TempTree::new();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kubepki"))
+        .args(tree.init_args("RSA-4096", &[]))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("kubepki init");
+    let mut stdout = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+    let mut first = String::new();
+    stdout.read_line(&mut first).expect("a first line");
+    assert_eq!(first, "[certs] Generating \"ca\" certificate and key\n");
+    assert!(
+        child.try_wait().expect("a status").is_none(),
+        "the steps were printed only at the end"
+    );
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut rest).expect("the rest");
+    let out = child.wait_with_output().expect("kubepki init");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        rest.contains("Your Kubernetes control-plane PKI is ready."),
+        "{rest}"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("[certs] generating keys: "), "{stderr}");
+    assert!(stderr.contains("[certs] generated 16 keys in "), "{stderr}");
+}
+
+#[test]
+fn issue_17_init_publishes_the_configuration_kubeadm_join_reads() {
+    let tree = TempTree::new();
+    tree.init(
+        "ECDSA-P256",
+        &["--control-plane-endpoint", "lb.example.com:6443"],
+    );
+    let text = String::from_utf8_lossy(&tree.read("bootstrap/kubeadm-config.yaml")).into_owned();
+    let objects: Vec<serde_json::Value> = text
+        .split("---\n")
+        .map(|doc| serde_yaml::from_str(doc).expect("YAML"))
+        .collect();
+    let names: Vec<String> = objects
+        .iter()
+        .map(|o| {
+            format!(
+                "{}/{}",
+                o["kind"].as_str().unwrap_or("?"),
+                o["metadata"]["name"].as_str().unwrap_or("?")
+            )
+        })
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "ConfigMap/kubeadm-config",
+            "Role/kubeadm:nodes-kubeadm-config",
+            "RoleBinding/kubeadm:nodes-kubeadm-config",
+            "ConfigMap/kubelet-config",
+            "Role/kubeadm:kubelet-config",
+            "RoleBinding/kubeadm:kubelet-config",
+        ]
+    );
+    let binding = &objects[2];
+    assert_eq!(
+        binding["subjects"][0]["name"],
+        "system:bootstrappers:kubeadm:default-node-token"
+    );
+    assert_eq!(binding["subjects"][1]["name"], "system:nodes");
+    let cluster_configuration = objects[0]["data"]["ClusterConfiguration"]
+        .as_str()
+        .expect("a document");
+    let file = tree.root().join("published.yaml");
+    std::fs::write(&file, cluster_configuration).expect("writing");
+    let out = kubepki(&[
+        "config",
+        "validate",
+        "--config",
+        &file.display().to_string(),
+    ]);
+    assert_success(
+        &out,
+        "kubepki's strict reader on the published ClusterConfiguration",
+    );
+    assert!(cluster_configuration.contains("controlPlaneEndpoint: lb.example.com:6443"));
+    let kubelet = objects[3]["data"]["kubelet"].as_str().expect("a document");
+    assert!(
+        kubelet.contains("kind: KubeletConfiguration") && kubelet.contains("- 10.96.0.10"),
+        "{kubelet}"
     );
 }

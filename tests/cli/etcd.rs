@@ -1,5 +1,6 @@
 //! A real three-member etcd cluster on 127.0.0.1 running on the certificates `kubepki init`
-//! writes, with client and peer mTLS, driven by `etcdctl`.
+//! writes, with client and peer mTLS, driven by `etcdctl`. (`Cluster::start_on` also starts
+//! one member per host of several trees, for `bundle.rs`.)
 //!
 //! All members share `etcd/server` and `etcd/peer` (a cluster only forms when the peer cert
 //! works as both TLS server and client). `apiserver-etcd-client` must read and write,
@@ -70,19 +71,27 @@ struct Member {
     process: Child,
 }
 
-/// The three members; dropping it kills them all, printing their logs if the test failed.
-struct Cluster {
+/// The members; dropping it kills them all, printing their logs if the test failed.
+pub struct Cluster {
     members: Vec<Member>,
 }
 
 impl Cluster {
-    /// Starts every member of a new cluster whose data dirs and logs live in the tree.
+    /// Starts every member of a new cluster on 127.0.0.1, all with the tree's certs; their
+    /// data dirs and logs live in the tree.
     fn start(tree: &TempTree) -> Cluster {
+        Cluster::start_on(&[(tree, "127.0.0.1"); MEMBERS])
+    }
+
+    /// Starts one member per host: on the host's address, with the etcd certs of its tree,
+    /// where its data dir and log live.
+    pub fn start_on(hosts: &[(&TempTree, &str)]) -> Cluster {
         let etcd = require_tool("etcd", INSTALL_ETCD);
-        let ports = free_ports(2 * MEMBERS);
-        let peer_urls: Vec<String> = ports[MEMBERS..]
+        let ports = free_ports(2 * hosts.len());
+        let peer_urls: Vec<String> = hosts
             .iter()
-            .map(|port| format!("https://127.0.0.1:{port}"))
+            .zip(&ports[hosts.len()..])
+            .map(|((_, address), port)| format!("https://{address}:{port}"))
             .collect();
         let initial_cluster: Vec<String> = peer_urls
             .iter()
@@ -92,8 +101,8 @@ impl Cluster {
         let mut cluster = Cluster {
             members: Vec::new(),
         };
-        for (i, peer_url) in peer_urls.iter().enumerate() {
-            let client_url = format!("https://127.0.0.1:{}", ports[i]);
+        for (i, ((tree, address), peer_url)) in hosts.iter().zip(&peer_urls).enumerate() {
+            let client_url = format!("https://{address}:{}", ports[i]);
             let member = MemberConfig {
                 name: format!("member{i}"),
                 client_url: &client_url,
@@ -105,7 +114,8 @@ impl Cluster {
         cluster
     }
 
-    fn client_urls(&self) -> Vec<String> {
+    /// The members' client URLs, in order.
+    pub fn client_urls(&self) -> Vec<String> {
         self.members
             .iter()
             .map(|member| member.client_url.clone())
@@ -114,7 +124,7 @@ impl Cluster {
 
     /// Polls `endpoint health` as `apiserver-etcd-client` until every member is healthy; panics
     /// with the last answer after [`STARTUP`] or as soon as a member exits.
-    fn wait_healthy(&mut self, ctl: &Etcdctl) {
+    pub fn wait_healthy(&mut self, ctl: &Etcdctl) {
         let deadline = Instant::now() + STARTUP;
         loop {
             let out = ctl.run(
@@ -238,15 +248,17 @@ impl MemberConfig<'_> {
 }
 
 /// `etcdctl` (API v3) against the cluster, trusting `<pki>/etcd/ca.crt`.
-struct Etcdctl {
-    pki: PathBuf,
-    endpoints: Vec<String>,
+pub struct Etcdctl {
+    /// The cert dir whose client certs and etcd CA it uses.
+    pub pki: PathBuf,
+    /// The members it talks to.
+    pub endpoints: Vec<String>,
 }
 
 impl Etcdctl {
     /// Runs etcdctl as `identity` (a cert base under `<pki>`) with short timeouts, so a refused
     /// handshake fails in seconds.
-    fn run(&self, identity: &str, endpoints: &[String], args: &[&str]) -> Output {
+    pub fn run(&self, identity: &str, endpoints: &[String], args: &[&str]) -> Output {
         let etcdctl = require_tool("etcdctl", INSTALL_ETCD);
         let pem = |ext: &str| {
             self.pki
@@ -358,7 +370,7 @@ fn free_ports(count: usize) -> Vec<u16> {
 }
 
 /// stdout then stderr of a finished command.
-fn text(out: &Output) -> String {
+pub fn text(out: &Output) -> String {
     format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),

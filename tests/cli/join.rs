@@ -223,14 +223,18 @@ fn file_discovery_from_a_file_and_an_https_url() {
     assert_joined(&worker, &control_plane, &token);
 }
 
-/// Runs a join expected to be refused: exit `code`, one stderr line containing `reason`, the
-/// token secret nowhere, and the worker's tree untouched.
+/// Runs a join expected to be refused: exit `code`, one stderr line containing `reason`
+/// (after the lines that say why an attempt will be retried), the token secret nowhere, and
+/// the worker's tree untouched.
 fn assert_refused(worker: &TempTree, args: &[String], code: i32, reason: &str, secret: &str) {
     let before = worker.snapshot();
     let out = join(worker, args);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(code), "{args:?}: {stderr}");
-    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    let errors = stderr
+        .lines()
+        .filter(|line| !line.starts_with("[discovery] will try again in "));
+    assert_eq!(errors.count(), 1, "one line: {stderr}");
     assert!(stderr.contains(reason), "expected {reason:?} in: {stderr}");
     assert!(
         !stderr.contains(secret) && !String::from_utf8_lossy(&out.stdout).contains(secret),
@@ -559,4 +563,61 @@ fn join_config_file_drives_discovery_and_flags_override_it() {
     ]));
     assert_success(&out, "join --config with the pin given as a flag");
     assert_joined(&worker, &control_plane, &token);
+}
+
+#[test]
+fn issue_17_a_certificate_not_for_the_endpoint_stops_at_once() {
+    let control_plane = ControlPlane::new();
+    let token = create_token(&control_plane.tree, &[]);
+    let pin = ca_pin(&control_plane.tree);
+    let worker = TempTree::new();
+    // `localhost` is not among the API server certificate's names (cp1 and 127.0.0.1 are).
+    let endpoint = format!("localhost:{}", control_plane.port);
+    let args: Vec<String> = [
+        &endpoint,
+        "--token",
+        &token,
+        "--discovery-token-ca-cert-hash",
+        &pin,
+        "--discovery-timeout",
+        "60s",
+    ]
+    .map(String::from)
+    .to_vec();
+    let started = std::time::Instant::now();
+    let secret = token.split_once('.').expect("a dot").1;
+    assert_refused(&worker, &args, 1, "certificate", secret);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "retried a certificate that cannot change: {:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn issue_17_each_retry_says_why() {
+    let worker = TempTree::new();
+    let unused = TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let address = unused.local_addr().expect("an address").to_string();
+    drop(unused);
+    let args: Vec<String> = [
+        address.as_str(),
+        "--token",
+        "abcdef.0123456789abcdef",
+        "--discovery-token-unsafe-skip-ca-verification",
+        "--discovery-timeout",
+        "2s",
+    ]
+    .map(String::from)
+    .to_vec();
+    let out = join(&worker, &args);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let retries = stderr
+        .lines()
+        .filter(|l| {
+            l.starts_with("[discovery] will try again in ") && l.contains("Connection refused")
+        })
+        .count();
+    assert!(retries >= 2, "{stderr}");
 }

@@ -81,6 +81,32 @@ fn kubeconfig_user_authenticates_with_its_groups() {
 }
 
 #[test]
+fn issue_17_kubeconfig_user_takes_any_number_of_groups() {
+    let cluster = Cluster::new("RSA-2048", false);
+    let conf = cluster.tree.root().join("kim.conf");
+    let groups = ["dev", "ops", "sre", "on-call"];
+    let mut args: Vec<String> = ["kubeconfig", "user", "--client-name", "kim", "--output"]
+        .map(String::from)
+        .to_vec();
+    args.push(conf.display().to_string());
+    for group in groups {
+        args.extend(["--org".to_string(), group.to_string()]);
+    }
+    args.extend(cluster.tree.dir_args());
+    assert_success(&kubepki(&args), "kubepki kubeconfig user with four groups");
+    let out = cluster.kubectl_identity(&conf);
+    assert_success(&out, "kubectl with the user kubeconfig");
+    let reported: Identity = serde_json::from_slice(&out.stdout).expect("an identity");
+    assert_eq!(
+        reported,
+        Identity {
+            user: "kim".into(),
+            groups: groups.map(String::from).to_vec()
+        }
+    );
+}
+
+#[test]
 fn kubeconfigs_authenticate_with_rsa_3072() {
     assert_kubeconfigs_authenticate("RSA-3072");
 }

@@ -2,6 +2,7 @@
 //! output with the real consumers (openssl, kubectl, etcd).
 
 mod audit;
+mod bundle;
 mod certs;
 mod config;
 mod crash;

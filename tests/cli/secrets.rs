@@ -42,6 +42,9 @@ enum Prints {
     /// `init --config`: a report whose join lines name the configuration's own tokens (as
     /// kubeadm's `init` prints its token), and no other secret.
     ConfigTokens,
+    /// `token list`: the tokens of the manifests directory in full (as kubeadm's), and no
+    /// other secret.
+    TokenList,
 }
 
 impl Prints {
@@ -54,6 +57,7 @@ impl Prints {
                 Prints::NewKubeconfig
             }
             ["init", rest @ ..] if rest.contains(&"--config") => Prints::ConfigTokens,
+            ["token", "list", ..] => Prints::TokenList,
             _ => Prints::Report,
         }
     }
@@ -185,6 +189,14 @@ impl Secrets {
     fn name(&self, id: usize) -> String {
         let (kind, place) = &self.names[id];
         format!("{} {place}", kind.name())
+    }
+
+    /// The ids of every secret of `kind` seen so far.
+    fn of_kind(&self, kind: Kind) -> BTreeSet<usize> {
+        let ids = self.names.iter().enumerate();
+        ids.filter(|(_, (k, _))| *k == kind)
+            .map(|(id, _)| id)
+            .collect()
     }
 
     fn count(&self, kind: Kind) -> usize {
@@ -388,6 +400,7 @@ impl<'t> Harness<'t> {
         self.read_result(prints, &label, &out, known_before);
         let shown_by_design = match prints {
             Prints::ConfigTokens => self.config_tokens(&args),
+            Prints::TokenList => self.secrets.of_kind(Kind::TokenSecret),
             _ => BTreeSet::new(),
         };
         self.runs.push(Run {
@@ -411,11 +424,21 @@ impl<'t> Harness<'t> {
             .found_in(&std::fs::read(file).expect("the --config file"))
     }
 
-    /// Registers the secret halves of token arguments, even malformed ones.
+    /// Registers the secret halves of token arguments, even malformed ones, and the
+    /// certificate keys given with `--certificate-key`.
     fn read_arguments(&mut self, label: &str, args: &[String]) {
         for arg in args.iter().filter(|a| token_like(a)) {
             let place = format!("of a token argument of `{label}`");
             self.secrets.add_token_secret(&place, &arg[7..]);
+        }
+        let keys = args
+            .windows(2)
+            .filter(|pair| pair[0] == "--certificate-key")
+            .map(|pair| pair[1].to_lowercase().into_bytes());
+        for key in keys {
+            let place = format!("of `{label}`");
+            let forms = [key.clone(), key.to_ascii_uppercase()];
+            self.secrets.add(Kind::CertificateKey, &place, &key, &forms);
         }
     }
 
@@ -423,7 +446,7 @@ impl<'t> Harness<'t> {
     fn read_result(&mut self, prints: Prints, label: &str, out: &Output, known_before: usize) {
         let name = format!("the stdout of `{label}`");
         match prints {
-            Prints::Report | Prints::ConfigTokens => return,
+            Prints::Report | Prints::ConfigTokens | Prints::TokenList => return,
             Prints::NewCertificateKey => {
                 let hex = out.stdout.trim_ascii().to_vec();
                 let place = format!("in {name}");
@@ -455,8 +478,10 @@ impl<'t> Harness<'t> {
                 if run.shown_by_design.contains(&id) {
                     continue;
                 }
-                if matches!(run.prints, Prints::Report | Prints::ConfigTokens)
-                    || id < run.known_before
+                if matches!(
+                    run.prints,
+                    Prints::Report | Prints::ConfigTokens | Prints::TokenList
+                ) || id < run.known_before
                 {
                     leaks.push(format!("`{}` printed {} on stdout", run.label, name(id)));
                 }
@@ -610,6 +635,10 @@ fn token_runs(h: &mut Harness, trees: &Trees) -> (String, Vec<String>) {
     h.run(on(cp, &given), 0);
     h.run(on(cp, &["token", "create", "--usages", "signing"]), 0);
     h.run(on(cp, &["token", "manifests"]), 0);
+    h.run(on(cp, &["token", "list"]), 0);
+    h.run(on(cp, &["token", "list", "-o", "json"]), 0);
+    h.run(on(cp, &["token", "delete", "given0"]), 0);
+    h.run(on(cp, &["token", "delete", "given0.t0ken0f0rtheusr0"]), 1);
     let manifests = trees.scratch("manifests");
     h.run(
         on(cp, &["token", "manifests", "--manifests-dir", &manifests]),
@@ -801,6 +830,49 @@ fn damaged_key_runs(h: &mut Harness, trees: &Trees) {
     h.run(phase("apiserver-kubelet-client"), 1);
 }
 
+/// `certs bundle export` (stdout, a file, the Secret manifest) and `import` (new, again,
+/// refused for a wrong, malformed or uppercase key and for another cluster's CA, forced),
+/// all with a certificate key on the command line.
+fn bundle_runs(h: &mut Harness, trees: &Trees) {
+    let key_out = h.run(plain(&["certs", "certificate-key"]), 0);
+    let key = String::from_utf8_lossy(&key_out.stdout).trim().to_string();
+    let cp = &trees.control_plane;
+    let file = trees.scratch("kubeadm-certs.yaml");
+    let export = ["certs", "bundle", "export", "--certificate-key", &key];
+    h.run(on(cp, &export), 0);
+    h.run(on(cp, &[&export[..], &["--secret"]].concat()), 0);
+    h.run(on(cp, &[&export[..], &["-o", &file]].concat()), 0);
+    let imported = trees.scratch.root().join("imported");
+    let into_scratch = |args: &[&str]| {
+        let mut all = plain(args);
+        let pki = imported.join("pki").display().to_string();
+        all.extend(plain(&["--cert-dir", &pki]));
+        all.extend(plain(&[
+            "--kubeconfig-dir",
+            &imported.display().to_string(),
+        ]));
+        all
+    };
+    let import = ["certs", "bundle", "import", &file, "--certificate-key"];
+    let wrong = format!(
+        "{}{}",
+        &key[..63],
+        if key.ends_with('0') { "1" } else { "0" }
+    );
+    h.run(into_scratch(&[&import[..], &[&wrong]].concat()), 1);
+    h.run(into_scratch(&[&import[..], &[&key[..40]]].concat()), 2);
+    h.run(into_scratch(&[&import[..], &[&key]].concat()), 0);
+    h.run(
+        into_scratch(&[&import[..], &[&key.to_uppercase()]].concat()),
+        0,
+    );
+    let rsa = &trees.rsa;
+    h.run(on(rsa, &[&import[..], &[&key]].concat()), 1);
+    let backup = trees.scratch("bundle-backup");
+    let forced = [&import[..], &[&key, "--force", "--backup-dir", &backup]].concat();
+    h.run(on(rsa, &forced), 0);
+}
+
 /// A kubeconfig whose embedded key is cut short, under every command that reads it.
 fn damaged_kubeconfig_runs(h: &mut Harness, trees: &Trees, port: &str) {
     let cp = &trees.control_plane;
@@ -840,7 +912,7 @@ fn assert_not_vacuous(h: &mut Harness, trees: &Trees, token: &str) {
         s.count(Kind::CertificateKey),
     ];
     assert!(
-        counts[0] >= 40 && counts[1] >= 5 && counts[2] == 1,
+        counts[0] >= 40 && counts[1] >= 5 && counts[2] == 4,
         "private keys, tokens, certificate keys: {counts:?}"
     );
     let plant = |piece: &[u8]| s.found_in(&[&b"noise "[..], piece, b" noise"].concat());
@@ -895,6 +967,7 @@ fn no_command_prints_a_secret() {
     config_runs(&mut h, &trees, &port, &join_config);
     refusal_runs(&mut h, &trees, &token, &printed, &port);
     damaged_key_runs(&mut h, &trees);
+    bundle_runs(&mut h, &trees);
     assert_not_vacuous(&mut h, &trees, &token);
     damaged_kubeconfig_runs(&mut h, &trees, &port);
     h.assert_no_leak();

@@ -192,16 +192,43 @@ pub fn assert_success(out: &Output, what: &str) {
 /// Returns the path of `tool` on PATH. When it is missing: under `CI=true` the test fails,
 /// saying how to install it; elsewhere too (no silent skip), with the same advice.
 pub fn require_tool(tool: &str, install: &str) -> PathBuf {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    for dir in std::env::split_paths(&path) {
-        let candidate = dir.join(tool);
-        if candidate.is_file() {
-            return candidate;
-        }
+    if let Some(found) = find_tool(tool) {
+        return found;
     }
     panic!(
         "`{tool}` is not installed; install it with: {install} (or run ./scripts/test, which does)"
     );
+}
+
+/// How to install what `python_with_cryptography` looks for.
+pub const INSTALL_PYTHON_CRYPTOGRAPHY: &str =
+    "apt-get update && apt-get install -y python3-cryptography python3-yaml";
+
+/// A Python 3 that has `cryptography` (AES-GCM) and PyYAML: `python3` on PATH, else Debian's
+/// `/usr/bin/python3`. When neither has both, the test fails saying how to install them.
+pub fn python_with_cryptography() -> PathBuf {
+    let candidates = find_tool("python3")
+        .into_iter()
+        .chain([PathBuf::from("/usr/bin/python3")]);
+    let imports = "import cryptography.hazmat.primitives.ciphers.aead, yaml";
+    for python in candidates {
+        let works = Command::new(&python).args(["-c", imports]).output();
+        if works.is_ok_and(|out| out.status.success()) {
+            return python;
+        }
+    }
+    panic!(
+        "no python3 with the `cryptography` and `yaml` modules; install them with: \
+         {INSTALL_PYTHON_CRYPTOGRAPHY} (or run ./scripts/test, which does)"
+    );
+}
+
+/// The path of `tool` on PATH, if it is there.
+fn find_tool(tool: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(tool))
+        .find(|candidate| candidate.is_file())
 }
 
 /// Runs openssl with `args`, returning its output (not asserting success).

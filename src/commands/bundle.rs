@@ -1,0 +1,73 @@
+//! `kubepki certs bundle export|import`: the shared CAs and keys carried to other
+//! control-plane hosts in kubeadm's encrypted `kubeadm-certs` format.
+
+use super::{lock_tree, warn_open_secrets};
+use crate::cli::{BundleCommand, BundleExportArgs, BundleImportArgs, TreeArgs};
+use crate::config::InitConfig;
+use crate::engine::bundle::{export, import, open_bundle, plan_import};
+use crate::report::{bundle_absent, note, print_bundle_written, print_document, print_import};
+use crate::tree::{TreeDirs, generations, reader, store};
+use anyhow::Result;
+use std::path::Path;
+use std::process::ExitCode;
+use time::OffsetDateTime;
+
+/// Runs a `certs bundle` command.
+pub fn run(command: &BundleCommand) -> Result<ExitCode> {
+    match command {
+        BundleCommand::Export(args) => export_bundle(args),
+        BundleCommand::Import(args) => import_bundle(args),
+    }
+}
+
+/// The tree (`--cert-dir` over the file's `certificatesDir`) and whether the file says the
+/// etcd is external.
+fn tree_of(config: Option<&Path>, tree: &TreeArgs) -> Result<(TreeDirs, bool)> {
+    let file = match config {
+        Some(path) => InitConfig::load(path)?,
+        None => InitConfig::default(),
+    };
+    for line in &file.notes {
+        note("config", line);
+    }
+    let cert_dir = file.cert_dir(tree.cert_dir.as_deref());
+    let dirs = TreeDirs::new(cert_dir, tree.kubeconfig_dir.clone()).with_config(config);
+    Ok((dirs, file.external_etcd()))
+}
+
+fn export_bundle(args: &BundleExportArgs) -> Result<ExitCode> {
+    let key = args.certificate_key.certificate_key("--certificate-key")?;
+    let (dirs, external_etcd) = tree_of(args.config.as_deref(), &args.tree)?;
+    let export = export(&dirs, external_etcd, &key)?;
+    bundle_absent(&export);
+    let yaml = match args.secret {
+        true => export.bundle.manifest_yaml()?,
+        false => export.bundle.secret_yaml()?,
+    };
+    match &args.output {
+        Some(path) => {
+            store::write_outside(path, yaml.as_bytes(), store::SECRET_MODE, true)?;
+            print_bundle_written(&export, path, args.secret)?;
+        }
+        None => print_document(&yaml)?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Opens and checks the bundle before the tree is locked (so that a wrong key or a damaged
+/// file creates nothing, not even a directory), then plans and writes under the lock.
+fn import_bundle(args: &BundleImportArgs) -> Result<ExitCode> {
+    let key = args.certificate_key.certificate_key("--certificate-key")?;
+    let (dirs, external_etcd) = tree_of(args.config.as_deref(), &args.tree)?;
+    let opened = open_bundle(&reader::read_bundle(&args.file)?, &key, external_etcd)?;
+    let _lock = lock_tree(&dirs, &args.lock)?;
+    let plan = plan_import(&dirs, opened)?;
+    let backup_dir = match &args.backup_dir {
+        Some(dir) => dir.clone(),
+        None => generations::new_path(&generations::default_dir(&dirs), OffsetDateTime::now_utc())?,
+    };
+    let imported = import(plan, args.force, &backup_dir)?;
+    warn_open_secrets(&dirs);
+    print_import(&imported, &dirs)?;
+    Ok(ExitCode::SUCCESS)
+}

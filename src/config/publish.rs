@@ -1,0 +1,143 @@
+//! What kubepki publishes of a cluster's configuration for `kubeadm join` and the kubelets,
+//! as kubeadm's `upload-config` and `kubelet` phases do: the `ClusterConfiguration`
+//! (`kubeadm.k8s.io/v1beta4`, the fields kubepki knows) and a `KubeletConfiguration`
+//! (`kubelet.config.k8s.io/v1beta1`, kubeadm's defaults). Text only; no I/O.
+
+use crate::spec::ClusterSpec;
+use anyhow::{Context, Result, anyhow};
+use serde_json::{Value, json};
+use std::path::Path;
+
+/// The kubelet's static pod directory, kubeadm's.
+const STATIC_POD_PATH: &str = "/etc/kubernetes/manifests";
+
+/// The `ClusterConfiguration` of `spec`, with `cert_dir` and, when known,
+/// `kubernetes_version` (kubeadm join needs it: without one it asks the internet for the
+/// latest stable release).
+pub fn cluster_configuration(
+    spec: &ClusterSpec,
+    cert_dir: &Path,
+    kubernetes_version: Option<&str>,
+) -> Result<String> {
+    let mut config = json!({
+        "apiVersion": "kubeadm.k8s.io/v1beta4",
+        "kind": "ClusterConfiguration",
+        "clusterName": spec.cluster_name,
+        "certificatesDir": cert_dir,
+        "networking": {
+            "dnsDomain": spec.dns_domain.to_string(),
+            "serviceSubnet": spec.service_cidrs.to_string(),
+        },
+        "encryptionAlgorithm": spec.algorithm.name(),
+        "certificateValidityPeriod": spec.cert_validity.go(),
+        "caCertificateValidityPeriod": spec.ca_validity.go(),
+    });
+    if let Some(endpoint) = &spec.control_plane_endpoint {
+        config["controlPlaneEndpoint"] = json!(endpoint.to_string());
+    }
+    if let Some(version) = kubernetes_version {
+        config["kubernetesVersion"] = json!(version);
+    }
+    if !spec.extra_sans.is_empty() {
+        config["apiServer"] = json!({"certSANs": texts(&spec.extra_sans)});
+    }
+    if !spec.external_etcd {
+        config["etcd"] = json!({"local": {
+            "dataDir": "/var/lib/etcd",
+            "serverCertSANs": texts(&spec.etcd_server_sans),
+            "peerCertSANs": texts(&spec.etcd_peer_sans),
+        }});
+    }
+    yaml(&config)
+}
+
+/// kubeadm's default `KubeletConfiguration` for `spec`: authentication by client
+/// certificates of the CA in `ca_file` and by webhook, no anonymous access, webhook
+/// authorization, rotated client certificates, and the cluster DNS at the tenth service IP.
+pub fn kubelet_configuration(spec: &ClusterSpec, ca_file: &Path) -> Result<String> {
+    let dns_ip = spec.service_cidrs.dns_ip().ok_or_else(|| {
+        anyhow!(
+            "the service CIDR {} is too small for the cluster DNS IP (its tenth address)",
+            spec.service_cidrs
+        )
+    })?;
+    yaml(&json!({
+        "apiVersion": "kubelet.config.k8s.io/v1beta1",
+        "kind": "KubeletConfiguration",
+        "authentication": {
+            "anonymous": {"enabled": false},
+            "webhook": {"cacheTTL": "0s", "enabled": true},
+            "x509": {"clientCAFile": ca_file},
+        },
+        "authorization": {
+            "mode": "Webhook",
+            "webhook": {"cacheAuthorizedTTL": "0s", "cacheUnauthorizedTTL": "0s"},
+        },
+        "cgroupDriver": "systemd",
+        "clusterDNS": [dns_ip.to_string()],
+        "clusterDomain": spec.dns_domain.to_string(),
+        "healthzBindAddress": "127.0.0.1",
+        "healthzPort": 10248,
+        "rotateCertificates": true,
+        "staticPodPath": STATIC_POD_PATH,
+    }))
+}
+
+fn texts<T: ToString>(values: &[T]) -> Vec<String> {
+    values.iter().map(ToString::to_string).collect()
+}
+
+fn yaml(value: &Value) -> Result<String> {
+    serde_yaml::to_string(value).context("serializing a configuration")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::tests::spec_for;
+    use std::io::Write;
+
+    #[test]
+    fn the_published_cluster_configuration_reads_back_strictly_as_the_spec() {
+        let spec = spec_for(&[
+            "--control-plane-endpoint",
+            "lb.example.com:7443",
+            "--apiserver-cert-extra-sans",
+            "api.example.com,10.9.9.9",
+            "--service-cidr",
+            "10.100.0.0/16",
+        ]);
+        let yaml = cluster_configuration(&spec, Path::new("/etc/kubernetes/pki"), Some("v1.33.0"))
+            .expect("YAML");
+        let mut file = tempfile::NamedTempFile::new().expect("a file");
+        file.write_all(yaml.as_bytes()).expect("writing");
+        let config = crate::config::InitConfig::load(file.path()).expect("strictly valid");
+        let cluster = &config.cluster;
+        assert_eq!(cluster.control_plane_endpoint, spec.control_plane_endpoint);
+        assert_eq!(cluster.api_server_cert_sans, spec.extra_sans);
+        assert_eq!(cluster.service_subnet.as_ref(), Some(&spec.service_cidrs));
+        assert_eq!(cluster.kubernetes_version.as_deref(), Some("v1.33.0"));
+        assert_eq!(
+            cluster.certificate_validity_period,
+            Some(spec.cert_validity)
+        );
+        assert_eq!(cluster.encryption_algorithm, Some(spec.algorithm));
+    }
+
+    #[test]
+    fn the_kubelet_configuration_is_kubeadms_default() {
+        let spec = spec_for(&["--service-cidr", "10.100.0.0/16"]);
+        let yaml =
+            kubelet_configuration(&spec, Path::new("/etc/kubernetes/pki/ca.crt")).expect("YAML");
+        let value: Value = serde_yaml::from_str(&yaml).expect("YAML");
+        assert_eq!(value["clusterDNS"][0], "10.100.0.10");
+        assert_eq!(value["authentication"]["anonymous"]["enabled"], false);
+        assert_eq!(
+            value["authentication"]["x509"]["clientCAFile"],
+            "/etc/kubernetes/pki/ca.crt"
+        );
+        assert_eq!(value["rotateCertificates"], true);
+        let tiny = spec_for(&["--service-cidr", "10.0.0.0/29"]);
+        assert!(kubelet_configuration(&tiny, Path::new("/ca.crt")).is_err());
+    }
+}
