@@ -1,7 +1,7 @@
 //! `kubepki init` and `kubepki init phase certs|kubeconfig <name>`: the same plan over a
 //! narrower selection of the profile table.
 
-use super::{lock_tree, warn_open_secrets};
+use super::{lock_tree, resolve_cluster, warn_open_secrets};
 use crate::cli::{InitArgs, InitCommand, OutputFormat, Phase};
 use crate::config::InitConfig;
 use crate::engine::apply::apply;
@@ -14,7 +14,6 @@ use crate::tree::TreeDirs;
 use anyhow::{Result, anyhow};
 use std::process::ExitCode;
 use std::time::Instant;
-use time::OffsetDateTime;
 
 /// Runs init (or one phase of it). With `-o json`, a failure is a JSON document on stdout
 /// too: the report with its `error`, or only the `error` when it came before the plan.
@@ -82,24 +81,9 @@ fn run_init(args: &InitArgs, verbose: u8, reported: &mut bool) -> Result<ExitCod
     Ok(ExitCode::SUCCESS)
 }
 
-/// The spec and the tree: flags over `--config` over defaults over host facts; and what the
-/// file says beyond them.
+/// The spec and the tree of `init`'s arguments (see `resolve_cluster`).
 fn resolve(args: &InitArgs) -> Result<(ClusterSpec, TreeDirs, InitConfig)> {
-    let file = match &args.config {
-        Some(path) => InitConfig::load(path)?,
-        None => InitConfig::default(),
-    };
-    for line in &file.notes {
-        note("config", line);
-    }
-    let cluster = file.merge_flags(&args.cluster.input());
-    let spec = file.complete(ClusterSpec::resolve(&cluster, OffsetDateTime::now_utc())?);
-    let dirs = TreeDirs::new(
-        file.cert_dir(args.tree.cert_dir.as_deref()),
-        args.tree.kubeconfig_dir.clone(),
-    )
-    .with_config(args.config.as_deref());
-    Ok((spec, dirs, file))
+    resolve_cluster(args.config.as_deref(), &args.tree, &args.cluster)
 }
 
 fn selection(args: &InitArgs) -> Result<Selection> {

@@ -4,6 +4,7 @@
 pub mod apply;
 pub mod bootstrap;
 pub mod expiry;
+pub mod flags;
 pub mod issue;
 pub mod join;
 pub mod plan;

@@ -84,9 +84,15 @@ pub struct Cidr {
 impl Cidr {
     /// The first usable address (network address + 1), kubeadm's API server service IP.
     pub fn first_host(&self) -> IpAddr {
+        self.host(1)
+    }
+
+    /// The address `index` past the network address (kubeadm's `GetIndexedIP`), which the
+    /// prefix always leaves room for when `index` is 1, and for 10 from a /28 (IPv4) on.
+    fn host(&self, index: u8) -> IpAddr {
         match self.network {
-            IpAddr::V4(v4) => IpAddr::from((u32::from(v4) | 1).to_be_bytes()),
-            IpAddr::V6(v6) => IpAddr::from((u128::from(v6) | 1).to_be_bytes()),
+            IpAddr::V4(v4) => IpAddr::from((u32::from(v4) | u32::from(index)).to_be_bytes()),
+            IpAddr::V6(v6) => IpAddr::from((u128::from(v6) | u128::from(index)).to_be_bytes()),
         }
     }
 
@@ -137,6 +143,21 @@ impl ServiceCidrs {
     /// The API server's service IP: the first host of the first CIDR, as kubeadm.
     pub fn api_server_ip(&self) -> IpAddr {
         self.0[0].first_host()
+    }
+
+    /// The cluster DNS service IP: the 10th address of the first CIDR (kubeadm's
+    /// `GetDNSIP`), or `None` when that CIDR is too small to hold it.
+    pub fn dns_ip(&self) -> Option<IpAddr> {
+        let first = self.0[0];
+        let max = if first.is_ipv4() { 32 } else { 128 };
+        (max - first.prefix >= 4).then(|| first.host(10))
+    }
+}
+
+impl fmt::Display for ServiceCidrs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let cidrs: Vec<String> = self.0.iter().map(Cidr::to_string).collect();
+        f.write_str(&cidrs.join(","))
     }
 }
 
@@ -262,6 +283,23 @@ mod tests {
         assert_eq!(ip("fd00:10:96::/112"), Ok("fd00:10:96::1".into()));
         assert_eq!(ip("fd00::/108,10.96.0.0/12"), Ok("fd00::1".into()));
         assert_eq!(ip("10.96.0.0/12,fd00::/108"), Ok("10.96.0.1".into()));
+    }
+
+    #[test]
+    fn dns_ip_is_the_tenth_host_and_cidrs_print_as_given() {
+        let cidrs = |s: &str| s.parse::<ServiceCidrs>().unwrap();
+        let dns = |s: &str| cidrs(s).dns_ip().map(|ip| ip.to_string());
+        assert_eq!(dns("10.96.0.0/12").as_deref(), Some("10.96.0.10"));
+        assert_eq!(
+            dns("fd00:10:96::/112,10.96.0.0/12").as_deref(),
+            Some("fd00:10:96::a")
+        );
+        assert_eq!(dns("10.0.0.16/28").as_deref(), Some("10.0.0.26"));
+        assert_eq!(dns("10.0.0.0/29"), None);
+        assert_eq!(
+            cidrs("10.96.0.0/12,fd00::/108").to_string(),
+            "10.96.0.0/12,fd00::/108"
+        );
     }
 
     #[test]

@@ -4,11 +4,13 @@
 //! public hashes, and a token only where it is the command's result.
 
 mod expiry;
+mod flags;
 mod init;
 mod join;
 mod renew;
 
 pub use expiry::{due_notice, expiration_metrics, expiration_tables, print_expiration};
+pub use flags::print_flags;
 pub use init::{InitReport, StepReport};
 pub use join::{JoinReport, print_join, print_join_commands, print_manifests, print_token};
 pub use renew::print_renewal;
