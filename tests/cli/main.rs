@@ -19,4 +19,5 @@ mod lock;
 mod openssl;
 mod secrets;
 mod support;
+mod tier;
 mod token;
