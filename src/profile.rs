@@ -311,9 +311,9 @@ pub struct ComponentFlag {
 }
 
 /// kubeadm's local etcd client port.
-pub const ETCD_CLIENT_PORT: u16 = 2379;
+const ETCD_CLIENT_PORT: u16 = 2379;
 /// kubeadm's local etcd peer port.
-pub const ETCD_PEER_PORT: u16 = 2380;
+const ETCD_PEER_PORT: u16 = 2380;
 /// kubeadm's cluster DNS IP when the service CIDR is too small for the 10th address.
 const DEFAULT_CLUSTER_DNS: &str = "10.96.0.10";
 
