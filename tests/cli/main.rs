@@ -9,6 +9,7 @@ mod durability;
 mod errors;
 mod etcd;
 mod examples;
+mod flags;
 mod hostile;
 mod hostile_server;
 mod init;
