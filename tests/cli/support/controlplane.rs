@@ -168,7 +168,7 @@ impl ControlPlane {
         let leaders: Vec<String> = Component::ALL
             .iter()
             .filter_map(|c| c.lease())
-            .filter_map(|lease| self.leader(lease))
+            .filter_map(|lease| self.leader(lease).ok())
             .collect();
         let mut procs = self.procs.take();
         while let Some(mut proc) = procs.pop() {
@@ -188,9 +188,9 @@ impl ControlPlane {
             self.wait(
                 &format!("a new leader of lease {lease}"),
                 STARTUP,
-                |plane| match plane.leader(lease) {
-                    Some(holder) if !old_leaders.contains(&holder) => Ok(holder),
-                    other => Err(format!("holder {other:?}")),
+                |plane| match plane.leader(lease)? {
+                    holder if old_leaders.contains(&holder) => Err(format!("still {holder}")),
+                    holder => Ok(holder),
                 },
             );
         }
@@ -400,22 +400,19 @@ impl ControlPlane {
         ApiClient::new(self.server(), &self.tree.read("pki/ca.crt"), credentials)
     }
 
-    /// The holder of the lease `name` in kube-system, if any.
-    pub fn leader(&self, name: &str) -> Option<String> {
+    /// The holder of the lease `name` in kube-system, or what kubectl said instead.
+    pub fn leader(&self, name: &str) -> Result<String, String> {
+        let args = ["-n", "kube-system", "get", "lease", name];
         let out = self.kubectl(
             &self.kubeconfig("super-admin.conf"),
-            &[
-                "-n",
-                "kube-system",
-                "get",
-                "lease",
-                name,
-                "-o",
-                "jsonpath={.spec.holderIdentity}",
-            ],
+            &[&args[..], &["-o", "jsonpath={.spec.holderIdentity}"]].concat(),
         );
         let holder = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        (out.status.success() && !holder.is_empty()).then_some(holder)
+        match (out.status.success(), holder.is_empty()) {
+            (true, false) => Ok(holder),
+            (true, true) => Err("no holder".into()),
+            (false, _) => Err(String::from_utf8_lossy(&out.stderr).trim().to_string()),
+        }
     }
 
     fn ready(&self) -> Result<(), String> {
