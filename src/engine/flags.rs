@@ -52,8 +52,8 @@ pub fn flags_for(
 ) -> Result<ComponentFlags> {
     if component == Component::Etcd && spec.external_etcd {
         bail!(
-            "the configuration sets etcd.external: kubeadm runs no local etcd, so etcd has no \
-             flags from this tree"
+            "--config: etcd.external is set: kubeadm runs no local etcd, so etcd has no flags \
+             from this tree"
         );
     }
     let external_ca = is_external_ca(dirs)?;
