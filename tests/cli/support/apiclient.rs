@@ -73,7 +73,7 @@ impl ApiClient {
     }
 
     /// Sends one request and reads the whole answer.
-    pub fn request(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> Answer {
+    fn request(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> Answer {
         let name = ServerName::IpAddress(self.addr.ip().into());
         let conn = ClientConnection::new(self.config.clone(), name).expect("a TLS client");
         let tcp = TcpStream::connect_timeout(&self.addr, IO_TIMEOUT)

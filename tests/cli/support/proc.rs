@@ -1,13 +1,13 @@
 //! Processes the tier tests start: each one a [`Proc`] guard that stops it by its PID (SIGTERM,
 //! then SIGKILL after a bounded grace) and kills it when dropped, also during a panic; its
-//! stdout and stderr go to a log file kept for failure messages. And [`run_bounded`], which
+//! stdout and stderr go to a log file kept for failure messages ([`tail`] reads it). And [`run_bounded`], which
 //! runs a command to completion or kills it at a deadline.
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use std::fs::{File, OpenOptions};
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -19,7 +19,6 @@ pub struct Proc {
     /// What it is (`kube-apiserver`), for messages.
     pub name: String,
     child: Child,
-    log: PathBuf,
 }
 
 impl Proc {
@@ -40,7 +39,6 @@ impl Proc {
         Proc {
             name: name.to_string(),
             child,
-            log: log.to_path_buf(),
         }
     }
 
@@ -52,11 +50,6 @@ impl Proc {
     /// How it ended, if it has.
     pub fn exited(&mut self) -> Option<ExitStatus> {
         self.child.try_wait().ok().flatten()
-    }
-
-    /// The last `lines` lines of its log.
-    pub fn log_tail(&self, lines: usize) -> String {
-        tail(&self.log, lines)
     }
 
     /// Sends SIGTERM to its PID and waits up to `grace` for it to end, then kills it.
