@@ -6,6 +6,7 @@ pub mod apply;
 pub mod bootstrap;
 pub mod bundle;
 pub mod expiry;
+pub mod flags;
 pub mod issue;
 pub mod join;
 pub mod plan;

@@ -5,12 +5,14 @@
 
 mod bundle;
 mod expiry;
+mod flags;
 mod init;
 mod join;
 mod renew;
 
 pub use bundle::{bundle_absent, print_bundle_written, print_import};
 pub use expiry::{due_notice, expiration_metrics, expiration_tables, print_expiration};
+pub use flags::print_flags;
 pub use init::{InitReport, StepReport};
 pub use join::{
     JoinReport, print_join, print_join_commands, print_manifests, print_removed_tokens,
