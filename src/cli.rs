@@ -11,7 +11,7 @@ use crate::net::netaddr::{DnsName, Endpoint, San, ServiceCidrs};
 use crate::pki::keys::Algorithm;
 use crate::pki::pin::CaPin;
 use crate::pki::seal::CertificateKey;
-use crate::profile::{Group, phase_names, renewable_names};
+use crate::profile::{Component, Group, phase_names, renewable_names};
 use crate::report::Format;
 use crate::spec::{ClusterInput, JoinInput};
 use crate::tree::TreeDirs;
@@ -66,6 +66,9 @@ pub enum Command {
     },
     /// Fetch a worker's ca.crt and bootstrap-kubelet.conf by token or file discovery.
     Join(JoinArgs),
+    /// Print a component's certificate, key, kubeconfig and auth flags for this tree, as
+    /// kubeadm's static pods set them.
+    Flags(FlagsArgs),
     /// kubeadm configuration files: print kubepki's defaults, or check a file.
     Config {
         /// What to do.
@@ -464,6 +467,48 @@ pub struct InitArgs {
     /// Run a single phase instead of everything.
     #[command(subcommand)]
     pub phase: Option<InitCommand>,
+}
+
+/// `kubepki flags`.
+#[derive(Debug, Args)]
+pub struct FlagsArgs {
+    /// The component.
+    #[arg(value_parser = PossibleValuesParser::new(Component::ALL.map(Component::name)))]
+    pub component: String,
+    /// kubeadm configuration file (InitConfiguration/ClusterConfiguration, v1beta3 or
+    /// v1beta4); flags given as well override its values.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The directories of the tree.
+    #[command(flatten)]
+    pub tree: TreeArgs,
+    /// The cluster facts the flags derive from.
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value_t = FlagsFormat::Text)]
+    pub output: FlagsFormat,
+}
+
+/// Output formats of `kubepki flags`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FlagsFormat {
+    /// One --flag=value a line.
+    Text,
+    /// The component, and each flag with its value and the row it comes from, as JSON.
+    Json,
+    /// The same as YAML.
+    Yaml,
+}
+
+impl From<FlagsFormat> for Format {
+    fn from(format: FlagsFormat) -> Format {
+        match format {
+            FlagsFormat::Text => Format::Text,
+            FlagsFormat::Json => Format::Json,
+            FlagsFormat::Yaml => Format::Yaml,
+        }
+    }
 }
 
 /// The tree lock of commands that write.

@@ -1,7 +1,7 @@
 //! `kubepki init` and `kubepki init phase certs|kubeconfig <name>`: the same plan over a
 //! narrower selection of the profile table.
 
-use super::{configured_tree, lock_tree, warn_open_secrets};
+use super::{lock_tree, resolve_cluster, warn_open_secrets};
 use crate::cli::{InitArgs, InitCommand, OutputFormat, Phase};
 use crate::cluster::bootstrap::TokenRecord;
 use crate::config::InitConfig;
@@ -19,7 +19,6 @@ use crate::tree::store::FileWrite;
 use anyhow::{Result, anyhow};
 use std::process::ExitCode;
 use std::time::Instant;
-use time::OffsetDateTime;
 
 /// Runs init (or one phase of it). With `-o json`, a failure is a JSON document on stdout
 /// too: the report with its `error`, or only the `error` when it came before the plan.
@@ -113,13 +112,9 @@ fn write(
     Ok(())
 }
 
-/// The spec and the tree: flags over `--config` over defaults over host facts; and what the
-/// file says beyond them.
+/// The spec and the tree of `init`'s arguments (see `resolve_cluster`).
 fn resolve(args: &InitArgs) -> Result<(ClusterSpec, TreeDirs, InitConfig)> {
-    let (file, dirs) = configured_tree(args.config.as_deref(), &args.tree)?;
-    let cluster = file.merge_flags(&args.cluster.input());
-    let spec = file.complete(ClusterSpec::resolve(&cluster, OffsetDateTime::now_utc())?);
-    Ok((spec, dirs, file))
+    resolve_cluster(args.config.as_deref(), &args.tree, &args.cluster)
 }
 
 fn selection(args: &InitArgs) -> Result<Selection> {

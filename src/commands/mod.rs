@@ -4,12 +4,13 @@
 mod bundle;
 mod certs;
 mod config;
+mod flags;
 mod init;
 mod join;
 mod kubeconfig;
 mod token;
 
-use crate::cli::{Cli, Command, LockArgs, TreeArgs};
+use crate::cli::{Cli, ClusterArgs, Command, LockArgs, TreeArgs};
 use crate::config::InitConfig;
 use crate::engine::drift::Wanted;
 use crate::pki::keys::Algorithm;
@@ -33,8 +34,22 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Token { command } => token::run(&command),
         Command::Join(args) => join::run(&args, cli.verbose),
         Command::Completion { shell } => completion(shell),
+        Command::Flags(args) => flags::run(&args),
         Command::Config { command } => config::run(&command),
     }
+}
+
+/// The spec and the tree from `--config`, the tree flags and the cluster flags: flags over
+/// the file over defaults over host facts; and what the file says beyond them.
+fn resolve_cluster(
+    config: Option<&Path>,
+    tree: &TreeArgs,
+    cluster: &ClusterArgs,
+) -> Result<(ClusterSpec, TreeDirs, InitConfig)> {
+    let (file, dirs) = configured_tree(config, tree)?;
+    let input = file.merge_flags(&cluster.input());
+    let spec = file.complete(ClusterSpec::resolve(&input, OffsetDateTime::now_utc())?);
+    Ok((spec, dirs, file))
 }
 
 /// Prints the completion script for `shell`, generated from the command-line definition.

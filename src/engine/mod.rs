@@ -8,6 +8,7 @@ pub mod bootstrap;
 pub mod bundle;
 pub mod drift;
 pub mod expiry;
+pub mod flags;
 pub mod issue;
 pub mod join;
 pub mod plan;

@@ -6,6 +6,7 @@
 mod audit;
 mod bundle;
 mod expiry;
+mod flags;
 mod generations;
 mod init;
 mod join;
@@ -15,6 +16,7 @@ mod renew;
 pub use audit::print_audit;
 pub use bundle::{bundle_absent, print_bundle_written, print_import};
 pub use expiry::{due_notice, expiration_metrics, expiration_tables, print_expiration};
+pub use flags::print_flags;
 pub use generations::{print_generations, print_rollback};
 pub use init::{InitReport, StepReport};
 pub use join::{

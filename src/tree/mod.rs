@@ -12,7 +12,7 @@ pub mod reader;
 pub mod recovery;
 pub mod store;
 
-use crate::profile::{Kind, Profile};
+use crate::profile::{BOOTSTRAP_KUBECONFIG, FileKind, Kind, Profile};
 use crate::spec::{DEFAULT_CERT_DIR, DEFAULT_KUBECONFIG_DIR};
 use std::path::{Path, PathBuf};
 use store::{FileWrite, PUBLIC_MODE, SECRET_MODE};
@@ -83,6 +83,20 @@ impl TreeDirs {
             .flatten()
             .map(|rel| self.cert_dir.join(rel))
             .collect()
+    }
+
+    /// The full path of a row's file of `kind`, if the row has one.
+    pub fn path_of(&self, row: &Profile, kind: FileKind) -> Option<PathBuf> {
+        let dir = match kind {
+            FileKind::Kubeconfig => &self.kubeconfig_dir,
+            _ => &self.cert_dir,
+        };
+        row.file_of(kind).map(|rel| dir.join(rel))
+    }
+
+    /// The bootstrap kubeconfig `join` writes, `<kubeconfig-dir>/bootstrap-kubelet.conf`.
+    pub fn bootstrap_kubeconfig(&self) -> PathBuf {
+        self.kubeconfig_dir.join(BOOTSTRAP_KUBECONFIG)
     }
 
     /// The write of a row's private key file (mode 0600).

@@ -4,9 +4,13 @@
 
 #![allow(dead_code)]
 
+pub mod apiclient;
+pub mod audit;
 pub mod bootstrap;
 pub mod check;
+pub mod controlplane;
 pub mod endpoint;
+pub mod proc;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,33 @@
+//! What `kubepki flags` prints: one `--flag=value` a line (ready for a systemd `ExecStart`
+//! or a manifest's `command:`), or one JSON or YAML document; and on stderr, the flags an
+//! external etcd leaves to the configuration.
+
+use super::{Format, note, stdout};
+use crate::engine::flags::{ComponentFlags, FlagSetting};
+use anyhow::Result;
+
+/// Prints a component's flags in `format`.
+pub fn print_flags(flags: &ComponentFlags, format: Format) -> Result<()> {
+    if !flags.external_etcd.is_empty() {
+        note(
+            "flags",
+            &format!(
+                "etcd.external: --{} of {} come from the configuration's etcd.external, not \
+                 from this tree",
+                flags.external_etcd.join(", --"),
+                flags.component
+            ),
+        );
+    }
+    let text = match format {
+        Format::Json => serde_json::to_string_pretty(flags)? + "\n",
+        Format::Yaml => serde_yaml::to_string(flags)?,
+        Format::Text => flag_lines(&flags.flags),
+    };
+    stdout(&text)
+}
+
+/// One `--flag=value` a line.
+fn flag_lines(flags: &[FlagSetting]) -> String {
+    flags.iter().map(|f| f.arg() + "\n").collect()
+}

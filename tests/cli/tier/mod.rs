@@ -1,0 +1,104 @@
+//! The control-plane tier (#13): upstream kube-apiserver, kube-controller-manager and
+//! kube-scheduler v1.20.2 with Debian's etcd, on loopback, each started with `kubepki flags`
+//! (see `support::controlplane`), on an RSA-2048 and on an ECDSA-P256 tree. The API
+//! server's audit log is the witness of who each client is.
+//!
+//! One control plane per algorithm runs the proofs in two rounds: on the tree `init` wrote,
+//! then after `kubepki certs renew all` and a restart of every component. Each proof is a
+//! function that panics, naming what broke, when its claim does not hold:
+//!
+//! - `identities`: every kubeconfig (and the API server's kubelet client certificate) is
+//!   the user, in the groups, the tree says; init's manifests applied with
+//!   `super-admin.conf` make `admin.conf` cluster-admin through `kubeadm:cluster-admins`; the
+//!   front proxy's certificate makes `X-Remote-User` the user, and no other certificate does;
+//! - `controllers`: the controller manager and the scheduler lead (leases renewed as
+//!   themselves), `kube-root-ca.crt` equals `ca.crt`, and service-account tokens signed with
+//!   `sa.key` are accepted (and verify with `sa.pub`), while one signed by another key is not;
+//! - `workers`: `token create`, the bootstrap signer's signature of cluster-info, `kubepki
+//!   join`, a CSR made with `bootstrap-kubelet.conf` approved and signed by the controllers,
+//!   the node's certificate authenticating as `system:node:<name>`, and kube-proxy's
+//!   ConfigMap kubeconfig with a token holding `system:node-proxier`'s rights.
+//!
+//! The two control planes run one after the other (a lock), each on its own ports.
+
+mod controllers;
+mod identities;
+mod workers;
+
+use crate::support::controlplane::{ControlPlane, Setup};
+use std::sync::{Mutex, PoisonError};
+
+/// One control plane at a time: two would share the machine's two cores.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+#[test]
+fn upstream_control_plane_on_an_rsa_2048_tree() {
+    run_tier("RSA-2048");
+}
+
+#[test]
+fn upstream_control_plane_on_an_ecdsa_p256_tree() {
+    run_tier("ECDSA-P256");
+}
+
+/// Starts a control plane on a fresh tree of `algorithm`, runs every proof, renews every
+/// certificate, restarts every component and runs every proof again.
+fn run_tier(algorithm: &str) {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut plane = ControlPlane::start(Setup::new(algorithm));
+    let mut nodes = Vec::new();
+    step(
+        algorithm,
+        1,
+        "admin.conf is no admin before init's manifests",
+        &mut || identities::admin_needs_the_manifests(&plane),
+    );
+    proofs(&plane, algorithm, 1, &mut nodes);
+    step(
+        algorithm,
+        1,
+        "certs renew all, then a restart of every component",
+        &mut || identities::renew_and_restart(&mut plane),
+    );
+    proofs(&plane, algorithm, 2, &mut nodes);
+}
+
+/// Every proof, in an order where each one's cluster objects exist: round `round` of them.
+fn proofs(plane: &ControlPlane, algorithm: &str, round: u32, nodes: &mut Vec<workers::Node>) {
+    let prove = |proof: &str, check: &mut dyn FnMut()| step(algorithm, round, proof, check);
+    prove(
+        "every kubeconfig authenticates as its identity",
+        &mut || identities::kubeconfigs(plane),
+    );
+    prove(
+        "init's manifests applied with super-admin.conf; admin.conf is cluster-admin",
+        &mut || identities::manifests_make_admin_an_admin(plane, round),
+    );
+    prove("the front proxy's X-Remote-User", &mut || {
+        identities::front_proxy(plane)
+    });
+    prove(
+        "controller manager and scheduler lead; kube-root-ca.crt",
+        &mut || controllers::leaders_and_root_ca(plane),
+    );
+    prove("service-account tokens signed with sa.key", &mut || {
+        controllers::service_account_tokens(plane)
+    });
+    prove(
+        "a worker joins and its kubelet's CSR is signed",
+        &mut || nodes.push(workers::join_a_worker(plane, round)),
+    );
+    prove("every node certificate so far is its node", &mut || {
+        workers::nodes_authenticate(plane, nodes)
+    });
+    prove(
+        "kube-proxy's kubeconfig has system:node-proxier's rights",
+        &mut || workers::kube_proxy(plane, round),
+    );
+}
+
+/// Runs one proof, saying on stderr which (the test shows it when something fails).
+fn step(algorithm: &str, round: u32, proof: &str, check: &mut dyn FnMut()) {
+    eprintln!("[tier {algorithm}, round {round}] {proof}");
+    check();
+}
