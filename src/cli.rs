@@ -178,7 +178,8 @@ pub struct BundleImportArgs {
     /// Replace files of the tree that differ from the bundle (backed up first).
     #[arg(long)]
     pub force: bool,
-    /// Where replaced files are copied first [default: <kubeconfig-dir>/tmp/kubepki-backup-<UTC time>].
+    /// Directory of the generations: replaced files are kept first in a new
+    /// kubepki-backup-<UTC time> there, as renew keeps them [default: <kubeconfig-dir>/tmp].
     #[arg(long, value_name = "DIR")]
     pub backup_dir: Option<PathBuf>,
     /// kubeadm configuration file: its certificatesDir, and whether etcd is external.

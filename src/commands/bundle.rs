@@ -62,11 +62,17 @@ fn import_bundle(args: &BundleImportArgs) -> Result<ExitCode> {
     let opened = open_bundle(&reader::read_bundle(&args.file)?, &key, external_etcd)?;
     let _lock = lock_tree(&dirs, &args.lock)?;
     let plan = plan_import(&dirs, opened)?;
-    let backup_dir = match &args.backup_dir {
-        Some(dir) => dir.clone(),
-        None => generations::new_path(&generations::default_dir(&dirs), OffsetDateTime::now_utc())?,
-    };
-    let imported = import(plan, args.force, &backup_dir)?;
+    let generations_dir = args
+        .backup_dir
+        .clone()
+        .unwrap_or_else(|| generations::default_dir(&dirs));
+    let imported = import(
+        plan,
+        args.force,
+        &dirs,
+        &generations_dir,
+        OffsetDateTime::now_utc(),
+    )?;
     warn_open_secrets(&dirs);
     print_import(&imported, &dirs)?;
     Ok(ExitCode::SUCCESS)

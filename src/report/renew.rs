@@ -4,7 +4,7 @@
 use super::stdout;
 use crate::duration::Duration;
 use crate::engine::renew::{Kept, Outcome, Renewal};
-use crate::profile::Profile;
+use crate::profile::{Component, Profile};
 use anyhow::Result;
 
 /// Prints what `certs renew` did, then which components must restart for which files.
@@ -75,8 +75,11 @@ fn outcome_line(row: &Profile, outcome: &Outcome) -> String {
 
 /// `done`, then which components must restart for which of `renewed`'s files.
 pub(super) fn restart_hints(renewed: &[&'static Profile], done: &str) -> String {
-    let mut components: Vec<&str> = renewed.iter().filter_map(|p| p.restart).collect();
-    components.dedup();
+    let mut components: Vec<&str> = renewed
+        .iter()
+        .flat_map(|p| p.readers())
+        .map(Component::name)
+        .collect();
     components.sort_unstable();
     components.dedup();
     if components.is_empty() {
@@ -86,7 +89,7 @@ pub(super) fn restart_hints(renewed: &[&'static Profile], done: &str) -> String 
     for component in components {
         let names: Vec<&str> = renewed
             .iter()
-            .filter(|p| p.restart == Some(component))
+            .filter(|p| p.readers().iter().any(|c| c.name() == component))
             .map(|p| p.cert_name())
             .collect();
         text.push_str(&format!("  {component}: {}\n", names.join(", ")));

@@ -1,12 +1,13 @@
-//! Generations: the backups that every writing renewal (plain or reconcile) and every
-//! rollback keeps. A generation is a directory `kubepki-backup-<UTC time>[.N]` in the
-//! generations directory (by default `<kubeconfig-dir>/tmp`, where kubeadm keeps its own
-//! backups), holding copies of the files a run replaced under their tree paths (`pki/...`,
-//! `admin.conf`) and a record of when, by which command and what changed; the record is
-//! written once every copy is durable, so a directory without one is not a generation (an
-//! interrupted run's). A rollback restores generations' copies pair-safely and is itself
-//! kept as a generation; while it runs, a mark names it, so that the next writing run
-//! finishes a rollback that was killed. Writes only through `store`.
+//! Generations: the backups that every writing renewal (plain or reconcile), every forced
+//! `certs bundle import` and every rollback keep. A generation is a directory
+//! `kubepki-backup-<UTC time>[.N]` in the generations directory (by default
+//! `<kubeconfig-dir>/tmp`, where kubeadm keeps its own backups), holding copies of the files
+//! a run replaced under their tree paths (`pki/...`, `admin.conf`) and a record of when, by
+//! which command and what changed; the record is written once every copy is durable, so a
+//! directory without one is not a generation (an interrupted run's). A rollback restores
+//! generations' copies pair-safely and is itself kept as a generation; while it runs, a mark
+//! names it, so that the next writing run finishes a rollback that was killed. Writes only
+//! through `store`.
 
 use super::TreeDirs;
 use super::store::{self, FileWrite};
@@ -15,6 +16,9 @@ use crate::pki::inspect::CertInfo;
 use crate::pki::{keys, pem};
 use crate::profile::{Kind, Profile, by_cert_name};
 use anyhow::{Context, Result, anyhow, bail};
+use rcgen::PublicKeyData;
+use rustls_pki_types::SubjectPublicKeyInfoDer;
+use rustls_pki_types::pem::PemObject;
 use serde::{Deserialize, Serialize};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -187,7 +191,7 @@ pub fn keep(
 }
 
 /// Removes the oldest generations of `dir` beyond the newest `keep`. A directory without a
-/// record (an interrupted run's, or a backup `certs bundle import` made) is never removed.
+/// record (an interrupted run's) is never removed.
 /// Returns what it removed.
 pub fn prune(dir: &Path, keep: usize) -> Result<Vec<PathBuf>> {
     let generations = list(dir)?;
@@ -256,8 +260,8 @@ pub fn put_back(prepared: &[Restore]) -> Result<()> {
     }
 }
 
-/// The writes that put row's copies in `generation` back: key and certificate, or the
-/// kubeconfig, checked.
+/// The writes that put row's copies in `generation` back: key and certificate, key and
+/// public key, or the kubeconfig, checked.
 fn restored_files(dirs: &TreeDirs, row: &Profile, generation: &Path) -> Result<Vec<FileWrite>> {
     let read = |rel: &Path| -> Result<Vec<u8>> {
         store::read_optional(generation, rel)?.ok_or_else(|| {
@@ -279,7 +283,29 @@ fn restored_files(dirs: &TreeDirs, row: &Profile, generation: &Path) -> Result<V
             check_pair(&generation.join(key_rel), &key, &cert)?;
             Ok(vec![dirs.key_write(row, key), dirs.cert_write(row, cert)])
         }
+        (Kind::KeyPair, [(_, key_rel), (_, public_rel)]) => {
+            let (key, public) = (read(key_rel)?, read(public_rel)?);
+            check_public(&generation.join(public_rel), &key, &public)?;
+            Ok(vec![
+                dirs.key_write(row, key),
+                dirs.public_key_write(row, public),
+            ])
+        }
         _ => bail!("{} is never kept in a generation", row.cert_name()),
+    }
+}
+
+/// A copied public key must be its copied private key's.
+fn check_public(public_path: &Path, key: &[u8], public: &[u8]) -> Result<()> {
+    let key = keys::from_pem(key)?;
+    let public = SubjectPublicKeyInfoDer::from_pem_slice(public)
+        .map_err(|e| anyhow!("{}: {}", public_path.display(), pem::describe(&e)))?;
+    match public.as_ref() == key.subject_public_key_info().as_slice() {
+        true => Ok(()),
+        false => bail!(
+            "{}: does not match the private key beside it",
+            public_path.display()
+        ),
     }
 }
 
