@@ -391,6 +391,9 @@ pub struct ReconcileArgs {
     /// With --reconcile: output format [default: text].
     #[arg(short = 'o', long, value_enum, requires = "reconcile")]
     pub output: Option<ReportFormat>,
+    /// With --reconcile: init's flags for where the control plane is, over --config.
+    #[command(flatten)]
+    pub node: NodeArgs,
 }
 
 /// `kubepki kubeconfig ...`.
@@ -538,9 +541,10 @@ impl TreeArgs {
     }
 }
 
-/// kubeadm's init flags that shape the PKI.
+/// kubeadm's init flags that say where the control plane is: the node, its addresses and
+/// the names and SANs its certificates carry.
 #[derive(Debug, Args, Default)]
-pub struct ClusterArgs {
+pub struct NodeArgs {
     /// Node name, the CN of etcd certs and of kubelet.conf's user [default: hostname, lower-cased].
     #[arg(long, global = true, value_name = "NAME")]
     pub node_name: Option<DnsName>,
@@ -562,6 +566,30 @@ pub struct ClusterArgs {
     /// Cluster DNS domain [default: cluster.local].
     #[arg(long, global = true, value_name = "DOMAIN")]
     pub service_dns_domain: Option<DnsName>,
+}
+
+impl NodeArgs {
+    /// The cluster facts these flags give, as plain input (no algorithm or validity).
+    pub fn input(&self) -> ClusterInput {
+        ClusterInput {
+            node_name: self.node_name.clone(),
+            advertise_address: self.apiserver_advertise_address,
+            bind_port: self.apiserver_bind_port,
+            control_plane_endpoint: self.control_plane_endpoint.clone(),
+            extra_sans: self.apiserver_cert_extra_sans.clone(),
+            service_cidrs: self.service_cidr.clone(),
+            dns_domain: self.service_dns_domain.clone(),
+            ..ClusterInput::default()
+        }
+    }
+}
+
+/// kubeadm's init flags that shape the PKI.
+#[derive(Debug, Args, Default)]
+pub struct ClusterArgs {
+    /// Where the control plane is.
+    #[command(flatten)]
+    pub node: NodeArgs,
     /// Key algorithm: RSA-2048, RSA-3072, RSA-4096, ECDSA-P256, ECDSA-P384 [default: RSA-2048].
     #[arg(long, global = true, value_name = "ALGORITHM", value_parser = algorithm_parser(), ignore_case = true)]
     pub encryption_algorithm: Option<Algorithm>,
@@ -577,16 +605,10 @@ impl ClusterArgs {
     /// The cluster facts these flags give, as plain input.
     pub fn input(&self) -> ClusterInput {
         ClusterInput {
-            node_name: self.node_name.clone(),
-            advertise_address: self.apiserver_advertise_address,
-            bind_port: self.apiserver_bind_port,
-            control_plane_endpoint: self.control_plane_endpoint.clone(),
-            extra_sans: self.apiserver_cert_extra_sans.clone(),
-            service_cidrs: self.service_cidr.clone(),
-            dns_domain: self.service_dns_domain.clone(),
             algorithm: self.encryption_algorithm,
             cert_validity: self.cert_validity,
             ca_validity: self.ca_validity,
+            ..self.node.input()
         }
     }
 }

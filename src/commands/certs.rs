@@ -19,6 +19,7 @@ use crate::report::{
 use crate::spec::ClusterInput;
 use crate::spec::{DEFAULT_CERT_VALIDITY, validity};
 use crate::tree::{TreeDirs, generations, reader, store};
+use crate::usage::UsageError;
 use anyhow::{Result, anyhow};
 use std::path::Path;
 use std::process::ExitCode;
@@ -104,6 +105,15 @@ fn renew_certs(args: &RenewArgs) -> Result<ExitCode> {
     if args.reconcile.reconcile {
         return reconcile_certs(args);
     }
+    if args.reconcile.node.input().is_given() {
+        return Err(UsageError(
+            "init's flags (--node-name, --control-plane-endpoint, --apiserver-cert-extra-sans, \
+             ...) work only with --reconcile: a plain renew keeps each certificate's subject \
+             and SANs"
+                .into(),
+        )
+        .into());
+    }
     let (file, dirs) = configured_tree(args.config.as_deref(), &args.tree)?;
     let now = OffsetDateTime::now_utc();
     let rows = renewable_rows(&args.names)
@@ -139,15 +149,15 @@ fn renew_certs(args: &RenewArgs) -> Result<ExitCode> {
     })
 }
 
-/// `certs renew --reconcile [--plan]`: the configuration is `--config`, with
-/// `--encryption-algorithm` and `--cert-validity` over it; `--plan` takes no lock and
-/// writes nothing.
+/// `certs renew --reconcile [--plan]`: the configuration is `--config`, with init's node
+/// flags, `--encryption-algorithm` and `--cert-validity` over it; `--plan` takes no lock
+/// and writes nothing.
 fn reconcile_certs(args: &RenewArgs) -> Result<ExitCode> {
     let now = OffsetDateTime::now_utc();
     let flags = ClusterInput {
         algorithm: args.encryption_algorithm,
         cert_validity: args.cert_validity,
-        ..ClusterInput::default()
+        ..args.reconcile.node.input()
     };
     let config = args.config.as_deref();
     let configuration = Configuration::load(config, &flags, &args.tree, now, true)?;

@@ -126,6 +126,9 @@ pub struct StepReport {
     /// A CA reused without its key: only what it signed already can be used.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub external_ca: bool,
+    /// With drift: the command that plans the re-issue for this tree.
+    #[serde(skip)]
+    reconcile: Option<String>,
     #[serde(skip)]
     kind: Kind,
 }
@@ -154,7 +157,11 @@ impl InitReport {
             cert_dir: plan.dirs.cert_dir.clone(),
             kubeconfig_dir: plan.dirs.kubeconfig_dir.clone(),
             failed: plan.refusals().next().is_some(),
-            steps: plan.steps.iter().map(|s| StepReport::of(s, spec)).collect(),
+            steps: plan
+                .steps
+                .iter()
+                .map(|s| StepReport::of(s, spec, &plan.dirs))
+                .collect(),
             ca_cert_hash,
             manifests: Vec::new(),
             error: None,
@@ -292,8 +299,9 @@ impl InitReport {
 }
 
 impl StepReport {
-    /// The report of one step; a new serving certificate shows the SANs it gets.
-    fn of(step: &Step, spec: &ClusterSpec) -> StepReport {
+    /// The report of one step of a plan for `dirs`; a new serving certificate shows the
+    /// SANs it gets.
+    fn of(step: &Step, spec: &ClusterSpec, dirs: &TreeDirs) -> StepReport {
         let serving = step.action != Action::Reuse && step.row.ekus.contains(&Eku::ServerAuth);
         let (dns_names, ips) = match serving {
             true => step.row.alt_names(spec),
@@ -314,6 +322,8 @@ impl StepReport {
             external_ca: step.row.kind == Kind::Ca
                 && step.action == Action::Reuse
                 && step.existing_key.is_none(),
+            reconcile: (!step.drift.is_empty())
+                .then(|| dirs.command("certs renew --reconcile --plan")),
             kind: step.row.kind,
         }
     }
@@ -370,10 +380,10 @@ impl StepReport {
                 self.files_joined(", ")
             ));
         }
-        if !self.drift.is_empty() {
+        if let Some(reconcile) = &self.reconcile {
             line.push_str(&format!(
-                "[{group}] To write it for the current settings, move it away and run this command \
-                 again (kubepki never replaces a file that is sound)\n"
+                "[{group}] init never replaces a file that is sound; to re-issue it for the current \
+                 settings, run `{reconcile}` with this run's settings, then without --plan\n"
             ));
         }
         if !self.dns_names.is_empty() && self.action != StepAction::Error {
@@ -430,7 +440,7 @@ mod tests {
             existing_cert: None,
             drift: Vec::new(),
         };
-        StepReport::of(&step, &spec)
+        StepReport::of(&step, &spec, &dirs)
     }
 
     #[test]

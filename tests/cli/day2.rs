@@ -406,20 +406,33 @@ fn issue_17_drift_is_named() {
         stdout.contains("its user is system:node:cp1, the current settings say system:node:other"),
         "{stdout}"
     );
-    assert!(
-        stdout.contains("move it away and run this command again"),
-        "{stdout}"
+    let reconcile = format!(
+        "run `kubepki certs renew --reconcile --plan --cert-dir {} --kubeconfig-dir {}` with this run's settings, then without --plan",
+        tree.pki().display(),
+        tree.root().display()
     );
+    assert!(stdout.contains(&reconcile), "{stdout}");
     assert!(
         !stdout.contains("kubeadm join"),
         "a phase prints no join line: {stdout}"
     );
-    args.extend(["-o".into(), "json".into()]);
-    let out = kubepki(&args);
+    let mut json_args = args.clone();
+    json_args.extend(["-o".into(), "json".into()]);
+    let out = kubepki(&json_args);
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     let admin_step = &json["steps"][0];
     assert_eq!(admin_step["drift"][0]["what"], "server");
     assert_eq!(admin_step["drift"][0]["wanted"], "https://other:7443");
+    // The hint works: reconcile with the same settings, and init finds nothing to warn of.
+    let settings = &args[4..];
+    let mut reconcile_args: Vec<String> =
+        ["certs", "renew", "--reconcile"].map(String::from).to_vec();
+    reconcile_args.extend(settings.iter().cloned());
+    assert_success(&kubepki(&reconcile_args), "the reconcile init suggested");
+    let out = kubepki(&args);
+    assert_success(&out, "init phase kubeconfig all after the reconcile");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!stdout.contains("WARNING"), "{stdout}");
 }
 
 #[test]

@@ -614,6 +614,13 @@ const CASES: &[Case] = &[
         says: &["required arguments were not provided: --reconcile"],
     },
     Case {
+        name: "init's node flags without --reconcile",
+        setup: nothing,
+        args: &["certs", "renew", "all", "{tree}", "--node-name", "other"],
+        exit: 2,
+        says: &["work only with --reconcile"],
+    },
+    Case {
         name: "--reconcile with --expiring-within",
         setup: nothing,
         args: &[
