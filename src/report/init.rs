@@ -126,7 +126,7 @@ pub struct StepReport {
     /// A CA reused without its key: only what it signed already can be used.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub external_ca: bool,
-    /// With drift: the command that plans the re-issue for this tree.
+    /// On the last step with drift: the command that plans the re-issue for this tree.
     #[serde(skip)]
     reconcile: Option<String>,
     #[serde(skip)]
@@ -152,16 +152,18 @@ impl InitReport {
             .find(|d| d.what == "server")
             .map(|d| d.found.clone());
         let control_plane = kept_admin_server.unwrap_or_else(|| spec.control_plane_url());
+        let mut steps: Vec<StepReport> =
+            plan.steps.iter().map(|s| StepReport::of(s, spec)).collect();
+        // One hint, after the last file that drifts.
+        if let Some(last) = steps.iter_mut().rev().find(|s| !s.drift.is_empty()) {
+            last.reconcile = Some(plan.dirs.command("certs renew --reconcile --plan"));
+        }
         InitReport {
             dry_run,
             cert_dir: plan.dirs.cert_dir.clone(),
             kubeconfig_dir: plan.dirs.kubeconfig_dir.clone(),
             failed: plan.refusals().next().is_some(),
-            steps: plan
-                .steps
-                .iter()
-                .map(|s| StepReport::of(s, spec, &plan.dirs))
-                .collect(),
+            steps,
             ca_cert_hash,
             manifests: Vec::new(),
             error: None,
@@ -299,9 +301,8 @@ impl InitReport {
 }
 
 impl StepReport {
-    /// The report of one step of a plan for `dirs`; a new serving certificate shows the
-    /// SANs it gets.
-    fn of(step: &Step, spec: &ClusterSpec, dirs: &TreeDirs) -> StepReport {
+    /// The report of one step; a new serving certificate shows the SANs it gets.
+    fn of(step: &Step, spec: &ClusterSpec) -> StepReport {
         let serving = step.action != Action::Reuse && step.row.ekus.contains(&Eku::ServerAuth);
         let (dns_names, ips) = match serving {
             true => step.row.alt_names(spec),
@@ -322,8 +323,7 @@ impl StepReport {
             external_ca: step.row.kind == Kind::Ca
                 && step.action == Action::Reuse
                 && step.existing_key.is_none(),
-            reconcile: (!step.drift.is_empty())
-                .then(|| dirs.command("certs renew --reconcile --plan")),
+            reconcile: None,
             kind: step.row.kind,
         }
     }
@@ -382,8 +382,8 @@ impl StepReport {
         }
         if let Some(reconcile) = &self.reconcile {
             line.push_str(&format!(
-                "[{group}] init never replaces a file that is sound; to re-issue it for the current \
-                 settings, run `{reconcile}` with this run's settings, then without --plan\n"
+                "[{group}] init never replaces a file that is sound; to re-issue these for the \
+                 current settings, run `{reconcile}` with this run's settings, then without --plan\n"
             ));
         }
         if !self.dns_names.is_empty() && self.action != StepAction::Error {
@@ -440,7 +440,7 @@ mod tests {
             existing_cert: None,
             drift: Vec::new(),
         };
-        StepReport::of(&step, &spec, &dirs)
+        StepReport::of(&step, &spec)
     }
 
     #[test]

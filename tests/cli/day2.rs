@@ -407,11 +407,11 @@ fn issue_17_drift_is_named() {
         "{stdout}"
     );
     let reconcile = format!(
-        "run `kubepki certs renew --reconcile --plan --cert-dir {} --kubeconfig-dir {}` with this run's settings, then without --plan",
+        "to re-issue these for the current settings, run `kubepki certs renew --reconcile --plan --cert-dir {} --kubeconfig-dir {}` with this run's settings, then without --plan",
         tree.pki().display(),
         tree.root().display()
     );
-    assert!(stdout.contains(&reconcile), "{stdout}");
+    assert_eq!(stdout.matches(&reconcile).count(), 1, "one hint: {stdout}");
     assert!(
         !stdout.contains("kubeadm join"),
         "a phase prints no join line: {stdout}"
