@@ -11,10 +11,11 @@ use crate::engine::renew::{Backups, Outcome, RenewRequest, renew};
 use crate::engine::rollback::{RollbackRequest, rollback};
 use crate::pki::pin::CaPin;
 use crate::pki::seal::CertificateKey;
-use crate::profile::{Role, by_role, renewable_rows};
+use crate::profile::{Profile, Role, by_role, renewable_rows};
 use crate::report::{
-    Format, Progress, capped, due_notice, expiration_metrics, print_audit, print_expiration,
-    print_generations, print_line, print_reconcile, print_renewal, print_rollback,
+    Format, Progress, capped, due_notice, expiration_metrics, missing_notice, print_audit,
+    print_expiration, print_generations, print_line, print_reconcile, print_renewal,
+    print_rollback,
 };
 use crate::spec::ClusterInput;
 use crate::spec::{DEFAULT_CERT_VALIDITY, validity};
@@ -139,11 +140,21 @@ fn renew_certs(args: &RenewArgs) -> Result<ExitCode> {
     capped("renew", &renewal.capped);
     warn_open_secrets(&dirs);
     print_renewal(&renewal, args.expiring_within)?;
+    // As kubeadm, `all` passes over a missing file (a tree from before super-admin.conf);
+    // a certificate asked for by name must be there.
+    let named = !args.names.iter().any(|name| name == "all");
+    let missing: Vec<&Profile> = renewal
+        .outcomes
+        .iter()
+        .filter(|(_, o)| named && *o == Outcome::Missing)
+        .map(|(row, _)| *row)
+        .collect();
+    missing_notice(&missing, &dirs);
     let external = renewal
         .outcomes
         .iter()
         .any(|(_, o)| matches!(o, Outcome::External(_)));
-    Ok(match external {
+    Ok(match external || !missing.is_empty() {
         true => ExitCode::FAILURE,
         false => ExitCode::SUCCESS,
     })

@@ -24,7 +24,7 @@ pub use join::{
     print_token, print_token_list,
 };
 pub use reconcile::print_reconcile;
-pub use renew::print_renewal;
+pub use renew::{missing_notice, print_renewal};
 
 use crate::engine::issue::Capped;
 use crate::tree::TreeDirs;

@@ -4,7 +4,8 @@
 use super::stdout;
 use crate::duration::Duration;
 use crate::engine::renew::{Kept, Outcome, Renewal};
-use crate::profile::{Component, Profile};
+use crate::profile::{Component, Group, Profile};
+use crate::tree::TreeDirs;
 use anyhow::Result;
 
 /// Prints what `certs renew` did, then which components must restart for which files.
@@ -39,6 +40,22 @@ fn renewal_text(renewal: &Renewal, due_within: Option<Duration>) -> String {
         (None, false) => {}
     }
     text
+}
+
+/// Says on stderr, for each certificate asked for by name that is missing, the `init
+/// phase` that writes it.
+pub fn missing_notice(missing: &[&Profile], dirs: &TreeDirs) {
+    for row in missing {
+        let group = match row.group() {
+            Group::Certs => "certs",
+            Group::Kubeconfig => "kubeconfig",
+        };
+        let phase = dirs.command(&format!("init phase {group} {}", row.name));
+        eprintln!(
+            "kubepki: missing: {}, so it cannot be renewed (`{phase}` writes it)",
+            row.cert_name()
+        );
+    }
 }
 
 /// Where the replaced files went, and the generations pruned.

@@ -158,6 +158,29 @@ fn issue_17_a_partly_missing_tree_fails_under_fail_within() {
     assert_eq!(out.status.code(), Some(3));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(stderr, "kubepki: missing: super-admin.conf\n");
+    // renew: `all` passes over the missing file as kubeadm does; asked for by name, it fails.
+    let renew = |names: &[&str]| {
+        let mut args: Vec<String> = ["certs", "renew"].map(String::from).to_vec();
+        args.extend(names.iter().map(|n| n.to_string()));
+        args.extend(tree.dir_args());
+        kubepki(&args)
+    };
+    assert_success(&renew(&["all"]), "renew all without super-admin.conf");
+    let out = renew(&["super-admin.conf", "admin.conf"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(
+        stderr,
+        format!(
+            "kubepki: missing: super-admin.conf, so it cannot be renewed (`kubepki init phase kubeconfig super-admin --cert-dir {} --kubeconfig-dir {}` writes it)\n",
+            tree.pki().display(),
+            tree.root().display()
+        )
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("Done renewing certificates."),
+        "the other name is renewed"
+    );
     std::fs::remove_file(tree.pki().join("ca.crt")).expect("removing");
     let out = kubepki(&args);
     let stderr = String::from_utf8_lossy(&out.stderr);
