@@ -29,6 +29,7 @@ use serde_yaml::Value;
 
 use crate::etcd::{Cluster, Etcdctl, text};
 use crate::support::{TempTree, assert_success, kubepki, openssl, python_with_cryptography};
+use crate::tier::ha;
 
 const ALGORITHM: &str = "ECDSA-P256";
 /// The shared files, below the cert dir (kubeadm's `certsToTransfer` with a local etcd).
@@ -491,6 +492,19 @@ fn three_control_planes_from_one_bundle_run_one_etcd_cluster() {
             "{listed}"
         );
     }
+    let nodes = ["cp1", "cp2", "cp3"];
+    let ha_hosts: Vec<ha::Host> = hosts
+        .iter()
+        .zip(nodes)
+        .zip(addresses)
+        .map(|((tree, node), address)| ha::Host {
+            tree,
+            node,
+            address,
+        })
+        .collect();
+    let endpoint = format!("{ENDPOINT_HOST}:6443");
+    ha::apiservers_take_every_hosts_kubeconfigs(&ha_hosts, &endpoint, &endpoints);
 }
 
 #[test]

@@ -19,9 +19,13 @@
 //!   the node's certificate authenticating as `system:node:<name>`, and kube-proxy's
 //!   ConfigMap kubeconfig with a token holding `system:node-proxier`'s rights.
 //!
+//! And `ha`, which the bundle test calls: three hosts' API servers, each on its own tree
+//! from one bundle, against one etcd cluster, each taking every host's kubeconfigs.
+//!
 //! The two control planes run one after the other (a lock), each on its own ports.
 
 mod controllers;
+pub mod ha;
 mod identities;
 mod workers;
 
