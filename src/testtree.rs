@@ -9,7 +9,8 @@ use crate::spec::tests::spec_for;
 use crate::tree::TreeDirs;
 use std::path::PathBuf;
 
-/// A temporary tree: the kubeconfig dir is the temp dir, the cert dir its `pki`.
+/// A temporary tree: the kubeconfig dir is the temp dir, the cert dir its `pki`, the
+/// kubelet's certificate directory its `kubelet/pki` (not created).
 pub struct TestTree {
     /// Removes the directory when dropped.
     _dir: tempfile::TempDir,
@@ -21,7 +22,9 @@ impl TestTree {
     /// An empty tree.
     pub fn empty() -> TestTree {
         let dir = tempfile::tempdir().expect("a temp dir");
-        let dirs = TreeDirs::new(Some(dir.path().join("pki")), Some(dir.path().into()));
+        let kubelet_dir = dir.path().join("kubelet/pki");
+        let dirs = TreeDirs::new(Some(dir.path().join("pki")), Some(dir.path().into()))
+            .with_kubelet_dir("--kubelet-cert-dir", Some(&kubelet_dir));
         TestTree { _dir: dir, dirs }
     }
 

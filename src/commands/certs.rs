@@ -1,6 +1,6 @@
 //! `kubepki certs check-expiration|renew|ca-cert-hash|certificate-key|bundle`.
 
-use super::{configured_tree, lock_existing_tree, warn_open_secrets};
+use super::{configured_tree, lock_existing_tree, lock_kubelet_dir, warn_open_secrets};
 use crate::cli::{CertsCommand, CheckExpirationArgs, RenewArgs};
 use crate::engine::expiry::ExpirationInfo;
 use crate::engine::renew::{Outcome, RenewRequest, default_backup_dir, renew};
@@ -35,6 +35,7 @@ pub fn run(command: &CertsCommand) -> Result<ExitCode> {
 
 fn check_expiration(args: &CheckExpirationArgs) -> Result<ExitCode> {
     let (_, dirs) = configured_tree(args.config.as_deref(), &args.tree)?;
+    let dirs = dirs.with_kubelet_dir("--kubelet-cert-dir", args.kubelet_cert_dir.as_deref());
     reader::require_tree(&dirs)?;
     let info = ExpirationInfo::read(&dirs, OffsetDateTime::now_utc())?;
     warn_open_secrets(&dirs);
@@ -57,6 +58,7 @@ fn check_expiration(args: &CheckExpirationArgs) -> Result<ExitCode> {
 
 fn renew_certs(args: &RenewArgs) -> Result<ExitCode> {
     let (file, dirs) = configured_tree(args.config.as_deref(), &args.tree)?;
+    let dirs = dirs.with_kubelet_dir("--kubelet-cert-dir", args.kubelet_cert_dir.as_deref());
     let now = OffsetDateTime::now_utc();
     let rows = renewable_rows(&args.names)
         .ok_or_else(|| anyhow!("unknown certificate in {:?}", args.names))?;
@@ -65,6 +67,7 @@ fn renew_certs(args: &RenewArgs) -> Result<ExitCode> {
         .or(file.cluster.certificate_validity_period);
     let validity = validity(cert_validity, DEFAULT_CERT_VALIDITY, "--cert-validity")?;
     let _lock = lock_existing_tree(&dirs, &args.lock)?;
+    let _kubelet_lock = lock_kubelet_dir(&dirs, &args.lock, false)?;
     let backup_dir = match &args.backup_dir {
         Some(dir) => dir.clone(),
         None => default_backup_dir(&dirs, now)?,
@@ -78,6 +81,7 @@ fn renew_certs(args: &RenewArgs) -> Result<ExitCode> {
         validity,
         backup_dir,
         now,
+        all: args.names.iter().any(|name| name == "all"),
     };
     let progress = Progress::new("renew", "keys");
     let renewal = renew(&dirs, &request, &|done, total| progress.update(done, total))?;

@@ -8,7 +8,7 @@ use crate::duration::Duration;
 use crate::engine::expiry::short_human_duration;
 use crate::pki::issue::CertRequest;
 use crate::pki::keys::{self, Algorithm};
-use crate::profile::Profile;
+use crate::profile::{Profile, Scope};
 use crate::tree::TreeDirs;
 use crate::tree::problem::Problem;
 use crate::tree::reader::{self, Client, Found, FoundCa};
@@ -32,6 +32,9 @@ pub struct RenewRequest {
     pub backup_dir: PathBuf,
     /// The one "now" of this run.
     pub now: OffsetDateTime,
+    /// Whether `all` was asked for: then an optional row whose files are absent (a kubelet
+    /// serving certificate that was never written here) is left out, not reported missing.
+    pub all: bool,
 }
 
 /// What happened to one row.
@@ -104,6 +107,9 @@ pub fn renew(
     let mut due = Vec::new();
     for row in &request.rows {
         let (outcome, renewal) = decide(dirs, row, request, &mut cas)?;
+        if request.all && row.is_optional() && outcome == Outcome::Missing {
+            continue;
+        }
         outcomes.push((*row, outcome));
         due.extend(renewal);
     }
@@ -234,7 +240,7 @@ fn check_key(dirs: &TreeDirs, row: &Profile, found: &Found) -> Result<(), Proble
     match found {
         Found::Pair { cert, key: None } => Err(Problem::CertWithoutKey {
             cert: cert.path().to_path_buf(),
-            key: dirs.cert_dir.join(row.key_file().unwrap_or_default()),
+            key: dirs.root_of(row).join(row.key_file().unwrap_or_default()),
         }),
         Found::Pair {
             cert,
@@ -249,7 +255,11 @@ fn check_key(dirs: &TreeDirs, row: &Profile, found: &Found) -> Result<(), Proble
 
 /// The files that replace a renewed row.
 enum Replacement {
-    Pair { key: FileWrite, cert: FileWrite },
+    Pair {
+        key: FileWrite,
+        cert: FileWrite,
+        under: &'static str,
+    },
     Kubeconfig(FileWrite),
 }
 
@@ -259,7 +269,11 @@ impl Replacement {
         let under =
             |file: &FileWrite, prefix: &str| (file.path(), Path::new(prefix).join(&file.rel));
         match self {
-            Replacement::Pair { key, cert } => vec![under(key, "pki"), under(cert, "pki")],
+            Replacement::Pair {
+                key,
+                cert,
+                under: dir,
+            } => vec![under(key, dir), under(cert, dir)],
             Replacement::Kubeconfig(file) => vec![under(file, "")],
         }
     }
@@ -267,7 +281,7 @@ impl Replacement {
     /// The key and certificate, for a pair.
     fn pair(&self) -> Option<(&FileWrite, &FileWrite)> {
         match self {
-            Replacement::Pair { key, cert } => Some((key, cert)),
+            Replacement::Pair { key, cert, .. } => Some((key, cert)),
             Replacement::Kubeconfig(_) => None,
         }
     }
@@ -278,6 +292,15 @@ impl Replacement {
             Replacement::Kubeconfig(file) => Some(file),
             Replacement::Pair { .. } => None,
         }
+    }
+}
+
+/// Where a row's old key and certificate go below the backup directory: `pki/` as in the
+/// cert dir, `kubelet-pki/` for the kubelet's.
+pub fn backup_subdir(row: &Profile) -> &'static str {
+    match row.scope {
+        Scope::ControlPlane => "pki",
+        Scope::Kubelet => "kubelet-pki",
     }
 }
 
@@ -294,6 +317,7 @@ fn reissue(
         Found::Pair { .. } => Replacement::Pair {
             key: dirs.key_write(due.row, issued.key_pem.clone()),
             cert: dirs.cert_write(due.row, issued.cert_pem.clone()),
+            under: backup_subdir(due.row),
         },
         Found::Kubeconfig(found) => {
             let of = KubeconfigOf::Existing(&found.kubeconfig);
@@ -319,6 +343,7 @@ mod tests {
             validity: Duration::from_hours(8760),
             backup_dir: tree.dirs.kubeconfig_dir.join("backup"),
             now,
+            all: names.iter().any(|n| n == "all"),
         }
     }
 
@@ -462,6 +487,6 @@ mod tests {
         assert_eq!(info.key_algorithm, Some(Algorithm::EcdsaP384));
         let second = spec.now.replace_nanosecond(0).expect("a whole second");
         assert_eq!(info.not_after - second, time::Duration::hours(48));
-        assert_eq!(PROFILES.iter().filter(|p| p.is_renewable()).count(), 12);
+        assert_eq!(PROFILES.iter().filter(|p| p.is_renewable()).count(), 13);
     }
 }

@@ -8,6 +8,7 @@ mod expiry;
 mod flags;
 mod init;
 mod join;
+mod kubelet;
 mod renew;
 
 pub use bundle::{bundle_absent, print_bundle_written, print_import};
@@ -18,6 +19,7 @@ pub use join::{
     JoinReport, print_join, print_join_commands, print_manifests, print_removed_tokens,
     print_token, print_token_list,
 };
+pub use kubelet::{print_repair, print_serving};
 pub use renew::print_renewal;
 
 use crate::engine::issue::Capped;

@@ -1,5 +1,5 @@
-//! Finishing what a killed run left in the tree, before a writing command does anything
-//! else: a key and certificate caught between their two renames are completed, and the temp
+//! Finishing what a killed run left in the tree (and in the kubelet's certificate
+//! directory), before a writing command does anything else: a key and certificate caught between their two renames are completed, and the temp
 //! files of dead runs (in the tree, its manifests and its backups) are removed. Runs under
 //! the tree lock, so no other run is mid-write.
 
@@ -17,5 +17,13 @@ pub fn recover(dirs: &TreeDirs) -> Result<Vec<PathBuf>> {
     }
     store::sweep_stale_temp_files_below(&dirs.cert_dir);
     store::sweep_stale_temp_files_below(&dirs.kubeconfig_dir);
+    Ok(completed)
+}
+
+/// Recovers the kubelet's certificate directory, where `kubelet serving-cert` and `certs
+/// renew` replace the kubelet's serving pair; returns the files completed.
+pub fn recover_kubelet_dir(dirs: &TreeDirs) -> Result<Vec<PathBuf>> {
+    let completed = store::complete_staged(&dirs.kubelet_dir, std::path::Path::new(""))?;
+    store::sweep_stale_temp_files_below(&dirs.kubelet_dir);
     Ok(completed)
 }
