@@ -36,6 +36,8 @@ const INSTALL_ETCD: &str = "apt-get update && apt-get install -y etcd-server";
 pub const INSTALL_KUBECTL: &str = "apt-get update && apt-get install -y kubernetes-client";
 /// The control plane's node name.
 pub const NODE: &str = "cp1";
+/// The kubelet binary, run only as far as loading and validating its configuration.
+pub const KUBELET: &str = "kubelet";
 /// How long the API server may take to be ready, and a controller to lead.
 const STARTUP: Duration = Duration::from_secs(120);
 /// How long a stopped component may take to exit before it is killed.
@@ -148,6 +150,7 @@ impl ControlPlane {
         let work = tempfile::tempdir().expect("a work directory");
         std::fs::write(work.path().join("audit-policy.yaml"), audit::POLICY).expect("policy");
         std::fs::create_dir(work.path().join("logs")).expect("a log directory");
+        std::fs::create_dir(work.path().join("kubelet-pki")).expect("a kubelet directory");
         let plane = ControlPlane {
             tree,
             work,
@@ -254,6 +257,8 @@ impl ControlPlane {
                 vec![
                     ("--audit-policy-file", work("audit-policy.yaml")),
                     ("--audit-log-path", work("audit.log")),
+                    // Kubelet stand-ins are reached at their Node's InternalIP, 127.0.0.1.
+                    ("--kubelet-preferred-address-types", "InternalIP".into()),
                 ],
             ),
             Component::ControllerManager | Component::Scheduler => {
@@ -307,6 +312,17 @@ impl ControlPlane {
     /// The API server's address.
     pub fn server(&self) -> SocketAddr {
         SocketAddr::from((Ipv4Addr::LOCALHOST, self.ports.apiserver))
+    }
+
+    /// The upstream binary `program` (`kubelet`).
+    pub fn binary(&self, program: &str) -> PathBuf {
+        self.bin.join(program)
+    }
+
+    /// The kubelet's certificate directory of this control plane's own node (created at
+    /// start), where `kubelet serving-cert` writes and `certs renew` renews.
+    pub fn kubelet_dir(&self) -> PathBuf {
+        self.work.path().join("kubelet-pki")
     }
 
     /// A kubeconfig of the tree, by file name (`admin.conf`).
@@ -507,8 +523,9 @@ pub fn kubernetes_bin() -> PathBuf {
         Some(dir) => PathBuf::from(dir),
         None => locate_built(),
     };
-    for component in &Component::ALL[1..] {
-        let binary = dir.join(component.name());
+    let programs = Component::ALL[1..].iter().map(|c| c.name());
+    for program in programs.chain([KUBELET]) {
+        let binary = dir.join(program);
         assert!(
             binary.is_file(),
             "{} is missing; build it with scripts/kubernetes-tier (or run ./scripts/test, which does)",

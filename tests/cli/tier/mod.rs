@@ -23,9 +23,11 @@
 
 mod controllers;
 mod identities;
+mod kubelet;
+mod published;
 mod workers;
 
-use crate::support::controlplane::{ControlPlane, Setup};
+use crate::support::controlplane::{Component, ControlPlane, Setup};
 use std::sync::{Mutex, PoisonError};
 
 /// One control plane at a time: two would share the machine's two cores.
@@ -45,7 +47,12 @@ fn upstream_control_plane_on_an_ecdsa_p256_tree() {
 /// certificate, restarts every component and runs every proof again.
 fn run_tier(algorithm: &str) {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(PoisonError::into_inner);
-    let mut plane = ControlPlane::start(Setup::new(algorithm));
+    let mut setup = Setup::new(algorithm);
+    let verify_kubelets = vec!["--verify-kubelets".to_string()];
+    setup
+        .flags_args
+        .push((Component::Apiserver, verify_kubelets));
+    let mut plane = ControlPlane::start(setup);
     let mut nodes = Vec::new();
     step(
         algorithm,
@@ -95,6 +102,23 @@ fn proofs(plane: &ControlPlane, algorithm: &str, round: u32, nodes: &mut Vec<wor
         "kube-proxy's kubeconfig has system:node-proxier's rights",
         &mut || workers::kube_proxy(plane, round),
     );
+    prove(
+        "a bootstrap token and a node read what kubeadm join reads (#17)",
+        &mut || {
+            let node = nodes.last().expect("this round's node");
+            published::join_reads_the_published_configuration(plane, node, round)
+        },
+    );
+    prove(
+        "the API server verifies a kubelet's kubepki serving certificate",
+        &mut || kubelet::apiserver_verifies_the_kubelet(plane, round),
+    );
+    prove("the real kubelet loads kubepki kubelet config", &mut || {
+        kubelet::kubelet_loads_the_config(plane, round)
+    });
+    prove("kubelet repair on the control-plane host", &mut || {
+        kubelet::repair_on_the_control_plane(plane, round)
+    });
 }
 
 /// Runs one proof, saying on stderr which (the test shows it when something fails).
