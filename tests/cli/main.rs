@@ -16,6 +16,7 @@ mod hostile_server;
 mod init;
 mod join;
 mod kubectl;
+mod kubelet;
 mod layers;
 mod lock;
 mod openssl;
