@@ -5,17 +5,21 @@
 //! Each component is started with the lines `kubepki flags <component>` prints for the tree,
 //! plus only its ports and endpoints (listen and peer URLs, `--etcd-servers`, bind address
 //! and secure ports on 127.0.0.1, free ports chosen here), etcd's data directory and the
-//! API server's audit log (policy `Metadata`: the witness of who authenticated as what).
-//! [`ControlPlane::launch_args`] enforces that: the only flags it replaces are endpoints.
+//! API server's audit log (policy `Metadata`: the witness of who authenticated as what) and
+//! `--kubelet-preferred-address-types=InternalIP` (kubelet stand-ins are reached at their
+//! Node's InternalIP, 127.0.0.1). [`ControlPlane::launch_args`] enforces that: the only
+//! flags it replaces are endpoints. The kubelet binary of the same build is there too
+//! ([`ControlPlane::binary`]), for loading configurations.
 //!
 //! Every process is a [`Proc`]: stopped by its PID, killed when the control plane is dropped,
 //! also during a panic, when the logs' last lines are printed and the work directory kept.
 //! Every wait is bounded and names what it waited for, with the logs, when it gives up.
 //!
-//! The API is meant to grow with the kubelet's proofs (#13, item 2): [`Setup::flags_args`]
-//! adds arguments to a component's `kubepki flags` (say `--verify-kubelets`), and
-//! [`ControlPlane::kubectl`], [`ControlPlane::whoami`] and [`ControlPlane::client`] reach
-//! the API server as any kubeconfig or certificate.
+//! [`Setup::flags_args`] adds arguments to a component's `kubepki flags` (the tier gives
+//! the API server `--verify-kubelets`), [`ControlPlane::kubelet_dir`] is the control-plane
+//! node's kubelet certificate directory, and [`ControlPlane::kubectl`],
+//! [`ControlPlane::whoami`] and [`ControlPlane::client`] reach the API server as any
+//! kubeconfig or certificate.
 
 use super::apiclient::ApiClient;
 use super::audit::{self, AuditLog, Event};

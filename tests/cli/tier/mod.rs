@@ -16,8 +16,16 @@
 //!   `sa.key` are accepted (and verify with `sa.pub`), while one signed by another key is not;
 //! - `workers`: `token create`, the bootstrap signer's signature of cluster-info, `kubepki
 //!   join`, a CSR made with `bootstrap-kubelet.conf` approved and signed by the controllers,
-//!   the node's certificate authenticating as `system:node:<name>`, and kube-proxy's
-//!   ConfigMap kubeconfig with a token holding `system:node-proxier`'s rights.
+//!   `kubepki kubelet repair` pointing the worker's `kubelet.conf` at the signed
+//!   `kubelet-client-current.pem`, which authenticates as `system:node:<name>`, and
+//!   kube-proxy's ConfigMap kubeconfig with a token holding `system:node-proxier`'s rights;
+//! - `published` (#17): the joined worker's bootstrap token reads the `kubeadm-config` and
+//!   `kubelet-config` ConfigMaps, its node `kubelet-config`, and both parse;
+//! - `kubelet`: the API server (`--verify-kubelets`) reaches a kubelet stand-in serving the
+//!   `kubelet serving-cert` pair through the node proxy and refuses a self-signed one; the
+//!   real kubelet loads and validates `kubelet config`; `kubelet repair` on the control
+//!   plane writes a working `kubelet.conf` for another node. The serving pair is renewed by
+//!   `certs renew all --kubelet-cert-dir` and served again in round 2.
 //!
 //! The two control planes run one after the other (a lock), each on its own ports.
 
