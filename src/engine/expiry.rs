@@ -120,7 +120,11 @@ fn expiration(
     };
     let ca_name = (profile.kind != Kind::Ca).then_some(signing_ca.name);
     let found = reader::read_row(dirs, profile)?;
-    if found.is_none() && profile.is_optional() {
+    if profile.is_optional()
+        && !found
+            .as_ref()
+            .is_some_and(|f| signed_by_issuer(dirs, profile, f))
+    {
         return Ok(None);
     }
     let not_after = found.map(|f| f.cert().info.not_after);
@@ -140,6 +144,16 @@ fn expiration(
         missing: not_after.is_none(),
         not_after,
     }))
+}
+
+/// Whether `found`, a certificate of `profile`, is signed by the row's CA as the tree has it:
+/// an optional row's file that is not (the kubelet's own self-signed serving certificate) is
+/// not kubepki's to report.
+fn signed_by_issuer(dirs: &TreeDirs, profile: &Profile, found: &reader::Found) -> bool {
+    let ca = profile
+        .issuer_row()
+        .and_then(|issuer| reader::read_ca(dirs, issuer).ok());
+    ca.is_some_and(|ca| found.cert().info.verify_signed_by(&ca.cert.info).is_ok())
 }
 
 /// apimachinery's `ShortHumanDuration` of `seconds`, as kubeadm's RESIDUAL TIME column.

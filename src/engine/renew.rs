@@ -50,6 +50,9 @@ pub enum Outcome {
     Delegated(PathBuf),
     /// Its CA's key is absent (external CA): cannot be renewed here.
     External(&'static str),
+    /// An optional row's file that its CA did not sign (the kubelet's own self-signed
+    /// serving certificate): not kubepki's, left alone.
+    Foreign(PathBuf),
 }
 
 /// The result of a renew run.
@@ -196,7 +199,11 @@ fn decide(
         return Ok((Outcome::External(issuer.name), None));
     }
     let cert = found.cert();
-    cert.check_signed_by(&ca.cert.info, issuer.name)?;
+    let signed = cert.check_signed_by(&ca.cert.info, issuer.name);
+    if row.is_optional() && signed.is_err() {
+        return Ok((Outcome::Foreign(cert.path().to_path_buf()), None));
+    }
+    signed?;
     let residual = (cert.info.not_after - request.now).whole_seconds();
     if let Some(window) = request.due_within {
         if residual > i64::try_from(window.as_secs()).unwrap_or(i64::MAX) {

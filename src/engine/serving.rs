@@ -174,6 +174,40 @@ mod tests {
     }
 
     #[test]
+    fn the_kubelets_own_self_signed_pair_is_neither_shown_nor_renewed() {
+        use crate::engine::expiry::ExpirationInfo;
+        use crate::engine::renew::{Outcome, RenewRequest, renew};
+        let tree = TestTree::written(&ecdsa_spec(&[]));
+        let dir = &tree.dirs.kubelet_dir;
+        fs::create_dir_all(dir).unwrap();
+        let key = keys::generate(Algorithm::EcdsaP256).unwrap();
+        let params = rcgen::CertificateParams::new(vec!["worker-1".to_string()]).unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        fs::write(dir.join("kubelet.crt"), cert.pem()).unwrap();
+        fs::write(dir.join("kubelet.key"), keys::to_pem(&key).unwrap()).unwrap();
+        let now = OffsetDateTime::now_utc();
+        let info = ExpirationInfo::read(&tree.dirs, now).unwrap();
+        assert!(info.entries().all(|e| e.name != "kubelet-serving"));
+        let asked = RenewRequest {
+            rows: crate::profile::renewable_rows(&["all".to_string()]).unwrap(),
+            due_within: None,
+            algorithm: None,
+            validity: Duration::from_hours(24),
+            backup_dir: tree.dirs.kubeconfig_dir.join("renewed"),
+            now,
+            all: true,
+        };
+        let renewal = renew(&tree.dirs, &asked, &crate::engine::apply::unwatched).unwrap();
+        let row = by_role(Role::KubeletServing);
+        let foreign = Outcome::Foreign(dir.join("kubelet.crt"));
+        assert!(renewal.outcomes.contains(&(row, foreign)));
+        assert_eq!(
+            fs::read_to_string(dir.join("kubelet.crt")).unwrap(),
+            cert.pem()
+        );
+    }
+
+    #[test]
     fn check_expiration_and_renew_know_it_only_where_it_exists() {
         use crate::engine::expiry::ExpirationInfo;
         use crate::engine::renew::{Outcome, RenewRequest, renew};

@@ -57,6 +57,12 @@ fn outcome_line(row: &Profile, outcome: &Outcome) -> String {
         Outcome::External(ca) => format!(
             "[renew] {long} can't be renewed: its CA {ca:?} is external (its key is absent)\n"
         ),
+        Outcome::Foreign(path) => format!(
+            "[renew] {}: left alone, {} is not signed by {:?} (the kubelet's own self-signed certificate?)\n",
+            row.cert_name(),
+            path.display(),
+            row.issuer.unwrap_or_default()
+        ),
     }
 }
 
