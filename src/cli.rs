@@ -5,6 +5,7 @@
 use crate::cluster::bootstrap::{BootstrapToken, ExtraGroup, Usage};
 use crate::cluster::discovery::DiscoverySource;
 use crate::duration::Duration;
+use crate::engine::audit::Severity;
 use crate::net::https::HttpsUrl;
 use crate::net::netaddr::{DnsName, Endpoint, San, ServiceCidrs};
 use crate::pki::keys::Algorithm;
@@ -44,7 +45,8 @@ pub struct Cli {
 pub enum Command {
     /// Write every certificate, key and kubeconfig a control-plane host needs (idempotent).
     Init(InitArgs),
-    /// Keep certificates alive: expiry, renewal, the CA pin, certificate keys.
+    /// Keep certificates alive: expiry, renewal, audit, reconcile and rollback, the CA pin,
+    /// certificate keys.
     Certs {
         /// The certs command.
         #[command(subcommand)]
@@ -142,7 +144,8 @@ pub struct ServingCertArgs {
     /// Key algorithm [default: the cluster CA's algorithm].
     #[arg(long, value_name = "ALGORITHM", value_parser = algorithm_parser(), ignore_case = true)]
     pub encryption_algorithm: Option<Algorithm>,
-    /// Where replaced files are copied first [default: <kubeconfig-dir>/tmp/kubepki-backup-<UTC time>].
+    /// Where the files it replaces are kept first, as a generation
+    /// kubepki-backup-<UTC time> there, as renew keeps them [default: <kubeconfig-dir>/tmp].
     #[arg(long, value_name = "DIR")]
     pub backup_dir: Option<PathBuf>,
     /// The directories of the tree (the cluster CA's certificate and key).
@@ -171,7 +174,8 @@ pub struct RepairArgs {
     /// Replace an existing --output FILE.
     #[arg(long, requires = "output")]
     pub force: bool,
-    /// Where the replaced kubelet.conf is copied first [default: <kubeconfig-dir>/tmp/kubepki-backup-<UTC time>].
+    /// Where a replaced kubelet.conf is kept first, as a generation kubepki-backup-<UTC time>
+    /// there, as renew keeps them [default: <kubeconfig-dir>/tmp].
     #[arg(long, value_name = "DIR")]
     pub backup_dir: Option<PathBuf>,
     /// The directories of the tree.
@@ -221,6 +225,12 @@ pub enum CertsCommand {
     },
     /// Print a new random certificate key (32 bytes, hex).
     CertificateKey,
+    /// Find everything wrong with a tree; exit 3 when something is found.
+    Audit(AuditArgs),
+    /// List the generations: the files each renewal or rollback replaced, kept.
+    Generations(GenerationsArgs),
+    /// Put the tree back as it was before a generation's run [default: the newest].
+    Rollback(RollbackArgs),
     /// The shared CAs and keys, sealed as kubeadm's kubeadm-certs Secret, for more
     /// control-plane hosts.
     Bundle {
@@ -272,7 +282,8 @@ pub struct BundleImportArgs {
     /// Replace files of the tree that differ from the bundle (backed up first).
     #[arg(long)]
     pub force: bool,
-    /// Where replaced files are copied first [default: <kubeconfig-dir>/tmp/kubepki-backup-<UTC time>].
+    /// Directory of the generations: replaced files are kept first in a new
+    /// kubepki-backup-<UTC time> there, as renew keeps them [default: <kubeconfig-dir>/tmp].
     #[arg(long, value_name = "DIR")]
     pub backup_dir: Option<PathBuf>,
     /// kubeadm configuration file: its certificatesDir, and whether etcd is external.
@@ -284,6 +295,108 @@ pub struct BundleImportArgs {
     /// The tree lock.
     #[command(flatten)]
     pub lock: LockArgs,
+}
+
+/// Where the generations are.
+#[derive(Clone, Debug, Args)]
+pub struct GenerationsDirArgs {
+    /// Directory of the generations [default: <kubeconfig-dir>/tmp].
+    #[arg(long, value_name = "DIR")]
+    pub backup_dir: Option<PathBuf>,
+}
+
+/// `kubepki certs generations`.
+#[derive(Debug, Args)]
+pub struct GenerationsArgs {
+    /// The directories of the tree.
+    #[command(flatten)]
+    pub tree: TreeArgs,
+    /// Where the generations are.
+    #[command(flatten)]
+    pub generations: GenerationsDirArgs,
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value_t = ReportFormat::Text)]
+    pub output: ReportFormat,
+}
+
+/// `kubepki certs rollback`.
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// The generation to go back to, as `certs generations` lists it [default: the newest].
+    #[arg(long, value_name = "GENERATION")]
+    pub to: Option<String>,
+    /// The directories of the tree.
+    #[command(flatten)]
+    pub tree: TreeArgs,
+    /// The tree lock.
+    #[command(flatten)]
+    pub lock: LockArgs,
+    /// Where the generations are.
+    #[command(flatten)]
+    pub generations: GenerationsDirArgs,
+    /// How many generations to keep; older ones are removed [default: 5].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub keep: Option<u16>,
+}
+
+/// `kubepki certs audit`.
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// kubeadm configuration file to judge the tree against; flags given as well override it
+    /// [default: none, and what depends on the node is not checked].
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The directories of the tree.
+    #[command(flatten)]
+    pub tree: TreeArgs,
+    /// The cluster facts the tree is judged against (init's flags).
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value_t = ReportFormat::Text)]
+    pub output: ReportFormat,
+    /// The least severity that makes the exit status 3.
+    #[arg(long, value_enum, default_value_t = FailOn::Error)]
+    pub fail_on: FailOn,
+}
+
+/// Output formats of the day-2 reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    /// Lines for people.
+    Text,
+    /// One JSON document.
+    Json,
+    /// One YAML document.
+    Yaml,
+}
+
+impl From<ReportFormat> for Format {
+    fn from(format: ReportFormat) -> Format {
+        match format {
+            ReportFormat::Text => Format::Text,
+            ReportFormat::Json => Format::Json,
+            ReportFormat::Yaml => Format::Yaml,
+        }
+    }
+}
+
+/// `certs audit --fail-on`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FailOn {
+    /// Any finding.
+    Warning,
+    /// Errors only.
+    Error,
+}
+
+impl From<FailOn> for Severity {
+    fn from(fail_on: FailOn) -> Severity {
+        match fail_on {
+            FailOn::Warning => Severity::Warning,
+            FailOn::Error => Severity::Error,
+        }
+    }
 }
 
 /// `kubepki certs check-expiration`.
@@ -334,13 +447,15 @@ impl From<ExpirationFormat> for Format {
 /// `kubepki certs renew`.
 #[derive(Debug, Args)]
 pub struct RenewArgs {
-    /// `all`, or the certificates to renew.
-    #[arg(required = true, value_parser = PossibleValuesParser::new(std::iter::once("all").chain(renewable_names())))]
+    /// `all`, or the certificates to renew [default with --reconcile: all].
+    #[arg(required_unless_present = "reconcile", value_parser = PossibleValuesParser::new(std::iter::once("all").chain(renewable_names())))]
     pub names: Vec<String>,
     /// The directories of the tree.
     #[command(flatten)]
     pub tree: TreeArgs,
     /// kubeadm configuration file: its certificatesDir, certificateValidityPeriod and encryptionAlgorithm; flags given as well override it.
+    /// With --reconcile, everything the tree is reconciled with [default: kubepki's defaults
+    /// and this host's facts, as init].
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
 
@@ -350,7 +465,8 @@ pub struct RenewArgs {
     /// Renew only certificates that expire within DURATION (e.g. 30d); for cron.
     #[arg(long, value_name = "DURATION")]
     pub expiring_within: Option<Duration>,
-    /// Where old files are copied first [default: <kubeconfig-dir>/tmp/kubepki-backup-<UTC time>].
+    /// Directory of the generations: each run keeps the files it replaces in a new
+    /// kubepki-backup-<UTC time> there [default: <kubeconfig-dir>/tmp].
     #[arg(long, value_name = "DIR")]
     pub backup_dir: Option<PathBuf>,
     /// Algorithm of the new keys [default: each certificate's current algorithm].
@@ -362,6 +478,32 @@ pub struct RenewArgs {
     /// The kubelet's certificate directory: its kubepki serving certificate is renewed when there [default: /var/lib/kubelet/pki].
     #[arg(long, value_name = "DIR")]
     pub kubelet_cert_dir: Option<PathBuf>,
+    /// How many generations to keep; older ones are removed [default: 5].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub keep: Option<u16>,
+    /// Reconciling with the configuration instead.
+    #[command(flatten)]
+    pub reconcile: ReconcileArgs,
+}
+
+/// `kubepki certs renew --reconcile`.
+#[derive(Debug, Args)]
+pub struct ReconcileArgs {
+    /// Re-issue exactly the certificates whose subject, SANs, usages, validity or algorithm
+    /// differ from what the table and the configuration say, and point kubeconfigs at the
+    /// configured server; CAs are never re-issued.
+    #[arg(long, conflicts_with = "expiring_within")]
+    pub reconcile: bool,
+    /// With --reconcile: print the differences field by field and write nothing; exit 3 when
+    /// changes are pending.
+    #[arg(long, requires = "reconcile")]
+    pub plan: bool,
+    /// With --reconcile: output format [default: text].
+    #[arg(short = 'o', long, value_enum, requires = "reconcile")]
+    pub output: Option<ReportFormat>,
+    /// With --reconcile: init's flags for where the control plane is, over --config.
+    #[command(flatten)]
+    pub node: NodeArgs,
 }
 
 /// `kubepki kubeconfig ...`.
@@ -513,9 +655,10 @@ impl TreeArgs {
     }
 }
 
-/// kubeadm's init flags that shape the PKI.
+/// kubeadm's init flags that say where the control plane is: the node, its addresses and
+/// the names and SANs its certificates carry.
 #[derive(Debug, Args, Default)]
-pub struct ClusterArgs {
+pub struct NodeArgs {
     /// Node name, the CN of etcd certs and of kubelet.conf's user [default: hostname, lower-cased].
     #[arg(long, global = true, value_name = "NAME")]
     pub node_name: Option<DnsName>,
@@ -537,6 +680,30 @@ pub struct ClusterArgs {
     /// Cluster DNS domain [default: cluster.local].
     #[arg(long, global = true, value_name = "DOMAIN")]
     pub service_dns_domain: Option<DnsName>,
+}
+
+impl NodeArgs {
+    /// The cluster facts these flags give, as plain input (no algorithm or validity).
+    pub fn input(&self) -> ClusterInput {
+        ClusterInput {
+            node_name: self.node_name.clone(),
+            advertise_address: self.apiserver_advertise_address,
+            bind_port: self.apiserver_bind_port,
+            control_plane_endpoint: self.control_plane_endpoint.clone(),
+            extra_sans: self.apiserver_cert_extra_sans.clone(),
+            service_cidrs: self.service_cidr.clone(),
+            dns_domain: self.service_dns_domain.clone(),
+            ..ClusterInput::default()
+        }
+    }
+}
+
+/// kubeadm's init flags that shape the PKI.
+#[derive(Debug, Args, Default)]
+pub struct ClusterArgs {
+    /// Where the control plane is.
+    #[command(flatten)]
+    pub node: NodeArgs,
     /// Key algorithm: RSA-2048, RSA-3072, RSA-4096, ECDSA-P256, ECDSA-P384 [default: RSA-2048].
     #[arg(long, global = true, value_name = "ALGORITHM", value_parser = algorithm_parser(), ignore_case = true)]
     pub encryption_algorithm: Option<Algorithm>,
@@ -552,16 +719,10 @@ impl ClusterArgs {
     /// The cluster facts these flags give, as plain input.
     pub fn input(&self) -> ClusterInput {
         ClusterInput {
-            node_name: self.node_name.clone(),
-            advertise_address: self.apiserver_advertise_address,
-            bind_port: self.apiserver_bind_port,
-            control_plane_endpoint: self.control_plane_endpoint.clone(),
-            extra_sans: self.apiserver_cert_extra_sans.clone(),
-            service_cidrs: self.service_cidr.clone(),
-            dns_domain: self.service_dns_domain.clone(),
             algorithm: self.encryption_algorithm,
             cert_validity: self.cert_validity,
             ca_validity: self.ca_validity,
+            ..self.node.input()
         }
     }
 }

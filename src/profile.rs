@@ -147,8 +147,6 @@ pub struct Profile {
     pub validity: Validity,
     /// kubeadm's description, used in renew and check-expiration messages.
     pub long_name: &'static str,
-    /// The component that must restart to pick up a renewed file, if any.
-    pub restart: Option<&'static str>,
     /// What else the row stands for.
     pub role: Role,
     /// Whether `certs renew` re-issues it.
@@ -168,7 +166,6 @@ const CLIENT: Profile = Profile {
     ekus: &[Eku::ClientAuth],
     validity: Validity::Leaf,
     long_name: "",
-    restart: None,
     role: Role::None,
     renew: Renew::Reissue,
     scope: Scope::ControlPlane,
@@ -186,30 +183,29 @@ const CA: Profile = Profile {
 const KUBECONFIG_LOCAL: Kind = Kind::Kubeconfig(Server::Local);
 const KUBECONFIG_ENDPOINT: Kind = Kind::Kubeconfig(Server::ControlPlane);
 const SERVING: &[Eku] = &[Eku::ServerAuth, Eku::ClientAuth];
-const APISERVER: Option<&str> = Some("kube-apiserver");
 
 /// Every row, in kubeadm's phase order: CAs before the certificates they sign.
 #[rustfmt::skip]
 pub static PROFILES: &[Profile] = &[
     Profile { name: "ca", file: "ca", cn: Cn::Fixed("kubernetes"), role: Role::ClusterCa, long_name: "self-signed Kubernetes CA to provision identities for other Kubernetes components", ..CA },
-    Profile { name: "apiserver", file: "apiserver", cn: Cn::Fixed("kube-apiserver"), sans: Sans::ApiServer, ekus: &[Eku::ServerAuth], long_name: "certificate for serving the Kubernetes API", restart: APISERVER, ..CLIENT },
-    Profile { name: "apiserver-kubelet-client", file: "apiserver-kubelet-client", cn: Cn::Fixed("kube-apiserver-kubelet-client"), orgs: &["kubeadm:cluster-admins"], long_name: "certificate for the API server to connect to kubelet", restart: APISERVER, ..CLIENT },
+    Profile { name: "apiserver", file: "apiserver", cn: Cn::Fixed("kube-apiserver"), sans: Sans::ApiServer, ekus: &[Eku::ServerAuth], long_name: "certificate for serving the Kubernetes API", ..CLIENT },
+    Profile { name: "apiserver-kubelet-client", file: "apiserver-kubelet-client", cn: Cn::Fixed("kube-apiserver-kubelet-client"), orgs: &["kubeadm:cluster-admins"], long_name: "certificate for the API server to connect to kubelet", ..CLIENT },
     Profile { name: "front-proxy-ca", file: "front-proxy-ca", cn: Cn::Fixed("front-proxy-ca"), long_name: "self-signed CA to provision identities for front proxy", ..CA },
-    Profile { name: "front-proxy-client", file: "front-proxy-client", issuer: Some("front-proxy-ca"), cn: Cn::Fixed("front-proxy-client"), long_name: "certificate for the front proxy client", restart: APISERVER, ..CLIENT },
+    Profile { name: "front-proxy-client", file: "front-proxy-client", issuer: Some("front-proxy-ca"), cn: Cn::Fixed("front-proxy-client"), long_name: "certificate for the front proxy client", ..CLIENT },
     Profile { name: "etcd-ca", file: "etcd/ca", cn: Cn::Fixed("etcd-ca"), role: Role::EtcdCa, long_name: "self-signed CA to provision identities for etcd", ..CA },
-    Profile { name: "etcd-server", file: "etcd/server", issuer: Some("etcd-ca"), cn: Cn::NodeName, sans: Sans::EtcdServer, ekus: SERVING, long_name: "certificate for serving etcd", restart: Some("etcd"), ..CLIENT },
-    Profile { name: "etcd-peer", file: "etcd/peer", issuer: Some("etcd-ca"), cn: Cn::NodeName, sans: Sans::EtcdPeer, ekus: SERVING, long_name: "certificate for etcd nodes to communicate with each other", restart: Some("etcd"), ..CLIENT },
+    Profile { name: "etcd-server", file: "etcd/server", issuer: Some("etcd-ca"), cn: Cn::NodeName, sans: Sans::EtcdServer, ekus: SERVING, long_name: "certificate for serving etcd", ..CLIENT },
+    Profile { name: "etcd-peer", file: "etcd/peer", issuer: Some("etcd-ca"), cn: Cn::NodeName, sans: Sans::EtcdPeer, ekus: SERVING, long_name: "certificate for etcd nodes to communicate with each other", ..CLIENT },
     Profile { name: "etcd-healthcheck-client", file: "etcd/healthcheck-client", issuer: Some("etcd-ca"), cn: Cn::Fixed("kube-etcd-healthcheck-client"), long_name: "certificate for liveness probes to healthcheck etcd", ..CLIENT },
-    Profile { name: "apiserver-etcd-client", file: "apiserver-etcd-client", issuer: Some("etcd-ca"), cn: Cn::Fixed("kube-apiserver-etcd-client"), long_name: "certificate the apiserver uses to access etcd", restart: APISERVER, ..CLIENT },
+    Profile { name: "apiserver-etcd-client", file: "apiserver-etcd-client", issuer: Some("etcd-ca"), cn: Cn::Fixed("kube-apiserver-etcd-client"), long_name: "certificate the apiserver uses to access etcd", ..CLIENT },
     Profile { name: "sa", kind: Kind::KeyPair, file: "sa", issuer: None, ekus: &[], renew: Renew::Never, long_name: "private key to sign service account tokens along with its public key", ..CLIENT },
     Profile { name: "admin", kind: KUBECONFIG_ENDPOINT, file: "admin.conf", cn: Cn::Fixed("kubernetes-admin"), orgs: &["kubeadm:cluster-admins"], role: Role::Admin, long_name: "certificate embedded in the kubeconfig file for the admin to use and for kubeadm itself", ..CLIENT },
     Profile { name: "super-admin", kind: KUBECONFIG_ENDPOINT, file: "super-admin.conf", cn: Cn::Fixed("kubernetes-super-admin"), orgs: &["system:masters"], role: Role::SuperAdmin, long_name: "certificate embedded in the kubeconfig file for the super-admin", ..CLIENT },
     // kubeadm 1.33+ (ControlPlaneKubeletLocalMode): the kubelet talks to its local API server.
-    Profile { name: "kubelet", kind: KUBECONFIG_LOCAL, file: "kubelet.conf", cn: Cn::NodePrefixed("system:node:"), orgs: &["system:nodes"], role: Role::Kubelet, long_name: "certificate embedded in the kubeconfig file for the kubelet to use", restart: Some("kubelet"), ..CLIENT },
-    Profile { name: "controller-manager", kind: KUBECONFIG_LOCAL, file: "controller-manager.conf", cn: Cn::Fixed("system:kube-controller-manager"), long_name: "certificate embedded in the kubeconfig file for the controller manager to use", restart: Some("kube-controller-manager"), ..CLIENT },
-    Profile { name: "scheduler", kind: KUBECONFIG_LOCAL, file: "scheduler.conf", cn: Cn::Fixed("system:kube-scheduler"), long_name: "certificate embedded in the kubeconfig file for the scheduler manager to use", restart: Some("kube-scheduler"), ..CLIENT },
+    Profile { name: "kubelet", kind: KUBECONFIG_LOCAL, file: "kubelet.conf", cn: Cn::NodePrefixed("system:node:"), orgs: &["system:nodes"], role: Role::Kubelet, long_name: "certificate embedded in the kubeconfig file for the kubelet to use", ..CLIENT },
+    Profile { name: "controller-manager", kind: KUBECONFIG_LOCAL, file: "controller-manager.conf", cn: Cn::Fixed("system:kube-controller-manager"), long_name: "certificate embedded in the kubeconfig file for the controller manager to use", ..CLIENT },
+    Profile { name: "scheduler", kind: KUBECONFIG_LOCAL, file: "scheduler.conf", cn: Cn::Fixed("system:kube-scheduler"), long_name: "certificate embedded in the kubeconfig file for the scheduler manager to use", ..CLIENT },
     // The subject the kubelet's own serving CSR has (signer kubernetes.io/kubelet-serving).
-    Profile { name: "kubelet-serving", file: "kubelet", cn: Cn::NodePrefixed("system:node:"), orgs: &["system:nodes"], sans: Sans::Node, ekus: &[Eku::ServerAuth], long_name: "certificate the kubelet serves its API with", restart: Some("kubelet"), role: Role::KubeletServing, scope: Scope::Kubelet, ..CLIENT },
+    Profile { name: "kubelet-serving", file: "kubelet", cn: Cn::NodePrefixed("system:node:"), orgs: &["system:nodes"], sans: Sans::Node, ekus: &[Eku::ServerAuth], long_name: "certificate the kubelet serves its API with", role: Role::KubeletServing, scope: Scope::Kubelet, ..CLIENT },
 ];
 
 /// The kubeconfig `join` writes for a worker's kubelet TLS bootstrap, in the kubeconfig
@@ -349,7 +345,9 @@ pub enum When {
     /// Always, as kubeadm's manifests.
     Always,
     /// Only when asked to verify the kubelets' serving certificates (`--verify-kubelets`):
-    /// kubeadm leaves it out, since its kubelets serve self-signed certificates.
+    /// the API server's `--kubelet-certificate-authority`, and the kubelet's serving pair
+    /// from `kubepki kubelet serving-cert`; kubeadm gives neither, since its kubelets serve
+    /// self-signed certificates.
     VerifyKubelets,
 }
 
@@ -472,6 +470,8 @@ pub static COMPONENT_FLAGS: &[ComponentFlag] = &[
     flag(KUBELET, "cluster-domain", Spec(SpecValue::ClusterDomain)),
     flag(KUBELET, "kubeconfig", File("kubelet", CONF)),
     flag(KUBELET, "rotate-certificates", Fixed("true")),
+    flag_when(When::VerifyKubelets, KUBELET, "tls-cert-file", File("kubelet-serving", CRT)),
+    flag_when(When::VerifyKubelets, KUBELET, "tls-private-key-file", File("kubelet-serving", KEY)),
 ];
 
 /// The flags of `component`, sorted by name: those given always, and the conditional ones
@@ -484,6 +484,20 @@ pub fn component_flags(component: Component, when: &[When]) -> Vec<&'static Comp
         .collect();
     flags.sort_by_key(|f| f.flag);
     flags
+}
+
+impl Profile {
+    /// The components that read a file of this row (a flag of theirs names it): those to
+    /// restart when the row's files change.
+    pub fn readers(&self) -> Vec<Component> {
+        let mut readers: Vec<Component> = COMPONENT_FLAGS
+            .iter()
+            .filter(|f| matches!(f.value, FlagValue::File(row, _) | FlagValue::SigningFile(row, _) if row == self.name))
+            .map(|f| f.component)
+            .collect();
+        readers.dedup();
+        readers
+    }
 }
 
 impl ComponentFlag {
@@ -930,6 +944,22 @@ impl Profile {
 mod tests {
     use super::*;
     use crate::spec::tests::spec_for;
+
+    #[test]
+    fn the_readers_of_a_row_are_the_components_whose_flags_name_its_files() {
+        let readers = |name: &str| by_name(name).expect("a row").readers();
+        assert_eq!(readers("ca"), [API, KCM, KUBELET]);
+        assert_eq!(readers("sa"), [API, KCM]);
+        assert_eq!(readers("front-proxy-ca"), [API, KCM]);
+        assert_eq!(readers("etcd-ca"), [API, ETCD]);
+        assert_eq!(readers("apiserver"), [API]);
+        assert_eq!(readers("front-proxy-client"), [API]);
+        assert_eq!(readers("etcd-peer"), [ETCD]);
+        assert_eq!(readers("kubelet"), [KUBELET]);
+        assert_eq!(readers("scheduler"), [SCHED]);
+        assert!(readers("etcd-healthcheck-client").is_empty());
+        assert!(readers("admin").is_empty());
+    }
 
     #[test]
     fn table_invariants() {

@@ -72,6 +72,22 @@ pub struct ClusterInput {
     pub ca_validity: Option<Duration>,
 }
 
+impl ClusterInput {
+    /// Whether any fact was given.
+    pub fn is_given(&self) -> bool {
+        self.node_name.is_some()
+            || self.advertise_address.is_some()
+            || self.bind_port.is_some()
+            || self.control_plane_endpoint.is_some()
+            || !self.extra_sans.is_empty()
+            || self.service_cidrs.is_some()
+            || self.dns_domain.is_some()
+            || self.algorithm.is_some()
+            || self.cert_validity.is_some()
+            || self.ca_validity.is_some()
+    }
+}
+
 /// Everything that shapes the PKI of one control-plane node.
 #[derive(Clone, Debug)]
 pub struct ClusterSpec {

@@ -404,6 +404,18 @@ impl Kubeconfig {
         Ok(())
     }
 
+    /// Points the current context's cluster at `server`; everything else stays as it is.
+    pub fn set_server(&mut self, server: &str) -> Result<()> {
+        let cluster_name = self.current_context()?.cluster.clone();
+        let cluster = self
+            .clusters
+            .iter_mut()
+            .find(|c| c.name == cluster_name)
+            .ok_or_else(|| anyhow!("cluster {cluster_name:?} not found"))?;
+        cluster.cluster.server = server.to_string();
+        Ok(())
+    }
+
     fn current_context(&self) -> Result<&Context_> {
         self.contexts
             .iter()

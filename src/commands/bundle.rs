@@ -5,9 +5,8 @@ use super::{lock_tree, warn_open_secrets};
 use crate::cli::{BundleCommand, BundleExportArgs, BundleImportArgs, TreeArgs};
 use crate::config::InitConfig;
 use crate::engine::bundle::{export, import, open_bundle, plan_import};
-use crate::engine::renew::default_backup_dir;
 use crate::report::{bundle_absent, note, print_bundle_written, print_document, print_import};
-use crate::tree::{TreeDirs, reader, store};
+use crate::tree::{TreeDirs, generations, reader, store};
 use anyhow::Result;
 use std::path::Path;
 use std::process::ExitCode;
@@ -63,11 +62,17 @@ fn import_bundle(args: &BundleImportArgs) -> Result<ExitCode> {
     let opened = open_bundle(&reader::read_bundle(&args.file)?, &key, external_etcd)?;
     let _lock = lock_tree(&dirs, &args.lock)?;
     let plan = plan_import(&dirs, opened)?;
-    let backup_dir = match &args.backup_dir {
-        Some(dir) => dir.clone(),
-        None => default_backup_dir(&dirs, OffsetDateTime::now_utc())?,
-    };
-    let imported = import(plan, args.force, &backup_dir)?;
+    let generations_dir = args
+        .backup_dir
+        .clone()
+        .unwrap_or_else(|| generations::default_dir(&dirs));
+    let imported = import(
+        plan,
+        args.force,
+        &dirs,
+        &generations_dir,
+        OffsetDateTime::now_utc(),
+    )?;
     warn_open_secrets(&dirs);
     print_import(&imported, &dirs)?;
     Ok(ExitCode::SUCCESS)

@@ -1,22 +1,35 @@
-//! `kubepki certs check-expiration|renew|ca-cert-hash|certificate-key|bundle`.
+//! `kubepki certs check-expiration|renew|ca-cert-hash|certificate-key|bundle|audit|generations|rollback`.
 
-use super::{configured_tree, lock_existing_tree, lock_kubelet_dir, warn_open_secrets};
-use crate::cli::{CertsCommand, CheckExpirationArgs, RenewArgs};
+use super::{
+    Configuration, configured_tree, lock_existing_tree, lock_kubelet_dir, warn_open_secrets,
+};
+use crate::cli::{
+    AuditArgs, CertsCommand, CheckExpirationArgs, GenerationsArgs, RenewArgs, RollbackArgs,
+};
+use crate::engine::audit::audit;
 use crate::engine::expiry::ExpirationInfo;
-use crate::engine::renew::{Outcome, RenewRequest, default_backup_dir, renew};
+use crate::engine::reconcile::{self, ReconcileRequest, Verdict};
+use crate::engine::renew::{Backups, Outcome, RenewRequest, renew};
+use crate::engine::rollback::{RollbackRequest, rollback};
 use crate::pki::pin::CaPin;
 use crate::pki::seal::CertificateKey;
-use crate::profile::{Role, by_role, renewable_rows};
+use crate::profile::{Profile, Role, by_role, renewable_rows};
 use crate::report::{
-    Progress, capped, due_notice, expiration_metrics, print_expiration, print_line, print_renewal,
+    Format, Progress, capped, due_notice, expiration_metrics, missing_notice, print_audit,
+    print_expiration, print_generations, print_line, print_reconcile, print_renewal,
+    print_rollback,
 };
+use crate::spec::ClusterInput;
 use crate::spec::{DEFAULT_CERT_VALIDITY, validity};
-use crate::tree::{TreeDirs, reader, store};
+use crate::tree::{TreeDirs, generations, reader, store};
+use crate::usage::UsageError;
 use anyhow::{Result, anyhow};
+use std::path::Path;
 use std::process::ExitCode;
 use time::OffsetDateTime;
 
-/// Exit status of `check-expiration --fail-within` when something is due.
+/// Exit status of `check-expiration --fail-within` when something is due, of `audit` when
+/// it found something, and of `renew --reconcile --plan` when changes are pending.
 const DUE: u8 = 3;
 
 /// Runs a `certs` command.
@@ -30,7 +43,43 @@ pub fn run(command: &CertsCommand) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         CertsCommand::Bundle { command } => super::bundle::run(command),
+        CertsCommand::Audit(args) => audit_tree(args),
+        CertsCommand::Generations(args) => list_generations(args),
+        CertsCommand::Rollback(args) => roll_back(args),
     }
+}
+
+fn list_generations(args: &GenerationsArgs) -> Result<ExitCode> {
+    let dirs = args.tree.dirs();
+    reader::require_dirs(&dirs)?;
+    let dir = backups(&dirs, args.generations.backup_dir.as_deref(), None).dir;
+    print_generations(&generations::list(&dir)?, &dir, args.output.into())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn roll_back(args: &RollbackArgs) -> Result<ExitCode> {
+    let dirs = args.tree.dirs();
+    let _lock = lock_existing_tree(&dirs, &args.lock)?;
+    let request = RollbackRequest {
+        backups: backups(&dirs, args.generations.backup_dir.as_deref(), args.keep),
+        to: args.to.clone(),
+        now: OffsetDateTime::now_utc(),
+    };
+    print_rollback(&rollback(&dirs, &request)?)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn audit_tree(args: &AuditArgs) -> Result<ExitCode> {
+    let now = OffsetDateTime::now_utc();
+    let input = args.cluster.input();
+    let configuration =
+        Configuration::load(args.config.as_deref(), &input, &args.tree, now, false)?;
+    let found = audit(&configuration.dirs, &configuration.wanted(now))?;
+    print_audit(&found, &configuration.dirs, args.output.into())?;
+    Ok(match found.at_least(args.fail_on.into()) {
+        0 => ExitCode::SUCCESS,
+        _ => ExitCode::from(DUE),
+    })
 }
 
 fn check_expiration(args: &CheckExpirationArgs) -> Result<ExitCode> {
@@ -57,6 +106,18 @@ fn check_expiration(args: &CheckExpirationArgs) -> Result<ExitCode> {
 }
 
 fn renew_certs(args: &RenewArgs) -> Result<ExitCode> {
+    if args.reconcile.reconcile {
+        return reconcile_certs(args);
+    }
+    if args.reconcile.node.input().is_given() {
+        return Err(UsageError(
+            "init's flags (--node-name, --control-plane-endpoint, --apiserver-cert-extra-sans, \
+             ...) work only with --reconcile: a plain renew keeps each certificate's subject \
+             and SANs"
+                .into(),
+        )
+        .into());
+    }
     let (file, dirs) = configured_tree(args.config.as_deref(), &args.tree)?;
     let dirs = dirs.with_kubelet_dir("--kubelet-cert-dir", args.kubelet_cert_dir.as_deref());
     let now = OffsetDateTime::now_utc();
@@ -68,10 +129,6 @@ fn renew_certs(args: &RenewArgs) -> Result<ExitCode> {
     let validity = validity(cert_validity, DEFAULT_CERT_VALIDITY, "--cert-validity")?;
     let _lock = lock_existing_tree(&dirs, &args.lock)?;
     let _kubelet_lock = lock_kubelet_dir(&dirs, &args.lock, false)?;
-    let backup_dir = match &args.backup_dir {
-        Some(dir) => dir.clone(),
-        None => default_backup_dir(&dirs, now)?,
-    };
     let request = RenewRequest {
         rows,
         due_within: args.expiring_within,
@@ -79,7 +136,7 @@ fn renew_certs(args: &RenewArgs) -> Result<ExitCode> {
             .encryption_algorithm
             .or(file.cluster.encryption_algorithm),
         validity,
-        backup_dir,
+        backups: backups(&dirs, args.backup_dir.as_deref(), args.keep),
         now,
         all: args.names.iter().any(|name| name == "all"),
     };
@@ -89,14 +146,89 @@ fn renew_certs(args: &RenewArgs) -> Result<ExitCode> {
     capped("renew", &renewal.capped);
     warn_open_secrets(&dirs);
     print_renewal(&renewal, args.expiring_within)?;
+    // As kubeadm, `all` passes over a missing file (a tree from before super-admin.conf);
+    // a certificate asked for by name must be there.
+    let named = !args.names.iter().any(|name| name == "all");
+    let missing: Vec<&Profile> = renewal
+        .outcomes
+        .iter()
+        .filter(|(_, o)| named && *o == Outcome::Missing)
+        .map(|(row, _)| *row)
+        .collect();
+    missing_notice(&missing, &dirs);
     let external = renewal
         .outcomes
         .iter()
         .any(|(_, o)| matches!(o, Outcome::External(_)));
+    Ok(match external || !missing.is_empty() {
+        true => ExitCode::FAILURE,
+        false => ExitCode::SUCCESS,
+    })
+}
+
+/// `certs renew --reconcile [--plan]`: the configuration is `--config`, with init's node
+/// flags, `--encryption-algorithm` and `--cert-validity` over it; `--plan` takes no lock
+/// and writes nothing.
+fn reconcile_certs(args: &RenewArgs) -> Result<ExitCode> {
+    let now = OffsetDateTime::now_utc();
+    let flags = ClusterInput {
+        algorithm: args.encryption_algorithm,
+        cert_validity: args.cert_validity,
+        ..args.reconcile.node.input()
+    };
+    let config = args.config.as_deref();
+    let configuration = Configuration::load(config, &flags, &args.tree, now, true)?;
+    let (dirs, spec) = (&configuration.dirs, configuration.spec.as_ref());
+    let spec = spec.ok_or_else(|| anyhow!("internal error: no configuration resolved"))?;
+    let names = match args.names.is_empty() {
+        true => vec!["all".to_string()],
+        false => args.names.clone(),
+    };
+    let rows = renewable_rows(&names).ok_or_else(|| anyhow!("unknown certificate in {names:?}"))?;
+    let plan_only = args.reconcile.plan;
+    let _lock = match plan_only {
+        true => reader::require_tree(dirs).map(|()| None)?,
+        false => Some(lock_existing_tree(dirs, &args.lock)?),
+    };
+    let request = ReconcileRequest {
+        spec,
+        algorithm: configuration.algorithm,
+        rows,
+        backups: backups(dirs, args.backup_dir.as_deref(), args.keep),
+    };
+    let plan = reconcile::plan(dirs, &request)?;
+    let format = args.reconcile.output.map_or(Format::Text, Format::from);
+    if plan_only {
+        print_reconcile(&plan.rows, dirs, None, true, format)?;
+        return Ok(match plan.pending() {
+            true => ExitCode::from(DUE),
+            false => ExitCode::SUCCESS,
+        });
+    }
+    let progress = Progress::new("reconcile", "keys");
+    let done = reconcile::apply(dirs, plan, &request, &|done, total| {
+        progress.update(done, total)
+    })?;
+    progress.finish();
+    capped("reconcile", &done.capped);
+    warn_open_secrets(dirs);
+    print_reconcile(&done.rows, dirs, done.kept.as_ref(), false, format)?;
+    let external = done
+        .rows
+        .iter()
+        .any(|r| matches!(r.verdict, Verdict::External(_)));
     Ok(match external {
         true => ExitCode::FAILURE,
         false => ExitCode::SUCCESS,
     })
+}
+
+/// `--backup-dir` (else `<kubeconfig-dir>/tmp`) and `--keep` (else 5).
+fn backups(dirs: &TreeDirs, dir: Option<&Path>, keep: Option<u16>) -> Backups {
+    Backups {
+        dir: dir.map_or_else(|| generations::default_dir(dirs), Path::to_path_buf),
+        keep: keep.map_or(generations::DEFAULT_KEEP, usize::from),
+    }
 }
 
 fn ca_cert_hash(dirs: &TreeDirs) -> Result<ExitCode> {

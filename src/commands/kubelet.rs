@@ -3,13 +3,13 @@
 use super::{lock_existing_tree, lock_kubelet_dir, resolve_cluster};
 use crate::cli::{KubeletCommand, KubeletConfigArgs, RepairArgs, ServingCertArgs};
 use crate::config::publish::hardened_kubelet_configuration;
-use crate::engine::renew::default_backup_dir;
+use crate::engine::renew::Backups;
 use crate::engine::repair::{RepairRequest, Repaired, repair};
 use crate::engine::serving::{ServingRequest, write_serving_cert};
 use crate::profile::{FileKind, Role, by_role};
 use crate::report::{capped, print_document, print_repair, print_serving};
 use crate::spec::{DEFAULT_CERT_VALIDITY, validity};
-use crate::tree::store;
+use crate::tree::{TreeDirs, generations, store};
 use anyhow::{Result, anyhow, bail};
 use std::path::Path;
 use std::process::ExitCode;
@@ -50,10 +50,7 @@ fn serving_cert(args: &ServingCertArgs) -> Result<ExitCode> {
         ips: args.node_ip.clone(),
         validity: validity(args.cert_validity, DEFAULT_CERT_VALIDITY, "--cert-validity")?,
         algorithm: args.encryption_algorithm,
-        backup_dir: match &args.backup_dir {
-            Some(dir) => dir.clone(),
-            None => default_backup_dir(&dirs, now)?,
-        },
+        backups: backups(&dirs, args.backup_dir.as_deref()),
         now,
     };
     let _lock = lock_existing_tree(&dirs, &args.lock)?;
@@ -75,10 +72,7 @@ fn repair_conf(args: &RepairArgs) -> Result<ExitCode> {
         node: args.node_name.to_string(),
         server: args.server.clone(),
         validity: DEFAULT_CERT_VALIDITY,
-        backup_dir: match &args.backup_dir {
-            Some(dir) => dir.clone(),
-            None => default_backup_dir(&dirs, now)?,
-        },
+        backups: backups(&dirs, args.backup_dir.as_deref()),
         now,
     };
     let _lock = lock_existing_tree(&dirs, &args.lock)?;
@@ -96,6 +90,14 @@ fn repair_conf(args: &RepairArgs) -> Result<ExitCode> {
     }
     print_repair(&repaired, args.output.as_deref())?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Generations in `--backup-dir`, else `<kubeconfig-dir>/tmp`, the default number kept.
+fn backups(dirs: &TreeDirs, dir: Option<&Path>) -> Backups {
+    Backups {
+        dir: dir.map_or_else(|| generations::default_dir(dirs), Path::to_path_buf),
+        keep: generations::DEFAULT_KEEP,
+    }
 }
 
 /// An existing `--output` file is replaced only with `--force`.

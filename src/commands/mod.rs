@@ -13,8 +13,10 @@ mod token;
 
 use crate::cli::{Cli, ClusterArgs, Command, LockArgs, TreeArgs};
 use crate::config::InitConfig;
+use crate::engine::drift::Wanted;
+use crate::pki::keys::Algorithm;
 use crate::report::{note, open_secret, print_document, recovered};
-use crate::spec::ClusterSpec;
+use crate::spec::{ClusterInput, ClusterSpec};
 use crate::tree::TreeDirs;
 use crate::tree::lock::{DEFAULT_LOCK_TIMEOUT, TreeLock};
 use crate::tree::reader::{self, open_secrets};
@@ -131,5 +133,50 @@ fn configured_tree(config: Option<&Path>, tree: &TreeArgs) -> Result<(InitConfig
 fn warn_open_secrets(dirs: &TreeDirs) {
     for (path, mode) in open_secrets(dirs) {
         open_secret(&path, mode);
+    }
+}
+
+/// The configuration a day-2 command judges or reconciles a tree against: `--config` and
+/// init's flags, resolved as `init` resolves them (flags over the file over defaults over
+/// host facts), and the tree it names.
+struct Configuration {
+    /// The resolved facts; `None` when neither a file nor a flag was given and none is
+    /// required.
+    spec: Option<ClusterSpec>,
+    /// The key algorithm given explicitly (flag or file), if any.
+    algorithm: Option<Algorithm>,
+    /// The tree (`certificatesDir` counts as `--cert-dir`).
+    dirs: TreeDirs,
+}
+
+impl Configuration {
+    /// Reads `config` and merges `flags` over it. Without either, `required` resolves
+    /// kubepki's defaults and the host's facts, as `init` would; otherwise there is none.
+    fn load(
+        config: Option<&Path>,
+        flags: &ClusterInput,
+        tree: &TreeArgs,
+        now: OffsetDateTime,
+        required: bool,
+    ) -> Result<Configuration> {
+        let (file, dirs) = configured_tree(config, tree)?;
+        let merged = file.merge_flags(flags);
+        let spec = match required || config.is_some() || flags.is_given() {
+            true => Some(file.complete(ClusterSpec::resolve(&merged, now)?)),
+            false => None,
+        };
+        Ok(Configuration {
+            spec,
+            algorithm: merged.algorithm,
+            dirs,
+        })
+    }
+
+    /// What a tree is judged against: this configuration, or kubeadm's defaults.
+    fn wanted(&self, now: OffsetDateTime) -> Wanted<'_> {
+        match &self.spec {
+            Some(spec) => Wanted::of(spec, self.algorithm),
+            None => Wanted::defaults(now),
+        }
     }
 }

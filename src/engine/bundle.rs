@@ -11,6 +11,7 @@ use crate::pki::seal::CertificateKey;
 use crate::pki::{keys, pem};
 use crate::profile::{EXTERNAL_ETCD_BUNDLE_ENTRIES, Kind, PROFILES, Profile, shared_rows};
 use crate::tree::TreeDirs;
+use crate::tree::generations::{self, RowChange};
 use crate::tree::problem::{EntryFault, Problem};
 use crate::tree::reader::{self, BundleFile, Checked};
 use crate::tree::store::{self, FileWrite};
@@ -20,6 +21,7 @@ use rustls_pki_types::SubjectPublicKeyInfoDer;
 use rustls_pki_types::pem::PemObject;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use time::OffsetDateTime;
 
 /// What `export` sealed.
 pub struct Export {
@@ -403,8 +405,9 @@ pub struct Imported {
     pub kept: Vec<PathBuf>,
     /// Files that differed, replaced (`--force`) after a backup.
     pub replaced: Vec<PathBuf>,
-    /// The backup directory, when anything was replaced.
-    pub backup_dir: Option<PathBuf>,
+    /// The generation that holds the replaced rows' files as they were, when anything was
+    /// replaced.
+    pub generation: Option<PathBuf>,
     /// Whether a CA was replaced: what it signed no longer verifies.
     pub replaced_ca: bool,
     /// Entries with content that kubepki does not write.
@@ -412,9 +415,16 @@ pub struct Imported {
 }
 
 /// Carries out `plan`. A file of the tree that differs from the bundle is refused, naming
-/// it, unless `force`; then every such file is first copied to `backup_dir`. Keys are
-/// written before their certificates (a CA replaced whole is staged as a pair).
-pub fn import(plan: ImportPlan, force: bool, backup_dir: &Path) -> Result<Imported> {
+/// it, unless `force`; then the rows of every such file are first kept as a new generation
+/// in `generations_dir` (so `certs rollback` undoes the import). Keys are written before
+/// their certificates (a CA replaced whole is staged as a pair).
+pub fn import(
+    plan: ImportPlan,
+    force: bool,
+    dirs: &TreeDirs,
+    generations_dir: &Path,
+    now: OffsetDateTime,
+) -> Result<Imported> {
     let conflicts = plan.conflicts();
     if let (Some(first), false) = (conflicts.first(), force) {
         return Err(match conflicts.len() - 1 {
@@ -436,21 +446,18 @@ pub fn import(plan: ImportPlan, force: bool, backup_dir: &Path) -> Result<Import
     let replaced_ca = plan.rows.iter().any(|(row, files)| {
         row.kind == Kind::Ca && files.iter().any(|f| f.action == FileAction::Replace)
     });
-    let backup = match replaced.is_empty() {
+    let generation = match replaced.is_empty() {
         true => {
             write_new(&plan)?;
             None
         }
-        false => {
-            replace(&plan, backup_dir)?;
-            Some(backup_dir.to_path_buf())
-        }
+        false => Some(replace(&plan, dirs, generations_dir, now)?),
     };
     Ok(Imported {
         created,
         kept,
         replaced,
-        backup_dir: backup,
+        generation,
         replaced_ca,
         skipped: plan.skipped,
     })
@@ -466,15 +473,30 @@ fn write_new(plan: &ImportPlan) -> Result<()> {
     store::create_all(&new)
 }
 
-/// Backs up the files that differ, then writes every file to write in one batch: a CA
-/// whose key and certificate both change as a staged pair, anything else whole.
-fn replace(plan: &ImportPlan, backup_dir: &Path) -> Result<()> {
-    let originals: Vec<(PathBuf, PathBuf)> = plan
-        .files()
-        .filter(|f| f.action == FileAction::Replace)
-        .map(|f| (f.write.path(), Path::new("pki").join(&f.write.rel)))
+/// Keeps the rows with files that differ as a new generation, then writes every file to
+/// write in one batch: a CA whose key and certificate both change as a staged pair,
+/// anything else whole. Returns the generation.
+fn replace(
+    plan: &ImportPlan,
+    dirs: &TreeDirs,
+    generations_dir: &Path,
+    now: OffsetDateTime,
+) -> Result<PathBuf> {
+    let replaced: Vec<(&Profile, RowChange)> = plan
+        .rows
+        .iter()
+        .filter(|(_, files)| files.iter().any(|f| f.action == FileAction::Replace))
+        .map(|(row, _)| {
+            let change = RowChange {
+                name: row.cert_name().to_string(),
+                change: "replaced by the bundle's".to_string(),
+                restored_from: None,
+            };
+            (*row, change)
+        })
         .collect();
-    store::backup(&originals, backup_dir)?;
+    let generation = generations::new_path(generations_dir, now)?;
+    generations::keep(dirs, &generation, now, "certs bundle import", &replaced)?;
     let (mut pairs, mut whole) = (Vec::new(), Vec::new());
     for (row, files) in &plan.rows {
         let changing: Vec<&FileWrite> = files
@@ -487,7 +509,8 @@ fn replace(plan: &ImportPlan, backup_dir: &Path) -> Result<()> {
             _ => whole.extend(changing),
         }
     }
-    store::replace_many(&pairs, &whole)
+    store::replace_many(&pairs, &whole)?;
+    Ok(generation)
 }
 
 #[cfg(test)]
@@ -528,7 +551,9 @@ mod tests {
             &second.dirs,
             open_bundle(&file, &key(), false).expect("opened"),
         );
-        let imported = import(plan.expect("planned"), false, Path::new("/nowhere")).expect("ok");
+        let (nowhere, now) = (Path::new("/nowhere"), OffsetDateTime::now_utc());
+        let imported =
+            import(plan.expect("planned"), false, &second.dirs, nowhere, now).expect("ok");
         assert_eq!(imported.created.len(), 8);
         for path in &imported.created {
             let rel = path
@@ -541,7 +566,7 @@ mod tests {
             &second.dirs,
             open_bundle(&file, &key(), false).expect("opened"),
         );
-        let again = import(again.expect("planned"), false, Path::new("/nowhere")).expect("ok");
+        let again = import(again.expect("planned"), false, &second.dirs, nowhere, now).expect("ok");
         assert_eq!((again.created.len(), again.kept.len()), (0, 8));
         let plan = crate::engine::plan::plan_init(
             &ecdsa_spec(&["--node-name", "cp2"]),
@@ -622,10 +647,18 @@ mod tests {
             &other.dirs,
             open_bundle(&file, &key(), false).expect("opened"),
         );
-        let error = import(plan.expect("planned"), false, Path::new("/nowhere"))
-            .err()
-            .expect("refused")
-            .to_string();
+        let now = OffsetDateTime::now_utc();
+        let generations_dir = other.dirs.kubeconfig_dir.join("backup");
+        let error = import(
+            plan.expect("planned"),
+            false,
+            &other.dirs,
+            &generations_dir,
+            now,
+        )
+        .err()
+        .expect("refused")
+        .to_string();
         assert!(
             error.starts_with(&format!(
                 "{}: exists and differs from the bundle's ca.crt",
@@ -637,14 +670,24 @@ mod tests {
             fs::read(other.dirs.cert_dir.join("ca.crt")).ok(),
             Some(old_ca.clone())
         );
-        let backup = other.dirs.kubeconfig_dir.join("backup");
         let plan = plan_import(
             &other.dirs,
             open_bundle(&file, &key(), false).expect("opened"),
         );
-        let imported = import(plan.expect("planned"), true, &backup).expect("forced");
+        let imported = import(
+            plan.expect("planned"),
+            true,
+            &other.dirs,
+            &generations_dir,
+            now,
+        )
+        .expect("forced");
         assert!(imported.replaced_ca && imported.replaced.len() == 8);
-        assert_eq!(fs::read(backup.join("pki/ca.crt")).ok(), Some(old_ca));
+        let kept = generations::list(&generations_dir).expect("listed");
+        assert_eq!(kept.len(), 1);
+        assert_eq!(Some(&kept[0].path), imported.generation.as_ref());
+        assert_eq!(kept[0].record.command, "certs bundle import");
+        assert_eq!(fs::read(kept[0].path.join("pki/ca.crt")).ok(), Some(old_ca));
     }
 
     #[test]

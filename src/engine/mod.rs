@@ -4,14 +4,18 @@
 //! engine; the engine prints nothing.
 
 pub mod apply;
+pub mod audit;
 pub mod bootstrap;
 pub mod bundle;
+pub mod drift;
 pub mod expiry;
 pub mod flags;
 pub mod issue;
 pub mod join;
 pub mod plan;
+pub mod reconcile;
 pub mod renew;
 pub mod repair;
+pub mod rollback;
 pub mod serving;
 pub mod user;

@@ -1,22 +1,33 @@
 //! `certs renew`: re-issuing leaf certificates and kubeconfig client certificates from the
 //! CAs on disk, keeping each certificate's subject and SANs as they are (like kubeadm), with
 //! a new key. CAs and the sa key pair are never renewed. Everything is checked and issued in
-//! memory first; then old files are backed up and new ones replace them pair-safely.
+//! memory first; then the old files are kept as a generation and new ones replace them
+//! pair-safely (`replace_due`, which `certs renew --reconcile` shares).
 
 use super::issue::{By, Capped, KubeconfigOf, SigningCa, issue};
 use crate::duration::Duration;
 use crate::engine::expiry::short_human_duration;
 use crate::pki::issue::CertRequest;
 use crate::pki::keys::{self, Algorithm};
-use crate::profile::{Profile, Scope};
+use crate::profile::Profile;
 use crate::tree::TreeDirs;
+use crate::tree::generations::{self, RowChange};
 use crate::tree::problem::Problem;
 use crate::tree::reader::{self, Client, Found, FoundCa};
 use crate::tree::store::{self, FileWrite};
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Context, Result, anyhow, bail};
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use time::OffsetDateTime;
+
+/// Where the generations of replaced files are kept, and how many.
+#[derive(Clone, Debug)]
+pub struct Backups {
+    /// The generations directory (`--backup-dir`, else `<kubeconfig-dir>/tmp`).
+    pub dir: PathBuf,
+    /// How many generations to keep (`--keep`); older ones are pruned.
+    pub keep: usize,
+}
 
 /// What `certs renew` was asked to do.
 pub struct RenewRequest {
@@ -28,8 +39,8 @@ pub struct RenewRequest {
     pub algorithm: Option<Algorithm>,
     /// Validity of the new certificates.
     pub validity: Duration,
-    /// Where old files are copied before they are replaced.
-    pub backup_dir: PathBuf,
+    /// Where the old files are kept.
+    pub backups: Backups,
     /// The one "now" of this run.
     pub now: OffsetDateTime,
     /// Whether `all` was asked for: then an optional row whose files are absent (a kubelet
@@ -59,45 +70,40 @@ pub enum Outcome {
 pub struct Renewal {
     /// One outcome per considered row, in table order.
     pub outcomes: Vec<(&'static Profile, Outcome)>,
-    /// The backup directory, when anything was replaced.
-    pub backup_dir: Option<PathBuf>,
+    /// Where the replaced files were kept, when anything was replaced.
+    pub kept: Option<Kept>,
     /// Renewed certificates that end with their CA, earlier than `--cert-validity` asked.
     pub capped: Vec<Capped>,
 }
 
-/// The default `--backup-dir`: `<kubeconfig-dir>/tmp/kubepki-backup-<UTC time>`, or with
-/// `.1`, `.2`, ... when that exists: two renewals within one second (one after the other
-/// under the lock) must not share a backup directory, or the second would overwrite the
-/// first one's copies of the original files.
-pub fn default_backup_dir(dirs: &TreeDirs, now: OffsetDateTime) -> Result<PathBuf> {
-    let stamp = now.format(time::macros::format_description!(
-        "[year][month][day]T[hour][minute][second]Z"
-    ))?;
-    let path = dirs
-        .kubeconfig_dir
-        .join("tmp")
-        .join(format!("kubepki-backup-{stamp}"));
-    let mut candidate = path.clone();
-    let mut suffix = 0;
-    while candidate.symlink_metadata().is_ok() {
-        suffix += 1;
-        let mut name = path.as_os_str().to_owned();
-        name.push(format!(".{suffix}"));
-        candidate = PathBuf::from(name);
-    }
-    Ok(candidate)
+/// The generation a writing run kept, and the old ones it pruned.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Kept {
+    /// The new generation's directory.
+    pub generation: PathBuf,
+    /// Generations removed for being older than the newest `--keep`.
+    pub pruned: Vec<PathBuf>,
 }
 
-/// A row that will be renewed: what is on disk and the request for its successor.
-struct Due {
-    row: &'static Profile,
-    found: Found,
-    request: CertRequest,
-    algorithm: Algorithm,
+/// A row that will be replaced: what is on disk and what replaces it.
+pub struct Due {
+    /// The row.
+    pub row: &'static Profile,
+    /// Its certificate (and key, or kubeconfig) as found.
+    pub found: Found,
+    /// The successor's request; `None` keeps the certificate and key (a kubeconfig whose
+    /// server alone changes).
+    pub request: Option<CertRequest>,
+    /// The new key's algorithm.
+    pub algorithm: Algorithm,
+    /// A kubeconfig's new server URL.
+    pub server: Option<String>,
+    /// What changes, one line, for the generation's record.
+    pub change: String,
 }
 
 /// The CAs read so far, by row name.
-type Cas = HashMap<&'static str, FoundCa>;
+pub type Cas = HashMap<&'static str, FoundCa>;
 
 /// Runs `certs renew`; `on_keys` hears how many of the new keys are done, of how many.
 pub fn renew(
@@ -119,49 +125,116 @@ pub fn renew(
     if due.is_empty() {
         return Ok(Renewal {
             outcomes,
-            backup_dir: None,
+            kept: None,
             capped: Vec::new(),
         });
     }
-    let signers = load_signers(&cas, &due)?;
-    let algorithms: Vec<Algorithm> = due.iter().map(|d| d.algorithm).collect();
-    let new_keys = keys::generate_all(&algorithms, &|done| on_keys(done, algorithms.len()))?;
-    let mut writes = Vec::new();
-    for (item, key) in due.iter().zip(new_keys) {
-        let issuer = item.row.issuer.unwrap_or_default();
-        let signer = signers
-            .get(issuer)
-            .ok_or_else(|| anyhow!("internal error: no signer for {issuer}"))?;
-        writes.push(reissue(dirs, item, key, signer)?);
-    }
-    let originals: Vec<(PathBuf, PathBuf)> = writes
-        .iter()
-        .flat_map(Replacement::backup_sources)
-        .collect();
-    store::backup(&originals, &request.backup_dir)?;
-    let pairs: Vec<_> = writes.iter().filter_map(Replacement::pair).collect();
-    let files: Vec<_> = writes.iter().filter_map(Replacement::whole).collect();
-    store::replace_many(&pairs, &files)?;
     let wanted_end = request.now + request.validity.to_time();
-    let capped = due.iter().filter_map(|d| {
-        Capped::of(
-            d.row.cert_name(),
-            d.row.issuer.unwrap_or_default(),
-            &d.request,
-            wanted_end,
-        )
-    });
+    let capped = due
+        .iter()
+        .filter_map(|d| {
+            let issuer = d.row.issuer.unwrap_or_default();
+            Capped::of(d.row.cert_name(), issuer, d.request.as_ref()?, wanted_end)
+        })
+        .collect();
+    let kept = replace_due(
+        dirs,
+        &cas,
+        &due,
+        &request.backups,
+        "certs renew",
+        request.now,
+        on_keys,
+    )?;
     Ok(Renewal {
         outcomes,
-        backup_dir: Some(request.backup_dir.clone()),
-        capped: capped.collect(),
+        kept: Some(kept),
+        capped,
     })
 }
 
-/// Signers for the CAs of the due rows only: a run with nothing due loads no CA key.
+/// Replaces the `due` rows: new keys and certificates signed by their CAs in `cas` (read
+/// with `signing_ca`), or a kubeconfig's new server alone. The old files are kept first as
+/// a generation of `command`, then replaced pair-safely in one batch; then generations
+/// beyond `backups.keep` are pruned. `on_keys` hears how many new keys are done, of how
+/// many.
+pub fn replace_due(
+    dirs: &TreeDirs,
+    cas: &Cas,
+    due: &[Due],
+    backups: &Backups,
+    command: &str,
+    now: OffsetDateTime,
+    on_keys: &dyn Fn(usize, usize),
+) -> Result<Kept> {
+    let signers = load_signers(cas, due)?;
+    let algorithms: Vec<Algorithm> = due
+        .iter()
+        .filter(|d| d.request.is_some())
+        .map(|d| d.algorithm)
+        .collect();
+    let total = algorithms.len();
+    let mut new_keys = keys::generate_all(&algorithms, &|done| on_keys(done, total))?.into_iter();
+    let mut writes = Vec::new();
+    for item in due {
+        let key = item.request.as_ref().and_then(|_| new_keys.next());
+        writes.push(replacement(dirs, item, key, &signers)?);
+    }
+    let rows: Vec<(&Profile, RowChange)> = due
+        .iter()
+        .map(|d| {
+            let change = RowChange {
+                name: d.row.cert_name().to_string(),
+                change: d.change.clone(),
+                restored_from: None,
+            };
+            (d.row, change)
+        })
+        .collect();
+    let generation = generations::new_path(&backups.dir, now)?;
+    generations::keep(dirs, &generation, now, command, &rows)?;
+    let pairs: Vec<_> = writes.iter().filter_map(Replacement::pair).collect();
+    let files: Vec<_> = writes.iter().filter_map(Replacement::whole).collect();
+    store::replace_many(&pairs, &files)?;
+    let pruned = generations::prune(&backups.dir, backups.keep)?;
+    Ok(Kept { generation, pruned })
+}
+
+/// Keeps the current files of `row` as a new generation in `backups.dir`, recorded as made
+/// by `command` (what it changes: `change`): what `kubelet serving-cert` and `kubelet repair`
+/// replace is kept as renew keeps its rows. The caller replaces the files, then prunes
+/// (`prune`). Returns the generation.
+pub fn keep_row(
+    dirs: &TreeDirs,
+    backups: &Backups,
+    row: &Profile,
+    command: &str,
+    change: &str,
+    now: OffsetDateTime,
+) -> Result<PathBuf> {
+    let generation = generations::new_path(&backups.dir, now)?;
+    let change = RowChange {
+        name: row.cert_name().to_string(),
+        change: change.to_string(),
+        restored_from: None,
+    };
+    generations::keep(dirs, &generation, now, command, &[(row, change)])?;
+    Ok(generation)
+}
+
+/// Removes the generations of `backups.dir` beyond the newest `backups.keep`.
+pub fn prune(backups: &Backups) -> Result<Vec<PathBuf>> {
+    generations::prune(&backups.dir, backups.keep)
+}
+
+/// Signers for the CAs of the re-issued rows only: a run with nothing due loads no CA key.
 fn load_signers(cas: &Cas, due: &[Due]) -> Result<HashMap<&'static str, SigningCa>> {
     let mut signers = HashMap::new();
-    for issuer in due.iter().filter_map(|d| d.row.issuer) {
+    let issuers = due
+        .iter()
+        .filter(|d| d.request.is_some())
+        .filter_map(|d| d.row.issuer);
+    for issuer in issuers {
         if signers.contains_key(issuer) {
             continue;
         }
@@ -221,14 +294,16 @@ fn decide(
         Some(Due {
             row,
             found,
-            request: cert_request,
+            request: Some(cert_request),
             algorithm,
+            server: None,
+            change: "renewed".into(),
         }),
     ))
 }
 
 /// The CA row `issuer`, read once per run and checked to be able to sign at `now`.
-fn signing_ca<'a>(
+pub fn signing_ca<'a>(
     dirs: &TreeDirs,
     issuer: &'static Profile,
     now: OffsetDateTime,
@@ -243,7 +318,7 @@ fn signing_ca<'a>(
 
 /// The key beside a certificate must exist and belong to it; renewing over a broken pair
 /// would hide the breakage.
-fn check_key(dirs: &TreeDirs, row: &Profile, found: &Found) -> Result<(), Problem> {
+pub fn check_key(dirs: &TreeDirs, row: &Profile, found: &Found) -> Result<(), Problem> {
     match found {
         Found::Pair { cert, key: None } => Err(Problem::CertWithoutKey {
             cert: cert.path().to_path_buf(),
@@ -262,29 +337,11 @@ fn check_key(dirs: &TreeDirs, row: &Profile, found: &Found) -> Result<(), Proble
 
 /// The files that replace a renewed row.
 enum Replacement {
-    Pair {
-        key: FileWrite,
-        cert: FileWrite,
-        under: &'static str,
-    },
+    Pair { key: FileWrite, cert: FileWrite },
     Kubeconfig(FileWrite),
 }
 
 impl Replacement {
-    /// (file, path under the backup dir) of what this replaces.
-    fn backup_sources(&self) -> Vec<(PathBuf, PathBuf)> {
-        let under =
-            |file: &FileWrite, prefix: &str| (file.path(), Path::new(prefix).join(&file.rel));
-        match self {
-            Replacement::Pair {
-                key,
-                cert,
-                under: dir,
-            } => vec![under(key, dir), under(cert, dir)],
-            Replacement::Kubeconfig(file) => vec![under(file, "")],
-        }
-    }
-
     /// The key and certificate, for a pair.
     fn pair(&self) -> Option<(&FileWrite, &FileWrite)> {
         match self {
@@ -302,34 +359,49 @@ impl Replacement {
     }
 }
 
-/// Where a row's old key and certificate go below the backup directory: `pki/` as in the
-/// cert dir, `kubelet-pki/` for the kubelet's.
-pub fn backup_subdir(row: &Profile) -> &'static str {
-    match row.scope {
-        Scope::ControlPlane => "pki",
-        Scope::Kubelet => "kubelet-pki",
-    }
-}
-
-/// Issues the successor of a due row with `key` and the files that hold it.
-fn reissue(
+/// The files that replace a due row: its successor, issued with `key` by its CA's signer
+/// (with a kubeconfig's new server); or, without a request, the kubeconfig with its new
+/// server and its credentials as they are.
+fn replacement(
     dirs: &TreeDirs,
     due: &Due,
-    key: rcgen::KeyPair,
-    signer: &SigningCa,
+    key: Option<rcgen::KeyPair>,
+    signers: &HashMap<&'static str, SigningCa>,
 ) -> Result<Replacement> {
-    let issued = issue(due.row, &due.request, key, By::Ca(signer))
-        .with_context(|| format!("renewing {}", due.row.cert_name()))?;
-    Ok(match &due.found {
-        Found::Pair { .. } => Replacement::Pair {
+    let issued = match (&due.request, key) {
+        (Some(request), Some(key)) => {
+            let issuer = due.row.issuer.unwrap_or_default();
+            let signer = signers
+                .get(issuer)
+                .ok_or_else(|| anyhow!("internal error: no signer for {issuer}"))?;
+            let issued = issue(due.row, request, key, By::Ca(signer))
+                .with_context(|| format!("renewing {}", due.row.cert_name()))?;
+            Some((issued, signer))
+        }
+        _ => None,
+    };
+    Ok(match (&due.found, issued) {
+        (Found::Pair { .. }, Some((issued, _))) => Replacement::Pair {
             key: dirs.key_write(due.row, issued.key_pem.clone()),
             cert: dirs.cert_write(due.row, issued.cert_pem.clone()),
-            under: backup_subdir(due.row),
         },
-        Found::Kubeconfig(found) => {
-            let of = KubeconfigOf::Existing(&found.kubeconfig);
-            Replacement::Kubeconfig(dirs.kubeconfig_write(due.row, issued.kubeconfig(signer, of)?))
+        (Found::Kubeconfig(found), issued) => {
+            let mut kubeconfig = found.kubeconfig.clone();
+            if let Some(server) = &due.server {
+                kubeconfig.set_server(server)?;
+            }
+            let yaml = match issued {
+                Some((issued, signer)) => {
+                    issued.kubeconfig(signer, KubeconfigOf::Existing(&kubeconfig))?
+                }
+                None => kubeconfig.to_yaml()?.into_bytes(),
+            };
+            Replacement::Kubeconfig(dirs.kubeconfig_write(due.row, yaml))
         }
+        (Found::Pair { .. }, None) => bail!(
+            "internal error: {} has nothing to replace",
+            due.row.cert_name()
+        ),
     })
 }
 
@@ -348,7 +420,10 @@ mod tests {
             due_within: None,
             algorithm: None,
             validity: Duration::from_hours(8760),
-            backup_dir: tree.dirs.kubeconfig_dir.join("backup"),
+            backups: Backups {
+                dir: tree.dirs.kubeconfig_dir.join("backup"),
+                keep: 5,
+            },
             now,
             all: names.iter().any(|n| n == "all"),
         }
@@ -383,7 +458,8 @@ mod tests {
         );
         assert_ne!(new.public_key, old.public_key);
         assert_eq!(new.key_algorithm, Some(Algorithm::EcdsaP256));
-        let backup = tree.dirs.kubeconfig_dir.join("backup");
+        let backup = renewal.kept.expect("kept").generation;
+        assert!(backup.starts_with(tree.dirs.kubeconfig_dir.join("backup")));
         assert_eq!(
             fs::read(backup.join("pki/apiserver.key")).expect("backed up"),
             old_key
@@ -401,8 +477,8 @@ mod tests {
         let mut asked = request(&tree, &["all"], spec.now);
         asked.due_within = Some(Duration::from_hours(30 * 24));
         let renewal = renew(&tree.dirs, &asked, &unwatched).expect("no error");
-        assert!(renewal.backup_dir.is_none());
-        assert!(!asked.backup_dir.exists());
+        assert!(renewal.kept.is_none());
+        assert!(!asked.backups.dir.exists());
         assert_eq!(
             outcome(&renewal, "apiserver"),
             &Outcome::NotDue("364d".into())

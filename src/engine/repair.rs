@@ -8,6 +8,7 @@
 //! to the node.
 
 use super::issue::Capped;
+use super::renew::{Backups, keep_row, prune};
 use super::user::{UserRequest, kubeconfig_of};
 use crate::cluster::kubeconfig::{Kubeconfig, select_cluster};
 use crate::duration::Duration;
@@ -27,8 +28,8 @@ pub struct RepairRequest {
     pub server: Option<String>,
     /// Validity of a new certificate (control-plane host).
     pub validity: Duration,
-    /// Where a replaced `kubelet.conf` is copied first.
-    pub backup_dir: PathBuf,
+    /// Where a replaced `kubelet.conf` is kept first, as a generation.
+    pub backups: Backups,
     /// The one "now" of this run.
     pub now: OffsetDateTime,
 }
@@ -43,8 +44,8 @@ pub enum Repaired {
         pem: PathBuf,
         /// When that certificate ends.
         not_after: OffsetDateTime,
-        /// The backup of the old `kubelet.conf`, when one was replaced.
-        backup_dir: Option<PathBuf>,
+        /// The generation keeping the old `kubelet.conf`, when one was replaced.
+        kept: Option<PathBuf>,
         /// Whether `kubelet.conf` already was exactly that (nothing written).
         unchanged: bool,
     },
@@ -165,18 +166,26 @@ fn repoint(
     let file = dirs.kubeconfig_write(row, yaml.into_bytes());
     let existing = reader::read_file(&dirs.kubeconfig_dir, Path::new(row.file))?;
     let unchanged = existing.as_deref() == Some(file.content.as_slice());
-    let backed_up = existing.is_some() && !unchanged;
-    if backed_up {
-        store::backup(&[(file.path(), file.rel.clone())], &request.backup_dir)?;
-    }
+    let kept = match existing.is_some() && !unchanged {
+        true => Some(keep_row(
+            dirs,
+            &request.backups,
+            row,
+            "kubelet repair",
+            &format!("pointed at {}", pem.display()),
+            request.now,
+        )?),
+        false => None,
+    };
     if !unchanged {
         store::replace(&file)?;
+        prune(&request.backups)?;
     }
     Ok(Repaired::Repointed {
         kubeconfig: file.path(),
         pem,
         not_after: rotated.cert.info.not_after,
-        backup_dir: backed_up.then(|| request.backup_dir.clone()),
+        kept,
         unchanged,
     })
 }
@@ -198,7 +207,10 @@ mod tests {
             node: node.into(),
             server: None,
             validity: Duration::from_hours(24),
-            backup_dir: tree.dirs.kubeconfig_dir.join("backup"),
+            backups: Backups {
+                dir: tree.dirs.kubeconfig_dir.join("backup"),
+                keep: 5,
+            },
             now: OffsetDateTime::now_utc(),
         }
     }
@@ -234,7 +246,7 @@ mod tests {
         let Repaired::Repointed {
             kubeconfig,
             pem,
-            backup_dir,
+            kept,
             unchanged,
             ..
         } = repaired
@@ -246,7 +258,7 @@ mod tests {
             pem,
             tree.dirs.kubelet_dir.join("kubelet-client-current.pem")
         );
-        let backup = backup_dir.expect("a backup");
+        let backup = kept.expect("a generation");
         assert_eq!(fs::read(backup.join("kubelet.conf")).unwrap(), old);
         let found = reader::read_kubeconfig(&tree.dirs, by_role(Role::Kubelet))
             .unwrap()

@@ -5,7 +5,7 @@
 //! backed up first, then replaced pair-safely, as `certs renew` does.
 
 use super::issue::{By, Capped, SigningCa, issue};
-use super::renew::backup_subdir;
+use super::renew::{Backups, keep_row, prune};
 use crate::duration::Duration;
 use crate::pki::keys::{self, Algorithm};
 use crate::profile::{Role, by_role};
@@ -27,8 +27,8 @@ pub struct ServingRequest {
     pub validity: Duration,
     /// Key algorithm; `None`: the cluster CA's.
     pub algorithm: Option<Algorithm>,
-    /// Where replaced files are copied first.
-    pub backup_dir: PathBuf,
+    /// Where replaced files are kept first, as a generation.
+    pub backups: Backups,
     /// The one "now" of this run.
     pub now: OffsetDateTime,
 }
@@ -37,8 +37,8 @@ pub struct ServingRequest {
 pub struct Served {
     /// The files written, key first.
     pub files: Vec<PathBuf>,
-    /// The backup directory, when files were replaced.
-    pub backup_dir: Option<PathBuf>,
+    /// The generation that keeps the files it replaced, if any.
+    pub kept: Option<PathBuf>,
     /// The certificate's subject CN, DNS names and IPs, for the report.
     pub cn: String,
     /// Its DNS SANs.
@@ -94,15 +94,23 @@ pub fn write_serving_cert(dirs: &TreeDirs, request: &ServingRequest) -> Result<S
     let root = dirs.root_of(row);
     let exists = |rel: &Path| reader::read_file(root, rel).map(|bytes| bytes.is_some());
     let replaced = exists(&key.rel)? || exists(&cert.rel)?;
-    if replaced {
-        let under = Path::new(backup_subdir(row));
-        let originals = [&key, &cert].map(|file| (file.path(), under.join(&file.rel)));
-        store::backup(&originals, &request.backup_dir)?;
-    }
+    let change = format!("replaced by a serving certificate for {}", request.node);
+    let kept = match replaced {
+        true => Some(keep_row(
+            dirs,
+            &request.backups,
+            row,
+            "kubelet serving-cert",
+            &change,
+            request.now,
+        )?),
+        false => None,
+    };
     store::replace_many(&[(&key, &cert)], &[])?;
+    prune(&request.backups)?;
     Ok(Served {
         files: vec![key.path(), cert.path()],
-        backup_dir: replaced.then(|| request.backup_dir.clone()),
+        kept,
         cn: issued.cert.cn.clone(),
         dns_names: issued.cert.dns_names.clone(),
         ips: issued.cert.ips.clone(),
@@ -123,7 +131,10 @@ mod tests {
             ips: vec!["10.0.0.21".parse().unwrap(), "fd00::21".parse().unwrap()],
             validity: Duration::from_hours(24),
             algorithm: None,
-            backup_dir: tree.dirs.kubeconfig_dir.join("backup"),
+            backups: Backups {
+                dir: tree.dirs.kubeconfig_dir.join("backup"),
+                keep: 5,
+            },
             now: OffsetDateTime::now_utc(),
         }
     }
@@ -133,7 +144,7 @@ mod tests {
         let tree = TestTree::written(&ecdsa_spec(&[]));
         fs::create_dir_all(&tree.dirs.kubelet_dir).unwrap();
         let served = write_serving_cert(&tree.dirs, &request(&tree)).expect("written");
-        assert!(served.backup_dir.is_none());
+        assert!(served.kept.is_none());
         let row = by_role(Role::KubeletServing);
         let found = reader::read_pair(&tree.dirs, row).expect("readable");
         let (cert, key) = (found.cert.expect("a cert"), found.key.expect("a key"));
@@ -158,7 +169,7 @@ mod tests {
         let old_cert = tree.dirs.kubelet_dir.join("kubelet.crt");
         fs::write(&old_cert, "self-signed").unwrap();
         let served = write_serving_cert(&tree.dirs, &request(&tree)).expect("written");
-        let backup = served.backup_dir.expect("a backup");
+        let backup = served.kept.expect("a generation");
         assert_eq!(
             fs::read(backup.join("kubelet-pki/kubelet.crt")).unwrap(),
             b"self-signed"
@@ -193,7 +204,10 @@ mod tests {
             due_within: None,
             algorithm: None,
             validity: Duration::from_hours(24),
-            backup_dir: tree.dirs.kubeconfig_dir.join("renewed"),
+            backups: Backups {
+                dir: tree.dirs.kubeconfig_dir.join("renewed"),
+                keep: 5,
+            },
             now,
             all: true,
         };
@@ -223,7 +237,10 @@ mod tests {
                 due_within: None,
                 algorithm: None,
                 validity: Duration::from_hours(24),
-                backup_dir: tree.dirs.kubeconfig_dir.join("renewed"),
+                backups: Backups {
+                    dir: tree.dirs.kubeconfig_dir.join("renewed"),
+                    keep: 5,
+                },
                 now: OffsetDateTime::now_utc(),
                 all: true,
             };
@@ -239,13 +256,9 @@ mod tests {
         let renewal = renew_all(&tree);
         let row = by_role(Role::KubeletServing);
         assert!(renewal.outcomes.contains(&(row, Outcome::Renewed)));
+        let generation = renewal.kept.expect("a generation").generation;
         assert_eq!(
-            fs::read(
-                tree.dirs
-                    .kubeconfig_dir
-                    .join("renewed/kubelet-pki/kubelet.crt")
-            )
-            .unwrap(),
+            fs::read(generation.join("kubelet-pki/kubelet.crt")).unwrap(),
             before
         );
         let renewed = reader::read_pair(&tree.dirs, row).unwrap().cert.unwrap();

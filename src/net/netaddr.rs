@@ -551,7 +551,7 @@ mod tests {
                 return Err(TestCaseError::fail("not init"));
             };
             let sans: Vec<San> = hosts.iter().map(|(host, _)| host.to_san()).collect();
-            prop_assert_eq!(init.cluster.apiserver_cert_extra_sans, sans);
+            prop_assert_eq!(init.cluster.node.apiserver_cert_extra_sans, sans);
         }
     }
 }

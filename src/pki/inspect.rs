@@ -1,7 +1,8 @@
 //! Reading certificates with x509-parser: the facts kubepki decides on (subject, SANs, CA
-//! flag, validity, public key), signature checks against a CA, and the CA pin. Reads only
-//! bytes it is given; no file I/O.
+//! flag, validity, public key, key usages, signature algorithm), signature checks against a
+//! CA, and the CA pin. Reads only bytes it is given; no file I/O.
 
+use crate::pki::issue::Eku;
 use crate::pki::keys::Algorithm;
 use anyhow::{Result, anyhow, bail};
 use rcgen::{KeyPair, PublicKeyData};
@@ -36,6 +37,82 @@ pub struct CertInfo {
     pub spki_der: Vec<u8>,
     /// The algorithm of the certified key, when it is one kubepki generates.
     pub key_algorithm: Option<Algorithm>,
+    /// The certified key as found: RSA and its size, or ECDSA and its curve.
+    pub key_kind: KeyKind,
+    /// The keyUsage bits, in RFC 5280 order; `None` when the extension is absent.
+    pub key_usages: Option<Vec<KeyUsage>>,
+    /// The extended key usages kubepki knows, in the certificate's order.
+    pub ekus: Vec<Eku>,
+    /// Any other extended key usage, by name or dotted OID.
+    pub other_ekus: Vec<String>,
+    /// The signature algorithm's name (dotted OID when unknown).
+    pub signature: String,
+    /// Whether the signature uses a broken hash (SHA-1, MD5, MD2).
+    pub weak_signature: bool,
+}
+
+/// A bit of the keyUsage extension.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyUsage {
+    /// digitalSignature.
+    DigitalSignature,
+    /// contentCommitment (nonRepudiation).
+    ContentCommitment,
+    /// keyEncipherment.
+    KeyEncipherment,
+    /// dataEncipherment.
+    DataEncipherment,
+    /// keyAgreement.
+    KeyAgreement,
+    /// keyCertSign.
+    KeyCertSign,
+    /// cRLSign.
+    CrlSign,
+    /// encipherOnly.
+    EncipherOnly,
+    /// decipherOnly.
+    DecipherOnly,
+}
+
+impl KeyUsage {
+    /// RFC 5280's name, e.g. `digitalSignature`.
+    pub fn name(self) -> &'static str {
+        match self {
+            KeyUsage::DigitalSignature => "digitalSignature",
+            KeyUsage::ContentCommitment => "contentCommitment",
+            KeyUsage::KeyEncipherment => "keyEncipherment",
+            KeyUsage::DataEncipherment => "dataEncipherment",
+            KeyUsage::KeyAgreement => "keyAgreement",
+            KeyUsage::KeyCertSign => "keyCertSign",
+            KeyUsage::CrlSign => "cRLSign",
+            KeyUsage::EncipherOnly => "encipherOnly",
+            KeyUsage::DecipherOnly => "decipherOnly",
+        }
+    }
+}
+
+/// A certified public key as found, whether or not kubepki would generate it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KeyKind {
+    /// RSA with a modulus of this many bits.
+    Rsa(usize),
+    /// ECDSA on this named curve (`P-256`, `P-384`, `P-521`, else the dotted OID).
+    Ec(String),
+    /// Anything else, by its algorithm's dotted OID.
+    Other(String),
+}
+
+impl std::fmt::Display for KeyKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KeyKind::Rsa(bits) => write!(f, "RSA-{bits}"),
+            KeyKind::Ec(curve) => match curve.strip_prefix("P-") {
+                Some(size) => write!(f, "ECDSA-P{size}"),
+                None => write!(f, "ECDSA on curve {curve}"),
+            },
+            KeyKind::Other(oid) => write!(f, "a key of algorithm {oid}"),
+        }
+    }
 }
 
 impl CertInfo {
@@ -68,7 +145,15 @@ impl CertInfo {
         let public_key = cert.public_key().subject_public_key.data.to_vec();
         let spki_der = cert.public_key().raw.to_vec();
         let key_algorithm = key_algorithm(&cert);
+        let (ekus, other_ekus) = ext_key_usages(&cert)?;
+        let (signature, weak_signature) = signature_of(&cert);
         Ok(CertInfo {
+            key_kind: key_kind(cert.public_key()),
+            key_usages: key_usages(&cert)?,
+            ekus,
+            other_ekus,
+            signature,
+            weak_signature,
             der,
             cn,
             orgs,
@@ -130,6 +215,117 @@ fn key_algorithm(cert: &X509Certificate<'_>) -> Option<Algorithm> {
         },
         _ => None,
     }
+}
+
+/// The kind of the public key in a DER SubjectPublicKeyInfo (`sa.pub`).
+pub fn public_key_kind(spki_der: &[u8]) -> Result<KeyKind> {
+    use x509_parser::prelude::FromDer;
+    let (_, spki) = x509_parser::x509::SubjectPublicKeyInfo::from_der(spki_der)
+        .map_err(|e| anyhow!("malformed public key: {e}"))?;
+    Ok(key_kind(&spki))
+}
+
+/// The key's kind, with its RSA size or named curve.
+fn key_kind(spki: &x509_parser::x509::SubjectPublicKeyInfo<'_>) -> KeyKind {
+    use x509_parser::public_key::PublicKey;
+    match spki.parsed() {
+        Ok(PublicKey::RSA(rsa)) => KeyKind::Rsa(rsa.key_size()),
+        Ok(PublicKey::EC(_)) => {
+            let curve = spki
+                .algorithm
+                .parameters
+                .as_ref()
+                .and_then(|p| p.as_oid().ok())
+                .map(|oid| oid.to_id_string())
+                .unwrap_or_default();
+            let name = match curve.as_str() {
+                "1.2.840.10045.3.1.7" => "P-256".to_string(),
+                "1.3.132.0.34" => "P-384".to_string(),
+                "1.3.132.0.35" => "P-521".to_string(),
+                _ => curve,
+            };
+            KeyKind::Ec(name)
+        }
+        _ => KeyKind::Other(spki.algorithm.algorithm.to_id_string()),
+    }
+}
+
+/// The keyUsage bits that are set, or `None` without the extension.
+fn key_usages(cert: &X509Certificate<'_>) -> Result<Option<Vec<KeyUsage>>> {
+    let Some(ext) = cert.key_usage().map_err(|e| anyhow!("bad keyUsage: {e}"))? else {
+        return Ok(None);
+    };
+    let bits = ext.value;
+    let all = [
+        (bits.digital_signature(), KeyUsage::DigitalSignature),
+        (bits.non_repudiation(), KeyUsage::ContentCommitment),
+        (bits.key_encipherment(), KeyUsage::KeyEncipherment),
+        (bits.data_encipherment(), KeyUsage::DataEncipherment),
+        (bits.key_agreement(), KeyUsage::KeyAgreement),
+        (bits.key_cert_sign(), KeyUsage::KeyCertSign),
+        (bits.crl_sign(), KeyUsage::CrlSign),
+        (bits.encipher_only(), KeyUsage::EncipherOnly),
+        (bits.decipher_only(), KeyUsage::DecipherOnly),
+    ];
+    Ok(Some(
+        all.into_iter()
+            .filter_map(|(set, usage)| set.then_some(usage))
+            .collect(),
+    ))
+}
+
+/// serverAuth and clientAuth, in the certificate's order, and the names of any others.
+fn ext_key_usages(cert: &X509Certificate<'_>) -> Result<(Vec<Eku>, Vec<String>)> {
+    let Some(ext) = cert
+        .extended_key_usage()
+        .map_err(|e| anyhow!("bad extendedKeyUsage: {e}"))?
+    else {
+        return Ok((Vec::new(), Vec::new()));
+    };
+    let eku = ext.value;
+    let mut known = Vec::new();
+    if eku.server_auth {
+        known.push(Eku::ServerAuth);
+    }
+    if eku.client_auth {
+        known.push(Eku::ClientAuth);
+    }
+    let named = [
+        (eku.any, "anyExtendedKeyUsage"),
+        (eku.code_signing, "codeSigning"),
+        (eku.email_protection, "emailProtection"),
+        (eku.time_stamping, "timeStamping"),
+        (eku.ocsp_signing, "OCSPSigning"),
+    ];
+    let others = named
+        .into_iter()
+        .filter(|(set, _)| *set)
+        .map(|(_, name)| name.to_string())
+        .chain(eku.other.iter().map(|oid| oid.to_id_string()))
+        .collect();
+    Ok((known, others))
+}
+
+/// The signature algorithm's name and whether its hash is broken (SHA-1, MD5, MD2).
+fn signature_of(cert: &X509Certificate<'_>) -> (String, bool) {
+    let oid = cert.signature_algorithm.algorithm.to_id_string();
+    let (name, weak) = match oid.as_str() {
+        "1.2.840.113549.1.1.11" => ("sha256WithRSAEncryption", false),
+        "1.2.840.113549.1.1.12" => ("sha384WithRSAEncryption", false),
+        "1.2.840.113549.1.1.13" => ("sha512WithRSAEncryption", false),
+        "1.2.840.113549.1.1.10" => ("RSASSA-PSS", false),
+        "1.2.840.10045.4.3.2" => ("ecdsa-with-SHA256", false),
+        "1.2.840.10045.4.3.3" => ("ecdsa-with-SHA384", false),
+        "1.2.840.10045.4.3.4" => ("ecdsa-with-SHA512", false),
+        "1.3.101.112" => ("Ed25519", false),
+        "1.2.840.113549.1.1.5" | "1.3.14.3.2.29" => ("sha1WithRSAEncryption", true),
+        "1.2.840.10045.4.1" => ("ecdsa-with-SHA1", true),
+        "1.2.840.10040.4.3" => ("dsa-with-SHA1", true),
+        "1.2.840.113549.1.1.4" => ("md5WithRSAEncryption", true),
+        "1.2.840.113549.1.1.2" => ("md2WithRSAEncryption", true),
+        _ => return (oid, false),
+    };
+    (name.to_string(), weak)
 }
 
 fn parse_x509<'a>(der: &'a CertificateDer<'_>) -> Result<X509Certificate<'a>> {

@@ -22,6 +22,16 @@ pub enum Eku {
     ClientAuth,
 }
 
+impl Eku {
+    /// RFC 5280's name, e.g. `serverAuth`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Eku::ServerAuth => "serverAuth",
+            Eku::ClientAuth => "clientAuth",
+        }
+    }
+}
+
 /// Everything that distinguishes one certificate from another, resolved and owned.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CertRequest {
@@ -90,7 +100,7 @@ pub fn existing_ca(ca_cert: &CertificateDer<'_>, key: KeyPair) -> Result<Signer>
     Issuer::from_ca_cert_der(ca_cert, key).map_err(|e| anyhow!("loading CA certificate: {e}"))
 }
 
-fn params_for(request: &CertRequest, key: &KeyPair) -> Result<CertificateParams> {
+pub(crate) fn params_for(request: &CertRequest, key: &KeyPair) -> Result<CertificateParams> {
     let mut params = CertificateParams::default();
     params.serial_number = Some(random_serial()?);
     params.not_before = request.not_before;

@@ -54,7 +54,7 @@ pub fn print_import(imported: &Imported, dirs: &TreeDirs) -> Result<()> {
             ),
         );
     }
-    if let (Some(backup), true) = (&imported.backup_dir, imported.replaced_ca) {
+    if let (Some(backup), true) = (&imported.generation, imported.replaced_ca) {
         note(
             "bundle",
             &format!(
@@ -74,10 +74,10 @@ pub fn print_import(imported: &Imported, dirs: &TreeDirs) -> Result<()> {
     for path in &imported.replaced {
         text.push_str(&format!("[bundle] Replaced {}\n", path.display()));
     }
-    if let Some(backup) = &imported.backup_dir {
+    if let Some(generation) = &imported.generation {
         text.push_str(&format!(
-            "[bundle] The replaced files are backed up in {}\n",
-            backup.display()
+            "[bundle] The replaced files are backed up in {} (`kubepki certs rollback` restores them)\n",
+            generation.display()
         ));
     }
     text.push_str(&format!(

@@ -126,6 +126,9 @@ pub struct StepReport {
     /// A CA reused without its key: only what it signed already can be used.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub external_ca: bool,
+    /// On the last step with drift: the command that plans the re-issue for this tree.
+    #[serde(skip)]
+    reconcile: Option<String>,
     #[serde(skip)]
     kind: Kind,
 }
@@ -149,12 +152,18 @@ impl InitReport {
             .find(|d| d.what == "server")
             .map(|d| d.found.clone());
         let control_plane = kept_admin_server.unwrap_or_else(|| spec.control_plane_url());
+        let mut steps: Vec<StepReport> =
+            plan.steps.iter().map(|s| StepReport::of(s, spec)).collect();
+        // One hint, after the last file that drifts.
+        if let Some(last) = steps.iter_mut().rev().find(|s| !s.drift.is_empty()) {
+            last.reconcile = Some(plan.dirs.command("certs renew --reconcile --plan"));
+        }
         InitReport {
             dry_run,
             cert_dir: plan.dirs.cert_dir.clone(),
             kubeconfig_dir: plan.dirs.kubeconfig_dir.clone(),
             failed: plan.refusals().next().is_some(),
-            steps: plan.steps.iter().map(|s| StepReport::of(s, spec)).collect(),
+            steps,
             ca_cert_hash,
             manifests: Vec::new(),
             error: None,
@@ -314,6 +323,7 @@ impl StepReport {
             external_ca: step.row.kind == Kind::Ca
                 && step.action == Action::Reuse
                 && step.existing_key.is_none(),
+            reconcile: None,
             kind: step.row.kind,
         }
     }
@@ -370,10 +380,10 @@ impl StepReport {
                 self.files_joined(", ")
             ));
         }
-        if !self.drift.is_empty() {
+        if let Some(reconcile) = &self.reconcile {
             line.push_str(&format!(
-                "[{group}] To write it for the current settings, move it away and run this command \
-                 again (kubepki never replaces a file that is sound)\n"
+                "[{group}] init never replaces a file that is sound; to re-issue these for the \
+                 current settings, run `{reconcile}` with this run's settings, then without --plan\n"
             ));
         }
         if !self.dns_names.is_empty() && self.action != StepAction::Error {

@@ -26,10 +26,10 @@ fn serving_text(served: &Served) -> String {
         ips.join(","),
         served.not_after.date()
     ));
-    if let Some(backup) = &served.backup_dir {
+    if let Some(generation) = &served.kept {
         text.push_str(&format!(
-            "[kubelet] The files it replaced were backed up in {}\n",
-            backup.display()
+            "[kubelet] The files it replaced were kept in {}\n",
+            generation.display()
         ));
     }
     text.push_str(
@@ -49,7 +49,7 @@ pub fn print_repair(repaired: &Repaired, written: Option<&std::path::Path>) -> R
             kubeconfig,
             pem,
             not_after,
-            backup_dir,
+            kept,
             unchanged,
         } => {
             let mut text = match unchanged {
@@ -68,10 +68,10 @@ pub fn print_repair(repaired: &Repaired, written: Option<&std::path::Path>) -> R
                 "[kubelet] that certificate is valid until {}, and the kubelet rotates it\n",
                 not_after.date()
             ));
-            if let Some(backup) = backup_dir {
+            if let Some(generation) = kept {
                 text.push_str(&format!(
-                    "[kubelet] The old kubelet.conf was backed up in {}\n",
-                    backup.display()
+                    "[kubelet] The old kubelet.conf was kept in {}\n",
+                    generation.display()
                 ));
             }
             stdout(&text)
@@ -109,7 +109,7 @@ mod tests {
     fn the_serving_report_names_files_subject_and_backup() {
         let served = Served {
             files: vec!["/k/kubelet.key".into(), "/k/kubelet.crt".into()],
-            backup_dir: Some("/b".into()),
+            kept: Some("/b".into()),
             cn: "system:node:w1".into(),
             dns_names: vec!["w1".into()],
             ips: vec!["10.0.0.21".parse().unwrap(), "fd00::21".parse().unwrap()],
@@ -118,7 +118,7 @@ mod tests {
         };
         let text = serving_text(&served);
         assert!(text.starts_with(
-            "[kubelet] Wrote /k/kubelet.key\n[kubelet] Wrote /k/kubelet.crt\n[kubelet] serving certificate for system:node:w1: DNS w1, IP 10.0.0.21,fd00::21, signed by the cluster CA, valid until 2027-01-02\n[kubelet] The files it replaced were backed up in /b\n"
+            "[kubelet] Wrote /k/kubelet.key\n[kubelet] Wrote /k/kubelet.crt\n[kubelet] serving certificate for system:node:w1: DNS w1, IP 10.0.0.21,fd00::21, signed by the cluster CA, valid until 2027-01-02\n[kubelet] The files it replaced were kept in /b\n"
         ), "{text}");
     }
 }

@@ -3,24 +3,30 @@
 //! stderr. Nothing secret is ever part of a report: it holds names, paths, reasons and
 //! public hashes, and a token only where it is the command's result.
 
+mod audit;
 mod bundle;
 mod expiry;
 mod flags;
+mod generations;
 mod init;
 mod join;
 mod kubelet;
+mod reconcile;
 mod renew;
 
+pub use audit::print_audit;
 pub use bundle::{bundle_absent, print_bundle_written, print_import};
 pub use expiry::{due_notice, expiration_metrics, expiration_tables, print_expiration};
 pub use flags::print_flags;
+pub use generations::{print_generations, print_rollback};
 pub use init::{InitReport, StepReport};
 pub use join::{
     JoinReport, print_join, print_join_commands, print_manifests, print_removed_tokens,
     print_token, print_token_list,
 };
 pub use kubelet::{print_repair, print_serving};
-pub use renew::print_renewal;
+pub use reconcile::print_reconcile;
+pub use renew::{missing_notice, print_renewal};
 
 use crate::engine::issue::Capped;
 use crate::tree::TreeDirs;

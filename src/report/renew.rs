@@ -3,8 +3,9 @@
 
 use super::stdout;
 use crate::duration::Duration;
-use crate::engine::renew::{Outcome, Renewal};
-use crate::profile::Profile;
+use crate::engine::renew::{Kept, Outcome, Renewal};
+use crate::profile::{Component, Group, Profile, Scope};
+use crate::tree::TreeDirs;
 use anyhow::Result;
 
 /// Prints what `certs renew` did, then which components must restart for which files.
@@ -24,21 +25,53 @@ fn renewal_text(renewal: &Renewal, due_within: Option<Duration>) -> String {
         .filter(|(_, o)| *o == Outcome::Renewed)
         .map(|(p, _)| *p)
         .collect();
-    match (&renewal.backup_dir, renewed.is_empty()) {
+    match (&renewal.kept, renewed.is_empty()) {
         (_, true) => text.push_str(&match due_within {
             Some(window) => {
                 format!("\nNothing to renew: no certificate expires within {window}.\n")
             }
             None => "\nNothing was renewed.\n".to_string(),
         }),
-        (Some(backup), false) => {
-            text.push_str(&format!(
-                "\nOld files were backed up in {}\n",
-                backup.display()
-            ));
-            text.push_str(&restart_hints(&renewed));
+        (Some(kept), false) => {
+            text.push('\n');
+            text.push_str(&kept_text(kept));
+            text.push_str(&restart_hints(&renewed, "Done renewing certificates."));
         }
         (None, false) => {}
+    }
+    text
+}
+
+/// Says on stderr, for each certificate asked for by name that is missing, the `init
+/// phase` that writes it.
+pub fn missing_notice(missing: &[&Profile], dirs: &TreeDirs) {
+    for row in missing {
+        let group = match row.group() {
+            Group::Certs => "certs",
+            Group::Kubeconfig => "kubeconfig",
+        };
+        let phase = match row.scope {
+            Scope::ControlPlane => dirs.command(&format!("init phase {group} {}", row.name)),
+            Scope::Kubelet => "kubepki kubelet serving-cert".to_string(),
+        };
+        eprintln!(
+            "kubepki: missing: {}, so it cannot be renewed (`{phase}` writes it)",
+            row.cert_name()
+        );
+    }
+}
+
+/// Where the replaced files went, and the generations pruned.
+pub(super) fn kept_text(kept: &Kept) -> String {
+    let mut text = format!(
+        "Old files were backed up in {} (`kubepki certs rollback` restores them)\n",
+        kept.generation.display()
+    );
+    for pruned in &kept.pruned {
+        text.push_str(&format!(
+            "Removed the old generation {}\n",
+            pruned.display()
+        ));
     }
     text
 }
@@ -66,21 +99,23 @@ fn outcome_line(row: &Profile, outcome: &Outcome) -> String {
     }
 }
 
-fn restart_hints(renewed: &[&'static Profile]) -> String {
-    let mut components: Vec<&str> = renewed.iter().filter_map(|p| p.restart).collect();
-    components.dedup();
+/// `done`, then which components must restart for which of `renewed`'s files.
+pub(super) fn restart_hints(renewed: &[&'static Profile], done: &str) -> String {
+    let mut components: Vec<&str> = renewed
+        .iter()
+        .flat_map(|p| p.readers())
+        .map(Component::name)
+        .collect();
     components.sort_unstable();
     components.dedup();
     if components.is_empty() {
-        return "Done renewing certificates. No component needs a restart.\n".into();
+        return format!("{done} No component needs a restart.\n");
     }
-    let mut text =
-        "Done renewing certificates. Restart these components so that they use the new files:\n"
-            .to_string();
+    let mut text = format!("{done} Restart these components so that they use the new files:\n");
     for component in components {
         let names: Vec<&str> = renewed
             .iter()
-            .filter(|p| p.restart == Some(component))
+            .filter(|p| p.readers().iter().any(|c| c.name() == component))
             .map(|p| p.cert_name())
             .collect();
         text.push_str(&format!("  {component}: {}\n", names.join(", ")));
@@ -99,7 +134,10 @@ mod tests {
                 .into_iter()
                 .map(|(name, o)| (by_name(name).expect("a row"), o))
                 .collect(),
-            backup_dir: backup.map(Into::into),
+            kept: backup.map(|dir| Kept {
+                generation: dir.into(),
+                pruned: Vec::new(),
+            }),
             capped: Vec::new(),
         }
     }
@@ -135,7 +173,7 @@ MISSING! certificate for etcd nodes to communicate with each other
 [renew] certificate the apiserver uses to access etcd can't be renewed: its CA \"etcd-ca\" is external (its key is absent)
 [renew] certificate embedded in the kubeconfig file for the admin to use and for kubeadm itself renewed
 
-Old files were backed up in /etc/kubernetes/tmp/kubepki-backup-x
+Old files were backed up in /etc/kubernetes/tmp/kubepki-backup-x (`kubepki certs rollback` restores them)
 Done renewing certificates. Restart these components so that they use the new files:
   kube-apiserver: apiserver, front-proxy-client
 ";

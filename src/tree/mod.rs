@@ -4,6 +4,7 @@
 //! what a killed run left (`recovery`).
 
 mod flush;
+pub mod generations;
 pub mod holder;
 pub mod lock;
 pub mod problem;

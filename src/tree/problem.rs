@@ -4,7 +4,7 @@
 
 use crate::cluster::bundle::ParseError;
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use time::Date;
 
 /// Where a certificate or key was found: its own file, or inside a kubeconfig.
@@ -201,6 +201,13 @@ pub enum Problem {
         /// The command that creates the CA.
         command: String,
     },
+    /// A kubeconfig whose client certificate is a file that does not exist.
+    PointedCertMissing {
+        /// The kubeconfig.
+        kubeconfig: PathBuf,
+        /// The certificate file it names.
+        cert: PathBuf,
+    },
     /// A file whose CA does not exist, so that nothing vouches for it.
     CaAbsent {
         /// The file.
@@ -249,6 +256,45 @@ pub enum Problem {
         /// The bundle's entry for it.
         entry: String,
     },
+}
+
+impl Problem {
+    /// The file the problem is about, when it names one (a store error carries it in its
+    /// message only).
+    pub fn file(&self) -> Option<&Path> {
+        let path = match self {
+            Problem::Unreadable(_) => return None,
+            Problem::BadKey { place, .. } | Problem::NotSignedBy { place, .. } => place.path(),
+            Problem::BadCertificate { path, .. }
+            | Problem::BadPublicKey { path, .. }
+            | Problem::BadKubeconfig { path, .. }
+            | Problem::NotCa(path)
+            | Problem::Expired { path, .. }
+            | Problem::ExpiredCa { path, .. }
+            | Problem::CaMissing(path)
+            | Problem::Missing { path, .. }
+            | Problem::NoTree(path)
+            | Problem::EmbeddedKeyMismatch(path)
+            | Problem::WrongEmbeddedCa { path, .. }
+            | Problem::MissingSans { path, .. }
+            | Problem::UnusableCa { path, .. }
+            | Problem::CaAbsent { path, .. }
+            | Problem::NotABundle { path, .. }
+            | Problem::IncompleteBundle { path, .. }
+            | Problem::EmptyBundle(path)
+            | Problem::WrongCertificateKey(path)
+            | Problem::DamagedBundle { path, .. }
+            | Problem::BadBundleEntry { path, .. }
+            | Problem::DiffersFromBundle { path, .. } => path,
+            Problem::KeyMismatch { key, .. } => key,
+            Problem::PublicKeyMismatch { public, .. } => public,
+            Problem::CertWithoutKey { cert, .. } => cert,
+            Problem::PublicWithoutKey { public, .. } => public,
+            Problem::PointedCertMissing { kubeconfig, .. } => kubeconfig,
+            Problem::CaKeyNeeded { missing, .. } | Problem::CaNotYet { missing, .. } => missing,
+        };
+        Some(path)
+    }
 }
 
 impl fmt::Display for Problem {
@@ -360,6 +406,12 @@ impl fmt::Display for Problem {
                 f,
                 "{} is missing and its CA {issuer:?} does not exist yet; run `{command}` first",
                 missing.display()
+            ),
+            Problem::PointedCertMissing { kubeconfig, cert } => write!(
+                f,
+                "{}: its client certificate {} does not exist",
+                kubeconfig.display(),
+                cert.display()
             ),
             Problem::CaAbsent { path, issuer } => write!(
                 f,

@@ -10,9 +10,11 @@ use super::problem::{Place, Problem};
 use super::store;
 use crate::cluster::bootstrap::{TokenRecord, is_secret_manifest};
 use crate::cluster::kubeconfig::Kubeconfig;
-use crate::pki::inspect::CertInfo;
+use crate::pki::inspect::{CertInfo, KeyKind, public_key_kind};
 use crate::pki::{keys, pem};
-use crate::profile::{KUBELET_CLIENT_CURRENT, Kind, PROFILES, Profile, Role, by_role};
+use crate::profile::{
+    KUBELET_CLIENT_CURRENT, Kind, PROFILES, Profile, Role, Scope, by_role, cert_subdirs,
+};
 use anyhow::{Context, anyhow};
 use rcgen::{KeyPair, PublicKeyData};
 use rustls_pki_types::SubjectPublicKeyInfoDer;
@@ -237,6 +239,17 @@ impl FoundKeyPair {
             }),
         }
     }
+
+    /// The kind of the public key file's key (its algorithm and size or curve).
+    pub fn public_kind(&self, public_pem: &[u8]) -> Checked<KeyKind> {
+        let bad = |why: String| Problem::BadPublicKey {
+            path: self.public_path.clone(),
+            why,
+        };
+        let public = SubjectPublicKeyInfoDer::from_pem_slice(public_pem)
+            .map_err(|e| bad(pem::describe(&e)))?;
+        public_key_kind(public.as_ref()).map_err(|e| bad(format!("{e:#}")))
+    }
 }
 
 /// Reads the private and public key of a key pair row.
@@ -383,12 +396,16 @@ pub fn read_kubeconfig(dirs: &TreeDirs, row: &Profile) -> Checked<Option<FoundKu
 
 /// The certificate file a kubeconfig points at (outside the tree, e.g. the kubelet's own).
 fn read_pointed_cert(kubeconfig: &Path, cert: &Path) -> Checked<FoundCert> {
-    let bytes = std::fs::read(cert).map_err(|e| {
-        Problem::Unreadable(format!(
+    let bytes = std::fs::read(cert).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Problem::PointedCertMissing {
+            kubeconfig: kubeconfig.to_path_buf(),
+            cert: cert.to_path_buf(),
+        },
+        _ => Problem::Unreadable(format!(
             "{}: reading {}: {e}",
             kubeconfig.display(),
             cert.display()
-        ))
+        )),
     })?;
     FoundCert::parse(Place::File(cert.to_path_buf()), &bytes)
 }
@@ -612,6 +629,85 @@ fn link_beside(dir: &Path, link: &Path) -> Result<PathBuf, String> {
             dir.display()
         )),
     }
+}
+
+/// What a file of the tree is, read without following a link.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileFacts {
+    /// Its path.
+    pub path: PathBuf,
+    /// What it is.
+    pub kind: FileKind,
+    /// Its permission bits.
+    pub mode: u32,
+    /// Its owner's uid.
+    pub uid: u32,
+}
+
+/// The type of a file of the tree.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileKind {
+    /// A regular file.
+    File,
+    /// A directory.
+    Dir,
+    /// A symbolic link (never followed).
+    Symlink,
+    /// Anything else (a socket, a device, a pipe).
+    Other,
+}
+
+/// The facts of `root/rel` itself (a link is reported, not followed); `None` when it does
+/// not exist. Only components below `root` are looked at.
+pub fn file_facts(root: &Path, rel: &Path) -> Checked<Option<FileFacts>> {
+    use std::os::unix::fs::MetadataExt;
+    let path = root.join(rel);
+    let meta = match std::fs::symlink_metadata(&path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Problem::Unreadable(format!("{}: {e}", path.display()))),
+    };
+    let kind = match meta.file_type() {
+        t if t.is_symlink() => FileKind::Symlink,
+        t if t.is_dir() => FileKind::Dir,
+        t if t.is_file() => FileKind::File,
+        _ => FileKind::Other,
+    };
+    Ok(Some(FileFacts {
+        path,
+        kind,
+        mode: meta.mode() & 0o7777,
+        uid: meta.uid(),
+    }))
+}
+
+/// Files below the cert dir that no row of the table owns (a link counts as a file and is
+/// not followed), in path order. A directory that cannot be listed is an error.
+pub fn unknown_files(dirs: &TreeDirs) -> Checked<Vec<PathBuf>> {
+    let known: Vec<PathBuf> = PROFILES
+        .iter()
+        .filter(|row| row.scope == Scope::ControlPlane)
+        .flat_map(|row| [row.key_file(), row.cert_file(), row.pub_file()])
+        .flatten()
+        .collect();
+    let subdirs = cert_subdirs();
+    let mut unknown = Vec::new();
+    let mut stack = vec![PathBuf::new()];
+    while let Some(rel) = stack.pop() {
+        let dir = dirs.cert_dir.join(&rel);
+        let entries = std::fs::read_dir(&dir)
+            .map_err(|e| Problem::Unreadable(format!("{}: {e}", dir.display())))?;
+        for entry in entries.flatten() {
+            let child = rel.join(entry.file_name());
+            match entry.file_type() {
+                Ok(t) if t.is_dir() => stack.push(child),
+                _ if known.contains(&child) || subdirs.contains(&child) => {}
+                _ => unknown.push(dirs.cert_dir.join(child)),
+            }
+        }
+    }
+    unknown.sort();
+    Ok(unknown)
 }
 
 /// The most a bundle file may hold: kubeadm's is a few kilobytes.

@@ -1,11 +1,12 @@
 //! Finishing what a killed run left in the tree (and in the kubelet's certificate
-//! directory), before a writing command does anything else: a key and certificate caught between their two renames are completed, and the temp
-//! files of dead runs (in the tree, its manifests and its backups) are removed. Runs under
-//! the tree lock, so no other run is mid-write.
+//! directory), before a writing command does anything else: a key and certificate caught
+//! between their two renames are completed, the temp files of dead runs (in the tree, its
+//! manifests and its backups) are removed, and a rollback that was marked under way is
+//! finished. Runs under the tree lock, so no other run is mid-write.
 
 use crate::profile::cert_subdirs;
 use crate::tree::TreeDirs;
-use crate::tree::store;
+use crate::tree::{generations, store};
 use anyhow::Result;
 use std::path::PathBuf;
 
@@ -17,6 +18,9 @@ pub fn recover(dirs: &TreeDirs) -> Result<Vec<PathBuf>> {
     }
     store::sweep_stale_temp_files_below(&dirs.cert_dir);
     store::sweep_stale_temp_files_below(&dirs.kubeconfig_dir);
+    for row in generations::complete_rollback(dirs)? {
+        completed.extend(dirs.paths_of(row));
+    }
     Ok(completed)
 }
 

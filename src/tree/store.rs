@@ -222,8 +222,14 @@ pub fn write_outside(path: &Path, content: &[u8], mode: u32, replace: bool) -> R
 }
 
 /// Copies `files` that exist into `backup` (created mode 0700), under their relative paths,
-/// each mode 0600, in one batch made durable before it returns. Returns the paths written.
-pub fn backup(files: &[(PathBuf, PathBuf)], backup: &Path) -> Result<Vec<PathBuf>> {
+/// each mode 0600, in one batch made durable before it returns; then writes `records`
+/// (relative path, content) there, made durable after every copy, so that a record
+/// vouches for a whole backup. Returns the paths of the copies.
+pub fn backup(
+    files: &[(PathBuf, PathBuf)],
+    backup: &Path,
+    records: &[(PathBuf, Vec<u8>)],
+) -> Result<Vec<PathBuf>> {
     let mut copies = Vec::new();
     for (source, rel) in files {
         let name = Path::new(source.file_name().unwrap_or_default());
@@ -236,7 +242,16 @@ pub fn backup(files: &[(PathBuf, PathBuf)], backup: &Path) -> Result<Vec<PathBuf
             });
         }
     }
-    let mut batch = Batch::new(copies.iter(), BACKUP_DIR_MODE)?;
+    let record_writes: Vec<FileWrite> = records
+        .iter()
+        .map(|(rel, content)| FileWrite {
+            root: backup.to_path_buf(),
+            rel: rel.clone(),
+            content: content.clone(),
+            mode: SECRET_MODE,
+        })
+        .collect();
+    let mut batch = Batch::new(copies.iter().chain(&record_writes), BACKUP_DIR_MODE)?;
     let paths: Vec<PathBuf> = copies.iter().map(FileWrite::path).collect();
     for private in paths.iter().map(|path| parent_of(path)).chain([backup]) {
         fs::set_permissions(private, fs::Permissions::from_mode(BACKUP_DIR_MODE))
@@ -244,14 +259,45 @@ pub fn backup(files: &[(PathBuf, PathBuf)], backup: &Path) -> Result<Vec<PathBuf
     }
     let temps = copies
         .iter()
+        .chain(&record_writes)
         .map(|copy| batch.write(copy))
         .collect::<Result<Vec<_>>>()?;
     batch.sync()?;
-    for (path, temp) in paths.iter().zip(temps) {
-        batch.rename_temp(temp, path)?;
+    let (copy_temps, record_temps) = temps.split_at(copies.len());
+    for (path, temp) in paths.iter().zip(copy_temps) {
+        batch.rename_temp(*temp, path)?;
+    }
+    batch.sync()?;
+    for (record, temp) in record_writes.iter().zip(record_temps) {
+        batch.rename_temp(*temp, &record.path())?;
     }
     batch.sync()?;
     Ok(paths)
+}
+
+/// Removes `root/rel` (a file) if it exists, refusing a link on the way, and makes the
+/// removal durable.
+pub fn remove(root: &Path, rel: &Path) -> Result<()> {
+    check_no_links(root, rel)?;
+    let path = root.join(rel);
+    match fs::remove_file(&path) {
+        Ok(()) => flush::sync_dir(parent_of(&path)),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(anyhow!("removing {}: {e}", path.display())),
+    }
+}
+
+/// Removes the directory `root/rel` and everything below it, `first` (a file below it)
+/// before the rest, never following a link.
+pub fn remove_dir(root: &Path, rel: &Path, first: &Path) -> Result<()> {
+    check_no_links(root, rel)?;
+    let dir = root.join(rel);
+    match fs::remove_file(dir.join(first)) {
+        Ok(()) => {}
+        Err(e) if e.kind() == ErrorKind::NotFound => {}
+        Err(e) => bail!("removing {}: {e}", dir.join(first).display()),
+    }
+    fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))
 }
 
 /// Files written together and made durable together, wave by wave.

@@ -318,10 +318,43 @@ fn another_clusters_bundle_is_refused_and_replaces_the_ca_only_with_force_after_
     );
     assert_success(&forced, "import --force");
     assert_same_shared_files(&first, &other);
-    assert_eq!(fs::read(backup.join("pki/ca.crt")).ok(), Some(old_ca));
-    assert_eq!(mode(&backup.join("pki/ca.key")), 0o600);
+    let generations: Vec<PathBuf> = fs::read_dir(&backup)
+        .expect("the backup dir")
+        .map(|entry| entry.expect("an entry").path())
+        .collect();
+    let [generation] = generations.as_slice() else {
+        panic!("one generation in {}: {generations:?}", backup.display());
+    };
+    assert_eq!(fs::read(generation.join("pki/ca.crt")).ok(), Some(old_ca));
+    assert_eq!(mode(&generation.join("pki/ca.key")), 0o600);
     let stderr = String::from_utf8_lossy(&forced.stderr);
     assert!(stderr.contains("WARNING: a CA was replaced"), "{stderr}");
+    // The import is a generation like a renewal's: rollback puts every file back.
+    let backup_arg = backup.display().to_string();
+    let mut rollback = strings(&["certs", "rollback", "--backup-dir", &backup_arg]);
+    rollback.extend(other.dir_args());
+    let rolled_back = kubepki(&rollback);
+    assert_success(&rolled_back, "rollback of the import");
+    let stdout = String::from_utf8_lossy(&rolled_back.stdout);
+    assert!(
+        stdout.contains("kube-apiserver: ca, front-proxy-ca, etcd-ca, sa"),
+        "{stdout}"
+    );
+    // Every file as before the import, byte for byte and mode for mode; new are only the
+    // generations and the empty directory that held the rollback's mark.
+    let files = |snapshot: Vec<(String, u32, std::time::SystemTime, Vec<u8>)>| {
+        snapshot
+            .into_iter()
+            .filter(|(rel, ..)| !rel.starts_with("old") && rel != "tmp")
+            .map(|(rel, mode, _, content)| (rel, mode, content))
+            .collect::<Vec<_>>()
+    };
+    let (after, before) = (files(other.snapshot()), files(before));
+    let names = |files: &[(String, u32, Vec<u8>)]| -> Vec<String> {
+        files.iter().map(|(rel, ..)| rel.clone()).collect()
+    };
+    assert_eq!(names(&after), names(&before), "the same files");
+    assert!(after == before, "every file as before the import");
 }
 
 /// `init` of control-plane host `node` at `address` behind the shared endpoint.

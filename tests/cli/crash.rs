@@ -8,7 +8,7 @@
 //! writing command completes a sound tree and leaves no temp or staged file behind.
 
 use crate::support::check::{self, check_tree, leftovers, stable_keys};
-use crate::support::{TempTree, assert_success, kubepki, openssl, require_tool};
+use crate::support::{TempTree, assert_success, changed, kubepki, openssl, require_tool};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -334,4 +334,87 @@ fn renew_killed_at_every_write_step_never_loses_a_key() {
         tally.pending > 0,
         "no kill caught a pair between its renames"
     );
+}
+
+/// `certs rollback` killed at every write step, on copies of one renewed tree: the next
+/// writing run (a renewal with nothing due, `init`, `token create`) leaves the tree as it was
+/// before the rollback (killed before its generation was kept: it never began, and no
+/// rollback generation is listed) or as the rollback leaves it, byte for byte, never a mix;
+/// and some kills are finished that way by the next run.
+#[test]
+fn rollback_killed_at_every_write_step_is_finished_by_the_next_run() {
+    let template = TempTree::new();
+    template.init("ECDSA-P256", &[]);
+    let initial = template.pki_contents();
+    template.renew_all();
+    let renewed = template.pki_contents();
+    let mut tally = Tally::default();
+    let mut finished = 0;
+    at_every_write_step(&mut tally, |kill, tally| {
+        let tree = TempTree::copy_of(&template);
+        let (_, next) = renew_commands(&tree);
+        // Every writing command but the renewal of one certificate, which would change it.
+        let next: Vec<&Vec<String>> = next
+            .iter()
+            .filter(|c| !c.contains(&"apiserver".into()))
+            .collect();
+        let then = next[tally.rounds % next.len()];
+        let rollback = [
+            &["certs".to_string(), "rollback".into()][..],
+            &tree.dir_args(),
+        ]
+        .concat();
+        let landed = run_killed(&rollback, kill);
+        let killed = tree.pki_contents();
+        let after = format!("round {} ({kill:?})", tally.rounds);
+        assert_success(&kubepki(then), &format!("{after}: then {then:?}"));
+        let now = tree.pki_contents();
+        let rolled_back = changed(&initial, &now).is_empty();
+        assert!(
+            rolled_back || changed(&renewed, &now).is_empty(),
+            "{after}: a mix: {:?} differ from the rollback",
+            changed(&initial, &now)
+        );
+        let listed = kubepki(
+            &[
+                &[
+                    "certs".to_string(),
+                    "generations".into(),
+                    "-o".into(),
+                    "json".into(),
+                ][..],
+                &tree.dir_args(),
+            ]
+            .concat(),
+        );
+        let has_rollback = String::from_utf8_lossy(&listed.stdout).contains("\"certs rollback\"");
+        assert_eq!(
+            has_rollback, rolled_back,
+            "{after}: a rollback generation without its rollback"
+        );
+        assert!(
+            check_tree(&tree).complete(),
+            "{after}: {:?}",
+            check_tree(&tree)
+        );
+        assert!(
+            leftovers(&tree).is_empty(),
+            "{after}: {:?}",
+            leftovers(&tree)
+        );
+        assert!(
+            !tree.root().join("tmp/kubepki-rollback.pending").exists(),
+            "{after}: marked still"
+        );
+        tally.rounds += 1;
+        if landed {
+            tally.landed += 1;
+            finished += usize::from(rolled_back && !changed(&initial, &killed).is_empty());
+        }
+    });
+    eprintln!(
+        "rollback: {} kills at write steps; {finished} left for the next run to finish",
+        tally.landed
+    );
+    assert!(finished > 0, "no kill left a rollback to finish");
 }

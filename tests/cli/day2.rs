@@ -158,6 +158,29 @@ fn issue_17_a_partly_missing_tree_fails_under_fail_within() {
     assert_eq!(out.status.code(), Some(3));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(stderr, "kubepki: missing: super-admin.conf\n");
+    // renew: `all` passes over the missing file as kubeadm does; asked for by name, it fails.
+    let renew = |names: &[&str]| {
+        let mut args: Vec<String> = ["certs", "renew"].map(String::from).to_vec();
+        args.extend(names.iter().map(|n| n.to_string()));
+        args.extend(tree.dir_args());
+        kubepki(&args)
+    };
+    assert_success(&renew(&["all"]), "renew all without super-admin.conf");
+    let out = renew(&["super-admin.conf", "admin.conf"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(
+        stderr,
+        format!(
+            "kubepki: missing: super-admin.conf, so it cannot be renewed (`kubepki init phase kubeconfig super-admin --cert-dir {} --kubeconfig-dir {}` writes it)\n",
+            tree.pki().display(),
+            tree.root().display()
+        )
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("Done renewing certificates."),
+        "the other name is renewed"
+    );
     std::fs::remove_file(tree.pki().join("ca.crt")).expect("removing");
     let out = kubepki(&args);
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -406,20 +429,33 @@ fn issue_17_drift_is_named() {
         stdout.contains("its user is system:node:cp1, the current settings say system:node:other"),
         "{stdout}"
     );
-    assert!(
-        stdout.contains("move it away and run this command again"),
-        "{stdout}"
+    let reconcile = format!(
+        "to re-issue these for the current settings, run `kubepki certs renew --reconcile --plan --cert-dir {} --kubeconfig-dir {}` with this run's settings, then without --plan",
+        tree.pki().display(),
+        tree.root().display()
     );
+    assert_eq!(stdout.matches(&reconcile).count(), 1, "one hint: {stdout}");
     assert!(
         !stdout.contains("kubeadm join"),
         "a phase prints no join line: {stdout}"
     );
-    args.extend(["-o".into(), "json".into()]);
-    let out = kubepki(&args);
+    let mut json_args = args.clone();
+    json_args.extend(["-o".into(), "json".into()]);
+    let out = kubepki(&json_args);
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     let admin_step = &json["steps"][0];
     assert_eq!(admin_step["drift"][0]["what"], "server");
     assert_eq!(admin_step["drift"][0]["wanted"], "https://other:7443");
+    // The hint works: reconcile with the same settings, and init finds nothing to warn of.
+    let settings = &args[4..];
+    let mut reconcile_args: Vec<String> =
+        ["certs", "renew", "--reconcile"].map(String::from).to_vec();
+    reconcile_args.extend(settings.iter().cloned());
+    assert_success(&kubepki(&reconcile_args), "the reconcile init suggested");
+    let out = kubepki(&args);
+    assert_success(&out, "init phase kubeconfig all after the reconcile");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!stdout.contains("WARNING"), "{stdout}");
 }
 
 #[test]

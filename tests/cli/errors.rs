@@ -33,6 +33,8 @@ const SECRET_DIGITS: &str = "0123456789";
 /// A syntactically valid CA pin that pins nothing.
 const NO_PIN: &str = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
 
+/// The facts of the tree, for the commands that read a configuration.
+const NODE_CONFIG: &str = "apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\nlocalAPIEndpoint:\n  advertiseAddress: 127.0.0.1\nnodeRegistration:\n  name: cp1\n";
 const MALFORMED_YAML: &str =
     "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nnetworking: [\n";
 const UNKNOWN_FIELD: &str = "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nnetworkin:\n  serviceSubnet: 10.96.0.0/12\n";
@@ -712,6 +714,113 @@ const CASES: &[Case] = &[
         args: &["{init}", "--cert-dir", "{root}/admin.conf/pki"],
         exit: 1,
         says: &["{root}/admin.conf"],
+    },
+    // Day 2: audit, reconcile, generations and rollback (#15).
+    Case {
+        name: "--plan without --reconcile",
+        setup: nothing,
+        args: &["certs", "renew", "all", "{tree}", "--plan"],
+        exit: 2,
+        says: &["required arguments were not provided: --reconcile"],
+    },
+    Case {
+        name: "init's node flags without --reconcile",
+        setup: nothing,
+        args: &["certs", "renew", "all", "{tree}", "--node-name", "other"],
+        exit: 2,
+        says: &["work only with --reconcile"],
+    },
+    Case {
+        name: "--reconcile with --expiring-within",
+        setup: nothing,
+        args: &[
+            "certs",
+            "renew",
+            "--reconcile",
+            "{tree}",
+            "--expiring-within",
+            "30d",
+        ],
+        exit: 2,
+        says: &["--reconcile", "--expiring-within"],
+    },
+    Case {
+        name: "renew keeping no generation",
+        setup: nothing,
+        args: &["certs", "renew", "all", "{tree}", "--keep", "0"],
+        exit: 2,
+        says: &["--keep", "'0'"],
+    },
+    Case {
+        name: "audit failing on an unknown severity",
+        setup: nothing,
+        args: &["certs", "audit", "{tree}", "--fail-on", "never"],
+        exit: 2,
+        says: &["--fail-on", "'never'"],
+    },
+    Case {
+        name: "audit with an unknown config field",
+        setup: |r| write(r, "kubeadm.yaml", UNKNOWN_FIELD),
+        args: &[
+            "certs",
+            "audit",
+            "{tree}",
+            "--config",
+            "{root}/kubeadm.yaml",
+        ],
+        exit: 1,
+        says: &["{root}/kubeadm.yaml", "networkin"],
+    },
+    Case {
+        name: "reconcile with an unknown config field",
+        setup: |r| write(r, "kubeadm.yaml", UNKNOWN_FIELD),
+        args: &[
+            "certs",
+            "renew",
+            "--reconcile",
+            "{tree}",
+            "--config",
+            "{root}/kubeadm.yaml",
+        ],
+        exit: 1,
+        says: &["{root}/kubeadm.yaml", "networkin"],
+    },
+    Case {
+        name: "reconcile over a key that does not match",
+        setup: |r| {
+            write(r, "kubeadm.yaml", NODE_CONFIG);
+            copy(r, "pki/etcd/peer.key", "pki/etcd/server.key")
+        },
+        args: &[
+            "certs",
+            "renew",
+            "--reconcile",
+            "{tree}",
+            "--config",
+            "{root}/kubeadm.yaml",
+        ],
+        exit: 1,
+        says: &["{root}/pki/etcd/server.key", "does not match"],
+    },
+    Case {
+        name: "rollback without a generation",
+        setup: nothing,
+        args: &["certs", "rollback", "{tree}"],
+        exit: 1,
+        says: &["{root}/tmp", "no generation to roll back to"],
+    },
+    Case {
+        name: "rollback to a generation that is not there",
+        setup: |r| {
+            let record =
+                "{\"time\":\"2026-01-01T00:00:00Z\",\"command\":\"certs renew\",\"rows\":[]}";
+            let generation = "tmp/kubepki-backup-20260101T000000Z";
+            fs::create_dir_all(r.join(generation)).expect("a directory");
+            write(r, &format!("{generation}/kubepki-generation.json"), record)
+        },
+        args: &["certs", "rollback", "{tree}", "--to", "20250101T000000Z"],
+        exit: 1,
+        says: &["--to 20250101T000000Z", "there are: 20260101T000000Z"],
     },
     Case {
         name: "renew: truncated certificate",

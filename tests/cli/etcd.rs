@@ -51,7 +51,7 @@ fn check_cluster(algorithm: &str) {
 }
 
 /// Starts the cluster on `tree` and checks the three client identities against it.
-fn check_cluster_on(tree: &TempTree, algorithm: &str) {
+pub(crate) fn check_cluster_on(tree: &TempTree, algorithm: &str) {
     let mut cluster = Cluster::start(tree);
     let ctl = Etcdctl {
         pki: tree.pki(),

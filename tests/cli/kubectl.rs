@@ -179,7 +179,7 @@ fn assert_kubeconfigs_authenticate(algorithm: &str) {
 }
 
 /// Checks every kubeconfig of `cluster`'s tree through kubectl.
-fn assert_identities(cluster: &Cluster, algorithm: &str) {
+pub(crate) fn assert_identities(cluster: &Cluster, algorithm: &str) {
     let mut expected_seen = Vec::new();
     for (conf, user, groups) in KUBECONFIGS {
         let expected = Identity {
@@ -254,12 +254,18 @@ fn replace_data(config: &mut Value, section: &str, key: &str, pem: &[u8]) {
 }
 
 /// A generated tree and an endpoint listening on the port its kubeconfigs point at.
-struct Cluster {
-    tree: TempTree,
+pub(crate) struct Cluster {
+    pub(crate) tree: TempTree,
     endpoint: Endpoint,
 }
 
 impl Cluster {
+    /// The endpoint of `tree` (whose kubeconfigs point at `listener`'s port), started.
+    pub(crate) fn serving(tree: TempTree, listener: TcpListener) -> Cluster {
+        let endpoint = Endpoint::start(listener, &tree.pki());
+        Cluster { tree, endpoint }
+    }
+
     /// Binds a free port, generates the tree for it with `algorithm` (then renews every
     /// certificate when `renew`), and starts the endpoint.
     fn new(algorithm: &str, renew: bool) -> Cluster {
@@ -274,8 +280,7 @@ impl Cluster {
         if renew {
             tree.renew_all();
         }
-        let endpoint = Endpoint::start(listener, &tree.pki());
-        Cluster { tree, endpoint }
+        Cluster::serving(tree, listener)
     }
 
     /// The contents of a file of the cert dir.

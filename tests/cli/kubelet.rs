@@ -18,6 +18,21 @@ fn run(tree: &TempTree, args: &[&str]) -> std::process::Output {
     kubepki(&all)
 }
 
+/// The one generation in `dir`.
+pub fn generation(dir: &Path) -> std::path::PathBuf {
+    let generations: Vec<_> = fs::read_dir(dir)
+        .expect("a generations directory")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("kubepki-backup-"))
+        })
+        .collect();
+    assert_eq!(generations.len(), 1, "{generations:?}");
+    generations[0].clone()
+}
+
 fn mode(path: &Path) -> u32 {
     fs::metadata(path).expect("a file").permissions().mode() & 0o777
 }
@@ -49,8 +64,9 @@ fn the_serving_certificate_verifies_for_its_node_as_a_server_and_is_renewed() {
     let (cert, key) = (dir.join("kubelet.crt"), dir.join("kubelet.key"));
     assert_eq!((mode(&cert), mode(&key)), (0o644, 0o600));
     assert_eq!(
-        fs::read(tree.root().join("backup/kubelet-pki/kubelet.crt")).ok(),
-        Some(b"the kubelet's own".to_vec())
+        fs::read(generation(&tree.root().join("backup")).join("kubelet-pki/kubelet.crt")).ok(),
+        Some(b"the kubelet's own".to_vec()),
+        "the replaced file, kept in a generation"
     );
     let ca = tree.pki().join("ca.crt");
     let (ca, cert_arg) = (ca.display().to_string(), cert.display().to_string());

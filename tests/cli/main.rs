@@ -1,6 +1,7 @@
 //! The one integration-test binary: every module drives the built `kubepki` and checks its
 //! output with the real consumers (openssl, kubectl, etcd).
 
+mod audit;
 mod bundle;
 mod certs;
 mod config;
@@ -20,6 +21,7 @@ mod kubelet;
 mod layers;
 mod lock;
 mod openssl;
+mod reconcile;
 mod secrets;
 mod support;
 mod tier;

@@ -573,6 +573,31 @@ fn certs_runs(h: &mut Harness, trees: &Trees) {
     }
 }
 
+/// `certs audit`, a reconcile planned and applied (every leaf to ECDSA-P256), the
+/// generations, and the rollback that puts the tree back as it was.
+fn day2_runs(h: &mut Harness, trees: &Trees, port: &str) {
+    let cp = &trees.control_plane;
+    let config = trees.scratch("reconcile.yaml");
+    let yaml = format!(
+        "apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\nlocalAPIEndpoint:\n  \
+         advertiseAddress: 127.0.0.1\n  bindPort: {port}\nnodeRegistration:\n  name: cp1\n"
+    );
+    std::fs::write(&config, yaml).expect("writing the configuration");
+    let reconcile = ["certs", "renew", "--reconcile", "--config", &config];
+    let ecdsa = [&reconcile[..], &["--encryption-algorithm", "ECDSA-P256"]].concat();
+    let runs: [(Vec<&str>, i32); 6] = [
+        (vec!["certs", "audit"], 0),
+        (vec!["certs", "audit", "-o", "json", "--config", &config], 0),
+        ([&ecdsa[..], &["--plan", "-o", "json"]].concat(), 3),
+        (ecdsa.clone(), 0),
+        (vec!["certs", "generations", "-o", "yaml"], 0),
+        (vec!["certs", "rollback"], 0),
+    ];
+    for (args, code) in runs {
+        h.run(on(cp, &args), code);
+    }
+}
+
 fn kubeconfig_runs(h: &mut Harness, trees: &Trees) {
     let cp = &trees.control_plane;
     let output = trees.scratch("bob.conf");
@@ -975,6 +1000,7 @@ fn no_command_prints_a_secret() {
     let cp = &trees.control_plane;
     let _endpoint = Endpoint::start_bootstrap(listener, &cp.pki(), &cp.root().join("bootstrap"));
     certs_runs(&mut h, &trees);
+    day2_runs(&mut h, &trees, &port);
     kubeconfig_runs(&mut h, &trees);
     let (token, printed) = token_runs(&mut h, &trees);
     let join_config = join_runs(&mut h, &trees, &token, &printed);

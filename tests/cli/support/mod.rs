@@ -12,6 +12,7 @@ pub mod controlplane;
 pub mod endpoint;
 pub mod proc;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -94,6 +95,18 @@ impl TempTree {
         std::fs::read(self.root().join(rel)).unwrap_or_else(|e| panic!("reading {rel}: {e}"))
     }
 
+    /// The content of every file of the PKI tree, by path below the root: the cert dir and
+    /// the kubeconfigs (not the generations in `tmp/`, nor what etcd or kubectl leave there).
+    pub fn pki_contents(&self) -> BTreeMap<String, Vec<u8>> {
+        let pki_or_kubeconfig =
+            |rel: &str| rel.starts_with("pki/") || (rel.ends_with(".conf") && !rel.contains('/'));
+        self.snapshot()
+            .into_iter()
+            .filter(|(rel, mode, _, _)| pki_or_kubeconfig(rel) && mode & 0o170000 == 0o100000)
+            .map(|(rel, _, _, content)| (rel, content))
+            .collect()
+    }
+
     /// A digest of every file and directory below the root: relative path, mode, mtime and
     /// content. Equal digests mean nothing was written, not even a file then removed.
     pub fn snapshot(&self) -> Vec<(String, u32, std::time::SystemTime, Vec<u8>)> {
@@ -128,6 +141,18 @@ impl TempTree {
         entries.sort();
         entries
     }
+}
+
+/// The files whose content differs between two `pki_contents` (or that only one has).
+pub fn changed(
+    before: &BTreeMap<String, Vec<u8>>,
+    after: &BTreeMap<String, Vec<u8>>,
+) -> Vec<String> {
+    let mut names: Vec<String> = before.keys().chain(after.keys()).cloned().collect();
+    names.sort();
+    names.dedup();
+    names.retain(|rel| before.get(rel) != after.get(rel));
+    names
 }
 
 /// Copies the files and directories below `from` into the existing directory `to`.

@@ -260,10 +260,13 @@ fn repaired_kubelet_conf(worker: &Path, name: &str, pem: &Path) -> PathBuf {
         .arg(&backups);
     let out = run_bounded(command, None, Duration::from_secs(30));
     assert_success(&out, "kubepki kubelet repair on the worker");
+    let generation = crate::kubelet::generation(&backups);
     assert_eq!(
-        std::fs::read(backups.join("kubelet.conf")).ok().as_deref(),
+        std::fs::read(generation.join("kubelet.conf"))
+            .ok()
+            .as_deref(),
         Some(&b"broken: ["[..]),
-        "the broken kubelet.conf, backed up"
+        "the broken kubelet.conf, kept in a generation"
     );
     let config: serde_yaml::Value =
         serde_yaml::from_slice(&std::fs::read(&path).expect("kubelet.conf")).expect("YAML");

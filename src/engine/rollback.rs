@@ -1,0 +1,275 @@
+//! `certs rollback`: the tree back as it was before a generation's run (by default the
+//! newest), undoing that run and every later one. Each row comes from the oldest generation,
+//! from the one asked for on, that holds it: that copy is the row as it was before. Rows
+//! already as they were are left alone; the files a rollback replaces are kept as a
+//! generation of their own (so a rollback can be rolled back), and the rollback is marked
+//! under way until its writes are done, so that a killed one is finished by the next
+//! writing run (`tree::recovery`).
+
+use super::renew::{Backups, Kept};
+use crate::profile::{Profile, by_cert_name};
+use crate::tree::TreeDirs;
+use crate::tree::generations::{self, Generation, RestorePlan, RowChange};
+use anyhow::{Result, anyhow, bail};
+use time::OffsetDateTime;
+
+/// What `certs rollback` was asked to do.
+pub struct RollbackRequest {
+    /// Where the generations are, and how many to keep.
+    pub backups: Backups,
+    /// The generation to roll back to (its id or directory name); `None`: the newest.
+    pub to: Option<String>,
+    /// The one "now" of this run.
+    pub now: OffsetDateTime,
+}
+
+/// The result of a rollback.
+pub struct Rollback {
+    /// The generation rolled back to.
+    pub target: Generation,
+    /// The rows restored, each with the id of the generation it came from.
+    pub restored: Vec<(&'static Profile, String)>,
+    /// The generation holding the files the rollback replaced; `None` when nothing differed.
+    pub kept: Option<Kept>,
+}
+
+/// Runs `certs rollback`; the caller holds the tree lock.
+pub fn rollback(dirs: &TreeDirs, request: &RollbackRequest) -> Result<Rollback> {
+    let all = generations::list(&request.backups.dir)?;
+    let from = target(&all, request)?;
+    let plan = restore_plan(&all[from..])?;
+    let prepared = generations::prepare(dirs, &plan)?;
+    let target = all[from].clone();
+    let id_of = |path: &std::path::Path| {
+        all.iter()
+            .find(|g| g.path == path)
+            .map_or_else(|| path.display().to_string(), |g| g.id.clone())
+    };
+    let restored: Vec<(&'static Profile, String)> =
+        prepared.iter().map(|r| (r.row, id_of(&r.from))).collect();
+    if prepared.is_empty() {
+        return Ok(Rollback {
+            target,
+            restored,
+            kept: None,
+        });
+    }
+    let rows: Vec<(&Profile, RowChange)> = prepared
+        .iter()
+        .map(|r| {
+            let change = RowChange {
+                name: r.row.cert_name().to_string(),
+                change: format!("restored from {}", id_of(&r.from)),
+                restored_from: Some(r.from.clone()),
+            };
+            (r.row, change)
+        })
+        .collect();
+    let dir = &request.backups.dir;
+    let generation = generations::new_path(dir, request.now)?;
+    generations::mark_rollback(dirs, &generation)?;
+    generations::keep(dirs, &generation, request.now, "certs rollback", &rows)?;
+    generations::put_back(&prepared)?;
+    generations::unmark_rollback(dirs)?;
+    let pruned = generations::prune(dir, request.backups.keep)?;
+    Ok(Rollback {
+        target,
+        restored,
+        kept: Some(Kept { generation, pruned }),
+    })
+}
+
+/// The index of the generation asked for.
+fn target(all: &[Generation], request: &RollbackRequest) -> Result<usize> {
+    if all.is_empty() {
+        bail!(
+            "{}: no generation to roll back to (renewals keep one each)",
+            request.backups.dir.display()
+        );
+    }
+    let Some(wanted) = &request.to else {
+        return Ok(all.len() - 1);
+    };
+    all.iter().position(|g| g.is(wanted)).ok_or_else(|| {
+        let ids: Vec<&str> = all.iter().map(|g| g.id.as_str()).collect();
+        anyhow!(
+            "--to {wanted}: no such generation in {} (there are: {})",
+            request.backups.dir.display(),
+            ids.join(", ")
+        )
+    })
+}
+
+/// Each row of `generations` (oldest first) from the first one that holds it.
+fn restore_plan(generations: &[Generation]) -> Result<RestorePlan> {
+    let mut plan: RestorePlan = Vec::new();
+    for generation in generations {
+        for change in &generation.record.rows {
+            let row = by_cert_name(&change.name).ok_or_else(|| {
+                anyhow!(
+                    "{}: records {:?}, which is no row of the table",
+                    generation.path.display(),
+                    change.name
+                )
+            })?;
+            if !plan.iter().any(|(known, _)| known.name == row.name) {
+                plan.push((row, generation.path.clone()));
+            }
+        }
+    }
+    Ok(plan)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::duration::Duration;
+    use crate::engine::renew::{RenewRequest, renew};
+    use crate::profile::{PROFILES, renewable_rows};
+    use crate::testtree::{TestTree, ecdsa_spec};
+    use crate::tree::recovery::recover;
+    use std::collections::BTreeMap;
+    use std::path::PathBuf;
+
+    fn backups(tree: &TestTree) -> Backups {
+        Backups {
+            dir: generations::default_dir(&tree.dirs),
+            keep: 5,
+        }
+    }
+
+    /// Every file of every row, with its content.
+    fn files(tree: &TestTree) -> BTreeMap<PathBuf, Vec<u8>> {
+        PROFILES
+            .iter()
+            .filter(|row| crate::profile::Selection::All.includes(row))
+            .flat_map(|row| tree.dirs.paths_of(row))
+            .map(|path| (path.clone(), std::fs::read(&path).expect("a file")))
+            .collect()
+    }
+
+    fn renew_rows(tree: &TestTree, names: &[&str], now: OffsetDateTime) {
+        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        let request = RenewRequest {
+            rows: renewable_rows(&names).expect("names"),
+            due_within: None,
+            algorithm: None,
+            validity: Duration::from_hours(8760),
+            backups: backups(tree),
+            now,
+            all: names.iter().any(|n| n == "all"),
+        };
+        renew(&tree.dirs, &request, &crate::engine::apply::unwatched).expect("renewed");
+    }
+
+    fn roll_back(tree: &TestTree, to: Option<&str>, now: OffsetDateTime) -> Rollback {
+        let request = RollbackRequest {
+            backups: backups(tree),
+            to: to.map(str::to_string),
+            now,
+        };
+        rollback(&tree.dirs, &request).expect("rolled back")
+    }
+
+    #[test]
+    fn a_rollback_undoes_its_generation_and_every_later_one_and_can_be_undone() {
+        let spec = ecdsa_spec(&[]);
+        let tree = TestTree::written(&spec);
+        let second = |n| spec.now + time::Duration::seconds(n);
+        let initial = files(&tree);
+        renew_rows(&tree, &["all"], second(1));
+        let renewed = files(&tree);
+        renew_rows(&tree, &["apiserver", "admin.conf"], second(2));
+        let ids: Vec<String> = generations::list(&backups(&tree).dir)
+            .expect("listed")
+            .into_iter()
+            .map(|g| g.id)
+            .collect();
+        let newest = roll_back(&tree, None, second(3));
+        assert_eq!(newest.target.id, ids[1]);
+        assert_eq!(newest.restored.len(), 2);
+        assert_eq!(files(&tree), renewed, "the last renewal undone");
+        let all = roll_back(&tree, Some(&ids[0]), second(4));
+        assert_eq!(all.restored.len(), 12);
+        assert_eq!(files(&tree), initial, "both renewals undone, byte for byte");
+        let again = roll_back(&tree, Some(&ids[0]), second(5));
+        assert!(
+            again.kept.is_none() && again.restored.is_empty(),
+            "nothing left to do"
+        );
+        roll_back(&tree, None, second(6));
+        assert_eq!(files(&tree), renewed, "the rollback itself undone");
+    }
+
+    #[test]
+    fn a_rollback_killed_after_its_mark_is_finished_by_recovery() {
+        let spec = ecdsa_spec(&[]);
+        let tree = TestTree::written(&spec);
+        let initial = files(&tree);
+        renew_rows(&tree, &["all"], spec.now);
+        let all = generations::list(&backups(&tree).dir).expect("listed");
+        let plan = restore_plan(&all).expect("a plan");
+        let prepared = generations::prepare(&tree.dirs, &plan).expect("prepared");
+        let rows: Vec<(&Profile, RowChange)> = prepared
+            .iter()
+            .map(|r| {
+                let change = RowChange {
+                    name: r.row.cert_name().into(),
+                    change: "restored".into(),
+                    restored_from: Some(r.from.clone()),
+                };
+                (r.row, change)
+            })
+            .collect();
+        let dir = backups(&tree).dir;
+        let later = spec.now + time::Duration::seconds(1);
+        let own = generations::new_path(&dir, later).expect("a path");
+        generations::mark_rollback(&tree.dirs, &own).expect("marked");
+        // Killed here, its generation not kept yet: the rollback never began.
+        assert!(recover(&tree.dirs).expect("recovered").is_empty());
+        generations::mark_rollback(&tree.dirs, &own).expect("marked");
+        generations::keep(&tree.dirs, &own, later, "certs rollback", &rows).expect("kept");
+        // Killed here: its generation kept, nothing restored yet. Recovery finishes it.
+        let completed = recover(&tree.dirs).expect("recovered");
+        assert_eq!(completed.len(), 2 * 7 + 5, "every file of the 12 rows");
+        assert_eq!(files(&tree), initial);
+        assert!(
+            recover(&tree.dirs).expect("recovered").is_empty(),
+            "the mark is gone"
+        );
+    }
+
+    #[test]
+    fn an_unknown_generation_or_none_at_all_is_an_error_naming_them() {
+        let spec = ecdsa_spec(&[]);
+        let tree = TestTree::written(&spec);
+        let request = |to: Option<&str>| RollbackRequest {
+            backups: backups(&tree),
+            to: to.map(str::to_string),
+            now: spec.now,
+        };
+        let none = rollback(&tree.dirs, &request(None))
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(
+            none.ends_with("no generation to roll back to (renewals keep one each)"),
+            "{none}"
+        );
+        renew_rows(&tree, &["apiserver"], spec.now);
+        let id = generations::list(&backups(&tree).dir).expect("listed")[0]
+            .id
+            .clone();
+        let unknown = rollback(&tree.dirs, &request(Some("19990101T000000Z")))
+            .err()
+            .expect("refused")
+            .to_string();
+        assert_eq!(
+            unknown,
+            format!(
+                "--to 19990101T000000Z: no such generation in {} (there are: {id})",
+                backups(&tree).dir.display()
+            )
+        );
+    }
+}
