@@ -266,7 +266,7 @@ fn skipped(wanted: &Wanted) -> Vec<String> {
     if wanted.spec.is_none() {
         let names: Vec<&str> = PROFILES
             .iter()
-            .filter(|row| drift::depends_on_node(row))
+            .filter(|row| row.scope == Scope::ControlPlane && drift::depends_on_node(row))
             .map(|row| row.cert_name())
             .collect();
         skipped.push(format!(
