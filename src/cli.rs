@@ -69,6 +69,13 @@ pub enum Command {
     /// Print a component's certificate, key, kubeconfig and auth flags for this tree, as
     /// kubeadm's static pods set them.
     Flags(FlagsArgs),
+    /// The kubelet's side: a hardened configuration, a CA-signed serving certificate, and
+    /// a working kubelet.conf again.
+    Kubelet {
+        /// The kubelet command.
+        #[command(subcommand)]
+        command: KubeletCommand,
+    },
     /// kubeadm configuration files: print kubepki's defaults, or check a file.
     Config {
         /// What to do.
@@ -80,6 +87,103 @@ pub enum Command {
         /// The shell.
         shell: clap_complete::Shell,
     },
+}
+
+/// `kubepki kubelet ...`.
+#[derive(Debug, Subcommand)]
+pub enum KubeletCommand {
+    /// Print (or write) a hardened KubeletConfiguration: kubeadm's default, read-only port off.
+    Config(KubeletConfigArgs),
+    /// Write the kubelet's serving certificate and key, signed by the cluster CA.
+    ServingCert(ServingCertArgs),
+    /// Make a node's kubelet.conf work again: point it at the kubelet's valid rotated
+    /// certificate, or (on a control-plane host) write one with a fresh embedded certificate.
+    Repair(RepairArgs),
+}
+
+/// `kubepki kubelet config`.
+#[derive(Debug, Args)]
+pub struct KubeletConfigArgs {
+    /// Also have the kubelet request its serving certificate from the cluster
+    /// (serverTLSBootstrap; someone must approve those CSRs).
+    #[arg(long)]
+    pub server_tls_bootstrap: bool,
+    /// Write to FILE (mode 0600) instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Replace an existing --output FILE.
+    #[arg(long, requires = "output")]
+    pub force: bool,
+    /// kubeadm configuration file (InitConfiguration/ClusterConfiguration, v1beta3 or
+    /// v1beta4); flags given as well override its values.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The directories of the tree (the cluster CA is `<cert-dir>/ca.crt`).
+    #[command(flatten)]
+    pub tree: TreeArgs,
+    /// The cluster facts the configuration derives from (cluster DNS, domain).
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+}
+
+/// `kubepki kubelet serving-cert`.
+#[derive(Debug, Args)]
+pub struct ServingCertArgs {
+    /// The node's name (a DNS name; the certificate's DNS SAN and CN system:node:NAME).
+    #[arg(long, value_name = "NAME")]
+    pub node_name: DnsName,
+    /// The node's addresses (IP SANs), comma-separated.
+    #[arg(long, value_name = "IP[,IP]", value_delimiter = ',', required = true)]
+    pub node_ip: Vec<IpAddr>,
+    /// The kubelet's certificate directory, where kubelet.crt and kubelet.key go (it must exist) [default: /var/lib/kubelet/pki].
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
+    /// Validity of the certificate [default: 8760h].
+    #[arg(long, value_name = "DURATION")]
+    pub cert_validity: Option<Duration>,
+    /// Key algorithm [default: the cluster CA's algorithm].
+    #[arg(long, value_name = "ALGORITHM", value_parser = algorithm_parser(), ignore_case = true)]
+    pub encryption_algorithm: Option<Algorithm>,
+    /// Where the files it replaces are kept first, as a generation
+    /// kubepki-backup-<UTC time> there, as renew keeps them [default: <kubeconfig-dir>/tmp].
+    #[arg(long, value_name = "DIR")]
+    pub backup_dir: Option<PathBuf>,
+    /// The directories of the tree (the cluster CA's certificate and key).
+    #[command(flatten)]
+    pub tree: TreeArgs,
+    /// The tree lock.
+    #[command(flatten)]
+    pub lock: LockArgs,
+}
+
+/// `kubepki kubelet repair`.
+#[derive(Debug, Args)]
+pub struct RepairArgs {
+    /// The node whose kubelet.conf to repair.
+    #[arg(long, value_name = "NAME")]
+    pub node_name: DnsName,
+    /// The kubelet's certificate directory, holding kubelet-client-current.pem [default: /var/lib/kubelet/pki].
+    #[arg(long, value_name = "DIR")]
+    pub kubelet_cert_dir: Option<PathBuf>,
+    /// The API server URL for a kubelet.conf written anew [default: the server of kubelet.conf, bootstrap-kubelet.conf or admin.conf].
+    #[arg(long, value_name = "URL", value_parser = https_server)]
+    pub server: Option<String>,
+    /// Control-plane host: write the new kubelet.conf to FILE (mode 0600) instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Replace an existing --output FILE.
+    #[arg(long, requires = "output")]
+    pub force: bool,
+    /// Where a replaced kubelet.conf is kept first, as a generation kubepki-backup-<UTC time>
+    /// there, as renew keeps them [default: <kubeconfig-dir>/tmp].
+    #[arg(long, value_name = "DIR")]
+    pub backup_dir: Option<PathBuf>,
+    /// The directories of the tree.
+    #[command(flatten)]
+    pub tree: TreeArgs,
+    /// The tree lock.
+    #[command(flatten)]
+    pub lock: LockArgs,
 }
 
 /// `kubepki config ...`.
@@ -314,6 +418,9 @@ pub struct CheckExpirationArgs {
     /// Also write the facts in Prometheus text format (node_exporter textfile collector).
     #[arg(long, value_name = "PATH")]
     pub metrics_file: Option<PathBuf>,
+    /// The kubelet's certificate directory: its kubepki serving certificate is shown when there [default: /var/lib/kubelet/pki].
+    #[arg(long, value_name = "DIR")]
+    pub kubelet_cert_dir: Option<PathBuf>,
 }
 
 /// Output formats of check-expiration.
@@ -368,6 +475,9 @@ pub struct RenewArgs {
     /// Validity of the new certificates [default: 8760h].
     #[arg(long, value_name = "DURATION")]
     pub cert_validity: Option<Duration>,
+    /// The kubelet's certificate directory: its kubepki serving certificate is renewed when there [default: /var/lib/kubelet/pki].
+    #[arg(long, value_name = "DIR")]
+    pub kubelet_cert_dir: Option<PathBuf>,
     /// How many generations to keep; older ones are removed [default: 5].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub keep: Option<u16>,
@@ -492,6 +602,10 @@ pub struct FlagsArgs {
     /// Output format.
     #[arg(short = 'o', long, value_enum, default_value_t = FlagsFormat::Text)]
     pub output: FlagsFormat,
+    /// kube-apiserver: also verify the kubelets' serving certificates against the cluster
+    /// CA (--kubelet-certificate-authority; see `kubepki kubelet serving-cert`).
+    #[arg(long)]
+    pub verify_kubelets: bool,
 }
 
 /// Output formats of `kubepki flags`.

@@ -68,6 +68,21 @@ pub enum Sans {
     EtcdServer,
     /// etcd peer: the same base set as `EtcdServer`, then `peerCertSANs`.
     EtcdPeer,
+    /// A kubelet's serving certificate: DNS = the node name, and the node's addresses, which
+    /// only `Profile::node_request` is given (no `ClusterSpec` holds them).
+    Node,
+}
+
+/// Where a row's files live, and who writes them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// The control plane's tree: written by `init`, under the cert dir (a kubeconfig under
+    /// the kubeconfig dir); a missing file is reported.
+    ControlPlane,
+    /// A node's kubelet: under the kubelet's certificate directory (its `--cert-dir`,
+    /// `/var/lib/kubelet/pki`), written on request (`kubepki kubelet serving-cert`), never by
+    /// `init`; shown and renewed only when present.
+    Kubelet,
 }
 
 /// What a row stands for beyond its own files: the rows other commands look up.
@@ -87,6 +102,8 @@ pub enum Role {
     SuperAdmin,
     /// The kubelet's kubeconfig.
     Kubelet,
+    /// The kubelet's serving certificate (`kubepki kubelet serving-cert`).
+    KubeletServing,
 }
 
 /// Whether `certs renew` re-issues a row.
@@ -134,6 +151,8 @@ pub struct Profile {
     pub role: Role,
     /// Whether `certs renew` re-issues it.
     pub renew: Renew,
+    /// Where its files live, and who writes them.
+    pub scope: Scope,
 }
 
 const CLIENT: Profile = Profile {
@@ -149,6 +168,7 @@ const CLIENT: Profile = Profile {
     long_name: "",
     role: Role::None,
     renew: Renew::Reissue,
+    scope: Scope::ControlPlane,
 };
 
 const CA: Profile = Profile {
@@ -184,11 +204,18 @@ pub static PROFILES: &[Profile] = &[
     Profile { name: "kubelet", kind: KUBECONFIG_LOCAL, file: "kubelet.conf", cn: Cn::NodePrefixed("system:node:"), orgs: &["system:nodes"], role: Role::Kubelet, long_name: "certificate embedded in the kubeconfig file for the kubelet to use", ..CLIENT },
     Profile { name: "controller-manager", kind: KUBECONFIG_LOCAL, file: "controller-manager.conf", cn: Cn::Fixed("system:kube-controller-manager"), long_name: "certificate embedded in the kubeconfig file for the controller manager to use", ..CLIENT },
     Profile { name: "scheduler", kind: KUBECONFIG_LOCAL, file: "scheduler.conf", cn: Cn::Fixed("system:kube-scheduler"), long_name: "certificate embedded in the kubeconfig file for the scheduler manager to use", ..CLIENT },
+    // The subject the kubelet's own serving CSR has (signer kubernetes.io/kubelet-serving).
+    Profile { name: "kubelet-serving", file: "kubelet", cn: Cn::NodePrefixed("system:node:"), orgs: &["system:nodes"], sans: Sans::Node, ekus: &[Eku::ServerAuth], long_name: "certificate the kubelet serves its API with", role: Role::KubeletServing, scope: Scope::Kubelet, ..CLIENT },
 ];
 
 /// The kubeconfig `join` writes for a worker's kubelet TLS bootstrap, in the kubeconfig
 /// directory (kubeadm's `bootstrap-kubelet.conf`). Not a row: it holds a token, no certificate.
 pub const BOOTSTRAP_KUBECONFIG: &str = "bootstrap-kubelet.conf";
+
+/// The kubelet's rotated client certificate and key (one PEM file, usually a symlink to the
+/// newest `kubelet-client-<time>.pem` beside it) in its certificate directory, which a
+/// worker's `kubelet.conf` names after TLS bootstrapping. Not a row: the kubelet writes it.
+pub const KUBELET_CLIENT_CURRENT: &str = "kubelet-client-current.pem";
 
 /// The bundle entries kubeadm's `certsToTransfer` has for an external etcd instead of the
 /// etcd CA: that etcd's CA and client certificate and key, which live wherever
@@ -312,6 +339,18 @@ pub enum SpecValue {
     EtcdInitialCluster,
 }
 
+/// When a component's flag is given.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum When {
+    /// Always, as kubeadm's manifests.
+    Always,
+    /// Only when asked to verify the kubelets' serving certificates (`--verify-kubelets`):
+    /// the API server's `--kubelet-certificate-authority`, and the kubelet's serving pair
+    /// from `kubepki kubelet serving-cert`; kubeadm gives neither, since its kubelets serve
+    /// self-signed certificates.
+    VerifyKubelets,
+}
+
 /// One flag of a component: its name (without `--`) and where its value comes from.
 #[derive(Debug, PartialEq, Eq)]
 pub struct ComponentFlag {
@@ -321,6 +360,8 @@ pub struct ComponentFlag {
     pub flag: &'static str,
     /// Its value.
     pub value: FlagValue,
+    /// When it is given.
+    pub when: When,
 }
 
 /// kubeadm's local etcd client port.
@@ -335,6 +376,20 @@ const fn flag(component: Component, flag: &'static str, value: FlagValue) -> Com
         component,
         flag,
         value,
+        when: When::Always,
+    }
+}
+
+/// A flag given only `when`.
+const fn flag_when(
+    when: When,
+    component: Component,
+    name: &'static str,
+    value: FlagValue,
+) -> ComponentFlag {
+    ComponentFlag {
+        when,
+        ..flag(component, name, value)
     }
 }
 
@@ -360,6 +415,7 @@ pub static COMPONENT_FLAGS: &[ComponentFlag] = &[
     flag(API, "etcd-certfile", File("apiserver-etcd-client", CRT)),
     flag(API, "etcd-keyfile", File("apiserver-etcd-client", KEY)),
     flag(API, "etcd-servers", Spec(SpecValue::EtcdServers)),
+    flag_when(When::VerifyKubelets, API, "kubelet-certificate-authority", File("ca", CRT)),
     flag(API, "kubelet-client-certificate", File("apiserver-kubelet-client", CRT)),
     flag(API, "kubelet-client-key", File("apiserver-kubelet-client", KEY)),
     flag(API, "proxy-client-cert-file", File("front-proxy-client", CRT)),
@@ -414,13 +470,17 @@ pub static COMPONENT_FLAGS: &[ComponentFlag] = &[
     flag(KUBELET, "cluster-domain", Spec(SpecValue::ClusterDomain)),
     flag(KUBELET, "kubeconfig", File("kubelet", CONF)),
     flag(KUBELET, "rotate-certificates", Fixed("true")),
+    flag_when(When::VerifyKubelets, KUBELET, "tls-cert-file", File("kubelet-serving", CRT)),
+    flag_when(When::VerifyKubelets, KUBELET, "tls-private-key-file", File("kubelet-serving", KEY)),
 ];
 
-/// The flags of `component`, sorted by name.
-pub fn component_flags(component: Component) -> Vec<&'static ComponentFlag> {
+/// The flags of `component`, sorted by name: those given always, and the conditional ones
+/// `when` allows.
+pub fn component_flags(component: Component, when: &[When]) -> Vec<&'static ComponentFlag> {
     let mut flags: Vec<&ComponentFlag> = COMPONENT_FLAGS
         .iter()
         .filter(|f| f.component == component)
+        .filter(|f| f.when == When::Always || when.contains(&f.when))
         .collect();
     flags.sort_by_key(|f| f.flag);
     flags
@@ -516,6 +576,7 @@ pub fn by_role(role: Role) -> &'static Profile {
 pub fn cert_subdirs() -> Vec<PathBuf> {
     let mut subdirs: Vec<PathBuf> = PROFILES
         .iter()
+        .filter(|p| p.scope == Scope::ControlPlane)
         .filter_map(|p| p.key_file())
         .map(|key| key.parent().map(Path::to_path_buf).unwrap_or_default())
         .collect();
@@ -560,7 +621,7 @@ pub fn renewable_rows(names: &[String]) -> Option<Vec<&'static Profile>> {
 pub fn phase_names(group: Group) -> impl Iterator<Item = &'static str> {
     PROFILES
         .iter()
-        .filter(move |p| p.group() == group)
+        .filter(move |p| p.group() == group && p.scope == Scope::ControlPlane)
         .map(|p| p.name)
 }
 
@@ -576,8 +637,11 @@ pub enum Selection {
 }
 
 impl Selection {
-    /// Whether `profile` is selected.
+    /// Whether `profile` is selected: `init` writes only the control plane's rows.
     pub fn includes(&self, profile: &Profile) -> bool {
+        if profile.scope != Scope::ControlPlane {
+            return false;
+        }
         match self {
             Selection::All => true,
             Selection::Group(group) => profile.group() == *group,
@@ -617,6 +681,12 @@ impl Profile {
             Kind::Kubeconfig(_) => self.file,
             _ => self.name,
         }
+    }
+
+    /// Whether the row's files may be absent without anything being wrong: a kubelet's,
+    /// which exist only where `kubelet serving-cert` wrote them.
+    pub fn is_optional(&self) -> bool {
+        self.scope == Scope::Kubelet
     }
 
     /// Whether `certs renew` re-issues it: leaves and kubeconfigs; never CAs or key pairs.
@@ -694,10 +764,15 @@ impl Profile {
 
     /// The common name for `spec`.
     pub fn common_name(&self, spec: &ClusterSpec) -> String {
+        self.common_name_of(&spec.node_name.to_string())
+    }
+
+    /// The common name for the node `node`.
+    pub fn common_name_of(&self, node: &str) -> String {
         match self.cn {
             Cn::Fixed(cn) => cn.to_string(),
-            Cn::NodeName => spec.node_name.to_string(),
-            Cn::NodePrefixed(prefix) => format!("{prefix}{}", spec.node_name),
+            Cn::NodeName => node.to_string(),
+            Cn::NodePrefixed(prefix) => format!("{prefix}{node}"),
         }
     }
 
@@ -743,6 +818,7 @@ impl Profile {
                 };
                 with_sans((dns_names, ips), extra)
             }
+            Sans::Node => (vec![node], vec![]),
         };
         dns_names.sort();
         dns_names.dedup();
@@ -805,6 +881,35 @@ impl Profile {
             orgs: current.orgs.clone(),
             dns_names: current.dns_names.clone(),
             ips: current.ips.clone(),
+            ekus: self.ekus.to_vec(),
+            is_ca: false,
+            not_before: now - BACKDATE,
+            not_after: within(Some(ca), now + validity.to_time()),
+        }
+    }
+
+    /// The request of a kubelet row (`Sans::Node`) for the node `node` at `ips`: the row's
+    /// subject and usages for that node, DNS = the node name and the IPs as given, from
+    /// `now` (back-dated) for `validity`, ending no later than `ca`.
+    pub fn node_request(
+        &self,
+        node: &str,
+        ips: &[IpAddr],
+        ca: &CertInfo,
+        now: OffsetDateTime,
+        validity: Duration,
+    ) -> CertRequest {
+        let mut unique_ips: Vec<IpAddr> = Vec::with_capacity(ips.len());
+        for ip in ips {
+            if !unique_ips.contains(ip) {
+                unique_ips.push(*ip);
+            }
+        }
+        CertRequest {
+            cn: self.common_name_of(node),
+            orgs: self.orgs.iter().map(|o| o.to_string()).collect(),
+            dns_names: vec![node.to_string()],
+            ips: unique_ips,
             ekus: self.ekus.to_vec(),
             is_ca: false,
             not_before: now - BACKDATE,
@@ -892,6 +997,7 @@ mod tests {
             Role::Admin,
             Role::SuperAdmin,
             Role::Kubelet,
+            Role::KubeletServing,
         ] {
             let rows: Vec<_> = PROFILES.iter().filter(|p| p.role == role).collect();
             assert_eq!(rows.len(), 1, "{role:?}");
@@ -1004,14 +1110,15 @@ mod tests {
             }
         }
         for component in Component::ALL {
-            assert!(!component_flags(component).is_empty(), "{component:?}");
+            assert!(!component_flags(component, &[]).is_empty(), "{component:?}");
             assert_eq!(Component::by_name(component.name()), Some(component));
         }
-        let etcd_only: Vec<&str> = component_flags(Component::KubeApiserver)
-            .into_iter()
-            .filter(|f| f.needs_local_etcd())
-            .map(|f| f.flag)
-            .collect();
+        let etcd_only: Vec<&str> =
+            component_flags(Component::KubeApiserver, &[When::VerifyKubelets])
+                .into_iter()
+                .filter(|f| f.needs_local_etcd())
+                .map(|f| f.flag)
+                .collect();
         assert_eq!(
             etcd_only,
             [

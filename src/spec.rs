@@ -21,6 +21,9 @@ use time::OffsetDateTime;
 pub const DEFAULT_CERT_DIR: &str = "/etc/kubernetes/pki";
 /// Default `--kubeconfig-dir`.
 pub const DEFAULT_KUBECONFIG_DIR: &str = "/etc/kubernetes";
+/// The kubelet's default `--cert-dir`: where it keeps its serving and rotated client
+/// certificates (kubepki's `--kubelet-cert-dir`, `kubelet serving-cert --out-dir`).
+pub const DEFAULT_KUBELET_CERT_DIR: &str = "/var/lib/kubelet/pki";
 /// Default `--apiserver-bind-port` (`localAPIEndpoint.bindPort`).
 pub const DEFAULT_BIND_PORT: u16 = 6443;
 /// Default `--service-cidr` (`networking.serviceSubnet`).

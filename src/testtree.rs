@@ -14,7 +14,8 @@ use crate::tree::reader::{self, Found};
 use rcgen::{CertificateParams, KeyPair};
 use std::path::PathBuf;
 
-/// A temporary tree: the kubeconfig dir is the temp dir, the cert dir its `pki`.
+/// A temporary tree: the kubeconfig dir is the temp dir, the cert dir its `pki`, the
+/// kubelet's certificate directory its `kubelet/pki` (not created).
 pub struct TestTree {
     /// Removes the directory when dropped.
     _dir: tempfile::TempDir,
@@ -26,7 +27,9 @@ impl TestTree {
     /// An empty tree.
     pub fn empty() -> TestTree {
         let dir = tempfile::tempdir().expect("a temp dir");
-        let dirs = TreeDirs::new(Some(dir.path().join("pki")), Some(dir.path().into()));
+        let kubelet_dir = dir.path().join("kubelet/pki");
+        let dirs = TreeDirs::new(Some(dir.path().join("pki")), Some(dir.path().into()))
+            .with_kubelet_dir("--kubelet-cert-dir", Some(&kubelet_dir));
         TestTree { _dir: dir, dirs }
     }
 

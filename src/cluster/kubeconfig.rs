@@ -209,6 +209,34 @@ impl Kubeconfig {
         Kubeconfig::single(cluster_name, server, &creds.ca_pem, user, credentials)
     }
 
+    /// The kubeconfig a kubelet writes after TLS bootstrapping (`/etc/kubernetes/kubelet.conf`
+    /// on a joined worker): cluster `default-cluster` (`server`, the CA embedded), user
+    /// `default-auth` whose `client-certificate` and `client-key` both name `pem`, its
+    /// rotated `kubelet-client-current.pem`, and context `default-context` in namespace
+    /// `default`.
+    pub fn with_client_file(server: &str, ca_pem: &[u8], pem: &str) -> Kubeconfig {
+        let credentials = User {
+            client_certificate: Some(pem.into()),
+            client_key: Some(pem.into()),
+            ..Default::default()
+        };
+        let mut config = Kubeconfig::single(
+            "default-cluster",
+            server,
+            ca_pem,
+            "default-auth",
+            credentials,
+        );
+        let context = &mut config.contexts[0];
+        context.name = "default-context".into();
+        context
+            .context
+            .rest
+            .insert("namespace".into(), "default".into());
+        config.current_context = "default-context".into();
+        config
+    }
+
     /// A kubeconfig for `user` in `cluster_name`, authenticating with a bearer `token`
     /// (kubeadm's `bootstrap-kubelet.conf`).
     pub fn with_token(

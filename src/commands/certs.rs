@@ -1,6 +1,8 @@
 //! `kubepki certs check-expiration|renew|ca-cert-hash|certificate-key|bundle|audit|generations|rollback`.
 
-use super::{Configuration, configured_tree, lock_existing_tree, warn_open_secrets};
+use super::{
+    Configuration, configured_tree, lock_existing_tree, lock_kubelet_dir, warn_open_secrets,
+};
 use crate::cli::{
     AuditArgs, CertsCommand, CheckExpirationArgs, GenerationsArgs, RenewArgs, RollbackArgs,
 };
@@ -82,6 +84,7 @@ fn audit_tree(args: &AuditArgs) -> Result<ExitCode> {
 
 fn check_expiration(args: &CheckExpirationArgs) -> Result<ExitCode> {
     let (_, dirs) = configured_tree(args.config.as_deref(), &args.tree)?;
+    let dirs = dirs.with_kubelet_dir("--kubelet-cert-dir", args.kubelet_cert_dir.as_deref());
     reader::require_tree(&dirs)?;
     let info = ExpirationInfo::read(&dirs, OffsetDateTime::now_utc())?;
     warn_open_secrets(&dirs);
@@ -116,6 +119,7 @@ fn renew_certs(args: &RenewArgs) -> Result<ExitCode> {
         .into());
     }
     let (file, dirs) = configured_tree(args.config.as_deref(), &args.tree)?;
+    let dirs = dirs.with_kubelet_dir("--kubelet-cert-dir", args.kubelet_cert_dir.as_deref());
     let now = OffsetDateTime::now_utc();
     let rows = renewable_rows(&args.names)
         .ok_or_else(|| anyhow!("unknown certificate in {:?}", args.names))?;
@@ -124,6 +128,7 @@ fn renew_certs(args: &RenewArgs) -> Result<ExitCode> {
         .or(file.cluster.certificate_validity_period);
     let validity = validity(cert_validity, DEFAULT_CERT_VALIDITY, "--cert-validity")?;
     let _lock = lock_existing_tree(&dirs, &args.lock)?;
+    let _kubelet_lock = lock_kubelet_dir(&dirs, &args.lock, false)?;
     let request = RenewRequest {
         rows,
         due_within: args.expiring_within,
@@ -133,6 +138,7 @@ fn renew_certs(args: &RenewArgs) -> Result<ExitCode> {
         validity,
         backups: backups(&dirs, args.backup_dir.as_deref(), args.keep),
         now,
+        all: args.names.iter().any(|name| name == "all"),
     };
     let progress = Progress::new("renew", "keys");
     let renewal = renew(&dirs, &request, &|done, total| progress.update(done, total))?;

@@ -8,6 +8,7 @@ mod flags;
 mod init;
 mod join;
 mod kubeconfig;
+mod kubelet;
 mod token;
 
 use crate::cli::{Cli, ClusterArgs, Command, LockArgs, TreeArgs};
@@ -19,7 +20,7 @@ use crate::spec::{ClusterInput, ClusterSpec};
 use crate::tree::TreeDirs;
 use crate::tree::lock::{DEFAULT_LOCK_TIMEOUT, TreeLock};
 use crate::tree::reader::{self, open_secrets};
-use crate::tree::recovery::recover;
+use crate::tree::recovery::{recover, recover_kubelet_dir};
 use anyhow::Result;
 use std::path::Path;
 use std::process::ExitCode;
@@ -35,6 +36,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Join(args) => join::run(&args, cli.verbose),
         Command::Completion { shell } => completion(shell),
         Command::Flags(args) => flags::run(&args),
+        Command::Kubelet { command } => kubelet::run(&command),
         Command::Config { command } => config::run(&command),
     }
 }
@@ -84,6 +86,29 @@ fn lock_existing_tree(dirs: &TreeDirs, lock: &LockArgs) -> Result<TreeLock> {
     let held = lock_tree(dirs, lock)?;
     reader::require_tree(dirs)?;
     Ok(held)
+}
+
+/// Locks the kubelet's certificate directory for a command that may write there, and
+/// finishes what a killed run left in it; `None` when it is not there, unless `required`,
+/// when that is an error naming it (no directory is created outside the tree).
+fn lock_kubelet_dir(dirs: &TreeDirs, lock: &LockArgs, required: bool) -> Result<Option<TreeLock>> {
+    let dir = &dirs.kubelet_dir;
+    if !dir.is_dir() {
+        return match required {
+            true => Err(anyhow::anyhow!(
+                "{}: no such directory (the kubelet's certificate directory; create it, or name \
+                 another with --out-dir)",
+                dir.display()
+            )),
+            false => Ok(None),
+        };
+    }
+    let timeout = lock.lock_timeout.unwrap_or(DEFAULT_LOCK_TIMEOUT);
+    let held = TreeLock::acquire(&[dir], timeout, &|waiting| note("lock", waiting))?;
+    for path in recover_kubelet_dir(dirs)? {
+        recovered(&path);
+    }
+    Ok(Some(held))
 }
 
 /// The configuration file (`--config`), or none, and the tree: `--cert-dir`, else the file's

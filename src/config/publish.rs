@@ -1,7 +1,8 @@
 //! What kubepki publishes of a cluster's configuration for `kubeadm join` and the kubelets,
 //! as kubeadm's `upload-config` and `kubelet` phases do: the `ClusterConfiguration`
 //! (`kubeadm.k8s.io/v1beta4`, the fields kubepki knows) and a `KubeletConfiguration`
-//! (`kubelet.config.k8s.io/v1beta1`, kubeadm's defaults). Text only; no I/O.
+//! (`kubelet.config.k8s.io/v1beta1`, kubeadm's defaults); and that same
+//! `KubeletConfiguration` hardened, for `kubepki kubelet config`. Text only; no I/O.
 
 use crate::spec::ClusterSpec;
 use anyhow::{Context, Result, anyhow};
@@ -55,13 +56,34 @@ pub fn cluster_configuration(
 /// certificates of the CA in `ca_file` and by webhook, no anonymous access, webhook
 /// authorization, rotated client certificates, and the cluster DNS at the tenth service IP.
 pub fn kubelet_configuration(spec: &ClusterSpec, ca_file: &Path) -> Result<String> {
+    yaml(&kubeadm_kubelet_configuration(spec, ca_file)?)
+}
+
+/// `kubelet_configuration` hardened as a security review asks: the read-only port, which
+/// answers without authentication, stated off (`readOnlyPort: 0`, v1beta1's default, which
+/// kubeadm leaves implicit), and with `server_tls_bootstrap` the kubelet asking the cluster
+/// for its serving certificate (`serverTLSBootstrap: true`) instead of signing its own.
+pub fn hardened_kubelet_configuration(
+    spec: &ClusterSpec,
+    ca_file: &Path,
+    server_tls_bootstrap: bool,
+) -> Result<String> {
+    let mut config = kubeadm_kubelet_configuration(spec, ca_file)?;
+    config["readOnlyPort"] = json!(0);
+    if server_tls_bootstrap {
+        config["serverTLSBootstrap"] = json!(true);
+    }
+    yaml(&config)
+}
+
+fn kubeadm_kubelet_configuration(spec: &ClusterSpec, ca_file: &Path) -> Result<Value> {
     let dns_ip = spec.service_cidrs.dns_ip().ok_or_else(|| {
         anyhow!(
             "the service CIDR {} is too small for the cluster DNS IP (its tenth address)",
             spec.service_cidrs
         )
     })?;
-    yaml(&json!({
+    Ok(json!({
         "apiVersion": "kubelet.config.k8s.io/v1beta1",
         "kind": "KubeletConfiguration",
         "authentication": {
@@ -139,5 +161,34 @@ mod tests {
         assert_eq!(value["rotateCertificates"], true);
         let tiny = spec_for(&["--service-cidr", "10.0.0.0/29"]);
         assert!(kubelet_configuration(&tiny, Path::new("/ca.crt")).is_err());
+    }
+
+    #[test]
+    fn the_hardened_kubelet_configuration_is_kubeadms_plus_what_it_leaves_implicit() {
+        let spec = spec_for(&[]);
+        let ca = Path::new("/etc/kubernetes/pki/ca.crt");
+        let parse = |yaml: String| -> Value { serde_yaml::from_str(&yaml).expect("YAML") };
+        let kubeadm = parse(kubelet_configuration(&spec, ca).expect("YAML"));
+        for bootstrap in [false, true] {
+            let hardened =
+                parse(hardened_kubelet_configuration(&spec, ca, bootstrap).expect("YAML"));
+            let mut added: Vec<&str> = hardened
+                .as_object()
+                .expect("a mapping")
+                .iter()
+                .filter(|(key, value)| kubeadm.get(key.as_str()) != Some(value))
+                .map(|(key, _)| key.as_str())
+                .collect();
+            added.sort_unstable();
+            let expected: &[&str] = match bootstrap {
+                false => &["readOnlyPort"],
+                true => &["readOnlyPort", "serverTLSBootstrap"],
+            };
+            assert_eq!(added, expected);
+            assert_eq!(hardened["readOnlyPort"], 0);
+            assert_eq!(hardened["authorization"]["mode"], "Webhook");
+            assert_eq!(hardened["authentication"]["webhook"]["enabled"], true);
+            assert_eq!(hardened.get("serverTLSBootstrap").is_some(), bootstrap);
+        }
     }
 }

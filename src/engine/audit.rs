@@ -7,7 +7,7 @@
 
 use super::drift::{self, Drift, Field, ValidityDrift, Wanted};
 use crate::pki::inspect::{CertInfo, KeyKind, KeyUsage};
-use crate::profile::{Kind, PROFILES, Profile, Role};
+use crate::profile::{Kind, PROFILES, Profile, Role, Scope};
 use crate::tree::TreeDirs;
 use crate::tree::problem::Problem;
 use crate::tree::reader::{self, Client, FileFacts, FileKind, FoundCert, FoundKey};
@@ -234,7 +234,11 @@ pub fn audit(dirs: &TreeDirs, wanted: &Wanted) -> Result<Audit> {
     };
     let linked_dirs = auditor.linked_subdirs()?;
     let etcd_expected = auditor.etcd_expected()?;
-    for row in PROFILES {
+    // The control plane's tree: a kubelet's serving certificate lives in its own directory.
+    for row in PROFILES
+        .iter()
+        .filter(|row| row.scope == Scope::ControlPlane)
+    {
         let in_linked_dir = row
             .key_file()
             .is_some_and(|key| linked_dirs.iter().any(|dir| key.starts_with(dir)));
@@ -262,7 +266,7 @@ fn skipped(wanted: &Wanted) -> Vec<String> {
     if wanted.spec.is_none() {
         let names: Vec<&str> = PROFILES
             .iter()
-            .filter(|row| drift::depends_on_node(row))
+            .filter(|row| row.scope == Scope::ControlPlane && drift::depends_on_node(row))
             .map(|row| row.cert_name())
             .collect();
         skipped.push(format!(

@@ -52,7 +52,9 @@ impl ExpirationInfo {
     pub fn read(dirs: &TreeDirs, now: OffsetDateTime) -> Result<ExpirationInfo> {
         let (mut certificates, mut certificate_authorities) = (Vec::new(), Vec::new());
         for profile in PROFILES.iter().filter(|p| p.has_certificate()) {
-            let entry = expiration(dirs, profile, now)?;
+            let Some(entry) = expiration(dirs, profile, now)? else {
+                continue;
+            };
             match profile.kind {
                 Kind::Ca => certificate_authorities.push(entry),
                 _ => certificates.push(entry),
@@ -105,15 +107,28 @@ impl Attention {
     }
 }
 
-fn expiration(dirs: &TreeDirs, profile: &Profile, now: OffsetDateTime) -> Result<Expiration> {
+/// The expiry of a row; `None` for an optional row whose files are absent (a kubelet
+/// serving certificate never written here).
+fn expiration(
+    dirs: &TreeDirs,
+    profile: &Profile,
+    now: OffsetDateTime,
+) -> Result<Option<Expiration>> {
     let signing_ca = match profile.kind {
         Kind::Ca => profile,
         _ => profile.issuer_row().unwrap_or(profile),
     };
     let ca_name = (profile.kind != Kind::Ca).then_some(signing_ca.name);
     let found = reader::read_row(dirs, profile)?;
+    if profile.is_optional()
+        && !found
+            .as_ref()
+            .is_some_and(|f| signed_by_issuer(dirs, profile, f))
+    {
+        return Ok(None);
+    }
     let not_after = found.map(|f| f.cert().info.not_after);
-    Ok(Expiration {
+    Ok(Some(Expiration {
         name: profile.cert_name(),
         expiration_date: not_after
             .unwrap_or(
@@ -128,7 +143,17 @@ fn expiration(dirs: &TreeDirs, profile: &Profile, now: OffsetDateTime) -> Result
         ca_name,
         missing: not_after.is_none(),
         not_after,
-    })
+    }))
+}
+
+/// Whether `found`, a certificate of `profile`, is signed by the row's CA as the tree has it:
+/// an optional row's file that is not (the kubelet's own self-signed serving certificate) is
+/// not kubepki's to report.
+fn signed_by_issuer(dirs: &TreeDirs, profile: &Profile, found: &reader::Found) -> bool {
+    let ca = profile
+        .issuer_row()
+        .and_then(|issuer| reader::read_ca(dirs, issuer).ok());
+    ca.is_some_and(|ca| found.cert().info.verify_signed_by(&ca.cert.info).is_ok())
 }
 
 /// apimachinery's `ShortHumanDuration` of `seconds`, as kubeadm's RESIDUAL TIME column.

@@ -4,7 +4,7 @@
 //! external CA (its certificate without its key), as kubeadm does.
 
 use crate::profile::{
-    Component, ComponentFlag, FileKind, FlagValue, Profile, Role, by_role, component_flags,
+    Component, ComponentFlag, FileKind, FlagValue, Profile, Role, When, by_role, component_flags,
 };
 use crate::spec::ClusterSpec;
 use crate::tree::TreeDirs;
@@ -44,11 +44,13 @@ pub struct ComponentFlags {
     pub external_etcd: Vec<&'static str>,
 }
 
-/// The flags of `component` for the tree `dirs` and the cluster `spec`.
+/// The flags of `component` for the tree `dirs` and the cluster `spec`, with the conditional
+/// ones `when` asks for.
 pub fn flags_for(
     component: Component,
     spec: &ClusterSpec,
     dirs: &TreeDirs,
+    when: &[When],
 ) -> Result<ComponentFlags> {
     if component == Component::Etcd && spec.external_etcd {
         bail!(
@@ -57,9 +59,10 @@ pub fn flags_for(
         );
     }
     let external_ca = is_external_ca(dirs)?;
-    let (kept, dropped): (Vec<&ComponentFlag>, Vec<&ComponentFlag>) = component_flags(component)
-        .into_iter()
-        .partition(|f| !(spec.external_etcd && f.needs_local_etcd()));
+    let (kept, dropped): (Vec<&ComponentFlag>, Vec<&ComponentFlag>) =
+        component_flags(component, when)
+            .into_iter()
+            .partition(|f| !(spec.external_etcd && f.needs_local_etcd()));
     let flags = kept
         .into_iter()
         .map(|f| setting(f, spec, dirs, external_ca))
@@ -118,7 +121,7 @@ mod tests {
     use crate::spec::tests::spec_for;
 
     fn args(component: Component, cli: &[&str], dirs: &TreeDirs) -> Vec<String> {
-        let flags = flags_for(component, &spec_for(cli), dirs).unwrap();
+        let flags = flags_for(component, &spec_for(cli), dirs, &[]).unwrap();
         flags.flags.iter().map(FlagSetting::arg).collect()
     }
 
@@ -154,6 +157,27 @@ mod tests {
     }
 
     #[test]
+    fn verifying_kubelets_adds_the_kubelet_certificate_authority() {
+        let flag = "--kubelet-certificate-authority=/k/pki/ca.crt".to_string();
+        let plain = args(Component::KubeApiserver, &[], &tree());
+        assert!(!plain.contains(&flag), "{plain:?}");
+        let spec = spec_for(&[]);
+        let verified = flags_for(
+            Component::KubeApiserver,
+            &spec,
+            &tree(),
+            &[When::VerifyKubelets],
+        )
+        .unwrap();
+        let verified: Vec<String> = verified.flags.iter().map(FlagSetting::arg).collect();
+        assert_eq!(verified.len(), plain.len() + 1);
+        assert!(verified.contains(&flag), "{verified:?}");
+        let mut sorted = verified.clone();
+        sorted.sort();
+        assert_eq!(verified, sorted);
+    }
+
+    #[test]
     fn derived_values_follow_the_spec() {
         let v6 = [
             "--apiserver-advertise-address",
@@ -183,7 +207,7 @@ mod tests {
     fn external_etcd_drops_the_etcd_flags_and_refuses_etcd() {
         let mut spec = spec_for(&[]);
         spec.external_etcd = true;
-        let api = flags_for(Component::KubeApiserver, &spec, &tree()).unwrap();
+        let api = flags_for(Component::KubeApiserver, &spec, &tree(), &[]).unwrap();
         assert!(api.flags.iter().all(|f| !f.flag.starts_with("--etcd-")));
         assert_eq!(
             api.external_etcd,
@@ -194,7 +218,7 @@ mod tests {
                 "etcd-servers"
             ]
         );
-        let error = flags_for(Component::Etcd, &spec, &tree()).unwrap_err();
+        let error = flags_for(Component::Etcd, &spec, &tree(), &[]).unwrap_err();
         assert!(error.to_string().contains("etcd.external"), "{error}");
     }
 

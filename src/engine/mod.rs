@@ -1,5 +1,6 @@
 //! Decide, then carry out, always over the profile table: planning `init`, applying a plan,
-//! renewal, expiry, user kubeconfigs, the bundle of shared material. Commands call the
+//! renewal, expiry, user kubeconfigs, the bundle of shared material, the kubelet's serving
+//! certificate and kubelet.conf repair. Commands call the
 //! engine; the engine prints nothing.
 
 pub mod apply;
@@ -14,5 +15,7 @@ pub mod join;
 pub mod plan;
 pub mod reconcile;
 pub mod renew;
+pub mod repair;
 pub mod rollback;
+pub mod serving;
 pub mod user;

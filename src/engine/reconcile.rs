@@ -11,7 +11,7 @@ use super::drift::{self, Drift, Wanted};
 use super::issue::Capped;
 use super::renew::{Backups, Cas, Due, Kept, check_key, replace_due, signing_ca};
 use crate::pki::keys::Algorithm;
-use crate::profile::Profile;
+use crate::profile::{Profile, Scope};
 use crate::spec::ClusterSpec;
 use crate::tree::TreeDirs;
 use crate::tree::reader::{self, Client, Found};
@@ -102,7 +102,11 @@ pub fn plan(dirs: &TreeDirs, request: &ReconcileRequest) -> Result<ReconcilePlan
         due: Vec::new(),
         cas: Cas::new(),
     };
-    let skipped = |row: &Profile| request.spec.external_etcd && row.needs_local_etcd();
+    // The configuration says nothing of a kubelet's serving certificate (its node and
+    // addresses were given to `kubelet serving-cert`): only the control plane's rows.
+    let skipped = |row: &Profile| {
+        (request.spec.external_etcd && row.needs_local_etcd()) || row.scope != Scope::ControlPlane
+    };
     for row in request.rows.iter().filter(|row| !skipped(row)) {
         let (row_plan, due) = decide(dirs, row, request, &wanted, &mut plan.cas)?;
         plan.rows.push(row_plan);
@@ -266,6 +270,7 @@ mod tests {
     fn files(tree: &TestTree) -> BTreeMap<std::path::PathBuf, Vec<u8>> {
         PROFILES
             .iter()
+            .filter(|row| crate::profile::Selection::All.includes(row))
             .flat_map(|row| tree.dirs.paths_of(row))
             .map(|path| (path.clone(), std::fs::read(&path).expect("a file")))
             .collect()

@@ -43,6 +43,9 @@ pub struct RenewRequest {
     pub backups: Backups,
     /// The one "now" of this run.
     pub now: OffsetDateTime,
+    /// Whether `all` was asked for: then an optional row whose files are absent (a kubelet
+    /// serving certificate that was never written here) is left out, not reported missing.
+    pub all: bool,
 }
 
 /// What happened to one row.
@@ -58,6 +61,9 @@ pub enum Outcome {
     Delegated(PathBuf),
     /// Its CA's key is absent (external CA): cannot be renewed here.
     External(&'static str),
+    /// An optional row's file that its CA did not sign (the kubelet's own self-signed
+    /// serving certificate): not kubepki's, left alone.
+    Foreign(PathBuf),
 }
 
 /// The result of a renew run.
@@ -110,6 +116,9 @@ pub fn renew(
     let mut due = Vec::new();
     for row in &request.rows {
         let (outcome, renewal) = decide(dirs, row, request, &mut cas)?;
+        if request.all && row.is_optional() && outcome == Outcome::Missing {
+            continue;
+        }
         outcomes.push((*row, outcome));
         due.extend(renewal);
     }
@@ -191,6 +200,33 @@ pub fn replace_due(
     Ok(Kept { generation, pruned })
 }
 
+/// Keeps the current files of `row` as a new generation in `backups.dir`, recorded as made
+/// by `command` (what it changes: `change`): what `kubelet serving-cert` and `kubelet repair`
+/// replace is kept as renew keeps its rows. The caller replaces the files, then prunes
+/// (`prune`). Returns the generation.
+pub fn keep_row(
+    dirs: &TreeDirs,
+    backups: &Backups,
+    row: &Profile,
+    command: &str,
+    change: &str,
+    now: OffsetDateTime,
+) -> Result<PathBuf> {
+    let generation = generations::new_path(&backups.dir, now)?;
+    let change = RowChange {
+        name: row.cert_name().to_string(),
+        change: change.to_string(),
+        restored_from: None,
+    };
+    generations::keep(dirs, &generation, now, command, &[(row, change)])?;
+    Ok(generation)
+}
+
+/// Removes the generations of `backups.dir` beyond the newest `backups.keep`.
+pub fn prune(backups: &Backups) -> Result<Vec<PathBuf>> {
+    generations::prune(&backups.dir, backups.keep)
+}
+
 /// Signers for the CAs of the re-issued rows only: a run with nothing due loads no CA key.
 fn load_signers(cas: &Cas, due: &[Due]) -> Result<HashMap<&'static str, SigningCa>> {
     let mut signers = HashMap::new();
@@ -236,7 +272,11 @@ fn decide(
         return Ok((Outcome::External(issuer.name), None));
     }
     let cert = found.cert();
-    cert.check_signed_by(&ca.cert.info, issuer.name)?;
+    let signed = cert.check_signed_by(&ca.cert.info, issuer.name);
+    if row.is_optional() && signed.is_err() {
+        return Ok((Outcome::Foreign(cert.path().to_path_buf()), None));
+    }
+    signed?;
     let residual = (cert.info.not_after - request.now).whole_seconds();
     if let Some(window) = request.due_within {
         if residual > i64::try_from(window.as_secs()).unwrap_or(i64::MAX) {
@@ -282,7 +322,7 @@ pub fn check_key(dirs: &TreeDirs, row: &Profile, found: &Found) -> Result<(), Pr
     match found {
         Found::Pair { cert, key: None } => Err(Problem::CertWithoutKey {
             cert: cert.path().to_path_buf(),
-            key: dirs.cert_dir.join(row.key_file().unwrap_or_default()),
+            key: dirs.root_of(row).join(row.key_file().unwrap_or_default()),
         }),
         Found::Pair {
             cert,
@@ -305,7 +345,7 @@ impl Replacement {
     /// The key and certificate, for a pair.
     fn pair(&self) -> Option<(&FileWrite, &FileWrite)> {
         match self {
-            Replacement::Pair { key, cert } => Some((key, cert)),
+            Replacement::Pair { key, cert, .. } => Some((key, cert)),
             Replacement::Kubeconfig(_) => None,
         }
     }
@@ -385,6 +425,7 @@ mod tests {
                 keep: 5,
             },
             now,
+            all: names.iter().any(|n| n == "all"),
         }
     }
 
@@ -529,6 +570,6 @@ mod tests {
         assert_eq!(info.key_algorithm, Some(Algorithm::EcdsaP384));
         let second = spec.now.replace_nanosecond(0).expect("a whole second");
         assert_eq!(info.not_after - second, time::Duration::hours(48));
-        assert_eq!(PROFILES.iter().filter(|p| p.is_renewable()).count(), 12);
+        assert_eq!(PROFILES.iter().filter(|p| p.is_renewable()).count(), 13);
     }
 }

@@ -142,6 +142,7 @@ mod tests {
     fn files(tree: &TestTree) -> BTreeMap<PathBuf, Vec<u8>> {
         PROFILES
             .iter()
+            .filter(|row| crate::profile::Selection::All.includes(row))
             .flat_map(|row| tree.dirs.paths_of(row))
             .map(|path| (path.clone(), std::fs::read(&path).expect("a file")))
             .collect()
@@ -156,6 +157,7 @@ mod tests {
             validity: Duration::from_hours(8760),
             backups: backups(tree),
             now,
+            all: names.iter().any(|n| n == "all"),
         };
         renew(&tree.dirs, &request, &crate::engine::apply::unwatched).expect("renewed");
     }

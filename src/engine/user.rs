@@ -1,10 +1,11 @@
 //! `kubeconfig user`: a kubeconfig for any user, with a fresh key and a client certificate
-//! signed by the cluster CA — the admin row, resolved with another CN and O.
+//! signed by the cluster CA — the admin row, resolved with another CN and O (and the same for
+//! another kubeconfig row, as `kubelet repair` does with the kubelet's).
 
 use super::issue::{By, Capped, KubeconfigOf, SigningCa, issue};
 use crate::duration::Duration;
 use crate::pki::keys::{self, Algorithm};
-use crate::profile::{Role, by_role};
+use crate::profile::{Profile, Role, by_role};
 use crate::spec::DEFAULT_CLUSTER_NAME;
 use crate::tree::TreeDirs;
 use crate::tree::problem::Problem;
@@ -34,6 +35,16 @@ pub struct UserRequest {
 /// The kubeconfig YAML for `user`, and whether its certificate ends with the cluster CA,
 /// earlier than asked.
 pub fn user_kubeconfig(dirs: &TreeDirs, user: &UserRequest) -> Result<(Vec<u8>, Option<Capped>)> {
+    kubeconfig_of(by_role(Role::Admin), dirs, user)
+}
+
+/// `user_kubeconfig` with the kubeconfig row `row` (its usages) instead of the admin row;
+/// the server and cluster name still default to admin.conf's.
+pub fn kubeconfig_of(
+    row: &'static Profile,
+    dirs: &TreeDirs,
+    user: &UserRequest,
+) -> Result<(Vec<u8>, Option<Capped>)> {
     let admin = by_role(Role::Admin);
     let ca_row = by_role(Role::ClusterCa);
     let ca = reader::read_signing_ca(dirs, ca_row, user.now)?;
@@ -68,9 +79,9 @@ pub fn user_kubeconfig(dirs: &TreeDirs, user: &UserRequest) -> Result<(Vec<u8>, 
         .or(signer.cert.key_algorithm)
         .unwrap_or(Algorithm::Rsa2048);
     let wanted_end = user.now + user.validity.to_time();
-    let request = admin.user_request(&user.name, &user.groups, &signer.cert, wanted_end);
+    let request = row.user_request(&user.name, &user.groups, &signer.cert, wanted_end);
     let capped = Capped::of(&user.name, ca_row.name, &request, wanted_end);
-    let issued = issue(admin, &request, keys::generate(algorithm)?, By::Ca(&signer))?;
+    let issued = issue(row, &request, keys::generate(algorithm)?, By::Ca(&signer))?;
     let of = KubeconfigOf::New {
         cluster_name: &cluster_name,
         server: &server,

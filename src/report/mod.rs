@@ -10,6 +10,7 @@ mod flags;
 mod generations;
 mod init;
 mod join;
+mod kubelet;
 mod reconcile;
 mod renew;
 
@@ -23,6 +24,7 @@ pub use join::{
     JoinReport, print_join, print_join_commands, print_manifests, print_removed_tokens,
     print_token, print_token_list,
 };
+pub use kubelet::{print_repair, print_serving};
 pub use reconcile::print_reconcile;
 pub use renew::{missing_notice, print_renewal};
 

@@ -4,7 +4,7 @@
 use super::stdout;
 use crate::duration::Duration;
 use crate::engine::renew::{Kept, Outcome, Renewal};
-use crate::profile::{Component, Group, Profile};
+use crate::profile::{Component, Group, Profile, Scope};
 use crate::tree::TreeDirs;
 use anyhow::Result;
 
@@ -50,7 +50,10 @@ pub fn missing_notice(missing: &[&Profile], dirs: &TreeDirs) {
             Group::Certs => "certs",
             Group::Kubeconfig => "kubeconfig",
         };
-        let phase = dirs.command(&format!("init phase {group} {}", row.name));
+        let phase = match row.scope {
+            Scope::ControlPlane => dirs.command(&format!("init phase {group} {}", row.name)),
+            Scope::Kubelet => "kubepki kubelet serving-cert".to_string(),
+        };
         eprintln!(
             "kubepki: missing: {}, so it cannot be renewed (`{phase}` writes it)",
             row.cert_name()
@@ -86,6 +89,12 @@ fn outcome_line(row: &Profile, outcome: &Outcome) -> String {
         ),
         Outcome::External(ca) => format!(
             "[renew] {long} can't be renewed: its CA {ca:?} is external (its key is absent)\n"
+        ),
+        Outcome::Foreign(path) => format!(
+            "[renew] {}: left alone, {} is not signed by {:?} (the kubelet's own self-signed certificate?)\n",
+            row.cert_name(),
+            path.display(),
+            row.issuer.unwrap_or_default()
         ),
     }
 }

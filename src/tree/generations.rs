@@ -14,7 +14,7 @@ use super::store::{self, FileWrite};
 use crate::cluster::kubeconfig::Kubeconfig;
 use crate::pki::inspect::CertInfo;
 use crate::pki::{keys, pem};
-use crate::profile::{Kind, Profile, by_cert_name};
+use crate::profile::{Kind, Profile, Scope, by_cert_name};
 use anyhow::{Context, Result, anyhow, bail};
 use rcgen::PublicKeyData;
 use rustls_pki_types::SubjectPublicKeyInfoDer;
@@ -35,6 +35,8 @@ const RECORD: &str = "kubepki-generation.json";
 const PENDING: &str = "kubepki-rollback.pending";
 /// The directory of the cert dir's copies in a generation.
 const CERTS_SUBDIR: &str = "pki";
+/// The directory of the kubelet's certificate directory's copies in a generation.
+const KUBELET_SUBDIR: &str = "kubelet-pki";
 /// How many generations are kept by default.
 pub const DEFAULT_KEEP: usize = 5;
 
@@ -156,12 +158,16 @@ fn stamp(now: OffsetDateTime) -> Result<String> {
 
 /// A row's files and where their copies go in a generation: (file, path below it).
 fn copies(dirs: &TreeDirs, row: &Profile) -> Vec<(PathBuf, PathBuf)> {
+    let under = match row.scope {
+        Scope::ControlPlane => CERTS_SUBDIR,
+        Scope::Kubelet => KUBELET_SUBDIR,
+    };
     match row.kind {
         Kind::Kubeconfig(_) => vec![(dirs.kubeconfig_dir.join(row.file), row.file.into())],
         _ => [row.key_file(), row.cert_file(), row.pub_file()]
             .into_iter()
             .flatten()
-            .map(|rel| (dirs.cert_dir.join(&rel), Path::new(CERTS_SUBDIR).join(rel)))
+            .map(|rel| (dirs.root_of(row).join(&rel), Path::new(under).join(rel)))
             .collect(),
     }
 }

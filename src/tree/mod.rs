@@ -12,8 +12,8 @@ pub mod reader;
 pub mod recovery;
 pub mod store;
 
-use crate::profile::{BOOTSTRAP_KUBECONFIG, FileKind, Kind, Profile};
-use crate::spec::{DEFAULT_CERT_DIR, DEFAULT_KUBECONFIG_DIR};
+use crate::profile::{BOOTSTRAP_KUBECONFIG, FileKind, Kind, Profile, Scope};
+use crate::spec::{DEFAULT_CERT_DIR, DEFAULT_KUBECONFIG_DIR, DEFAULT_KUBELET_CERT_DIR};
 use std::path::{Path, PathBuf};
 use store::{FileWrite, PUBLIC_MODE, SECRET_MODE};
 
@@ -27,6 +27,9 @@ pub struct TreeDirs {
     pub cert_dir: PathBuf,
     /// Kubeconfig files.
     pub kubeconfig_dir: PathBuf,
+    /// The kubelet's certificate directory (its `--cert-dir`): its serving certificate and
+    /// its rotated client certificate `kubelet-client-current.pem`.
+    pub kubelet_dir: PathBuf,
     /// `--config`, `--cert-dir` and `--kubeconfig-dir` as given, in that order.
     given: Vec<(&'static str, PathBuf)>,
 }
@@ -44,7 +47,28 @@ impl TreeDirs {
         TreeDirs {
             cert_dir: cert_dir.unwrap_or_else(|| DEFAULT_CERT_DIR.into()),
             kubeconfig_dir: kubeconfig_dir.unwrap_or_else(|| DEFAULT_KUBECONFIG_DIR.into()),
+            kubelet_dir: DEFAULT_KUBELET_CERT_DIR.into(),
             given,
+        }
+    }
+
+    /// The same tree, with the kubelet's certificate directory `dir` when given (`flag`
+    /// names it in printed commands), else its default.
+    pub fn with_kubelet_dir(mut self, flag: &'static str, dir: Option<&Path>) -> TreeDirs {
+        if let Some(dir) = dir {
+            self.kubelet_dir = dir.to_path_buf();
+            self.given.push((flag, dir.to_path_buf()));
+        }
+        self
+    }
+
+    /// The directory of a row's key and certificate files: the cert dir, or the kubelet's
+    /// for a kubelet row.
+    pub fn root_of(&self, row: &Profile) -> &Path {
+        match (row.kind, row.scope) {
+            (Kind::Kubeconfig(_), _) => &self.kubeconfig_dir,
+            (_, Scope::Kubelet) => &self.kubelet_dir,
+            (_, Scope::ControlPlane) => &self.cert_dir,
         }
     }
 
@@ -81,17 +105,13 @@ impl TreeDirs {
         [row.key_file(), row.cert_file(), row.pub_file()]
             .into_iter()
             .flatten()
-            .map(|rel| self.cert_dir.join(rel))
+            .map(|rel| self.root_of(row).join(rel))
             .collect()
     }
 
     /// The full path of a row's file of `kind`, if the row has one.
     pub fn path_of(&self, row: &Profile, kind: FileKind) -> Option<PathBuf> {
-        let dir = match kind {
-            FileKind::Kubeconfig => &self.kubeconfig_dir,
-            _ => &self.cert_dir,
-        };
-        row.file_of(kind).map(|rel| dir.join(rel))
+        row.file_of(kind).map(|rel| self.root_of(row).join(rel))
     }
 
     /// The bootstrap kubeconfig `join` writes, `<kubeconfig-dir>/bootstrap-kubelet.conf`.
@@ -101,17 +121,17 @@ impl TreeDirs {
 
     /// The write of a row's private key file (mode 0600).
     pub fn key_write(&self, row: &Profile, pem: Vec<u8>) -> FileWrite {
-        self.cert_dir_write(row.key_file(), pem, SECRET_MODE)
+        self.row_write(row, row.key_file(), pem, SECRET_MODE)
     }
 
     /// The write of a row's certificate file (mode 0644).
     pub fn cert_write(&self, row: &Profile, pem: Vec<u8>) -> FileWrite {
-        self.cert_dir_write(row.cert_file(), pem, PUBLIC_MODE)
+        self.row_write(row, row.cert_file(), pem, PUBLIC_MODE)
     }
 
     /// The write of a key pair row's public key file (mode 0600, as kubeadm's `sa.pub`).
     pub fn public_key_write(&self, row: &Profile, pem: Vec<u8>) -> FileWrite {
-        self.cert_dir_write(row.pub_file(), pem, SECRET_MODE)
+        self.row_write(row, row.pub_file(), pem, SECRET_MODE)
     }
 
     /// The write of a kubeconfig row's file (mode 0600).
@@ -124,9 +144,15 @@ impl TreeDirs {
         }
     }
 
-    fn cert_dir_write(&self, rel: Option<PathBuf>, content: Vec<u8>, mode: u32) -> FileWrite {
+    fn row_write(
+        &self,
+        row: &Profile,
+        rel: Option<PathBuf>,
+        content: Vec<u8>,
+        mode: u32,
+    ) -> FileWrite {
         FileWrite {
-            root: self.cert_dir.clone(),
+            root: self.root_of(row).to_path_buf(),
             rel: rel.unwrap_or_default(),
             content,
             mode,

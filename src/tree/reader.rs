@@ -12,7 +12,9 @@ use crate::cluster::bootstrap::{TokenRecord, is_secret_manifest};
 use crate::cluster::kubeconfig::Kubeconfig;
 use crate::pki::inspect::{CertInfo, KeyKind, public_key_kind};
 use crate::pki::{keys, pem};
-use crate::profile::{Kind, PROFILES, Profile, Role, by_role, cert_subdirs};
+use crate::profile::{
+    KUBELET_CLIENT_CURRENT, Kind, PROFILES, Profile, Role, Scope, by_role, cert_subdirs,
+};
 use anyhow::{Context, anyhow};
 use rcgen::{KeyPair, PublicKeyData};
 use rustls_pki_types::SubjectPublicKeyInfoDer;
@@ -184,11 +186,12 @@ pub fn read_pair(dirs: &TreeDirs, row: &Profile) -> Checked<FoundPair> {
         row.cert_file().unwrap_or_default(),
         row.key_file().unwrap_or_default(),
     );
-    let (cert_path, key_path) = (dirs.cert_dir.join(&cert_rel), dirs.cert_dir.join(&key_rel));
-    let cert = read_file(&dirs.cert_dir, &cert_rel)?
+    let root = dirs.root_of(row);
+    let (cert_path, key_path) = (root.join(&cert_rel), root.join(&key_rel));
+    let cert = read_file(root, &cert_rel)?
         .map(|bytes| FoundCert::parse(Place::File(cert_path.clone()), &bytes))
         .transpose()?;
-    let key = read_file(&dirs.cert_dir, &key_rel)?.map(|pem| FoundKey {
+    let key = read_file(root, &key_rel)?.map(|pem| FoundKey {
         place: Place::File(key_path.clone()),
         pem,
     });
@@ -203,7 +206,7 @@ pub fn read_pair(dirs: &TreeDirs, row: &Profile) -> Checked<FoundPair> {
 /// Whether the key file of a row with one exists (a CA without it is external).
 pub fn key_exists(dirs: &TreeDirs, row: &Profile) -> Checked<bool> {
     let key_rel = row.key_file().unwrap_or_default();
-    Ok(read_file(&dirs.cert_dir, &key_rel)?.is_some())
+    Ok(read_file(dirs.root_of(row), &key_rel)?.is_some())
 }
 
 /// A bare key pair row (`sa`) as found; either file may be missing.
@@ -545,7 +548,7 @@ pub fn read_admin(dirs: &TreeDirs) -> Checked<Kubeconfig> {
 pub fn open_secrets(dirs: &TreeDirs) -> Vec<(PathBuf, u32)> {
     let files = PROFILES.iter().filter_map(|row| match row.kind {
         Kind::Kubeconfig(_) => Some(dirs.kubeconfig_dir.join(row.file)),
-        _ => row.key_file().map(|key| dirs.cert_dir.join(key)),
+        _ => row.key_file().map(|key| dirs.root_of(row).join(key)),
     });
     files
         .filter_map(|path| {
@@ -554,6 +557,78 @@ pub fn open_secrets(dirs: &TreeDirs) -> Vec<(PathBuf, u32)> {
             (meta.is_file() && mode & 0o077 != 0).then_some((path, mode))
         })
         .collect()
+}
+
+/// The kubelet's rotated client certificate as found: `kubelet-client-current.pem` in its
+/// certificate directory, one PEM file holding the certificate and its key.
+#[derive(Debug)]
+pub struct RotatedClient {
+    /// The certificate (its place is `kubelet-client-current.pem`).
+    pub cert: FoundCert,
+    /// The key, from the same file.
+    pub key: FoundKey,
+}
+
+impl RotatedClient {
+    /// `kubelet-client-current.pem`, as a kubeconfig names it.
+    pub fn path(&self) -> &Path {
+        self.cert.path()
+    }
+}
+
+/// Reads `<kubelet-dir>/kubelet-client-current.pem`, `None` when it is not there. The
+/// kubelet makes it a symlink to the newest `kubelet-client-<time>.pem` beside it; that one
+/// link is followed when it stays in the directory, and refused when it leads out of it.
+pub fn read_rotated_client(dirs: &TreeDirs) -> Checked<Option<RotatedClient>> {
+    let dir = &dirs.kubelet_dir;
+    let path = dir.join(KUBELET_CLIENT_CURRENT);
+    let unreadable = |why: String| Problem::Unreadable(format!("{}: {why}", path.display()));
+    let meta = match std::fs::symlink_metadata(&path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(unreadable(e.to_string())),
+    };
+    let name = match meta.file_type().is_symlink() {
+        false => PathBuf::from(KUBELET_CLIENT_CURRENT),
+        true => link_beside(dir, &path).map_err(unreadable)?,
+    };
+    let bytes = read_file(dir, &name)?.ok_or_else(|| {
+        unreadable(format!(
+            "links to {}, which is not there",
+            dir.join(&name).display()
+        ))
+    })?;
+    let place = Place::File(path.clone());
+    Ok(Some(RotatedClient {
+        cert: FoundCert::parse(place.clone(), &bytes)?,
+        key: FoundKey { place, pem: bytes },
+    }))
+}
+
+/// The name, in `dir`, of the file the symlink `link` (in `dir`) points at; an error when it
+/// points anywhere else.
+fn link_beside(dir: &Path, link: &Path) -> Result<PathBuf, String> {
+    let target = std::fs::read_link(link).map_err(|e| e.to_string())?;
+    let name = target
+        .file_name()
+        .map(PathBuf::from)
+        .ok_or_else(|| format!("links to {}, not a file", target.display()))?;
+    let parent = match target.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => dir.join(parent),
+        _ => dir.to_path_buf(),
+    };
+    let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    };
+    match same(&parent, dir) {
+        true => Ok(name),
+        false => Err(format!(
+            "links to {} outside {}: not followed",
+            target.display(),
+            dir.display()
+        )),
+    }
 }
 
 /// What a file of the tree is, read without following a link.
@@ -611,6 +686,7 @@ pub fn file_facts(root: &Path, rel: &Path) -> Checked<Option<FileFacts>> {
 pub fn unknown_files(dirs: &TreeDirs) -> Checked<Vec<PathBuf>> {
     let known: Vec<PathBuf> = PROFILES
         .iter()
+        .filter(|row| row.scope == Scope::ControlPlane)
         .flat_map(|row| [row.key_file(), row.cert_file(), row.pub_file()])
         .flatten()
         .collect();
@@ -731,6 +807,7 @@ mod tests {
             let found = read_row(&tree.dirs, profile).expect("readable");
             match (profile.kind, found) {
                 (Kind::KeyPair, None) => {}
+                (_, None) if profile.is_optional() => {}
                 (Kind::Kubeconfig(_), Some(Found::Kubeconfig(k))) => {
                     let (cert, key) = k.embedded().expect("embedded");
                     key.check_belongs_to(cert).expect("its key");

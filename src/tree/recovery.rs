@@ -1,8 +1,8 @@
-//! Finishing what a killed run left in the tree, before a writing command does anything
-//! else: a key and certificate caught between their two renames are completed, the temp
-//! files of dead runs (in the tree, its manifests and its backups) are removed, and a
-//! rollback that was marked under way is finished. Runs under the tree lock, so no other
-//! run is mid-write.
+//! Finishing what a killed run left in the tree (and in the kubelet's certificate
+//! directory), before a writing command does anything else: a key and certificate caught
+//! between their two renames are completed, the temp files of dead runs (in the tree, its
+//! manifests and its backups) are removed, and a rollback that was marked under way is
+//! finished. Runs under the tree lock, so no other run is mid-write.
 
 use crate::profile::cert_subdirs;
 use crate::tree::TreeDirs;
@@ -21,5 +21,13 @@ pub fn recover(dirs: &TreeDirs) -> Result<Vec<PathBuf>> {
     for row in generations::complete_rollback(dirs)? {
         completed.extend(dirs.paths_of(row));
     }
+    Ok(completed)
+}
+
+/// Recovers the kubelet's certificate directory, where `kubelet serving-cert` and `certs
+/// renew` replace the kubelet's serving pair; returns the files completed.
+pub fn recover_kubelet_dir(dirs: &TreeDirs) -> Result<Vec<PathBuf>> {
+    let completed = store::complete_staged(&dirs.kubelet_dir, std::path::Path::new(""))?;
+    store::sweep_stale_temp_files_below(&dirs.kubelet_dir);
     Ok(completed)
 }

@@ -17,6 +17,7 @@ mod hostile_server;
 mod init;
 mod join;
 mod kubectl;
+mod kubelet;
 mod layers;
 mod lock;
 mod openssl;

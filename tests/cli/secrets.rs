@@ -37,7 +37,8 @@ enum Prints {
     NewToken,
     /// `certs certificate-key`: the new key.
     NewCertificateKey,
-    /// `kubeconfig user` without `--output`: the kubeconfig, with its new private key.
+    /// `kubeconfig user` without `--output`, and `kubelet repair` without `--output` on a
+    /// control-plane host: the kubeconfig, with its new private key.
     NewKubeconfig,
     /// `init --config`: a report whose join lines name the configuration's own tokens (as
     /// kubeadm's `init` prints its token), and no other secret.
@@ -53,7 +54,9 @@ impl Prints {
         match words.as_slice() {
             ["token", "generate" | "create", ..] => Prints::NewToken,
             ["certs", "certificate-key", ..] => Prints::NewCertificateKey,
-            ["kubeconfig", "user", rest @ ..] if !rest.contains(&"--output") => {
+            ["kubeconfig", "user", rest @ ..] | ["kubelet", "repair", rest @ ..]
+                if !rest.contains(&"--output") =>
+            {
                 Prints::NewKubeconfig
             }
             ["init", rest @ ..] if rest.contains(&"--config") => Prints::ConfigTokens,
@@ -611,6 +614,43 @@ fn kubeconfig_runs(h: &mut Harness, trees: &Trees) {
     for variant in users {
         h.run(on(cp, &[&["kubeconfig", "user"], variant].concat()), 0);
     }
+    kubelet_runs(h, trees);
+}
+
+/// The kubelet commands on the control plane: a serving certificate, and repair writing a
+/// new kubelet.conf to a file and to stdout.
+fn kubelet_runs(h: &mut Harness, trees: &Trees) {
+    let cp = &trees.control_plane;
+    let kubelet_dir = cp.root().join("kubelet-pki");
+    std::fs::create_dir_all(&kubelet_dir).expect("a kubelet directory");
+    let dir = kubelet_dir.display().to_string();
+    let serving = [
+        "kubelet",
+        "serving-cert",
+        "--node-name",
+        "w1",
+        "--node-ip",
+        "10.0.0.21",
+        "--out-dir",
+        &dir,
+    ];
+    h.run(on(cp, &serving), 0);
+    h.run(
+        on(cp, &["certs", "renew", "all", "--kubelet-cert-dir", &dir]),
+        0,
+    );
+    h.run(on(cp, &["kubelet", "config"]), 0);
+    let output = trees.scratch("w1.conf");
+    let repair = [
+        "kubelet",
+        "repair",
+        "--node-name",
+        "w1",
+        "--kubelet-cert-dir",
+        &dir,
+    ];
+    h.run(on(cp, &[&repair[..], &["--output", &output]].concat()), 0);
+    h.run(on(cp, &repair), 0);
 }
 
 /// The token commands; returns a token `token create` printed and the arguments of the

@@ -5,17 +5,21 @@
 //! Each component is started with the lines `kubepki flags <component>` prints for the tree,
 //! plus only its ports and endpoints (listen and peer URLs, `--etcd-servers`, bind address
 //! and secure ports on 127.0.0.1, free ports chosen here), etcd's data directory and the
-//! API server's audit log (policy `Metadata`: the witness of who authenticated as what).
-//! [`ControlPlane::launch_args`] enforces that: the only flags it replaces are endpoints.
+//! API server's audit log (policy `Metadata`: the witness of who authenticated as what) and
+//! `--kubelet-preferred-address-types=InternalIP` (kubelet stand-ins are reached at their
+//! Node's InternalIP, 127.0.0.1). [`ControlPlane::launch_args`] enforces that: the only
+//! flags it replaces are endpoints. The kubelet binary of the same build is there too
+//! ([`ControlPlane::binary`]), for loading configurations.
 //!
 //! Every process is a [`Proc`]: stopped by its PID, killed when the control plane is dropped,
 //! also during a panic, when the logs' last lines are printed and the work directory kept.
 //! Every wait is bounded and names what it waited for, with the logs, when it gives up.
 //!
-//! The API is meant to grow with the kubelet's proofs (#13, item 2): [`Setup::flags_args`]
-//! adds arguments to a component's `kubepki flags` (say `--verify-kubelets`), and
-//! [`ControlPlane::kubectl`], [`ControlPlane::whoami`] and [`ControlPlane::client`] reach
-//! the API server as any kubeconfig or certificate.
+//! [`Setup::flags_args`] adds arguments to a component's `kubepki flags` (the tier gives
+//! the API server `--verify-kubelets`), [`ControlPlane::kubelet_dir`] is the control-plane
+//! node's kubelet certificate directory, and [`ControlPlane::kubectl`],
+//! [`ControlPlane::whoami`] and [`ControlPlane::client`] reach the API server as any
+//! kubeconfig or certificate.
 
 use super::apiclient::ApiClient;
 use super::audit::{self, AuditLog, Event};
@@ -36,6 +40,8 @@ const INSTALL_ETCD: &str = "apt-get update && apt-get install -y etcd-server";
 pub const INSTALL_KUBECTL: &str = "apt-get update && apt-get install -y kubernetes-client";
 /// The control plane's node name.
 pub const NODE: &str = "cp1";
+/// The kubelet binary, run only as far as loading and validating its configuration.
+pub const KUBELET: &str = "kubelet";
 /// How long the API server may take to be ready, and a controller to lead.
 const STARTUP: Duration = Duration::from_secs(120);
 /// How long a stopped component may take to exit before it is killed.
@@ -148,6 +154,7 @@ impl ControlPlane {
         let work = tempfile::tempdir().expect("a work directory");
         std::fs::write(work.path().join("audit-policy.yaml"), audit::POLICY).expect("policy");
         std::fs::create_dir(work.path().join("logs")).expect("a log directory");
+        std::fs::create_dir(work.path().join("kubelet-pki")).expect("a kubelet directory");
         let plane = ControlPlane {
             tree,
             work,
@@ -254,6 +261,8 @@ impl ControlPlane {
                 vec![
                     ("--audit-policy-file", work("audit-policy.yaml")),
                     ("--audit-log-path", work("audit.log")),
+                    // Kubelet stand-ins are reached at their Node's InternalIP, 127.0.0.1.
+                    ("--kubelet-preferred-address-types", "InternalIP".into()),
                 ],
             ),
             Component::ControllerManager | Component::Scheduler => {
@@ -307,6 +316,17 @@ impl ControlPlane {
     /// The API server's address.
     pub fn server(&self) -> SocketAddr {
         SocketAddr::from((Ipv4Addr::LOCALHOST, self.ports.apiserver))
+    }
+
+    /// The upstream binary `program` (`kubelet`).
+    pub fn binary(&self, program: &str) -> PathBuf {
+        self.bin.join(program)
+    }
+
+    /// The kubelet's certificate directory of this control plane's own node (created at
+    /// start), where `kubelet serving-cert` writes and `certs renew` renews.
+    pub fn kubelet_dir(&self) -> PathBuf {
+        self.work.path().join("kubelet-pki")
     }
 
     /// A kubeconfig of the tree, by file name (`admin.conf`).
@@ -507,8 +527,9 @@ pub fn kubernetes_bin() -> PathBuf {
         Some(dir) => PathBuf::from(dir),
         None => locate_built(),
     };
-    for component in &Component::ALL[1..] {
-        let binary = dir.join(component.name());
+    let programs = Component::ALL[1..].iter().map(|c| c.name());
+    for program in programs.chain([KUBELET]) {
+        let binary = dir.join(program);
         assert!(
             binary.is_file(),
             "{} is missing; build it with scripts/kubernetes-tier (or run ./scripts/test, which does)",

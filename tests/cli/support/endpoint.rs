@@ -20,6 +20,10 @@
 //!   kube-apiserver's bootstrap-token authenticator decides (401 otherwise);
 //! - `GET <path>` → a file of `<manifests>/files/<path>` (a discovery kubeconfig, say).
 //!
+//! Started with [`Endpoint::start_kubelet`], it stands in for a kubelet instead: it serves a
+//! given certificate and key (the `kubelet serving-cert` pair) and demands a client
+//! certificate of a given CA; `/identity` tells who the caller (kube-apiserver) was.
+//!
 //! Every request line, every identity served and every failed TLS handshake is recorded (and
 //! request lines and handshake errors logged to stderr), so tests can check what the server saw. The server stops
 //! when the [`Endpoint`] is dropped.
@@ -82,6 +86,17 @@ impl Endpoint {
         Endpoint::serve_with(listener, server_config(pki, true), manifests)
     }
 
+    /// Stands in for a kubelet on `listener`: serves `cert` and `key`, demands a client
+    /// certificate verified against `ca`.
+    pub fn start_kubelet(listener: TcpListener, cert: &Path, key: &Path, ca: &Path) -> Endpoint {
+        Endpoint::serve_with(listener, server_config_of(cert, key, ca, false), None)
+    }
+
+    /// Its address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
     fn serve_with(
         listener: TcpListener,
         config: ServerConfig,
@@ -133,10 +148,26 @@ impl Drop for Endpoint {
 /// TLS 1.2/1.3 with the tree's apiserver certificate and client auth against ca.crt,
 /// mandatory unless `optional_client_auth`.
 fn server_config(pki: &Path, optional_client_auth: bool) -> ServerConfig {
+    server_config_of(
+        &pki.join("apiserver.crt"),
+        &pki.join("apiserver.key"),
+        &pki.join("ca.crt"),
+        optional_client_auth,
+    )
+}
+
+/// TLS 1.2/1.3 with `cert` and `key`, and client auth against `ca`, mandatory unless
+/// `optional_client_auth`.
+fn server_config_of(
+    cert: &Path,
+    key: &Path,
+    ca: &Path,
+    optional_client_auth: bool,
+) -> ServerConfig {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut roots = RootCertStore::empty();
-    for ca in read_certs(&pki.join("ca.crt")) {
-        roots.add(ca).expect("adding ca.crt to the client roots");
+    for ca in read_certs(ca) {
+        roots.add(ca).expect("adding the CA to the client roots");
     }
     let builder = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone());
     let builder = if optional_client_auth {
@@ -145,15 +176,14 @@ fn server_config(pki: &Path, optional_client_auth: bool) -> ServerConfig {
         builder
     };
     let verifier = builder.build().expect("building the client verifier");
-    let key_path = pki.join("apiserver.key");
-    let key = PrivateKeyDer::from_pem_file(&key_path)
-        .unwrap_or_else(|e| panic!("reading {}: {e:?}", key_path.display()));
+    let key = PrivateKeyDer::from_pem_file(key)
+        .unwrap_or_else(|e| panic!("reading {}: {e:?}", key.display()));
     ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .expect("protocol versions")
         .with_client_cert_verifier(verifier)
-        .with_single_cert(read_certs(&pki.join("apiserver.crt")), key)
-        .expect("apiserver.crt and apiserver.key as the server certificate")
+        .with_single_cert(read_certs(cert), key)
+        .expect("a server certificate and its key")
 }
 
 /// All certificates of a PEM file.

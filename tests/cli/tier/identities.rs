@@ -143,14 +143,18 @@ pub fn front_proxy(plane: &ControlPlane) {
     );
 }
 
-/// `kubepki certs renew all`; every certificate and kubeconfig is new; every component is
-/// restarted, and the API server serves the renewed `apiserver.crt`.
+/// `kubepki certs renew all` (with the kubelet's serving pair of the kubelet proofs); every
+/// certificate and kubeconfig is new; every component is restarted, and the API server
+/// serves the renewed `apiserver.crt`.
 pub fn renew_and_restart(plane: &mut ControlPlane) {
     let before = (
         plane.tree.read("pki/apiserver.crt"),
         plane.tree.read("admin.conf"),
     );
-    let out = plane.kubepki(&["certs", "renew", "all"]);
+    let serving = plane.kubelet_dir().join("kubelet.crt");
+    let serving_before = std::fs::read(&serving).ok();
+    let kubelet_dir = plane.kubelet_dir().display().to_string();
+    let out = plane.kubepki(&["certs", "renew", "all", "--kubelet-cert-dir", &kubelet_dir]);
     crate::support::assert_success(&out, "kubepki certs renew all");
     let after = (
         plane.tree.read("pki/apiserver.crt"),
@@ -159,6 +163,11 @@ pub fn renew_and_restart(plane: &mut ControlPlane) {
     assert!(
         before.0 != after.0 && before.1 != after.1,
         "renew all left files unchanged"
+    );
+    assert!(
+        serving_before.is_some() && std::fs::read(&serving).ok() != serving_before,
+        "renew all left the kubelet's serving certificate {} unchanged",
+        serving.display()
     );
     plane.restart();
     let served = plane.client(None).get("/version", &[]).server_cert;

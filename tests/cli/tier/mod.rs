@@ -16,8 +16,16 @@
 //!   `sa.key` are accepted (and verify with `sa.pub`), while one signed by another key is not;
 //! - `workers`: `token create`, the bootstrap signer's signature of cluster-info, `kubepki
 //!   join`, a CSR made with `bootstrap-kubelet.conf` approved and signed by the controllers,
-//!   the node's certificate authenticating as `system:node:<name>`, and kube-proxy's
-//!   ConfigMap kubeconfig with a token holding `system:node-proxier`'s rights.
+//!   `kubepki kubelet repair` pointing the worker's `kubelet.conf` at the signed
+//!   `kubelet-client-current.pem`, which authenticates as `system:node:<name>`, and
+//!   kube-proxy's ConfigMap kubeconfig with a token holding `system:node-proxier`'s rights;
+//! - `published` (#17): the joined worker's bootstrap token reads the `kubeadm-config` and
+//!   `kubelet-config` ConfigMaps, its node `kubelet-config`, and both parse;
+//! - `kubelet`: the API server (`--verify-kubelets`) reaches a kubelet stand-in serving the
+//!   `kubelet serving-cert` pair through the node proxy and refuses a self-signed one; the
+//!   real kubelet loads and validates `kubelet config`; `kubelet repair` on the control
+//!   plane writes a working `kubelet.conf` for another node. The serving pair is renewed by
+//!   `certs renew all --kubelet-cert-dir` and served again in round 2.
 //!
 //! And `ha`, which the bundle test calls: three hosts' API servers, each on its own tree
 //! from one bundle, against one etcd cluster, each taking every host's kubeconfigs.
@@ -27,9 +35,11 @@
 mod controllers;
 pub mod ha;
 mod identities;
+mod kubelet;
+mod published;
 mod workers;
 
-use crate::support::controlplane::{ControlPlane, Setup};
+use crate::support::controlplane::{Component, ControlPlane, Setup};
 use std::sync::{Mutex, PoisonError};
 
 /// One control plane at a time: two would share the machine's two cores.
@@ -49,7 +59,12 @@ fn upstream_control_plane_on_an_ecdsa_p256_tree() {
 /// certificate, restarts every component and runs every proof again.
 fn run_tier(algorithm: &str) {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(PoisonError::into_inner);
-    let mut plane = ControlPlane::start(Setup::new(algorithm));
+    let mut setup = Setup::new(algorithm);
+    let verify_kubelets = vec!["--verify-kubelets".to_string()];
+    setup
+        .flags_args
+        .push((Component::Apiserver, verify_kubelets));
+    let mut plane = ControlPlane::start(setup);
     let mut nodes = Vec::new();
     step(
         algorithm,
@@ -99,6 +114,23 @@ fn proofs(plane: &ControlPlane, algorithm: &str, round: u32, nodes: &mut Vec<wor
         "kube-proxy's kubeconfig has system:node-proxier's rights",
         &mut || workers::kube_proxy(plane, round),
     );
+    prove(
+        "a bootstrap token and a node read what kubeadm join reads (#17)",
+        &mut || {
+            let node = nodes.last().expect("this round's node");
+            published::join_reads_the_published_configuration(plane, node, round)
+        },
+    );
+    prove(
+        "the API server verifies a kubelet's kubepki serving certificate",
+        &mut || kubelet::apiserver_verifies_the_kubelet(plane, round),
+    );
+    prove("the real kubelet loads kubepki kubelet config", &mut || {
+        kubelet::kubelet_loads_the_config(plane, round)
+    });
+    prove("kubelet repair on the control-plane host", &mut || {
+        kubelet::repair_on_the_control_plane(plane, round)
+    });
 }
 
 /// Runs one proof, saying on stderr which (the test shows it when something fails).

@@ -29,6 +29,8 @@ pub struct Node {
     pub name: String,
     /// `kubelet.conf` pointing at `kubelet-client-current.pem`.
     pub kubeconfig: PathBuf,
+    /// `bootstrap-kubelet.conf`, which `join` wrote.
+    pub bootstrap: PathBuf,
 }
 
 /// A new token, signed by the bootstrap signer; `kubepki join` with it; the kubelet's CSR;
@@ -52,8 +54,10 @@ pub fn join_a_worker(plane: &ControlPlane, round: u32) -> Node {
     );
     assert_eq!(plane.whoami(&bootstrap), expected, "bootstrap-kubelet.conf");
     let pem = kubelet_client_certificate(plane, &worker, &bootstrap, &name);
+    let kubeconfig = repaired_kubelet_conf(&worker, &name, &pem);
     Node {
-        kubeconfig: node_kubeconfig(&worker, &bootstrap, &pem),
+        kubeconfig,
+        bootstrap,
         name,
     }
 }
@@ -227,29 +231,76 @@ fn kubelet_client_certificate(
         "CSR {csr_name}'s condition"
     );
     let cert = BASE64.decode(answer.1).expect("a base64 certificate");
-    let pem = pki.join("kubelet-client-current.pem");
+    let dated = pki.join("kubelet-client-2026-01-01-00-00-00.pem");
     let key_pem = std::fs::read(&key).expect("the kubelet's key");
-    std::fs::write(&pem, [cert, key_pem].concat()).expect("kubelet-client-current.pem");
+    std::fs::write(&dated, [cert, key_pem].concat()).expect("kubelet-client-<time>.pem");
+    let pem = pki.join("kubelet-client-current.pem");
+    std::os::unix::fs::symlink(&dated, &pem).expect("kubelet-client-current.pem");
     pem
 }
 
-/// The `kubelet.conf` a kubelet writes after TLS bootstrapping: the bootstrap kubeconfig's
-/// server and CA, and `client-certificate` and `client-key` both naming `pem`.
-fn node_kubeconfig(worker: &Path, bootstrap: &Path, pem: &Path) -> PathBuf {
-    let config: serde_yaml::Value =
-        serde_yaml::from_slice(&std::fs::read(bootstrap).expect("bootstrap-kubelet.conf"))
-            .expect("a kubeconfig");
-    let cluster = &config["clusters"][0]["cluster"];
-    let server = cluster["server"].as_str().expect("a server");
-    let ca = cluster["certificate-authority-data"]
-        .as_str()
-        .expect("CA data");
-    let pem = pem.display();
-    let text = format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- cluster:\n    certificate-authority-data: {ca}\n    server: {server}\n  name: default-cluster\ncontexts:\n- context:\n    cluster: default-cluster\n    namespace: default\n    user: default-auth\n  name: default-context\ncurrent-context: default-context\nusers:\n- name: default-auth\n  user:\n    client-certificate: {pem}\n    client-key: {pem}\n"
-    );
+/// `kubepki kubelet repair` on the joined worker, whose `kubelet.conf` is broken (as one
+/// whose embedded certificate expired is): it is backed up and rewritten as the kubelet
+/// writes it after TLS bootstrapping, with bootstrap-kubelet.conf's server and CA and
+/// `client-certificate` and `client-key` both naming `pem`; it is then `system:node:<name>`
+/// (checked by `nodes_authenticate`).
+fn repaired_kubelet_conf(worker: &Path, name: &str, pem: &Path) -> PathBuf {
     let path = worker.join("kubelet.conf");
-    std::fs::write(&path, text).expect("kubelet.conf");
+    std::fs::write(&path, "broken: [").expect("a broken kubelet.conf");
+    let backups = worker.join("backups");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_kubepki"));
+    command
+        .args(["kubelet", "repair", "--node-name", name, "--cert-dir"])
+        .arg(worker.join("pki"))
+        .arg("--kubeconfig-dir")
+        .arg(worker)
+        .arg("--kubelet-cert-dir")
+        .arg(worker.join("kubelet/pki"))
+        .arg("--backup-dir")
+        .arg(&backups);
+    let out = run_bounded(command, None, Duration::from_secs(30));
+    assert_success(&out, "kubepki kubelet repair on the worker");
+    let generation = crate::kubelet::generation(&backups);
+    assert_eq!(
+        std::fs::read(generation.join("kubelet.conf"))
+            .ok()
+            .as_deref(),
+        Some(&b"broken: ["[..]),
+        "the broken kubelet.conf, kept in a generation"
+    );
+    let config: serde_yaml::Value =
+        serde_yaml::from_slice(&std::fs::read(&path).expect("kubelet.conf")).expect("YAML");
+    let bootstrap: serde_yaml::Value = serde_yaml::from_slice(
+        &std::fs::read(worker.join("bootstrap-kubelet.conf")).expect("bootstrap-kubelet.conf"),
+    )
+    .expect("YAML");
+    let pem = pem.display().to_string();
+    let user = &config["users"][0];
+    let cluster = &config["clusters"][0];
+    let layout = (
+        config["current-context"].as_str(),
+        config["contexts"][0]["context"]["namespace"].as_str(),
+        cluster["name"].as_str(),
+        user["name"].as_str(),
+        user["user"]["client-certificate"].as_str(),
+        user["user"]["client-key"].as_str(),
+    );
+    assert_eq!(
+        layout,
+        (
+            Some("default-context"),
+            Some("default"),
+            Some("default-cluster"),
+            Some("default-auth"),
+            Some(pem.as_str()),
+            Some(pem.as_str())
+        ),
+        "kubelet.conf's layout, as the kubelet writes it"
+    );
+    assert_eq!(
+        cluster["cluster"], bootstrap["clusters"][0]["cluster"],
+        "server and CA from bootstrap-kubelet.conf"
+    );
     path
 }
 

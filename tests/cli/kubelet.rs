@@ -1,0 +1,185 @@
+//! `kubepki kubelet` from the command line, checked with openssl: the serving certificate
+//! verifies for its node's name and addresses as a server (and not as a client), with
+//! kubeadm's modes, replacing what was there with a backup; `check-expiration` and `renew`
+//! find it through `--kubelet-cert-dir`; `kubelet config` writes what it prints;
+//! `flags kube-apiserver --verify-kubelets` adds exactly `--kubelet-certificate-authority`.
+//! (`tests/cli/tier/kubelet.rs` puts the same files before the real API server and kubelet;
+//! refusals are in the bad-input table of `errors.rs`.)
+
+use crate::support::{TempTree, assert_success, kubepki, openssl};
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+/// `kubepki <args>` on `tree`.
+fn run(tree: &TempTree, args: &[&str]) -> std::process::Output {
+    let mut all: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    all.extend(tree.dir_args());
+    kubepki(&all)
+}
+
+/// The one generation in `dir`.
+pub fn generation(dir: &Path) -> std::path::PathBuf {
+    let generations: Vec<_> = fs::read_dir(dir)
+        .expect("a generations directory")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("kubepki-backup-"))
+        })
+        .collect();
+    assert_eq!(generations.len(), 1, "{generations:?}");
+    generations[0].clone()
+}
+
+fn mode(path: &Path) -> u32 {
+    fs::metadata(path).expect("a file").permissions().mode() & 0o777
+}
+
+#[test]
+fn the_serving_certificate_verifies_for_its_node_as_a_server_and_is_renewed() {
+    let tree = TempTree::new();
+    assert_success(&tree.init("RSA-2048", &[]), "kubepki init");
+    let dir = tree.root().join("kubelet-pki");
+    fs::create_dir(&dir).expect("the kubelet's directory");
+    fs::write(dir.join("kubelet.crt"), "the kubelet's own").expect("a self-signed stand-in");
+    let dir_arg = dir.display().to_string();
+    let out = run(
+        &tree,
+        &[
+            "kubelet",
+            "serving-cert",
+            "--node-name",
+            "worker-1",
+            "--node-ip",
+            "10.0.0.21,fd00::21",
+            "--out-dir",
+            &dir_arg,
+            "--backup-dir",
+            &tree.root().join("backup").display().to_string(),
+        ],
+    );
+    assert_success(&out, "kubepki kubelet serving-cert");
+    let (cert, key) = (dir.join("kubelet.crt"), dir.join("kubelet.key"));
+    assert_eq!((mode(&cert), mode(&key)), (0o644, 0o600));
+    assert_eq!(
+        fs::read(generation(&tree.root().join("backup")).join("kubelet-pki/kubelet.crt")).ok(),
+        Some(b"the kubelet's own".to_vec()),
+        "the replaced file, kept in a generation"
+    );
+    let ca = tree.pki().join("ca.crt");
+    let (ca, cert_arg) = (ca.display().to_string(), cert.display().to_string());
+    for check in [
+        &["-verify_hostname", "worker-1"][..],
+        &["-verify_ip", "10.0.0.21"],
+        &["-verify_ip", "fd00::21"],
+    ] {
+        let mut args = vec!["verify", "-purpose", "sslserver", "-CAfile", &ca];
+        args.extend(check);
+        args.push(&cert_arg);
+        assert_success(&openssl(&args), &format!("openssl verify {check:?}"));
+    }
+    for wrong in [
+        &["-purpose", "sslserver", "-verify_ip", "10.0.0.22"][..],
+        &["-purpose", "sslclient"],
+    ] {
+        let mut args = vec!["verify", "-CAfile", &ca];
+        args.extend(wrong);
+        args.push(&cert_arg);
+        assert!(!openssl(&args).status.success(), "verified with {wrong:?}");
+    }
+    let subject = openssl(&["x509", "-noout", "-subject", "-in", &cert_arg]);
+    assert_eq!(
+        String::from_utf8_lossy(&subject.stdout).trim(),
+        "subject=O = system:nodes, CN = system:node:worker-1"
+    );
+    let table = run(
+        &tree,
+        &["certs", "check-expiration", "--kubelet-cert-dir", &dir_arg],
+    );
+    assert_success(&table, "check-expiration");
+    assert!(String::from_utf8_lossy(&table.stdout).contains("\nkubelet-serving "));
+    let without = run(
+        &tree,
+        &[
+            "certs",
+            "check-expiration",
+            "--kubelet-cert-dir",
+            "/nonexistent",
+        ],
+    );
+    assert!(!String::from_utf8_lossy(&without.stdout).contains("kubelet-serving"));
+    let before = fs::read(&cert).expect("kubelet.crt");
+    let renewed = run(
+        &tree,
+        &["certs", "renew", "all", "--kubelet-cert-dir", &dir_arg],
+    );
+    assert_success(&renewed, "certs renew all");
+    assert_ne!(fs::read(&cert).expect("kubelet.crt"), before);
+    let args = [
+        "verify",
+        "-purpose",
+        "sslserver",
+        "-CAfile",
+        &ca,
+        "-verify_ip",
+        "fd00::21",
+        &cert_arg,
+    ];
+    assert_success(&openssl(&args), "openssl verify of the renewed certificate");
+}
+
+#[test]
+fn kubelet_config_writes_what_it_prints_and_flags_verify_kubelets() {
+    let tree = TempTree::new();
+    assert_success(&tree.init("ECDSA-P256", &[]), "kubepki init");
+    let printed = run(&tree, &["kubelet", "config", "--server-tls-bootstrap"]);
+    assert_success(&printed, "kubelet config");
+    let file = tree.root().join("kubelet-config.yaml");
+    let file_arg = file.display().to_string();
+    let written = run(
+        &tree,
+        &[
+            "kubelet",
+            "config",
+            "--server-tls-bootstrap",
+            "--output",
+            &file_arg,
+        ],
+    );
+    assert_success(&written, "kubelet config --output");
+    assert_eq!(fs::read(&file).expect("written"), printed.stdout);
+    assert_eq!(mode(&file), 0o644);
+    let text = String::from_utf8_lossy(&printed.stdout);
+    let ca = tree.pki().join("ca.crt");
+    for line in [
+        "readOnlyPort: 0\n".to_string(),
+        "serverTLSBootstrap: true\n".into(),
+        format!("    clientCAFile: {}\n", ca.display()),
+    ] {
+        assert!(text.contains(&line), "{line:?} in\n{text}");
+    }
+    let flags = |extra: &[&str]| {
+        let mut args = vec![
+            "flags",
+            "kube-apiserver",
+            "--apiserver-advertise-address",
+            "10.0.0.10",
+        ];
+        args.extend(extra);
+        let out = run(&tree, &args);
+        assert_success(&out, "kubepki flags kube-apiserver");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(String::from)
+            .collect::<Vec<_>>()
+    };
+    let (plain, verified) = (flags(&[]), flags(&["--verify-kubelets"]));
+    let added: Vec<&String> = verified.iter().filter(|l| !plain.contains(l)).collect();
+    assert_eq!(
+        added,
+        [&format!("--kubelet-certificate-authority={}", ca.display())]
+    );
+    assert_eq!(verified.len(), plain.len() + 1);
+}
