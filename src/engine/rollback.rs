@@ -38,6 +38,8 @@ pub fn rollback(dirs: &TreeDirs, request: &RollbackRequest) -> Result<Rollback> 
     let all = generations::list(&request.backups.dir)?;
     let from = target(&all, request)?;
     let plan = restore_plan(&all[from..])?;
+    // The kubelet's serving pair goes back where it was kept from, whatever the default.
+    let dirs = &generations::with_recorded_kubelet_dir(dirs, &plan)?;
     let prepared = generations::prepare(dirs, &plan)?;
     let target = all[from].clone();
     let id_of = |path: &std::path::Path| {

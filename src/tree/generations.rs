@@ -55,6 +55,10 @@ pub struct Record {
     pub command: String,
     /// The rows whose files it holds, as they were before the run, with what it changed.
     pub rows: Vec<RowChange>,
+    /// Where the kubelet rows' files were (the kubelet's certificate directory, made
+    /// absolute), when it holds any: a rollback puts them back there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kubelet_cert_dir: Option<PathBuf>,
 }
 
 /// One row of a generation.
@@ -188,6 +192,10 @@ pub fn keep(
             .format(&time::format_description::well_known::Rfc3339)?,
         command: command.to_string(),
         rows: rows.iter().map(|(_, change)| change.clone()).collect(),
+        kubelet_cert_dir: match rows.iter().any(|(row, _)| row.scope == Scope::Kubelet) {
+            true => Some(std::path::absolute(&dirs.kubelet_dir)?),
+            false => None,
+        },
     };
     let files: Vec<(PathBuf, PathBuf)> =
         rows.iter().flat_map(|(row, _)| copies(dirs, row)).collect();
@@ -242,6 +250,22 @@ pub struct Restore {
     /// The generation holding its copies.
     pub from: PathBuf,
     files: Vec<FileWrite>,
+}
+
+/// `dirs` with the kubelet's certificate directory that the plan's kubelet row was kept
+/// from, when it has one and its generation recorded the directory: where it goes back.
+pub fn with_recorded_kubelet_dir(dirs: &TreeDirs, plan: &RestorePlan) -> Result<TreeDirs> {
+    for (row, generation) in plan {
+        if row.scope == Scope::Kubelet {
+            if let Some(dir) = read_record(generation)?.kubelet_cert_dir {
+                return Ok(TreeDirs {
+                    kubelet_dir: dir,
+                    ..dirs.clone()
+                });
+            }
+        }
+    }
+    Ok(dirs.clone())
 }
 
 /// Puts the prepared rows back pair-safely, in one batch (`store::replace_many`).
@@ -393,7 +417,8 @@ pub fn complete_rollback(dirs: &TreeDirs) -> Result<Vec<&'static Profile>> {
             default_dir(dirs).join(PENDING).display()
         )
     })?;
-    let prepared = prepare(dirs, &plan_of(&generation, &record)?)?;
+    let plan = plan_of(&generation, &record)?;
+    let prepared = prepare(&with_recorded_kubelet_dir(dirs, &plan)?, &plan)?;
     put_back(&prepared)?;
     unmark_rollback(dirs)?;
     Ok(prepared.into_iter().map(|r| r.row).collect())

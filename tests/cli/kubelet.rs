@@ -128,6 +128,24 @@ fn the_serving_certificate_verifies_for_its_node_as_a_server_and_is_renewed() {
         &cert_arg,
     ];
     assert_success(&openssl(&args), "openssl verify of the renewed certificate");
+    // Rolled back without --kubelet-cert-dir, the pair goes back where renew took it from.
+    let before_key = fs::read(generation(&tree.root().join("tmp")).join("kubelet-pki/kubelet.key"));
+    assert_success(&run(&tree, &["certs", "rollback"]), "certs rollback");
+    assert_eq!(
+        fs::read(&cert).ok(),
+        Some(before),
+        "kubelet.crt restored in its directory"
+    );
+    assert_eq!(
+        fs::read(&key).ok(),
+        before_key.ok(),
+        "kubelet.key restored in its directory"
+    );
+    assert!(
+        !Path::new("/var/lib/kubelet/pki/kubelet.crt").exists()
+            || fs::read("/var/lib/kubelet/pki/kubelet.crt").ok() != fs::read(&cert).ok(),
+        "nothing restored into the default kubelet directory"
+    );
 }
 
 #[test]
