@@ -95,8 +95,11 @@ fn renew_certs(args: &RenewArgs) -> Result<ExitCode> {
     })
 }
 
+/// One pin a line for every CA certificate the cluster's readers trust: the cluster CA's,
+/// then during a rotation the CA coming or going (each a `--discovery-token-ca-cert-hash`).
 fn ca_cert_hash(dirs: &TreeDirs) -> Result<ExitCode> {
     let ca = reader::read_ca(dirs, by_role(Role::ClusterCa))?;
-    print_line(&CaPin::of(&ca.cert.info).to_string())?;
+    let pins: Vec<String> = ca.trust.iter().map(|c| CaPin::of(c).to_string()).collect();
+    print_line(&pins.join("\n"))?;
     Ok(ExitCode::SUCCESS)
 }

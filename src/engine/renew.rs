@@ -6,6 +6,7 @@
 use super::issue::{By, Capped, KubeconfigOf, SigningCa, issue};
 use crate::duration::Duration;
 use crate::engine::expiry::short_human_duration;
+use crate::pki::inspect::CertInfo;
 use crate::pki::issue::CertRequest;
 use crate::pki::keys::{self, Algorithm};
 use crate::profile::Profile;
@@ -82,12 +83,40 @@ pub fn default_backup_dir(dirs: &TreeDirs, now: OffsetDateTime) -> Result<PathBu
     Ok(candidate)
 }
 
-/// A row that will be renewed: what is on disk and the request for its successor.
-struct Due {
-    row: &'static Profile,
+/// A row that will be re-issued: what is on disk and the request for its successor.
+pub struct Due {
+    /// The row.
+    pub row: &'static Profile,
     found: Found,
     request: CertRequest,
     algorithm: Algorithm,
+}
+
+impl Due {
+    /// The successor of `found`, the certificate of `row` on disk (its key checked with
+    /// `check_key`): subject and SANs kept, a new validity from `now` ending no later than
+    /// `ca` (the certificate that will sign it), a new key of `algorithm` or of the
+    /// certificate's own.
+    pub fn of(
+        row: &'static Profile,
+        found: Found,
+        ca: &CertInfo,
+        validity: (OffsetDateTime, Duration),
+        algorithm: Option<Algorithm>,
+    ) -> Due {
+        let cert = found.cert();
+        let algorithm = algorithm
+            .or(cert.info.key_algorithm)
+            .unwrap_or(Algorithm::Rsa2048);
+        let (now, validity) = validity;
+        let request = row.renewal_request(&cert.info, now, validity, ca);
+        Due {
+            row,
+            found,
+            request,
+            algorithm,
+        }
+    }
 }
 
 /// The CAs read so far, by row name.
@@ -115,16 +144,12 @@ pub fn renew(
         });
     }
     let signers = load_signers(&cas, &due)?;
-    let algorithms: Vec<Algorithm> = due.iter().map(|d| d.algorithm).collect();
-    let new_keys = keys::generate_all(&algorithms, &|done| on_keys(done, algorithms.len()))?;
-    let mut writes = Vec::new();
-    for (item, key) in due.iter().zip(new_keys) {
-        let issuer = item.row.issuer.unwrap_or_default();
-        let signer = signers
+    let signer_of = |issuer: &str| {
+        signers
             .get(issuer)
-            .ok_or_else(|| anyhow!("internal error: no signer for {issuer}"))?;
-        writes.push(reissue(dirs, item, key, signer)?);
-    }
+            .ok_or_else(|| anyhow!("internal error: no signer for {issuer}"))
+    };
+    let writes = reissue_all(dirs, &due, &signer_of, on_keys)?;
     let originals: Vec<(PathBuf, PathBuf)> = writes
         .iter()
         .flat_map(Replacement::backup_sources)
@@ -162,7 +187,8 @@ fn load_signers(cas: &Cas, due: &[Due]) -> Result<HashMap<&'static str, SigningC
         let key = ca
             .signing_key()?
             .ok_or_else(|| anyhow!("internal error: renewing under the external CA {issuer}"))?;
-        signers.insert(issuer, SigningCa::new(ca.cert.info.clone(), key)?);
+        let signer = SigningCa::new(ca.cert.info.clone(), key)?.trusting(&ca.trust);
+        signers.insert(issuer, signer);
     }
     Ok(signers)
 }
@@ -190,28 +216,16 @@ fn decide(
         return Ok((Outcome::External(issuer.name), None));
     }
     let cert = found.cert();
-    cert.check_signed_by(&ca.cert.info, issuer.name)?;
+    cert.check_signed_by_any(&ca.trust, issuer.name)?;
     let residual = (cert.info.not_after - request.now).whole_seconds();
     if let Some(window) = request.due_within {
         if residual > i64::try_from(window.as_secs()).unwrap_or(i64::MAX) {
             return Ok((Outcome::NotDue(short_human_duration(residual)), None));
         }
     }
-    let algorithm = request
-        .algorithm
-        .or(cert.info.key_algorithm)
-        .unwrap_or(Algorithm::Rsa2048);
-    let cert_request =
-        row.renewal_request(&cert.info, request.now, request.validity, &ca.cert.info);
-    Ok((
-        Outcome::Renewed,
-        Some(Due {
-            row,
-            found,
-            request: cert_request,
-            algorithm,
-        }),
-    ))
+    let validity = (request.now, request.validity);
+    let due = Due::of(row, found, &ca.cert.info, validity, request.algorithm);
+    Ok((Outcome::Renewed, Some(due)))
 }
 
 /// The CA row `issuer`, read once per run and checked to be able to sign at `now`.
@@ -230,7 +244,7 @@ fn signing_ca<'a>(
 
 /// The key beside a certificate must exist and belong to it; renewing over a broken pair
 /// would hide the breakage.
-fn check_key(dirs: &TreeDirs, row: &Profile, found: &Found) -> Result<(), Problem> {
+pub fn check_key(dirs: &TreeDirs, row: &Profile, found: &Found) -> Result<(), Problem> {
     match found {
         Found::Pair { cert, key: None } => Err(Problem::CertWithoutKey {
             cert: cert.path().to_path_buf(),
@@ -247,25 +261,40 @@ fn check_key(dirs: &TreeDirs, row: &Profile, found: &Found) -> Result<(), Proble
     }
 }
 
-/// The files that replace a renewed row.
-enum Replacement {
-    Pair { key: FileWrite, cert: FileWrite },
+/// The files that replace a re-issued row.
+pub enum Replacement {
+    /// A certificate and its key.
+    Pair {
+        /// The key.
+        key: FileWrite,
+        /// The certificate.
+        cert: FileWrite,
+    },
+    /// A kubeconfig, replaced whole.
     Kubeconfig(FileWrite),
+}
+
+/// (file, path under a backup dir) of what `file` replaces: files of the cert dir go under
+/// `pki/`, kubeconfigs at the top, as kubeadm's renew backs them up.
+pub fn backup_source(file: &FileWrite) -> (PathBuf, PathBuf) {
+    let prefix = match file.rel.extension().is_some_and(|e| e == "conf") {
+        true => "",
+        false => "pki",
+    };
+    (file.path(), Path::new(prefix).join(&file.rel))
 }
 
 impl Replacement {
     /// (file, path under the backup dir) of what this replaces.
-    fn backup_sources(&self) -> Vec<(PathBuf, PathBuf)> {
-        let under =
-            |file: &FileWrite, prefix: &str| (file.path(), Path::new(prefix).join(&file.rel));
+    pub fn backup_sources(&self) -> Vec<(PathBuf, PathBuf)> {
         match self {
-            Replacement::Pair { key, cert } => vec![under(key, "pki"), under(cert, "pki")],
-            Replacement::Kubeconfig(file) => vec![under(file, "")],
+            Replacement::Pair { key, cert } => vec![backup_source(key), backup_source(cert)],
+            Replacement::Kubeconfig(file) => vec![backup_source(file)],
         }
     }
 
     /// The key and certificate, for a pair.
-    fn pair(&self) -> Option<(&FileWrite, &FileWrite)> {
+    pub fn pair(&self) -> Option<(&FileWrite, &FileWrite)> {
         match self {
             Replacement::Pair { key, cert } => Some((key, cert)),
             Replacement::Kubeconfig(_) => None,
@@ -273,12 +302,31 @@ impl Replacement {
     }
 
     /// The file, for a kubeconfig (replaced whole).
-    fn whole(&self) -> Option<&FileWrite> {
+    pub fn whole(&self) -> Option<&FileWrite> {
         match self {
             Replacement::Kubeconfig(file) => Some(file),
             Replacement::Pair { .. } => None,
         }
     }
+}
+
+/// The files that replace every row of `due`: new keys generated together (`on_keys` hears
+/// how many are done, of how many), each certificate issued by `signer_of` its issuer, each
+/// kubeconfig embedding what that signer's readers trust.
+pub fn reissue_all<'a>(
+    dirs: &TreeDirs,
+    due: &[Due],
+    signer_of: &dyn Fn(&str) -> Result<&'a SigningCa>,
+    on_keys: &dyn Fn(usize, usize),
+) -> Result<Vec<Replacement>> {
+    let algorithms: Vec<Algorithm> = due.iter().map(|d| d.algorithm).collect();
+    let new_keys = keys::generate_all(&algorithms, &|done| on_keys(done, algorithms.len()))?;
+    let mut writes = Vec::new();
+    for (item, key) in due.iter().zip(new_keys) {
+        let signer = signer_of(item.row.issuer.unwrap_or_default())?;
+        writes.push(reissue(dirs, item, key, signer)?);
+    }
+    Ok(writes)
 }
 
 /// Issues the successor of a due row with `key` and the files that hold it.

@@ -45,7 +45,7 @@ pub fn user_kubeconfig(dirs: &TreeDirs, user: &UserRequest) -> Result<(Vec<u8>, 
                 .display()
         )
     })?;
-    let signer = SigningCa::new(ca.cert.info, ca_key)?;
+    let signer = SigningCa::new(ca.cert.info, ca_key)?.trusting(&ca.trust);
     let admin_conf = reader::read_kubeconfig_file(dirs, admin)?;
     let server = match (&user.server, &admin_conf) {
         (Some(server), _) => server.clone(),
