@@ -1,4 +1,4 @@
-//! `kubepki certs check-expiration|renew|ca-cert-hash|certificate-key|bundle`.
+//! `kubepki certs check-expiration|renew|ca-cert-hash|certificate-key|rotate-ca|bundle`.
 
 use super::{configured_tree, lock_existing_tree, warn_open_secrets};
 use crate::cli::{CertsCommand, CheckExpirationArgs, RenewArgs};
@@ -29,6 +29,7 @@ pub fn run(command: &CertsCommand) -> Result<ExitCode> {
             print_line(&CertificateKey::generate()?.to_hex())?;
             Ok(ExitCode::SUCCESS)
         }
+        CertsCommand::RotateCa(args) => super::rotate::run(args),
         CertsCommand::Bundle { command } => super::bundle::run(command),
     }
 }

@@ -8,6 +8,7 @@ mod flags;
 mod init;
 mod join;
 mod kubeconfig;
+mod rotate;
 mod token;
 
 use crate::cli::{Cli, ClusterArgs, Command, LockArgs, TreeArgs};

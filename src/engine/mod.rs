@@ -1,5 +1,5 @@
 //! Decide, then carry out, always over the profile table: planning `init`, applying a plan,
-//! renewal, expiry, user kubeconfigs, the bundle of shared material. Commands call the
+//! renewal, CA rotation, expiry, user kubeconfigs, the bundle of shared material. Commands call the
 //! engine; the engine prints nothing.
 
 pub mod apply;
@@ -11,4 +11,5 @@ pub mod issue;
 pub mod join;
 pub mod plan;
 pub mod renew;
+pub mod rotate;
 pub mod user;

@@ -9,6 +9,7 @@ mod flags;
 mod init;
 mod join;
 mod renew;
+mod rotate;
 
 pub use bundle::{bundle_absent, print_bundle_written, print_import};
 pub use expiry::{due_notice, expiration_metrics, expiration_tables, print_expiration};
@@ -19,6 +20,7 @@ pub use join::{
     print_token, print_token_list,
 };
 pub use renew::print_renewal;
+pub use rotate::{print_rotation, print_rotation_status};
 
 use crate::engine::issue::Capped;
 use crate::tree::TreeDirs;
