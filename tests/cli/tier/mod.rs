@@ -19,10 +19,15 @@
 //!   the node's certificate authenticating as `system:node:<name>`, and kube-proxy's
 //!   ConfigMap kubeconfig with a token holding `system:node-proxier`'s rights.
 //!
-//! The two control planes run one after the other (a lock), each on its own ports.
+//! - `rotation`: `certs rotate-ca` of every CA and the service-account key through its
+//!   three stages on a third control plane (RSA-2048, the cluster CA rotated to
+//!   ECDSA-P256), with the restarts kubepki prints: see that module.
+//!
+//! The control planes run one after the other (a lock), each on its own ports.
 
 mod controllers;
 mod identities;
+mod rotation;
 mod workers;
 
 use crate::support::controlplane::{ControlPlane, Setup};
@@ -39,6 +44,13 @@ fn upstream_control_plane_on_an_rsa_2048_tree() {
 #[test]
 fn upstream_control_plane_on_an_ecdsa_p256_tree() {
     run_tier("ECDSA-P256");
+}
+
+#[test]
+fn upstream_control_plane_through_a_rotation_of_every_ca() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut plane = ControlPlane::start(Setup::new("RSA-2048"));
+    rotation::run(&mut plane);
 }
 
 /// Starts a control plane on a fresh tree of `algorithm`, runs every proof, renews every
