@@ -19,6 +19,7 @@ mod kubectl;
 mod layers;
 mod lock;
 mod openssl;
+mod rotate;
 mod secrets;
 mod support;
 mod tier;

@@ -244,8 +244,9 @@ fn apply(dirs: &TreeDirs, planned: &Planned, backup_dir: &Path) -> Result<Option
         let mut pending_dirs: Vec<PathBuf> = planned
             .removals
             .iter()
-            .filter_map(|rel| rel.parent().map(Path::to_path_buf))
+            .flat_map(|rel| rel.ancestors().skip(1))
             .filter(|dir| dir.starts_with(PENDING_DIR))
+            .map(Path::to_path_buf)
             .collect();
         pending_dirs.sort_by_key(|dir| std::cmp::Reverse(dir.components().count()));
         pending_dirs.dedup();
