@@ -260,7 +260,8 @@ pub fn write_outside(path: &Path, content: &[u8], mode: u32, replace: bool) -> R
 }
 
 /// Copies `files` that exist into `backup` (created mode 0700), under their relative paths,
-/// each mode 0600, in one batch made durable before it returns. Returns the paths written.
+/// each mode 0600, in one batch made durable before it returns; when none exists, nothing
+/// (not even the directory). Returns the paths written.
 pub fn backup(files: &[(PathBuf, PathBuf)], backup: &Path) -> Result<Vec<PathBuf>> {
     let mut copies = Vec::new();
     for (source, rel) in files {
@@ -273,6 +274,9 @@ pub fn backup(files: &[(PathBuf, PathBuf)], backup: &Path) -> Result<Vec<PathBuf
                 mode: SECRET_MODE,
             });
         }
+    }
+    if copies.is_empty() {
+        return Ok(Vec::new());
     }
     let mut batch = Batch::new(copies.iter(), BACKUP_DIR_MODE)?;
     let paths: Vec<PathBuf> = copies.iter().map(FileWrite::path).collect();
