@@ -8,7 +8,7 @@ use crate::config::InitConfig;
 use crate::engine::flags::trust_flags;
 use crate::engine::renew::default_backup_dir;
 use crate::engine::rotate::restarts::restarts;
-use crate::engine::rotate::{RotateRequest, Stage, rotate, status};
+use crate::engine::rotate::{RotateRequest, Stage, Standing, rotate, status};
 use crate::profile::{Profile, by_name, rotatable_rows};
 use crate::report::{Progress, print_rotation, print_rotation_status};
 use crate::spec::{DEFAULT_CA_VALIDITY, DEFAULT_CERT_VALIDITY, validity};
@@ -107,7 +107,11 @@ fn show_status(dirs: &TreeDirs, rows: &[&'static Profile], args: &RotateArgs) ->
     reader::require_tree(dirs)?;
     let found = status(dirs, rows);
     print_rotation_status(dirs, &found, args.output.into())?;
-    match found.into_iter().find_map(|(_, state)| state.err()) {
+    let problem = found.into_iter().find_map(|(_, standing)| match standing {
+        Standing::Unknown(problem) => Some(problem),
+        _ => None,
+    });
+    match problem {
         Some(problem) => Err(problem.into()),
         None => Ok(ExitCode::SUCCESS),
     }

@@ -7,11 +7,10 @@ use super::{Format, note, stdout};
 use crate::engine::flags::TrustFlag;
 use crate::engine::rotate::restarts::Restart;
 use crate::engine::rotate::state::{Phase, State};
-use crate::engine::rotate::{Rotation, Stage};
+use crate::engine::rotate::{Rotation, Stage, Standing};
 use crate::pki::trust::Anchor;
 use crate::profile::{Kind, PENDING_DIR, Profile, Role};
 use crate::tree::TreeDirs;
-use crate::tree::problem::Problem;
 use anyhow::Result;
 use serde::Serialize;
 use std::path::PathBuf;
@@ -320,7 +319,7 @@ fn afterwards(dirs: &TreeDirs, rotation: &Rotation) -> String {
 /// Prints where the rotations of the rows stand, in `format`.
 pub fn print_rotation_status(
     dirs: &TreeDirs,
-    found: &[(&'static Profile, Result<State, Problem>)],
+    found: &[(&'static Profile, Standing)],
     format: Format,
 ) -> Result<()> {
     let reports: Vec<StatusReport> = found
@@ -376,23 +375,31 @@ struct PlaceReport {
 }
 
 impl StatusReport {
-    fn of(dirs: &TreeDirs, row: &'static Profile, state: &Result<State, Problem>) -> StatusReport {
-        let state = match state {
-            Ok(state) => state,
-            Err(problem) => {
-                return StatusReport {
-                    name: row.name,
-                    phase: None,
-                    complete: false,
-                    description: "cannot be told".into(),
-                    signer: None,
-                    other: None,
-                    places: Vec::new(),
-                    old_signed: Vec::new(),
-                    unfinished: Vec::new(),
-                    next: None,
-                    problem: Some(problem.to_string()),
-                };
+    fn of(dirs: &TreeDirs, row: &'static Profile, standing: &Standing) -> StatusReport {
+        let untold = |description: &str, problem: Option<String>| StatusReport {
+            name: row.name,
+            phase: None,
+            complete: problem.is_none(),
+            description: description.into(),
+            signer: None,
+            other: None,
+            places: Vec::new(),
+            old_signed: Vec::new(),
+            unfinished: Vec::new(),
+            next: None,
+            problem,
+        };
+        let state: &State = match standing {
+            Standing::Read(state) => state,
+            Standing::Absent => return untold("absent from this tree: nothing to rotate", None),
+            Standing::External => {
+                return untold(
+                    "its key is absent (an external CA): it is rotated where its key is",
+                    None,
+                );
+            }
+            Standing::Unknown(problem) => {
+                return untold("cannot be told", Some(problem.to_string()));
             }
         };
         let other_role = match state.phase {
@@ -439,7 +446,7 @@ impl StatusReport {
             (Some(phase), None) => {
                 format!("{}: {}: {}\n", self.name, phase.name(), self.description)
             }
-            (None, None) => format!("{}\n", self.name),
+            (None, None) => return format!("{}: {}\n", self.name, self.description),
         };
         let mut text = head;
         for anchor in self.signer.iter().chain(&self.other) {

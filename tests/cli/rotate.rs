@@ -274,6 +274,25 @@ fn commands_that_read_the_tree_understand_a_rotation() {
 }
 
 #[test]
+fn an_external_ca_is_shown_and_left_alone() {
+    let tree = TempTree::new();
+    tree.init(ALGORITHM, &[]);
+    std::fs::remove_file(tree.pki().join("front-proxy-ca.key")).expect("an external CA");
+    let shown = rotate_ok(&tree, &["status"]);
+    let shown = String::from_utf8_lossy(&shown.stdout).into_owned();
+    assert!(
+        shown.contains("front-proxy-ca: its key is absent (an external CA)"),
+        "{shown}"
+    );
+    assert_refused(
+        &tree,
+        &["front-proxy-ca", "trust"],
+        1,
+        &["front-proxy-ca.key is missing: a rotation needs the key that signs"],
+    );
+}
+
+#[test]
 fn a_second_host_takes_the_same_new_ca_from_the_first_ones_next_directory() {
     let first = TempTree::new();
     first.init(ALGORITHM, &[]);

@@ -26,6 +26,8 @@ use crate::pki::keys::Algorithm;
 use crate::pki::trust::Anchor;
 use crate::profile::{PENDING_DIR, Profile};
 use crate::tree::TreeDirs;
+use crate::tree::problem::Problem;
+use crate::tree::reader;
 use crate::tree::store::{self, FileWrite};
 use anyhow::{Result, bail};
 use state::{Phase, State, read_state};
@@ -286,17 +288,38 @@ fn out_of_order(dirs: &TreeDirs, state: &State, stage: Stage) -> anyhow::Error {
     )
 }
 
-/// Where the rotation of each of `rows` stands, or why it cannot be told.
-pub fn status(
-    dirs: &TreeDirs,
-    rows: &[&'static Profile],
-) -> Vec<(
-    &'static Profile,
-    Result<State, crate::tree::problem::Problem>,
-)> {
-    rows.iter()
-        .map(|row| (*row, read_state(dirs, row)))
-        .collect()
+/// Where the rotation of one row stands, for `status`.
+pub enum Standing {
+    /// Read from its files.
+    Read(Box<State>),
+    /// Its certificate (or public key) and key are both absent: nothing to rotate (an etcd
+    /// CA where etcd is external).
+    Absent,
+    /// Its certificate is there without its key: an external CA, rotated where its key is.
+    External,
+    /// It cannot be told: the files are in a shape no stage leaves, or unreadable.
+    Unknown(Problem),
+}
+
+/// Where the rotation of each of `rows` stands.
+pub fn status(dirs: &TreeDirs, rows: &[&'static Profile]) -> Vec<(&'static Profile, Standing)> {
+    let standing = |row: &'static Profile| -> Standing {
+        let exists =
+            |rel: Option<PathBuf>| reader::read_file(&dirs.cert_dir, &rel.unwrap_or_default());
+        let (signer, key) = match (exists(row.signer_file()), exists(row.key_file())) {
+            (Ok(signer), Ok(key)) => (signer, key),
+            (Err(problem), _) | (_, Err(problem)) => return Standing::Unknown(problem),
+        };
+        match (signer, key) {
+            (None, None) => Standing::Absent,
+            (Some(_), None) => Standing::External,
+            _ => match read_state(dirs, row) {
+                Ok(state) => Standing::Read(Box::new(state)),
+                Err(problem) => Standing::Unknown(problem),
+            },
+        }
+    };
+    rows.iter().map(|row| (*row, standing(row))).collect()
 }
 
 #[cfg(test)]
