@@ -244,8 +244,21 @@ fn commands_that_read_the_tree_understand_a_rotation() {
     }
     let info: Value =
         serde_yaml::from_slice(&tree.read("bootstrap/cluster-info.yaml")).expect("cluster-info");
-    let kubeconfig = info["data"]["kubeconfig"].as_str().expect("a kubeconfig");
-    assert_eq!(kubeconfig.matches("certificate-authority-data").count(), 1);
+    let kubeconfig: Value =
+        serde_yaml::from_str(info["data"]["kubeconfig"].as_str().expect("a kubeconfig"))
+            .expect("cluster-info's kubeconfig");
+    let published = base64::engine::general_purpose::STANDARD
+        .decode(
+            kubeconfig["clusters"][0]["cluster"]["certificate-authority-data"]
+                .as_str()
+                .expect("CA data"),
+        )
+        .expect("base64");
+    assert_eq!(
+        published,
+        tree.read("pki/ca-bundle.crt"),
+        "cluster-info publishes the bundle"
+    );
     let expiry = kubepki(&with_dirs(&["certs", "check-expiration", "-o", "json"]));
     assert_success(&expiry, "check-expiration");
     let expiry: Value = serde_json::from_slice(&expiry.stdout).expect("JSON");
