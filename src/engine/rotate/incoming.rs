@@ -9,7 +9,7 @@ use crate::duration::Duration;
 use crate::engine::issue::{By, issue};
 use crate::pki::keys::{self, Algorithm};
 use crate::pki::trust::Anchor;
-use crate::profile::{Kind, Profile};
+use crate::profile::{Kind, PENDING_DIR, Profile};
 use crate::tree::TreeDirs;
 use crate::tree::reader::read_anchors;
 use crate::tree::store::{FileWrite, PUBLIC_MODE, SECRET_MODE};
@@ -168,7 +168,7 @@ fn read_given(dir: &Path, state: &State, now: OffsetDateTime) -> Result<Given> {
              usual names, as a cert dir or {}/ does)",
             dir.display(),
             dir.join(&key_rel).display(),
-            crate::profile::PENDING_DIR
+            PENDING_DIR
         )
     })?;
     let (anchor, path) = match row.kind {

@@ -8,6 +8,7 @@ use crate::cluster::kubeconfig::Kubeconfig;
 use crate::pki::trust::{self, Anchor};
 use crate::profile::{Kind, Profile, Trust};
 use crate::tree::TreeDirs;
+use crate::tree::problem::Problem;
 use crate::tree::reader::{self, Checked};
 use crate::tree::store::{FileWrite, PUBLIC_MODE, SECRET_MODE};
 use anyhow::{Context, Result};
@@ -109,12 +110,12 @@ pub fn read_places(dirs: &TreeDirs, row: &'static Profile) -> Checked<Vec<Place>
 }
 
 /// The problem of a row whose own certificate or public key file is missing.
-fn reader_missing(row: &Profile, path: PathBuf) -> crate::tree::problem::Problem {
+fn reader_missing(row: &Profile, path: PathBuf) -> Problem {
     match row.kind {
-        Kind::KeyPair => crate::tree::problem::Problem::Missing {
+        Kind::KeyPair => Problem::Missing {
             path,
             hint: "a rotation needs the key pair in place".into(),
         },
-        _ => crate::tree::problem::Problem::CaMissing(path),
+        _ => Problem::CaMissing(path),
     }
 }

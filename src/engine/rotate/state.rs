@@ -10,9 +10,9 @@ use super::Stage;
 use super::places::{Place, read_places};
 use crate::pki::keys;
 use crate::pki::trust::Anchor;
-use crate::profile::{Kind, Profile, Trust};
+use crate::profile::{Kind, PENDING_DIR, Profile, Trust};
 use crate::tree::TreeDirs;
-use crate::tree::problem::Problem;
+use crate::tree::problem::{Place as Where, Problem};
 use crate::tree::reader::{self, Checked, Client, Found, read_anchors, read_file};
 use crate::tree::store;
 use rcgen::KeyPair;
@@ -214,7 +214,7 @@ pub fn read_key(dirs: &TreeDirs, rel: &Path) -> Checked<Option<KeyFile>> {
         return Ok(None);
     };
     let key = keys::from_pem(&pem).map_err(|e| Problem::BadKey {
-        place: crate::tree::problem::Place::File(path.clone()),
+        place: Where::File(path.clone()),
         why: format!("{e:#}"),
     })?;
     Ok(Some(KeyFile { path, pem, key }))
@@ -471,7 +471,7 @@ fn infer_phase(dirs: &TreeDirs, state: &mut State) -> Checked<()> {
         )),
         Phase::Signed if signing_pending => state.unfinished.push(format!(
             "{} still holds what now signs",
-            dirs.cert_dir.join(crate::profile::PENDING_DIR).display()
+            dirs.cert_dir.join(PENDING_DIR).display()
         )),
         _ => {}
     }
