@@ -11,7 +11,7 @@ use crate::net::netaddr::{DnsName, Endpoint, San, ServiceCidrs};
 use crate::pki::keys::Algorithm;
 use crate::pki::pin::CaPin;
 use crate::pki::seal::CertificateKey;
-use crate::profile::{Component, Group, phase_names, renewable_names};
+use crate::profile::{Component, Group, phase_names, renewable_names, rotatable_rows};
 use crate::report::Format;
 use crate::spec::{ClusterInput, JoinInput};
 use crate::tree::TreeDirs;
@@ -231,6 +231,9 @@ pub enum CertsCommand {
     Generations(GenerationsArgs),
     /// Put the tree back as it was before a generation's run [default: the newest].
     Rollback(RollbackArgs),
+    /// Rotate a CA or the service-account key pair in stages (trust, sign, finish), or show
+    /// where rotations stand (status).
+    RotateCa(RotateArgs),
     /// The shared CAs and keys, sealed as kubeadm's kubeadm-certs Secret, for more
     /// control-plane hosts.
     Bundle {
@@ -238,6 +241,57 @@ pub enum CertsCommand {
         #[command(subcommand)]
         command: BundleCommand,
     },
+}
+
+/// `kubepki certs rotate-ca`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Stages, on every control-plane host, restarting what each prints:\n  \
+    trust   the new CA waits in <cert-dir>/next/ and is trusted beside the old one, which signs\n  \
+    sign    the new CA signs; everything it signs is re-issued; the old one is still trusted\n  \
+    finish  the old CA is trusted no more\n\
+    `kubepki certs rotate-ca status` shows where each rotation stands."
+)]
+pub struct RotateArgs {
+    /// What to rotate, or `status` for where every rotation stands.
+    #[arg(value_name = "CA|status", value_parser = PossibleValuesParser::new(rotatable_rows().map(|r| r.name).chain(["status"])))]
+    pub target: String,
+    /// The stage to run, or `status`.
+    #[arg(value_name = "STAGE", value_parser = PossibleValuesParser::new(["trust", "sign", "finish", "status"]))]
+    pub stage: Option<String>,
+    /// trust: take the new CA (or key pair) made on another host from DIR, laid out as a
+    /// cert dir (that host's <cert-dir>/next/, or a copy of it).
+    #[arg(long, value_name = "DIR")]
+    pub from: Option<PathBuf>,
+    /// trust: the new CA's key algorithm [default: the current CA's]; sign: the re-issued
+    /// certificates' [default: each certificate's own].
+    #[arg(long, value_name = "ALGORITHM", value_parser = algorithm_parser(), ignore_case = true)]
+    pub encryption_algorithm: Option<Algorithm>,
+    /// trust: the new CA's validity [default: 87600h].
+    #[arg(long, value_name = "DURATION")]
+    pub ca_validity: Option<Duration>,
+    /// sign: the re-issued certificates' validity [default: 8760h].
+    #[arg(long, value_name = "DURATION")]
+    pub cert_validity: Option<Duration>,
+    /// sign: the directory where replaced files (the old CA key among them) are copied first,
+    /// each run into a new kubepki-backup-<UTC time> there [default: <kubeconfig-dir>/tmp].
+    #[arg(long, value_name = "DIR")]
+    pub backup_dir: Option<PathBuf>,
+    /// List each file the stage would change, and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+    /// kubeadm configuration file: its certificatesDir, encryptionAlgorithm, validity periods and whether etcd is external.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The directories of the tree.
+    #[command(flatten)]
+    pub tree: TreeArgs,
+    /// The tree lock.
+    #[command(flatten)]
+    pub lock: LockArgs,
 }
 
 /// `kubepki certs bundle ...`.

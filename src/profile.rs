@@ -115,6 +115,22 @@ pub enum Renew {
     Reissue,
 }
 
+/// Where the certificates (or, for a key pair, the public keys) that readers trust for a
+/// signing row live: the file `certs rotate-ca` fills with the old and the new one during a
+/// rotation, the one that signs first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Trust {
+    /// Nothing: the row signs nothing others check (leaves, kubeconfigs).
+    None,
+    /// The row's own certificate file (a key pair's public key file): every reader of it
+    /// takes several.
+    InPlace,
+    /// `<stem>.crt` under the cert dir, while it holds more than one certificate: a reader
+    /// of the row's own certificate file takes exactly one (the controller manager's
+    /// `--cluster-signing-cert-file`), so that file stays one certificate.
+    Separate(&'static str),
+}
+
 /// The validity period rule.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Validity {
@@ -153,6 +169,8 @@ pub struct Profile {
     pub renew: Renew,
     /// Where its files live, and who writes them.
     pub scope: Scope,
+    /// Where what it signs is checked from, and so what `certs rotate-ca` rotates.
+    pub trust: Trust,
 }
 
 const CLIENT: Profile = Profile {
@@ -169,6 +187,7 @@ const CLIENT: Profile = Profile {
     role: Role::None,
     renew: Renew::Reissue,
     scope: Scope::ControlPlane,
+    trust: Trust::None,
 };
 
 const CA: Profile = Profile {
@@ -178,6 +197,7 @@ const CA: Profile = Profile {
     ekus: &[],
     validity: Validity::Ca,
     renew: Renew::Never,
+    trust: Trust::InPlace,
     ..CLIENT
 };
 const KUBECONFIG_LOCAL: Kind = Kind::Kubeconfig(Server::Local);
@@ -187,7 +207,7 @@ const SERVING: &[Eku] = &[Eku::ServerAuth, Eku::ClientAuth];
 /// Every row, in kubeadm's phase order: CAs before the certificates they sign.
 #[rustfmt::skip]
 pub static PROFILES: &[Profile] = &[
-    Profile { name: "ca", file: "ca", cn: Cn::Fixed("kubernetes"), role: Role::ClusterCa, long_name: "self-signed Kubernetes CA to provision identities for other Kubernetes components", ..CA },
+    Profile { name: "ca", file: "ca", cn: Cn::Fixed("kubernetes"), role: Role::ClusterCa, trust: Trust::Separate("ca-bundle"), long_name: "self-signed Kubernetes CA to provision identities for other Kubernetes components", ..CA },
     Profile { name: "apiserver", file: "apiserver", cn: Cn::Fixed("kube-apiserver"), sans: Sans::ApiServer, ekus: &[Eku::ServerAuth], long_name: "certificate for serving the Kubernetes API", ..CLIENT },
     Profile { name: "apiserver-kubelet-client", file: "apiserver-kubelet-client", cn: Cn::Fixed("kube-apiserver-kubelet-client"), orgs: &["kubeadm:cluster-admins"], long_name: "certificate for the API server to connect to kubelet", ..CLIENT },
     Profile { name: "front-proxy-ca", file: "front-proxy-ca", cn: Cn::Fixed("front-proxy-ca"), long_name: "self-signed CA to provision identities for front proxy", ..CA },
@@ -197,7 +217,7 @@ pub static PROFILES: &[Profile] = &[
     Profile { name: "etcd-peer", file: "etcd/peer", issuer: Some("etcd-ca"), cn: Cn::NodeName, sans: Sans::EtcdPeer, ekus: SERVING, long_name: "certificate for etcd nodes to communicate with each other", ..CLIENT },
     Profile { name: "etcd-healthcheck-client", file: "etcd/healthcheck-client", issuer: Some("etcd-ca"), cn: Cn::Fixed("kube-etcd-healthcheck-client"), long_name: "certificate for liveness probes to healthcheck etcd", ..CLIENT },
     Profile { name: "apiserver-etcd-client", file: "apiserver-etcd-client", issuer: Some("etcd-ca"), cn: Cn::Fixed("kube-apiserver-etcd-client"), long_name: "certificate the apiserver uses to access etcd", ..CLIENT },
-    Profile { name: "sa", kind: Kind::KeyPair, file: "sa", issuer: None, ekus: &[], renew: Renew::Never, long_name: "private key to sign service account tokens along with its public key", ..CLIENT },
+    Profile { name: "sa", kind: Kind::KeyPair, file: "sa", issuer: None, ekus: &[], renew: Renew::Never, trust: Trust::InPlace, long_name: "private key to sign service account tokens along with its public key", ..CLIENT },
     Profile { name: "admin", kind: KUBECONFIG_ENDPOINT, file: "admin.conf", cn: Cn::Fixed("kubernetes-admin"), orgs: &["kubeadm:cluster-admins"], role: Role::Admin, long_name: "certificate embedded in the kubeconfig file for the admin to use and for kubeadm itself", ..CLIENT },
     Profile { name: "super-admin", kind: KUBECONFIG_ENDPOINT, file: "super-admin.conf", cn: Cn::Fixed("kubernetes-super-admin"), orgs: &["system:masters"], role: Role::SuperAdmin, long_name: "certificate embedded in the kubeconfig file for the super-admin", ..CLIENT },
     // kubeadm 1.33+ (ControlPlaneKubeletLocalMode): the kubelet talks to its local API server.
@@ -232,6 +252,18 @@ pub fn shared_rows(external_etcd: bool) -> impl Iterator<Item = &'static Profile
     PROFILES
         .iter()
         .filter(move |p| p.is_shared() && !(external_etcd && p.needs_local_etcd()))
+}
+
+/// The directory below the cert dir where `certs rotate-ca trust` keeps the new CA (or
+/// service-account key pair) until `sign` makes it the signer: the row's files under their
+/// usual names (`next/ca.key`, `next/etcd/ca.crt`, `next/sa.pub`), a directory that can be
+/// copied to the other control-plane hosts for `trust --from`.
+pub const PENDING_DIR: &str = "next";
+
+/// The rows `certs rotate-ca` rotates, in table order: those whose signatures others check
+/// (the CAs and the service-account key pair).
+pub fn rotatable_rows() -> impl Iterator<Item = &'static Profile> {
+    PROFILES.iter().filter(|p| p.trust != Trust::None)
 }
 
 /// A component whose flags `kubepki flags` prints, with kubeadm's name for it.
@@ -298,6 +330,9 @@ pub enum FlagValue {
     /// CA's certificate without its key (kubeadm's external CA, where the controller
     /// manager's signer must not start).
     SigningFile(&'static str, FileKind),
+    /// The file that holds what readers trust for the named signing row (see `Trust`): its
+    /// own file, or during a rotation of the cluster CA the separate bundle.
+    Trust(&'static str),
     /// The named row's subject common name.
     CommonName(&'static str),
     /// The bootstrap kubeconfig `join` writes (`BOOTSTRAP_KUBECONFIG`).
@@ -397,8 +432,8 @@ use Component::{
     Etcd as ETCD, KubeApiserver as API, KubeControllerManager as KCM, KubeScheduler as SCHED,
     Kubelet as KUBELET,
 };
-use FileKind::{Cert as CRT, Key as KEY, Kubeconfig as CONF, PublicKey as PUB};
-use FlagValue::{File, Fixed, Spec};
+use FileKind::{Cert as CRT, Key as KEY, Kubeconfig as CONF};
+use FlagValue::{File, Fixed, Spec, Trust as Trusted};
 
 /// Every certificate, key, kubeconfig and authentication or authorization flag kubeadm
 /// gives each component (`controlplane/manifests.go`, `etcd/local.go`, the kubelet's
@@ -408,10 +443,10 @@ use FlagValue::{File, Fixed, Spec};
 pub static COMPONENT_FLAGS: &[ComponentFlag] = &[
     flag(API, "advertise-address", Spec(SpecValue::AdvertiseAddress)),
     flag(API, "authorization-mode", Fixed("Node,RBAC")),
-    flag(API, "client-ca-file", File("ca", CRT)),
+    flag(API, "client-ca-file", Trusted("ca")),
     flag(API, "enable-admission-plugins", Fixed("NodeRestriction")),
     flag(API, "enable-bootstrap-token-auth", Fixed("true")),
-    flag(API, "etcd-cafile", File("etcd-ca", CRT)),
+    flag(API, "etcd-cafile", Trusted("etcd-ca")),
     flag(API, "etcd-certfile", File("apiserver-etcd-client", CRT)),
     flag(API, "etcd-keyfile", File("apiserver-etcd-client", KEY)),
     flag(API, "etcd-servers", Spec(SpecValue::EtcdServers)),
@@ -421,27 +456,27 @@ pub static COMPONENT_FLAGS: &[ComponentFlag] = &[
     flag(API, "proxy-client-cert-file", File("front-proxy-client", CRT)),
     flag(API, "proxy-client-key-file", File("front-proxy-client", KEY)),
     flag(API, "requestheader-allowed-names", FlagValue::CommonName("front-proxy-client")),
-    flag(API, "requestheader-client-ca-file", File("front-proxy-ca", CRT)),
+    flag(API, "requestheader-client-ca-file", Trusted("front-proxy-ca")),
     flag(API, "requestheader-extra-headers-prefix", Fixed("X-Remote-Extra-")),
     flag(API, "requestheader-group-headers", Fixed("X-Remote-Group")),
     flag(API, "requestheader-username-headers", Fixed("X-Remote-User")),
     flag(API, "secure-port", Spec(SpecValue::BindPort)),
     flag(API, "service-account-issuer", Spec(SpecValue::ServiceAccountIssuer)),
-    flag(API, "service-account-key-file", File("sa", PUB)),
+    flag(API, "service-account-key-file", Trusted("sa")),
     flag(API, "service-account-signing-key-file", File("sa", KEY)),
     flag(API, "service-cluster-ip-range", Spec(SpecValue::ServiceCidrs)),
     flag(API, "tls-cert-file", File("apiserver", CRT)),
     flag(API, "tls-private-key-file", File("apiserver", KEY)),
     flag(KCM, "authentication-kubeconfig", File("controller-manager", CONF)),
     flag(KCM, "authorization-kubeconfig", File("controller-manager", CONF)),
-    flag(KCM, "client-ca-file", File("ca", CRT)),
+    flag(KCM, "client-ca-file", Trusted("ca")),
     flag(KCM, "cluster-name", Spec(SpecValue::ClusterName)),
     flag(KCM, "cluster-signing-cert-file", FlagValue::SigningFile("ca", CRT)),
     flag(KCM, "cluster-signing-key-file", FlagValue::SigningFile("ca", KEY)),
     flag(KCM, "controllers", Fixed("*,bootstrapsigner,tokencleaner")),
     flag(KCM, "kubeconfig", File("controller-manager", CONF)),
-    flag(KCM, "requestheader-client-ca-file", File("front-proxy-ca", CRT)),
-    flag(KCM, "root-ca-file", File("ca", CRT)),
+    flag(KCM, "requestheader-client-ca-file", Trusted("front-proxy-ca")),
+    flag(KCM, "root-ca-file", Trusted("ca")),
     flag(KCM, "service-account-private-key-file", File("sa", KEY)),
     flag(KCM, "use-service-account-credentials", Fixed("true")),
     flag(SCHED, "authentication-kubeconfig", File("scheduler", CONF)),
@@ -459,13 +494,13 @@ pub static COMPONENT_FLAGS: &[ComponentFlag] = &[
     flag(ETCD, "peer-cert-file", File("etcd-peer", CRT)),
     flag(ETCD, "peer-client-cert-auth", Fixed("true")),
     flag(ETCD, "peer-key-file", File("etcd-peer", KEY)),
-    flag(ETCD, "peer-trusted-ca-file", File("etcd-ca", CRT)),
-    flag(ETCD, "trusted-ca-file", File("etcd-ca", CRT)),
+    flag(ETCD, "peer-trusted-ca-file", Trusted("etcd-ca")),
+    flag(ETCD, "trusted-ca-file", Trusted("etcd-ca")),
     flag(KUBELET, "anonymous-auth", Fixed("false")),
     flag(KUBELET, "authentication-token-webhook", Fixed("true")),
     flag(KUBELET, "authorization-mode", Fixed("Webhook")),
     flag(KUBELET, "bootstrap-kubeconfig", FlagValue::BootstrapKubeconfig),
-    flag(KUBELET, "client-ca-file", File("ca", CRT)),
+    flag(KUBELET, "client-ca-file", Trusted("ca")),
     flag(KUBELET, "cluster-dns", Spec(SpecValue::ClusterDns)),
     flag(KUBELET, "cluster-domain", Spec(SpecValue::ClusterDomain)),
     flag(KUBELET, "kubeconfig", File("kubelet", CONF)),
@@ -492,7 +527,9 @@ impl Profile {
     pub fn readers(&self) -> Vec<Component> {
         let mut readers: Vec<Component> = COMPONENT_FLAGS
             .iter()
-            .filter(|f| matches!(f.value, FlagValue::File(row, _) | FlagValue::SigningFile(row, _) if row == self.name))
+            .filter(|f| {
+                matches!(f.value, FlagValue::File(row, _) | FlagValue::SigningFile(row, _) | FlagValue::Trust(row) if row == self.name)
+            })
             .map(|f| f.component)
             .collect();
         readers.dedup();
@@ -505,7 +542,7 @@ impl ComponentFlag {
     pub fn row(&self) -> Option<&'static Profile> {
         match self.value {
             FlagValue::File(row, _) | FlagValue::SigningFile(row, _) => by_name(row),
-            FlagValue::CommonName(row) => by_name(row),
+            FlagValue::Trust(row) | FlagValue::CommonName(row) => by_name(row),
             _ => None,
         }
     }
@@ -728,6 +765,38 @@ impl Profile {
         }
     }
 
+    /// The file under the cert dir that holds what readers trust for this row during a
+    /// rotation (`ca-bundle.crt`, `etcd/ca.crt`, `sa.pub`); none for rows that sign nothing.
+    pub fn trust_file(&self) -> Option<PathBuf> {
+        match self.trust {
+            Trust::None => None,
+            Trust::InPlace => self.signer_file(),
+            Trust::Separate(stem) => Some(format!("{stem}.crt").into()),
+        }
+    }
+
+    /// The file of the row that holds its signer's certificate, or for a key pair its
+    /// public key, first: `<file>.crt` or `<file>.pub`.
+    pub fn signer_file(&self) -> Option<PathBuf> {
+        self.cert_file().or_else(|| self.pub_file())
+    }
+
+    /// The row's files under `PENDING_DIR`, key first: where a rotation's new CA or key
+    /// pair waits.
+    pub fn pending_files(&self) -> Vec<PathBuf> {
+        let pending = Path::new(PENDING_DIR);
+        self.cert_dir_files()
+            .into_iter()
+            .map(|file| pending.join(file))
+            .collect()
+    }
+
+    /// The rows this row signs, in table order.
+    pub fn signed_rows(&self) -> impl Iterator<Item = &'static Profile> + use<> {
+        let name = self.name;
+        PROFILES.iter().filter(move |p| p.issuer == Some(name))
+    }
+
     /// Whether the row exists only with a local etcd (the etcd CA and what it signs).
     pub fn needs_local_etcd(&self) -> bool {
         self.role == Role::EtcdCa || self.issuer_row().is_some_and(|ca| ca.role == Role::EtcdCa)
@@ -917,6 +986,26 @@ impl Profile {
         }
     }
 
+    /// The request of the CA that succeeds `current`, this CA row's certificate, in a
+    /// rotation: its subject and SANs, a validity of `validity` from `now`.
+    pub fn successor_request(
+        &self,
+        current: &CertInfo,
+        now: OffsetDateTime,
+        validity: Duration,
+    ) -> CertRequest {
+        CertRequest {
+            cn: current.cn.clone(),
+            orgs: current.orgs.clone(),
+            dns_names: current.dns_names.clone(),
+            ips: current.ips.clone(),
+            ekus: self.ekus.to_vec(),
+            is_ca: true,
+            not_before: now - BACKDATE,
+            not_after: now + validity.to_time(),
+        }
+    }
+
     /// The request of a kubeconfig row for another user: this row's usages, with the
     /// subject `user` in `groups`, starting at `ca`'s NotBefore as kubeadm's kubeconfigs do
     /// and ending at `wanted_end` or at `ca`'s end, whichever comes first.
@@ -1101,6 +1190,15 @@ mod tests {
                     assert!(
                         row.file_of(kind).is_some(),
                         "--{}: {kind:?} of {}",
+                        f.flag,
+                        row.name
+                    );
+                }
+                FlagValue::Trust(row) => {
+                    let row = by_name(row).unwrap_or_else(|| panic!("--{}: no row {row}", f.flag));
+                    assert!(
+                        row.trust_file().is_some(),
+                        "--{}: {} trusts nothing",
                         f.flag,
                         row.name
                     );

@@ -366,6 +366,28 @@ impl Kubeconfig {
         })
     }
 
+    /// The current cluster's embedded CA certificate(s), PEM (`certificate-authority-data`).
+    pub fn cluster_ca_pem(&self) -> Result<Vec<u8>> {
+        let (cluster, _) = self.current()?;
+        decode(
+            &cluster.certificate_authority_data,
+            "certificate-authority-data",
+        )
+    }
+
+    /// Replaces the current cluster's embedded CA certificate(s) with `ca_pem`; everything
+    /// else (the user's credentials, whether embedded or in files) stays as it is.
+    pub fn replace_cluster_ca(&mut self, ca_pem: &[u8]) -> Result<()> {
+        let cluster_name = self.current_context()?.cluster.clone();
+        let cluster = self
+            .clusters
+            .iter_mut()
+            .find(|c| c.name == cluster_name)
+            .ok_or_else(|| anyhow!("cluster {cluster_name:?} not found"))?;
+        cluster.cluster.certificate_authority_data = Some(BASE64.encode(ca_pem));
+        Ok(())
+    }
+
     /// The file the current user's client certificate is read from, when it is not embedded
     /// (the kubelet's rotated `kubelet-client-current.pem`).
     pub fn client_certificate_file(&self) -> Result<Option<String>> {
@@ -384,16 +406,8 @@ impl Kubeconfig {
         cert_pem: &[u8],
         key_pem: &[u8],
     ) -> Result<()> {
-        let (cluster_name, user_name) = {
-            let context = self.current_context()?;
-            (context.cluster.clone(), context.user.clone())
-        };
-        let cluster = self
-            .clusters
-            .iter_mut()
-            .find(|c| c.name == cluster_name)
-            .ok_or_else(|| anyhow!("cluster {cluster_name:?} not found"))?;
-        cluster.cluster.certificate_authority_data = Some(BASE64.encode(ca_pem));
+        self.replace_cluster_ca(ca_pem)?;
+        let user_name = self.current_context()?.user.clone();
         let user = self
             .users
             .iter_mut()

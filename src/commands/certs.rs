@@ -1,4 +1,4 @@
-//! `kubepki certs check-expiration|renew|ca-cert-hash|certificate-key|bundle|audit|generations|rollback`.
+//! `kubepki certs check-expiration|renew|ca-cert-hash|certificate-key|rotate-ca|bundle|audit|generations|rollback`.
 
 use super::{
     Configuration, configured_tree, lock_existing_tree, lock_kubelet_dir, warn_open_secrets,
@@ -42,6 +42,7 @@ pub fn run(command: &CertsCommand) -> Result<ExitCode> {
             print_line(&CertificateKey::generate()?.to_hex())?;
             Ok(ExitCode::SUCCESS)
         }
+        CertsCommand::RotateCa(args) => super::rotate::run(args),
         CertsCommand::Bundle { command } => super::bundle::run(command),
         CertsCommand::Audit(args) => audit_tree(args),
         CertsCommand::Generations(args) => list_generations(args),
@@ -231,8 +232,11 @@ fn backups(dirs: &TreeDirs, dir: Option<&Path>, keep: Option<u16>) -> Backups {
     }
 }
 
+/// One pin a line for every CA certificate the cluster's readers trust: the cluster CA's,
+/// then during a rotation the CA coming or going (each a `--discovery-token-ca-cert-hash`).
 fn ca_cert_hash(dirs: &TreeDirs) -> Result<ExitCode> {
     let ca = reader::read_ca(dirs, by_role(Role::ClusterCa))?;
-    print_line(&CaPin::of(&ca.cert.info).to_string())?;
+    let pins: Vec<String> = ca.trust.iter().map(|c| CaPin::of(c).to_string()).collect();
+    print_line(&pins.join("\n"))?;
     Ok(ExitCode::SUCCESS)
 }

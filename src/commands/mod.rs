@@ -9,6 +9,7 @@ mod init;
 mod join;
 mod kubeconfig;
 mod kubelet;
+mod rotate;
 mod token;
 
 use crate::cli::{Cli, ClusterArgs, Command, LockArgs, TreeArgs};

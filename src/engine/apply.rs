@@ -103,9 +103,10 @@ fn remember_existing_ca(step: Step, cas: &mut HashMap<&str, Ca>) -> Result<()> {
     let cert = step
         .existing_cert
         .ok_or_else(|| internal("a reused CA without its certificate"))?;
+    let trust = step.existing_trust;
     let signing = step
         .existing_key
-        .map(|key| SigningCa::new(cert.clone(), key))
+        .map(|key| SigningCa::new(cert.clone(), key).map(|ca| ca.trusting(&trust)))
         .transpose()?;
     cas.insert(step.row.name, Ca { cert, signing });
     Ok(())

@@ -60,6 +60,22 @@ pub fn init_manifests(
     Ok(files)
 }
 
+/// The cluster manifests of the default manifests directory as they must be once `new` files
+/// are written (a rotation's kubeconfigs, admin.conf's CA among them): `cluster-info`
+/// publishes what admin.conf trusts. None when the tree has no admin.conf.
+pub fn manifests_after(
+    dirs: &TreeDirs,
+    new: &[FileWrite],
+    now: OffsetDateTime,
+) -> Result<Vec<FileWrite>> {
+    let admin = dirs.kubeconfig_dir.join(by_role(Role::Admin).file);
+    let admin_written = new.iter().any(|write| write.path() == admin);
+    if !admin_written && !admin.exists() {
+        return Ok(Vec::new());
+    }
+    manifests(&admin_after(dirs, new)?, &dirs.manifests_dir(), &[], now)
+}
+
 /// admin.conf as the tree holds it once `new` files are written: the new one if it is among
 /// them, else the one on disk.
 fn admin_after(dirs: &TreeDirs, new: &[FileWrite]) -> Result<Kubeconfig> {
@@ -182,18 +198,20 @@ pub struct JoinCommand {
     pub endpoint: String,
     /// The token.
     pub token: BootstrapToken,
-    /// The cluster CA's pin.
-    pub pin: CaPin,
+    /// The pins of the CAs admin.conf trusts: the cluster CA's, and during a rotation the
+    /// CA coming or going too (a joining worker accepts cluster-info's bundle if any of its
+    /// certificates has one of them).
+    pub pins: Vec<CaPin>,
 }
 
-/// The join command for `token`: admin.conf's server, and the pin of its CA (the first
-/// certificate of its bundle, the one that signs).
+/// The join command for `token`: admin.conf's server, and the pin of every CA certificate it
+/// embeds (the signer's first).
 pub fn join_command(admin: &Kubeconfig, token: &BootstrapToken) -> Result<JoinCommand> {
     let ca_pem = admin.client_credentials()?.ca_pem;
-    let pin = CaPin::of_bundle(&ca_pem)?
-        .into_iter()
-        .next()
-        .ok_or_else(|| anyhow!("admin.conf holds no CA certificate"))?;
+    let pins = CaPin::of_bundle(&ca_pem)?;
+    if pins.is_empty() {
+        bail!("admin.conf holds no CA certificate");
+    }
     Ok(JoinCommand {
         endpoint: admin
             .server()?
@@ -201,7 +219,7 @@ pub fn join_command(admin: &Kubeconfig, token: &BootstrapToken) -> Result<JoinCo
             .trim_end_matches('/')
             .to_string(),
         token: token.clone(),
-        pin,
+        pins,
     })
 }
 
@@ -257,6 +275,6 @@ mod tests {
         assert_eq!(join.endpoint, "lb.example.com:7443");
         let ca = reader::read_ca(&tree.dirs, by_role(Role::ClusterCa)).expect("the CA");
         let info: &CertInfo = &ca.cert.info;
-        assert_eq!(join.pin, CaPin::of(info));
+        assert_eq!(join.pins, [CaPin::of(info)]);
     }
 }

@@ -1,6 +1,8 @@
 //! `certs check-expiration`'s facts: every row with a certificate (CAs, leaves, and each
 //! kubeconfig's client certificate, kubelet.conf included) read from the tree into kubeadm's
-//! `CertificateExpirationInfo`, plus kubeadm's residual-time format. Reads; writes nothing.
+//! `CertificateExpirationInfo`, plus kubeadm's residual-time format. During a rotation a CA
+//! is trusted beside another (the one coming or going), which is listed too, as
+//! `<name> (also trusted)`. Reads; writes nothing.
 
 use crate::duration::Duration;
 use crate::profile::{Kind, PROFILES, Profile};
@@ -29,8 +31,9 @@ pub struct ExpirationInfo {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Expiration {
-    /// kubeadm's name (`apiserver`, `admin.conf`, `etcd-ca`).
-    pub name: &'static str,
+    /// kubeadm's name (`apiserver`, `admin.conf`, `etcd-ca`), or for a CA trusted beside
+    /// one of these during a rotation, `etcd-ca (also trusted)`.
+    pub name: String,
     /// NotAfter, RFC 3339 UTC (Go's zero time when missing).
     pub expiration_date: String,
     /// Whole seconds until expiry, negative once expired.
@@ -56,12 +59,16 @@ impl ExpirationInfo {
                 continue;
             };
             match profile.kind {
-                Kind::Ca => certificate_authorities.push(entry),
+                Kind::Ca => {
+                    let also = also_trusted(dirs, profile, &entry, now)?;
+                    certificate_authorities.push(entry);
+                    certificate_authorities.extend(also);
+                }
                 _ => certificates.push(entry),
             }
         }
-        certificates.sort_by_key(|e| e.name);
-        certificate_authorities.sort_by_key(|e| e.name);
+        certificates.sort_by(|a, b| a.name.cmp(&b.name));
+        certificate_authorities.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(ExpirationInfo {
             kind: "CertificateExpirationInfo",
             api_version: "output.kubeadm.k8s.io/v1alpha3",
@@ -81,8 +88,11 @@ impl ExpirationInfo {
     /// within `window`, and missing ones.
     pub fn attention(&self, window: Duration) -> Attention {
         let limit = i64::try_from(window.as_secs()).unwrap_or(i64::MAX);
-        let names = |pick: &dyn Fn(&Expiration) -> bool| -> Vec<&'static str> {
-            self.entries().filter(|e| pick(e)).map(|e| e.name).collect()
+        let names = |pick: &dyn Fn(&Expiration) -> bool| -> Vec<String> {
+            self.entries()
+                .filter(|e| pick(e))
+                .map(|e| e.name.clone())
+                .collect()
         };
         Attention {
             due: names(&|e| !e.missing && e.residual_time <= limit),
@@ -95,9 +105,9 @@ impl ExpirationInfo {
 #[derive(Debug, PartialEq, Eq)]
 pub struct Attention {
     /// Expired, or expiring within the window.
-    pub due: Vec<&'static str>,
+    pub due: Vec<String>,
     /// Missing.
-    pub missing: Vec<&'static str>,
+    pub missing: Vec<String>,
 }
 
 impl Attention {
@@ -129,15 +139,8 @@ fn expiration(
     }
     let not_after = found.map(|f| f.cert().info.not_after);
     Ok(Some(Expiration {
-        name: profile.cert_name(),
-        expiration_date: not_after
-            .unwrap_or(
-                OffsetDateTime::UNIX_EPOCH
-                    .replace_year(1)
-                    .unwrap_or(OffsetDateTime::UNIX_EPOCH),
-            )
-            .format(&Rfc3339)
-            .unwrap_or_default(),
+        name: profile.cert_name().to_string(),
+        expiration_date: rfc3339(not_after),
         residual_time: not_after.map_or(0, |t| (t - now).whole_seconds()),
         externally_managed: !reader::key_exists(dirs, signing_ca)?,
         ca_name,
@@ -154,6 +157,41 @@ fn signed_by_issuer(dirs: &TreeDirs, profile: &Profile, found: &reader::Found) -
         .issuer_row()
         .and_then(|issuer| reader::read_ca(dirs, issuer).ok());
     ca.is_some_and(|ca| found.cert().info.verify_signed_by(&ca.cert.info).is_ok())
+}
+
+/// NotAfter as RFC 3339 UTC; Go's zero time when there is none.
+fn rfc3339(not_after: Option<OffsetDateTime>) -> String {
+    let zero = OffsetDateTime::UNIX_EPOCH
+        .replace_year(1)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    not_after
+        .unwrap_or(zero)
+        .format(&Rfc3339)
+        .unwrap_or_default()
+}
+
+/// The CA certificates trusted beside the CA row `profile` (its `entry`) during a rotation,
+/// each an entry of its own.
+fn also_trusted(
+    dirs: &TreeDirs,
+    profile: &Profile,
+    entry: &Expiration,
+    now: OffsetDateTime,
+) -> Result<Vec<Expiration>> {
+    let Some(found) = reader::read_row(dirs, profile)? else {
+        return Ok(Vec::new());
+    };
+    let trusted = reader::trusted_with(dirs, profile, &found.cert().info)?;
+    let others = trusted.into_iter().skip(1).map(|cert| Expiration {
+        name: format!("{} (also trusted)", entry.name),
+        expiration_date: rfc3339(Some(cert.not_after)),
+        residual_time: (cert.not_after - now).whole_seconds(),
+        externally_managed: entry.externally_managed,
+        ca_name: None,
+        missing: false,
+        not_after: Some(cert.not_after),
+    });
+    Ok(others.collect())
 }
 
 /// apimachinery's `ShortHumanDuration` of `seconds`, as kubeadm's RESIDUAL TIME column.

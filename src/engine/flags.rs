@@ -1,14 +1,16 @@
 //! `kubepki flags`: the profile table's component flags resolved for one tree and one
 //! cluster spec — each file flag to the path of its row's file, each derived flag to its
 //! value — as kubeadm's static pod manifests set them. Reads the tree only to tell an
-//! external CA (its certificate without its key), as kubeadm does.
+//! external CA (its certificate without its key), as kubeadm does, and whether a rotation
+//! of the cluster CA points its trust flags at the bundle of old and new (`ca-bundle.crt`).
 
 use crate::profile::{
-    Component, ComponentFlag, FileKind, FlagValue, Profile, Role, When, by_role, component_flags,
+    COMPONENT_FLAGS, Component, ComponentFlag, FileKind, FlagValue, Profile, Role, When, by_role,
+    component_flags,
 };
 use crate::spec::ClusterSpec;
 use crate::tree::TreeDirs;
-use crate::tree::reader::{key_exists, read_file};
+use crate::tree::reader::{key_exists, read_file, separate_trust_in_use};
 use anyhow::{Result, anyhow, bail};
 use serde::Serialize;
 
@@ -74,6 +76,36 @@ pub fn flags_for(
     })
 }
 
+/// A flag of a component that names what a signing row's readers trust.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TrustFlag {
+    /// The component's program name.
+    pub component: &'static str,
+    /// The flag and its value for this tree.
+    #[serde(flatten)]
+    pub setting: FlagSetting,
+}
+
+/// Every component's flag that names `row`'s trust file, resolved for this tree as it is
+/// now: what a rotation's restarts must start the components with.
+pub fn trust_flags(row: &Profile, dirs: &TreeDirs) -> Result<Vec<TrustFlag>> {
+    let flags = COMPONENT_FLAGS
+        .iter()
+        .filter(|f| f.value == FlagValue::Trust(row.name));
+    flags
+        .map(|flag| {
+            Ok(TrustFlag {
+                component: flag.component.name(),
+                setting: FlagSetting {
+                    flag: format!("--{}", flag.flag),
+                    value: trust_path(flag, dirs)?,
+                    row: Some(row.name),
+                },
+            })
+        })
+        .collect()
+}
+
 /// Whether the tree holds the cluster CA's certificate without its key.
 fn is_external_ca(dirs: &TreeDirs) -> Result<bool> {
     let ca = by_role(Role::ClusterCa);
@@ -91,6 +123,7 @@ fn setting(
         FlagValue::File(_, kind) => file_path(flag, dirs, kind)?,
         FlagValue::SigningFile(_, _) if external_ca => String::new(),
         FlagValue::SigningFile(_, kind) => file_path(flag, dirs, kind)?,
+        FlagValue::Trust(_) => trust_path(flag, dirs)?,
         FlagValue::CommonName(_) => row_of(flag)?.common_name(spec),
         FlagValue::BootstrapKubeconfig => dirs.bootstrap_kubeconfig().display().to_string(),
         FlagValue::Spec(value) => value.resolve(spec),
@@ -106,6 +139,18 @@ fn setting(
 fn row_of(flag: &ComponentFlag) -> Result<&'static Profile> {
     flag.row()
         .ok_or_else(|| anyhow!("--{}: the flag table names no row", flag.flag))
+}
+
+/// The file the row's readers trust: its separate bundle while a rotation uses it, else the
+/// row's own certificate (or public key) file.
+fn trust_path(flag: &ComponentFlag, dirs: &TreeDirs) -> Result<String> {
+    let row = row_of(flag)?;
+    if let Some(bundle) = separate_trust_in_use(dirs, row)? {
+        return Ok(bundle.display().to_string());
+    }
+    row.signer_file()
+        .map(|rel| dirs.cert_dir.join(rel).display().to_string())
+        .ok_or_else(|| anyhow!("--{}: row {} trusts nothing", flag.flag, row.name))
 }
 
 fn file_path(flag: &ComponentFlag, dirs: &TreeDirs, kind: FileKind) -> Result<String> {

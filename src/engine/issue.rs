@@ -1,7 +1,8 @@
 //! The one way kubepki makes a certificate, for every command (`init`, `certs renew`,
 //! `kubeconfig user`): a row, its resolved request, a key and a signer become the
 //! certificate, its PEM and the key's PEM; a kubeconfig row's result is then wrapped into its
-//! kubeconfig, new or updated, with the signing CA embedded.
+//! kubeconfig, new or updated, with what the signing CA's readers trust embedded: the CA,
+//! and during a rotation the CA coming or going after it.
 
 use crate::cluster::kubeconfig::{ClientCredentials, Kubeconfig};
 use crate::pki::inspect::CertInfo;
@@ -12,24 +13,44 @@ use anyhow::{Context, Result};
 use rcgen::KeyPair;
 use time::OffsetDateTime;
 
-/// A CA able to sign: its certificate and its signer.
+/// A CA able to sign: its certificate, its signer, and what its readers trust.
 pub struct SigningCa {
     /// The CA certificate.
     pub cert: CertInfo,
     signer: Signer,
+    /// Its certificate, then any other certificate trusted beside it (a rotation's).
+    trust: Vec<CertInfo>,
 }
 
 impl SigningCa {
-    /// The CA of `cert` and `key`. The caller has checked that the certificate is a CA and
-    /// that the key is its own (the tree reader does both): rcgen checks neither.
+    /// The CA of `cert` and `key`, trusted alone. The caller has checked that the
+    /// certificate is a CA and that the key is its own (the tree reader does both): rcgen
+    /// checks neither.
     pub fn new(cert: CertInfo, key: KeyPair) -> Result<SigningCa> {
         let signer = issue::existing_ca(&cert.der, key)?;
-        Ok(SigningCa { cert, signer })
+        let trust = vec![cert.clone()];
+        Ok(SigningCa {
+            cert,
+            signer,
+            trust,
+        })
     }
 
-    /// The CA certificate as PEM, as kubeconfigs embed it.
-    pub fn cert_pem(&self) -> Vec<u8> {
-        pem::encode("CERTIFICATE", &self.cert.der).into_bytes()
+    /// The same CA, trusted with the certificates of `trusted` that are not its own (those
+    /// `tree::reader::trusted_with` found), which kubeconfigs then embed after it.
+    pub fn trusting(mut self, trusted: &[CertInfo]) -> SigningCa {
+        let others = trusted.iter().filter(|c| c.der != self.cert.der).cloned();
+        self.trust = std::iter::once(self.cert.clone()).chain(others).collect();
+        self
+    }
+
+    /// What kubeconfigs embed as their CA: the certificate, then the others trusted, PEM.
+    pub fn trust_pem(&self) -> Vec<u8> {
+        self.trust
+            .iter()
+            .map(|cert| pem::encode("CERTIFICATE", &cert.der))
+            .collect::<String>()
+            .into_bytes()
     }
 }
 
@@ -119,9 +140,10 @@ impl Issued {
         keys::public_key_pem(&self.key).into_bytes()
     }
 
-    /// The kubeconfig YAML holding this client certificate and key and `ca`'s certificate.
+    /// The kubeconfig YAML holding this client certificate and key and what `ca`'s readers
+    /// trust.
     pub fn kubeconfig(&self, ca: &SigningCa, of: KubeconfigOf<'_>) -> Result<Vec<u8>> {
-        let ca_pem = ca.cert_pem();
+        let ca_pem = ca.trust_pem();
         let kubeconfig = match of {
             KubeconfigOf::New {
                 cluster_name,
@@ -203,7 +225,7 @@ mod tests {
         let kubeconfig = Kubeconfig::parse(&yaml).expect("parses");
         let creds = kubeconfig.client_credentials().expect("credentials");
         assert_eq!(creds.server, "https://lb.example.com:6443");
-        assert_eq!(creds.ca_pem, ca.cert_pem());
+        assert_eq!(creds.ca_pem, ca.trust_pem());
         assert_eq!(
             (creds.cert_pem, creds.key_pem),
             (issued.cert_pem.clone(), issued.key_pem.clone())

@@ -1,7 +1,7 @@
 //! Decide, then carry out, always over the profile table: planning `init`, applying a plan,
-//! renewal, expiry, user kubeconfigs, the bundle of shared material, the kubelet's serving
-//! certificate and kubelet.conf repair. Commands call the
-//! engine; the engine prints nothing.
+//! renewal, reconcile and rollback, CA rotation, expiry, user kubeconfigs, the bundle of
+//! shared material, the kubelet's serving certificate and kubelet.conf repair. Commands call
+//! the engine; the engine prints nothing.
 
 pub mod apply;
 pub mod audit;
@@ -17,5 +17,6 @@ pub mod reconcile;
 pub mod renew;
 pub mod repair;
 pub mod rollback;
+pub mod rotate;
 pub mod serving;
 pub mod user;

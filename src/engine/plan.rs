@@ -41,6 +41,9 @@ pub struct Step {
     pub existing_key: Option<KeyPair>,
     /// The existing certificate (reused CAs and leaves).
     pub existing_cert: Option<CertInfo>,
+    /// For a reused CA, what its readers trust: its certificate, then during a rotation the
+    /// CA coming or going (which kubeconfigs it signs embed too).
+    pub existing_trust: Vec<CertInfo>,
     /// How a reused file differs from what the current settings would write.
     pub drift: Vec<Drift>,
 }
@@ -173,6 +176,7 @@ fn decide(row: &'static Profile, spec: &ClusterSpec, dirs: &TreeDirs, cas: &Cas)
         files: dirs.paths_of(row),
         existing_key: None,
         existing_cert: None,
+        existing_trust: Vec::new(),
         drift: Vec::new(),
     };
     let decision = match row.kind {
@@ -232,6 +236,7 @@ fn decide_ca(row: &Profile, spec: &ClusterSpec, dirs: &TreeDirs, step: &mut Step
             pair.key_path.display()
         ),
     };
+    step.existing_trust = reader::trusted_with(dirs, row, &cert.info)?;
     step.existing_cert = Some(cert.info);
     Ok((Action::Reuse, reason))
 }

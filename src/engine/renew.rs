@@ -7,6 +7,7 @@
 use super::issue::{By, Capped, KubeconfigOf, SigningCa, issue};
 use crate::duration::Duration;
 use crate::engine::expiry::short_human_duration;
+use crate::pki::inspect::CertInfo;
 use crate::pki::issue::CertRequest;
 use crate::pki::keys::{self, Algorithm};
 use crate::profile::Profile;
@@ -17,7 +18,7 @@ use crate::tree::reader::{self, Client, Found, FoundCa};
 use crate::tree::store::{self, FileWrite};
 use anyhow::{Context, Result, anyhow, bail};
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use time::OffsetDateTime;
 
 /// Where the generations of replaced files are kept, and how many.
@@ -102,6 +103,35 @@ pub struct Due {
     pub change: String,
 }
 
+impl Due {
+    /// The successor of `found`, the certificate of `row` on disk (its key checked with
+    /// `check_key`): subject and SANs kept, a new validity from `now` ending no later than
+    /// `ca` (the certificate that will sign it), a new key of `algorithm` or of the
+    /// certificate's own.
+    pub fn of(
+        row: &'static Profile,
+        found: Found,
+        ca: &CertInfo,
+        validity: (OffsetDateTime, Duration),
+        algorithm: Option<Algorithm>,
+    ) -> Due {
+        let cert = found.cert();
+        let algorithm = algorithm
+            .or(cert.info.key_algorithm)
+            .unwrap_or(Algorithm::Rsa2048);
+        let (now, validity) = validity;
+        let request = row.renewal_request(&cert.info, now, validity, ca);
+        Due {
+            row,
+            found,
+            request: Some(request),
+            algorithm,
+            server: None,
+            change: "renewed".into(),
+        }
+    }
+}
+
 /// The CAs read so far, by row name.
 pub type Cas = HashMap<&'static str, FoundCa>;
 
@@ -168,18 +198,12 @@ pub fn replace_due(
     on_keys: &dyn Fn(usize, usize),
 ) -> Result<Kept> {
     let signers = load_signers(cas, due)?;
-    let algorithms: Vec<Algorithm> = due
-        .iter()
-        .filter(|d| d.request.is_some())
-        .map(|d| d.algorithm)
-        .collect();
-    let total = algorithms.len();
-    let mut new_keys = keys::generate_all(&algorithms, &|done| on_keys(done, total))?.into_iter();
-    let mut writes = Vec::new();
-    for item in due {
-        let key = item.request.as_ref().and_then(|_| new_keys.next());
-        writes.push(replacement(dirs, item, key, &signers)?);
-    }
+    let signer_of = |issuer: &str| {
+        signers
+            .get(issuer)
+            .ok_or_else(|| anyhow!("internal error: no signer for {issuer}"))
+    };
+    let writes = reissue_all(dirs, due, &signer_of, on_keys)?;
     let rows: Vec<(&Profile, RowChange)> = due
         .iter()
         .map(|d| {
@@ -244,7 +268,8 @@ fn load_signers(cas: &Cas, due: &[Due]) -> Result<HashMap<&'static str, SigningC
         let key = ca
             .signing_key()?
             .ok_or_else(|| anyhow!("internal error: renewing under the external CA {issuer}"))?;
-        signers.insert(issuer, SigningCa::new(ca.cert.info.clone(), key)?);
+        let signer = SigningCa::new(ca.cert.info.clone(), key)?.trusting(&ca.trust);
+        signers.insert(issuer, signer);
     }
     Ok(signers)
 }
@@ -272,7 +297,7 @@ fn decide(
         return Ok((Outcome::External(issuer.name), None));
     }
     let cert = found.cert();
-    let signed = cert.check_signed_by(&ca.cert.info, issuer.name);
+    let signed = cert.check_signed_by_any(&ca.trust, issuer.name);
     if row.is_optional() && signed.is_err() {
         return Ok((Outcome::Foreign(cert.path().to_path_buf()), None));
     }
@@ -283,23 +308,9 @@ fn decide(
             return Ok((Outcome::NotDue(short_human_duration(residual)), None));
         }
     }
-    let algorithm = request
-        .algorithm
-        .or(cert.info.key_algorithm)
-        .unwrap_or(Algorithm::Rsa2048);
-    let cert_request =
-        row.renewal_request(&cert.info, request.now, request.validity, &ca.cert.info);
-    Ok((
-        Outcome::Renewed,
-        Some(Due {
-            row,
-            found,
-            request: Some(cert_request),
-            algorithm,
-            server: None,
-            change: "renewed".into(),
-        }),
-    ))
+    let validity = (request.now, request.validity);
+    let due = Due::of(row, found, &ca.cert.info, validity, request.algorithm);
+    Ok((Outcome::Renewed, Some(due)))
 }
 
 /// The CA row `issuer`, read once per run and checked to be able to sign at `now`.
@@ -335,15 +346,32 @@ pub fn check_key(dirs: &TreeDirs, row: &Profile, found: &Found) -> Result<(), Pr
     }
 }
 
-/// The files that replace a renewed row.
-enum Replacement {
-    Pair { key: FileWrite, cert: FileWrite },
+/// The files that replace a re-issued row.
+pub enum Replacement {
+    /// A certificate and its key.
+    Pair {
+        /// The key.
+        key: FileWrite,
+        /// The certificate.
+        cert: FileWrite,
+    },
+    /// A kubeconfig, replaced whole.
     Kubeconfig(FileWrite),
+}
+
+/// (file, path under a backup dir) of what `file` replaces: files of the cert dir go under
+/// `pki/`, kubeconfigs at the top, as kubeadm's renew backs them up.
+pub fn backup_source(file: &FileWrite) -> (PathBuf, PathBuf) {
+    let prefix = match file.rel.extension().is_some_and(|e| e == "conf") {
+        true => "",
+        false => "pki",
+    };
+    (file.path(), Path::new(prefix).join(&file.rel))
 }
 
 impl Replacement {
     /// The key and certificate, for a pair.
-    fn pair(&self) -> Option<(&FileWrite, &FileWrite)> {
+    pub fn pair(&self) -> Option<(&FileWrite, &FileWrite)> {
         match self {
             Replacement::Pair { key, cert, .. } => Some((key, cert)),
             Replacement::Kubeconfig(_) => None,
@@ -351,7 +379,7 @@ impl Replacement {
     }
 
     /// The file, for a kubeconfig (replaced whole).
-    fn whole(&self) -> Option<&FileWrite> {
+    pub fn whole(&self) -> Option<&FileWrite> {
         match self {
             Replacement::Kubeconfig(file) => Some(file),
             Replacement::Pair { .. } => None,
@@ -359,21 +387,42 @@ impl Replacement {
     }
 }
 
+/// The files that replace every row of `due`: new keys generated together for the rows
+/// with a request (`on_keys` hears how many are done, of how many), each certificate issued
+/// by `signer_of` its issuer, each kubeconfig embedding what that signer's readers trust.
+pub fn reissue_all<'a>(
+    dirs: &TreeDirs,
+    due: &[Due],
+    signer_of: &dyn Fn(&str) -> Result<&'a SigningCa>,
+    on_keys: &dyn Fn(usize, usize),
+) -> Result<Vec<Replacement>> {
+    let algorithms: Vec<Algorithm> = due
+        .iter()
+        .filter(|d| d.request.is_some())
+        .map(|d| d.algorithm)
+        .collect();
+    let total = algorithms.len();
+    let mut new_keys = keys::generate_all(&algorithms, &|done| on_keys(done, total))?.into_iter();
+    let mut writes = Vec::new();
+    for item in due {
+        let key = item.request.as_ref().and_then(|_| new_keys.next());
+        writes.push(replacement(dirs, item, key, signer_of)?);
+    }
+    Ok(writes)
+}
+
 /// The files that replace a due row: its successor, issued with `key` by its CA's signer
 /// (with a kubeconfig's new server); or, without a request, the kubeconfig with its new
 /// server and its credentials as they are.
-fn replacement(
+fn replacement<'a>(
     dirs: &TreeDirs,
     due: &Due,
     key: Option<rcgen::KeyPair>,
-    signers: &HashMap<&'static str, SigningCa>,
+    signer_of: &dyn Fn(&str) -> Result<&'a SigningCa>,
 ) -> Result<Replacement> {
     let issued = match (&due.request, key) {
         (Some(request), Some(key)) => {
-            let issuer = due.row.issuer.unwrap_or_default();
-            let signer = signers
-                .get(issuer)
-                .ok_or_else(|| anyhow!("internal error: no signer for {issuer}"))?;
+            let signer = signer_of(due.row.issuer.unwrap_or_default())?;
             let issued = issue(due.row, request, key, By::Ca(signer))
                 .with_context(|| format!("renewing {}", due.row.cert_name()))?;
             Some((issued, signer))

@@ -226,9 +226,9 @@ mod tests {
         use crate::engine::expiry::ExpirationInfo;
         use crate::engine::renew::{Outcome, RenewRequest, renew};
         let tree = TestTree::written(&ecdsa_spec(&[]));
-        let names = |tree: &TestTree| -> Vec<&'static str> {
+        let names = |tree: &TestTree| -> Vec<String> {
             let info = ExpirationInfo::read(&tree.dirs, OffsetDateTime::now_utc()).unwrap();
-            info.entries().map(|e| e.name).collect()
+            info.entries().map(|e| e.name.clone()).collect()
         };
         let renew_all = |tree: &TestTree| {
             let rows = crate::profile::renewable_rows(&["all".to_string()]).unwrap();
@@ -246,12 +246,12 @@ mod tests {
             };
             renew(&tree.dirs, &asked, &crate::engine::apply::unwatched).unwrap()
         };
-        assert!(!names(&tree).contains(&"kubelet-serving"));
+        assert!(!names(&tree).contains(&"kubelet-serving".to_string()));
         let renewal = renew_all(&tree);
         assert!(renewal.outcomes.iter().all(|(row, _)| !row.is_optional()));
         fs::create_dir_all(&tree.dirs.kubelet_dir).unwrap();
         write_serving_cert(&tree.dirs, &request(&tree)).expect("written");
-        assert!(names(&tree).contains(&"kubelet-serving"));
+        assert!(names(&tree).contains(&"kubelet-serving".to_string()));
         let before = fs::read(tree.dirs.kubelet_dir.join("kubelet.crt")).unwrap();
         let renewal = renew_all(&tree);
         let row = by_role(Role::KubeletServing);

@@ -56,7 +56,7 @@ pub fn kubeconfig_of(
                 .display()
         )
     })?;
-    let signer = SigningCa::new(ca.cert.info, ca_key)?;
+    let signer = SigningCa::new(ca.cert.info, ca_key)?.trusting(&ca.trust);
     let admin_conf = reader::read_kubeconfig_file(dirs, admin)?;
     let server = match (&user.server, &admin_conf) {
         (Some(server), _) => server.clone(),

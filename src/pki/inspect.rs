@@ -17,6 +17,8 @@ use x509_parser::extensions::GeneralName;
 pub struct CertInfo {
     /// The certificate itself.
     pub der: CertificateDer<'static>,
+    /// The whole subject name, DER (what a CA's successor must carry too).
+    pub subject: Vec<u8>,
     /// Subject common name (empty when absent).
     pub cn: String,
     /// Subject organizations, in order.
@@ -147,7 +149,9 @@ impl CertInfo {
         let key_algorithm = key_algorithm(&cert);
         let (ekus, other_ekus) = ext_key_usages(&cert)?;
         let (signature, weak_signature) = signature_of(&cert);
+        let subject = cert.subject().as_raw().to_vec();
         Ok(CertInfo {
+            subject,
             key_kind: key_kind(cert.public_key()),
             key_usages: key_usages(&cert)?,
             ekus,
@@ -200,8 +204,32 @@ impl CertInfo {
 }
 
 fn key_algorithm(cert: &X509Certificate<'_>) -> Option<Algorithm> {
+    algorithm_of(cert.public_key())
+}
+
+/// The algorithm of the key of a DER SubjectPublicKeyInfo (`sa.pub`'s), when it is one
+/// kubepki generates.
+pub fn spki_algorithm(spki_der: &[u8]) -> Option<Algorithm> {
+    use x509_parser::prelude::FromDer;
+    let (_, spki) = x509_parser::x509::SubjectPublicKeyInfo::from_der(spki_der).ok()?;
+    algorithm_of(&spki)
+}
+
+/// The subjectPublicKey bit string contents of a DER SubjectPublicKeyInfo: what a private
+/// key's raw public key must equal (see `CertInfo::public_key`).
+pub fn spki_key_bits(spki_der: &[u8]) -> Result<Vec<u8>> {
+    use x509_parser::prelude::FromDer;
+    let (rest, spki) = x509_parser::x509::SubjectPublicKeyInfo::from_der(spki_der)
+        .map_err(|e| anyhow!("malformed public key: {e}"))?;
+    if !rest.is_empty() {
+        bail!("trailing bytes after the public key");
+    }
+    Ok(spki.subject_public_key.data.to_vec())
+}
+
+fn algorithm_of(spki: &x509_parser::x509::SubjectPublicKeyInfo<'_>) -> Option<Algorithm> {
     use x509_parser::public_key::PublicKey;
-    match cert.public_key().parsed().ok()? {
+    match spki.parsed().ok()? {
         PublicKey::RSA(rsa) => match rsa.key_size() {
             2048 => Some(Algorithm::Rsa2048),
             3072 => Some(Algorithm::Rsa3072),

@@ -1,5 +1,5 @@
 //! Values and crypto, no I/O: key generation and formats, certificate issuance and
-//! inspection, PEM, the CA pin, and sealing with a certificate key. The only home of rcgen
+//! inspection, PEM, the CA pin, trust bundles, and sealing with a certificate key. The only home of rcgen
 //! and x509-parser.
 
 pub mod inspect;
@@ -9,3 +9,4 @@ pub mod pem;
 pub mod pin;
 pub mod seal;
 pub mod subject;
+pub mod trust;

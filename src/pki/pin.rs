@@ -17,7 +17,12 @@ pub struct CaPin([u8; 32]);
 impl CaPin {
     /// The pin of a certificate's public key: SHA-256 over its DER SubjectPublicKeyInfo.
     pub fn of(cert: &CertInfo) -> CaPin {
-        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &cert.spki_der);
+        CaPin::of_spki(&cert.spki_der)
+    }
+
+    /// The pin of a DER SubjectPublicKeyInfo.
+    pub fn of_spki(spki_der: &[u8]) -> CaPin {
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, spki_der);
         let mut bytes = [0u8; 32];
         bytes.copy_from_slice(digest.as_ref());
         CaPin(bytes)

@@ -50,7 +50,7 @@ fn cells(entry: &Expiration, with_ca: bool) -> Vec<String> {
     }
     let expires = entry.not_after.map(format_expiry).unwrap_or_default();
     let mut cells = vec![
-        entry.name.to_string(),
+        entry.name.clone(),
         expires,
         short_human_duration(entry.residual_time),
     ];
@@ -106,7 +106,7 @@ pub fn expiration_metrics(info: &ExpirationInfo) -> String {
         text.push_str(&format!("# HELP {metric} {help}\n# TYPE {metric} gauge\n"));
         for entry in info.entries() {
             if let Some(value) = value(entry) {
-                let ca = entry.ca_name.unwrap_or(entry.name);
+                let ca = entry.ca_name.unwrap_or(&entry.name);
                 text.push_str(&format!(
                     "{metric}{{name=\"{}\",ca=\"{ca}\"}} {value}\n",
                     entry.name

@@ -438,6 +438,7 @@ mod tests {
             files: dirs.paths_of(row),
             existing_key: None,
             existing_cert: None,
+            existing_trust: Vec::new(),
             drift: Vec::new(),
         };
         StepReport::of(&step, &spec)

@@ -103,12 +103,12 @@ pub fn print_removed_tokens(removed: &[PathBuf], expired: bool, to_stderr: bool)
 
 /// Prints the `kubepki join` line, then the same for `kubeadm join`.
 pub fn print_join_commands(join: &JoinCommand) -> Result<()> {
-    let args = format!(
-        "{} --token {} --discovery-token-ca-cert-hash {}",
-        join.endpoint,
-        join.token.expose(),
-        join.pin
-    );
+    let pins: String = join
+        .pins
+        .iter()
+        .map(|pin| format!(" --discovery-token-ca-cert-hash {pin}"))
+        .collect();
+    let args = format!("{} --token {}{pins}", join.endpoint, join.token.expose());
     stdout(&format!("kubepki join {args}\nkubeadm join {args}\n"))
 }
 

@@ -13,6 +13,7 @@ mod join;
 mod kubelet;
 mod reconcile;
 mod renew;
+mod rotate;
 
 pub use audit::print_audit;
 pub use bundle::{bundle_absent, print_bundle_written, print_import};
@@ -27,6 +28,7 @@ pub use join::{
 pub use kubelet::{print_repair, print_serving};
 pub use reconcile::print_reconcile;
 pub use renew::{missing_notice, print_renewal};
+pub use rotate::{print_rotation, print_rotation_status};
 
 use crate::engine::issue::Capped;
 use crate::tree::TreeDirs;

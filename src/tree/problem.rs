@@ -91,6 +91,28 @@ pub enum Problem {
         /// What the parser said.
         why: String,
     },
+    /// A trust file (a CA bundle, `sa.pub`) that does not parse as one.
+    BadTrust {
+        /// The file, or the kubeconfig whose CA it is.
+        path: PathBuf,
+        /// What is wrong.
+        why: String,
+    },
+    /// Trust files whose content is no shape a rotation leaves (edited by hand?).
+    TrustShape {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        why: String,
+    },
+    /// A key renamed into place while its certificate still waits staged: a run killed
+    /// between the two renames, which the next writing command completes.
+    Interrupted {
+        /// The key file.
+        key: PathBuf,
+        /// The certificate file.
+        cert: PathBuf,
+    },
     /// A kubeconfig that cannot be used (not YAML, no current context, missing fields).
     BadKubeconfig {
         /// The file.
@@ -285,7 +307,10 @@ impl Problem {
             | Problem::WrongCertificateKey(path)
             | Problem::DamagedBundle { path, .. }
             | Problem::BadBundleEntry { path, .. }
-            | Problem::DiffersFromBundle { path, .. } => path,
+            | Problem::DiffersFromBundle { path, .. }
+            | Problem::BadTrust { path, .. }
+            | Problem::TrustShape { path, .. } => path,
+            Problem::Interrupted { key, .. } => key,
             Problem::KeyMismatch { key, .. } => key,
             Problem::PublicKeyMismatch { public, .. } => public,
             Problem::CertWithoutKey { cert, .. } => cert,
@@ -317,6 +342,21 @@ impl fmt::Display for Problem {
             Problem::BadPublicKey { path, why } => {
                 write!(f, "{}: not a PEM public key ({why})", path.display())
             }
+            Problem::BadTrust { path, why } => {
+                write!(f, "{}: not a valid trust bundle: {why}", path.display())
+            }
+            Problem::TrustShape { path, why } => write!(
+                f,
+                "{}: {why}, which no stage of certs rotate-ca leaves (edited by hand?)",
+                path.display()
+            ),
+            Problem::Interrupted { key, cert } => write!(
+                f,
+                "{}: replaced by a run killed before it renamed {} into place; any writing \
+                 kubepki command (the same one again) completes it",
+                key.display(),
+                cert.display()
+            ),
             Problem::BadKubeconfig { path, why } => write!(f, "{}: {why}", path.display()),
             Problem::NotCa(path) => write!(f, "{}: certificate is not a CA", path.display()),
             Problem::Expired { path, on } => write!(f, "{}: expired on {on}", path.display()),

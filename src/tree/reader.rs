@@ -11,9 +11,10 @@ use super::store;
 use crate::cluster::bootstrap::{TokenRecord, is_secret_manifest};
 use crate::cluster::kubeconfig::Kubeconfig;
 use crate::pki::inspect::{CertInfo, KeyKind, public_key_kind};
+use crate::pki::trust::{self, Anchor, AnchorKind};
 use crate::pki::{keys, pem};
 use crate::profile::{
-    KUBELET_CLIENT_CURRENT, Kind, PROFILES, Profile, Role, Scope, by_role, cert_subdirs,
+    KUBELET_CLIENT_CURRENT, Kind, PROFILES, Profile, Role, Scope, Trust, by_role, cert_subdirs,
 };
 use anyhow::{Context, anyhow};
 use rcgen::{KeyPair, PublicKeyData};
@@ -88,6 +89,27 @@ impl FoundCert {
                 issuer,
                 why: e.to_string(),
             })
+    }
+
+    /// It must be signed by one of `trusted`, what readers of the CA row `issuer` trust (its
+    /// signer first, then a CA coming or going during a rotation); when none signed it, the
+    /// problem names the signer.
+    pub fn check_signed_by_any(&self, trusted: &[CertInfo], issuer: &'static str) -> Checked<()> {
+        let mut problems = trusted.iter().map(|ca| self.check_signed_by(ca, issuer));
+        let first = match problems.next() {
+            Some(Ok(())) => return Ok(()),
+            Some(Err(problem)) => problem,
+            None => {
+                return Err(Problem::CaAbsent {
+                    path: self.path().to_path_buf(),
+                    issuer,
+                });
+            }
+        };
+        match problems.any(|p| p.is_ok()) {
+            true => Ok(()),
+            false => Err(first),
+        }
     }
 
     /// It must carry every one of these SANs.
@@ -223,15 +245,21 @@ pub struct FoundKeyPair {
 }
 
 impl FoundKeyPair {
-    /// The public key file must hold `key`'s public key.
+    /// The public key file must hold `key`'s public key: first, or during a rotation of the
+    /// key pair beside the key coming or going (kube-apiserver's
+    /// `--service-account-key-file` takes every key of the file).
     pub fn check_public(&self, key: &KeyPair, public_pem: &[u8]) -> Checked<()> {
-        let public = SubjectPublicKeyInfoDer::from_pem_slice(public_pem).map_err(|e| {
-            Problem::BadPublicKey {
-                path: self.public_path.clone(),
-                why: pem::describe(&e),
-            }
+        SubjectPublicKeyInfoDer::from_pem_slice(public_pem).map_err(|e| Problem::BadPublicKey {
+            path: self.public_path.clone(),
+            why: pem::describe(&e),
         })?;
-        match public.as_ref() == key.subject_public_key_info().as_slice() {
+        let all =
+            trust::parse(AnchorKind::PublicKey, public_pem).map_err(|e| Problem::BadPublicKey {
+                path: self.public_path.clone(),
+                why: format!("{e:#}"),
+            })?;
+        let spki = key.subject_public_key_info();
+        match all.iter().any(|a| a.spki() == spki) {
             true => Ok(()),
             false => Err(Problem::PublicKeyMismatch {
                 public: self.public_path.clone(),
@@ -363,6 +391,26 @@ pub fn read_kubeconfig_file(
     Ok(Some((path, kubeconfig)))
 }
 
+/// A kubeconfig row's file, parsed, with the CA certificates its cluster embeds
+/// (`certificate-authority-data`, which may be a bundle); `None` when it does not exist.
+pub fn read_kubeconfig_trust(
+    dirs: &TreeDirs,
+    row: &Profile,
+) -> Checked<Option<(PathBuf, Kubeconfig, Vec<Anchor>)>> {
+    let Some((path, kubeconfig)) = read_kubeconfig_file(dirs, row)? else {
+        return Ok(None);
+    };
+    let ca_pem = kubeconfig
+        .cluster_ca_pem()
+        .map_err(|e| bad_kubeconfig(&path, e))?;
+    let anchors =
+        trust::parse(AnchorKind::Certificate, &ca_pem).map_err(|e| Problem::BadTrust {
+            path: path.clone(),
+            why: format!("certificate-authority-data: {e:#}"),
+        })?;
+    Ok(Some((path, kubeconfig, anchors)))
+}
+
 /// Reads a kubeconfig row with its client certificate (embedded, or in the file it points
 /// at); `None` when the kubeconfig does not exist.
 pub fn read_kubeconfig(dirs: &TreeDirs, row: &Profile) -> Checked<Option<FoundKubeconfig>> {
@@ -455,10 +503,13 @@ pub fn read_row(dirs: &TreeDirs, row: &Profile) -> Checked<Option<Found>> {
 /// (structurally) to belong to it.
 #[derive(Debug)]
 pub struct FoundCa {
-    /// The CA certificate.
+    /// The CA certificate: the first of its file, the one that signs.
     pub cert: FoundCert,
     /// The key; `None` for an external CA.
     pub key: Option<FoundKey>,
+    /// What its readers trust, the signer first: during a rotation, also the CA coming or
+    /// going (see `trusted_with`).
+    pub trust: Vec<CertInfo>,
 }
 
 impl FoundCa {
@@ -486,10 +537,77 @@ pub fn read_ca(dirs: &TreeDirs, ca: &Profile) -> Checked<FoundCa> {
     if let Some(key) = &pair.key {
         key.check_belongs_to(&cert)?;
     }
+    let trust = trusted_with(dirs, ca, &cert.info)?;
     Ok(FoundCa {
         cert,
         key: pair.key,
+        trust,
     })
+}
+
+/// A trust file as found: the certificates (or public keys) it holds, in order.
+#[derive(Debug)]
+pub struct FoundTrust {
+    /// The file.
+    pub path: PathBuf,
+    /// What it holds, the signer first.
+    pub anchors: Vec<Anchor>,
+}
+
+/// What a row's trust file holds: CA certificates, or a key pair's public keys.
+pub fn anchor_kind(row: &Profile) -> AnchorKind {
+    match row.kind {
+        Kind::KeyPair => AnchorKind::PublicKey,
+        _ => AnchorKind::Certificate,
+    }
+}
+
+/// Reads `rel` under the cert dir as a trust file of `row`'s kind; `None` when absent.
+pub fn read_anchors(dirs: &TreeDirs, row: &Profile, rel: &Path) -> Checked<Option<FoundTrust>> {
+    let path = dirs.cert_dir.join(rel);
+    let Some(bytes) = read_file(&dirs.cert_dir, rel)? else {
+        return Ok(None);
+    };
+    let anchors = trust::parse(anchor_kind(row), &bytes).map_err(|e| Problem::BadTrust {
+        path: path.clone(),
+        why: format!("{e:#}"),
+    })?;
+    Ok(Some(FoundTrust { path, anchors }))
+}
+
+/// The row's trust file (`Profile::trust_file`) as found; `None` when it is absent or the
+/// row trusts nothing.
+pub fn read_trust(dirs: &TreeDirs, row: &Profile) -> Checked<Option<FoundTrust>> {
+    match row.trust_file() {
+        Some(rel) => read_anchors(dirs, row, &rel),
+        None => Ok(None),
+    }
+}
+
+/// Whether the row's readers are pointed at a trust file of its own (`Trust::Separate`):
+/// while it holds more than one certificate, that is during a rotation. Its path then.
+pub fn separate_trust_in_use(dirs: &TreeDirs, row: &Profile) -> Checked<Option<PathBuf>> {
+    if !matches!(row.trust, Trust::Separate(_)) {
+        return Ok(None);
+    }
+    let found = read_trust(dirs, row)?;
+    Ok(found.filter(|t| t.anchors.len() > 1).map(|t| t.path))
+}
+
+/// What the readers of the CA row `row` trust, `signer` (its certificate) first, then any
+/// other certificate of its trust file: its own certificate file, or its separate file while
+/// that is in use. Outside a rotation, just `signer`.
+pub fn trusted_with(dirs: &TreeDirs, row: &Profile, signer: &CertInfo) -> Checked<Vec<CertInfo>> {
+    let found = match row.trust {
+        Trust::Separate(_) if separate_trust_in_use(dirs, row)?.is_none() => None,
+        _ => read_trust(dirs, row)?,
+    };
+    let others = found
+        .into_iter()
+        .flat_map(|t| t.anchors)
+        .filter_map(|anchor| anchor.cert().cloned())
+        .filter(|cert| cert.der != signer.der);
+    Ok(std::iter::once(signer.clone()).chain(others).collect())
 }
 
 /// Reads a CA row that is to sign at `now`: as `read_ca`, and not expired (whatever it

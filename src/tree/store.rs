@@ -120,6 +120,18 @@ pub fn create_all_and_replace(
     Ok(changed.iter().map(|file| file.path()).collect())
 }
 
+/// Those of `files` that do not already hold exactly their content, to write in a batch of
+/// the caller's (`replace_many` replaces whatever it is given).
+pub fn differing(files: Vec<FileWrite>) -> Result<Vec<FileWrite>> {
+    let mut differ = Vec::new();
+    for file in files {
+        if read_optional(&file.root, &file.rel)?.as_deref() != Some(file.content.as_slice()) {
+            differ.push(file);
+        }
+    }
+    Ok(differ)
+}
+
 /// Those of `files` that do not already hold exactly their content.
 fn changed_files(files: &[FileWrite]) -> Result<Vec<&FileWrite>> {
     let mut changed = Vec::new();
@@ -199,6 +211,32 @@ pub fn remove_all(files: &[(PathBuf, PathBuf)]) -> Result<Vec<PathBuf>> {
     Ok(removed)
 }
 
+/// Removes each directory `root/rel` of `dirs` (deepest first, as given) that exists and is
+/// empty, then makes that durable; a directory that still holds something is left alone.
+/// Returns the directories removed.
+pub fn remove_empty_dirs(root: &Path, dirs: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut removed = Vec::new();
+    for rel in dirs {
+        check_no_links(root, rel)?;
+        let dir = root.join(rel);
+        match fs::remove_dir(&dir) {
+            Ok(()) => {
+                flush::sync_dir(parent_of(&dir))?;
+                removed.push(dir);
+            }
+            Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::DirectoryNotEmpty) => {}
+            Err(e) => bail!("removing directory {}: {e}", dir.display()),
+        }
+    }
+    Ok(removed)
+}
+
+/// Whether a replacement of `root/rel` waits staged beside it (a run killed between the
+/// renames of a pair, which the next writing command completes).
+pub fn is_staged(root: &Path, rel: &Path) -> bool {
+    fs::symlink_metadata(staged_path(&root.join(rel))).is_ok()
+}
+
 /// Writes a file outside the tree (a metrics file, `--output`) atomically with `mode`, into
 /// a directory that must exist: kubepki creates no directory outside the tree. An existing
 /// file is replaced only when `replace` says so.
@@ -224,7 +262,8 @@ pub fn write_outside(path: &Path, content: &[u8], mode: u32, replace: bool) -> R
 /// Copies `files` that exist into `backup` (created mode 0700), under their relative paths,
 /// each mode 0600, in one batch made durable before it returns; then writes `records`
 /// (relative path, content) there, made durable after every copy, so that a record
-/// vouches for a whole backup. Returns the paths of the copies.
+/// vouches for a whole backup; when there is nothing to copy or record, nothing (not even
+/// the directory). Returns the paths of the copies.
 pub fn backup(
     files: &[(PathBuf, PathBuf)],
     backup: &Path,
@@ -251,6 +290,9 @@ pub fn backup(
             mode: SECRET_MODE,
         })
         .collect();
+    if copies.is_empty() && record_writes.is_empty() {
+        return Ok(Vec::new());
+    }
     let mut batch = Batch::new(copies.iter().chain(&record_writes), BACKUP_DIR_MODE)?;
     let paths: Vec<PathBuf> = copies.iter().map(FileWrite::path).collect();
     for private in paths.iter().map(|path| parent_of(path)).chain([backup]) {

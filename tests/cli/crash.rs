@@ -7,7 +7,7 @@
 //! between its two renames excepted), no CA or service-account key has changed, and the next
 //! writing command completes a sound tree and leaves no temp or staged file behind.
 
-use crate::support::check::{self, check_tree, leftovers, stable_keys};
+use crate::support::check::{self, check_tree, leftovers, mismatched_keys, stable_keys};
 use crate::support::{TempTree, assert_success, changed, kubepki, openssl, require_tool};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -417,4 +417,103 @@ fn rollback_killed_at_every_write_step_is_finished_by_the_next_run() {
         tally.landed
     );
     assert!(finished > 0, "no kill left a rollback to finish");
+}
+
+/// The content of every private key below the tree's root (key files, backups included).
+fn keys_below(tree: &TempTree) -> Vec<Vec<u8>> {
+    let mut keys = Vec::new();
+    let mut stack = vec![tree.root().to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if let Ok(content) = std::fs::read(&path) {
+                if String::from_utf8_lossy(&content).contains("PRIVATE KEY-----") {
+                    keys.push(content);
+                }
+            }
+        }
+    }
+    keys
+}
+
+/// The rotation stages killed at every write step: the cluster CA's three (bundle file,
+/// kubeconfigs, cluster-info, the signing pair, re-issued leaves, next/ removed), the etcd
+/// CA's sign (a bundle in place in the signing pair, next/etcd/) and the service-account
+/// key's sign (two whole files).
+const ROTATION_KILLS: [(&str, &str); 5] = [
+    ("ca", "trust"),
+    ("ca", "sign"),
+    ("ca", "finish"),
+    ("etcd-ca", "sign"),
+    ("sa", "sign"),
+];
+
+#[test]
+fn rotate_ca_killed_at_every_write_step_is_completed_by_the_same_command() {
+    let start = TempTree::new();
+    start.init("ECDSA-P256", &[]);
+    let run = |tree: &TempTree, row: &str, stage: &str| -> Vec<String> {
+        let words = ["certs", "rotate-ca", row, stage].map(String::from);
+        words.into_iter().chain(tree.dir_args()).collect()
+    };
+    for (row, stage) in ROTATION_KILLS {
+        if stage == "sign" {
+            assert_success(&kubepki(&run(&start, row, "trust")), "trust first");
+        }
+        let mut tally = Tally::default();
+        at_every_write_step(&mut tally, |kill, tally| {
+            let tree = TempTree::copy_of(&start);
+            let args = run(&tree, row, stage);
+            let keys = keys_below(&tree);
+            let landed = run_killed(&args, kill);
+            let after = format!("{row} {stage}, {kill:?}");
+            let mismatched = mismatched_keys(&tree);
+            assert!(mismatched.is_empty(), "{after}: {mismatched:#?}");
+            let left = keys_below(&tree);
+            for key in &keys {
+                assert!(left.contains(key), "{after}: a private key was lost");
+            }
+            assert_success(&kubepki(&args), &format!("{after}: then the same command"));
+            let status = kubepki(&run(&tree, row, "status"));
+            assert_success(&status, &format!("{after}: status"));
+            let phase = match stage {
+                "trust" => "trusted",
+                "sign" => "signed",
+                _ => "idle",
+            };
+            let said = String::from_utf8_lossy(&status.stdout).into_owned();
+            assert!(
+                said.starts_with(&format!("{row}: {phase}: ")),
+                "{after}: {said}"
+            );
+            assert!(!said.contains("not complete"), "{after}: {said}");
+            assert!(
+                check_tree(&tree).complete(),
+                "{after}: {:?}",
+                check_tree(&tree)
+            );
+            assert!(
+                leftovers(&tree).is_empty(),
+                "{after}: {:?}",
+                leftovers(&tree)
+            );
+            tally.rounds += 1;
+            tally.landed += usize::from(landed);
+        });
+        eprintln!(
+            "rotate-ca {row} {stage}: {} kills at write steps completed",
+            tally.landed
+        );
+        assert!(
+            tally.landed >= 10,
+            "{row} {stage}: only {} kills landed",
+            tally.landed
+        );
+        assert_success(
+            &kubepki(&run(&start, row, stage)),
+            "the stage on the start tree",
+        );
+    }
 }

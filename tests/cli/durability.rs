@@ -1,6 +1,6 @@
 //! Durability order: what a power cut at any instant would leave. A kill (`crash.rs`) loses
 //! nothing the kernel already has; a power cut loses whatever was not synced. So the writing
-//! commands (init, renew, rollback, token create, join) run under strace, and its write, name and sync calls are replayed against a model
+//! commands (init, renew, rollback, token create, join, each stage of rotate-ca) run under strace, and its write, name and sync calls are replayed against a model
 //! of what is durable: `syncfs` makes everything durable, an fsync the content of its file
 //! or the names in its directory. The rules, checked at every call:
 //! - no name is given (link, rename) to content that is not durable yet;
@@ -262,6 +262,19 @@ fn renew_and_token_create_never_name_what_a_power_cut_could_lose() {
     assert_durable_order("renew one", &with_dirs(&["certs", "renew", "apiserver"]));
     assert_durable_order("rollback", &with_dirs(&["certs", "rollback"]));
     assert_durable_order("token create", &with_dirs(&["token", "create"]));
+}
+
+#[test]
+fn every_stage_of_a_rotation_never_names_what_a_power_cut_could_lose() {
+    let tree = TempTree::new();
+    tree.init("ECDSA-P256", &[]);
+    for row in ["ca", "etcd-ca", "sa"] {
+        for stage in ["trust", "sign", "finish"] {
+            let mut args: Vec<String> = ["certs", "rotate-ca", row, stage].map(String::from).into();
+            args.extend(tree.dir_args());
+            assert_durable_order(&format!("rotate-ca {row} {stage}"), &args);
+        }
+    }
 }
 
 #[test]

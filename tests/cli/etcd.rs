@@ -64,11 +64,13 @@ pub(crate) fn check_cluster_on(tree: &TempTree, algorithm: &str) {
     check_refused(&cluster, &ctl);
 }
 
-/// One etcd process and where it listens.
+/// One etcd process, where it listens, and how it was started (to start it again).
 struct Member {
     client_url: String,
     log: PathBuf,
     process: Child,
+    program: PathBuf,
+    args: Vec<String>,
 }
 
 /// The members; dropping it kills them all, printing their logs if the test failed.
@@ -149,6 +151,26 @@ impl Cluster {
         }
     }
 
+    /// Stops member `index` (SIGTERM, then SIGKILL after a bounded grace) and starts it
+    /// again as it was started, on its data directory: it rejoins the cluster with
+    /// whatever certificates its files hold now.
+    pub fn restart_member(&mut self, index: usize) {
+        let member = &mut self.members[index];
+        if let Ok(pid) = i32::try_from(member.process.id()) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+        }
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline && matches!(member.process.try_wait(), Ok(None)) {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = member.process.kill();
+        let _ = member.process.wait();
+        member.process = start_member(&member.program, &member.args, &member.log);
+    }
+
     /// Every member's log so far, concatenated.
     fn logs(&self) -> String {
         self.members
@@ -189,62 +211,67 @@ impl MemberConfig<'_> {
         let file = |name: &str| etcd_pki.join(name).display().to_string();
         let log = tree.root().join(format!("{}.log", self.name));
         let data_dir = tree.root().join(format!("{}.etcd", self.name));
-        let log_file = File::create(&log).expect("creating etcd log");
-        let mut command = Command::new(etcd);
-        command
-            .args([
-                "--name",
-                &self.name,
-                "--data-dir",
-                &data_dir.display().to_string(),
-            ])
-            .args([
-                "--listen-client-urls",
-                self.client_url,
-                "--advertise-client-urls",
-                self.client_url,
-            ])
-            .args([
-                "--listen-peer-urls",
-                self.peer_url,
-                "--initial-advertise-peer-urls",
-                self.peer_url,
-            ])
-            .args([
-                "--initial-cluster",
-                self.initial_cluster,
-                "--initial-cluster-state",
-                "new",
-            ])
-            .args(["--initial-cluster-token", "kubepki-test"])
-            .args([
-                "--cert-file",
-                &file("server.crt"),
-                "--key-file",
-                &file("server.key"),
-            ])
-            .args(["--client-cert-auth", "--trusted-ca-file", &file("ca.crt")])
-            .args([
-                "--peer-cert-file",
-                &file("peer.crt"),
-                "--peer-key-file",
-                &file("peer.key"),
-            ])
-            .args([
-                "--peer-client-cert-auth",
-                "--peer-trusted-ca-file",
-                &file("ca.crt"),
-            ])
-            .stdin(Stdio::null())
-            .stdout(log_file.try_clone().expect("cloning log handle"))
-            .stderr(log_file);
-        let process = command.spawn().expect("starting etcd");
+        let args: Vec<String> = [
+            "--name",
+            &self.name,
+            "--data-dir",
+            &data_dir.display().to_string(),
+            "--listen-client-urls",
+            self.client_url,
+            "--advertise-client-urls",
+            self.client_url,
+            "--listen-peer-urls",
+            self.peer_url,
+            "--initial-advertise-peer-urls",
+            self.peer_url,
+            "--initial-cluster",
+            self.initial_cluster,
+            "--initial-cluster-state",
+            "new",
+            "--initial-cluster-token",
+            "kubepki-test",
+            "--cert-file",
+            &file("server.crt"),
+            "--key-file",
+            &file("server.key"),
+            "--client-cert-auth",
+            "--trusted-ca-file",
+            &file("ca.crt"),
+            "--peer-cert-file",
+            &file("peer.crt"),
+            "--peer-key-file",
+            &file("peer.key"),
+            "--peer-client-cert-auth",
+            "--peer-trusted-ca-file",
+            &file("ca.crt"),
+        ]
+        .map(String::from)
+        .into();
+        let process = start_member(etcd, &args, &log);
         Member {
             client_url: self.client_url.to_string(),
             log,
             process,
+            program: etcd.to_path_buf(),
+            args,
         }
     }
+}
+
+/// Starts etcd with `args`, appending its output to `log`.
+fn start_member(etcd: &Path, args: &[String], log: &Path) -> Child {
+    let log_file = File::options()
+        .create(true)
+        .append(true)
+        .open(log)
+        .expect("opening the etcd log");
+    Command::new(etcd)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(log_file.try_clone().expect("cloning log handle"))
+        .stderr(log_file)
+        .spawn()
+        .expect("starting etcd")
 }
 
 /// `etcdctl` (API v3) against the cluster, trusting `<pki>/etcd/ca.crt`.
@@ -383,4 +410,155 @@ fn unix_nanos() -> u128 {
         .duration_since(UNIX_EPOCH)
         .expect("clock after 1970")
         .as_nanos()
+}
+
+/// The shared files a control-plane host takes from the first (kubeadm's certsToTransfer).
+const SHARED: [&str; 8] = [
+    "ca.crt",
+    "ca.key",
+    "front-proxy-ca.crt",
+    "front-proxy-ca.key",
+    "etcd/ca.crt",
+    "etcd/ca.key",
+    "sa.key",
+    "sa.pub",
+];
+
+/// `kubepki certs rotate-ca etcd-ca <stage> [extra]` on `tree`.
+fn rotate_etcd_ca(tree: &TempTree, stage: &str, extra: &[&str]) {
+    let mut args: Vec<String> = ["certs", "rotate-ca", "etcd-ca", stage]
+        .map(String::from)
+        .into();
+    args.extend(extra.iter().map(|a| a.to_string()));
+    args.extend(tree.dir_args());
+    crate::support::assert_success(&crate::support::kubepki(&args), &format!("etcd-ca {stage}"));
+}
+
+/// A three-member etcd cluster on 127.0.0.1-3, one member per control-plane host, stays
+/// healthy and keeps its data while the etcd CA is rotated: each stage run on every host
+/// (the new CA made on the first, taken by the others with `trust --from`), then the members
+/// restarted one at a time, each rejoining with its files as they are then. The API server's
+/// etcd client certificate from before the rotation is accepted until finish and refused
+/// after it; every host's current one, always.
+#[test]
+fn three_members_keep_their_data_through_a_rotation_of_the_etcd_ca() {
+    let hosts = [TempTree::new(), TempTree::new(), TempTree::new()];
+    let addresses = ["127.0.0.1", "127.0.0.2", "127.0.0.3"];
+    for (i, (host, address)) in hosts.iter().zip(addresses).enumerate() {
+        if i > 0 {
+            std::fs::create_dir_all(host.pki().join("etcd")).expect("the cert dir");
+            for file in SHARED {
+                std::fs::copy(hosts[0].pki().join(file), host.pki().join(file)).expect("copy");
+            }
+        }
+        let node = format!("cp{}", i + 1);
+        host.init(
+            "ECDSA-P256",
+            &[
+                "--node-name",
+                &node,
+                "--apiserver-advertise-address",
+                address,
+            ],
+        );
+    }
+    let members: Vec<(&TempTree, &str)> = hosts.iter().zip(addresses).collect();
+    let mut cluster = Cluster::start_on(&members);
+    let endpoints = cluster.client_urls();
+    let ctl = |host: &TempTree| Etcdctl {
+        pki: host.pki(),
+        endpoints: endpoints.clone(),
+    };
+    cluster.wait_healthy(&ctl(&hosts[0]));
+    let old = tempfile::tempdir().expect("a directory for the old client");
+    for ext in ["crt", "key"] {
+        let name = format!("apiserver-etcd-client.{ext}");
+        std::fs::copy(hosts[0].pki().join(&name), old.path().join(&name)).expect("copy");
+    }
+    // An absolute identity: `Etcdctl::run` joins it to the cert dir, which it replaces.
+    let old_client = old
+        .path()
+        .join("apiserver-etcd-client")
+        .display()
+        .to_string();
+    let put = ctl(&hosts[0]).run(
+        "apiserver-etcd-client",
+        &endpoints[..1],
+        &["put", "/kubepki/before", "kept"],
+    );
+    assert!(put.status.success(), "{}", text(&put));
+    let next = hosts[0].pki().join("next").display().to_string();
+    for stage in ["trust", "sign", "finish"] {
+        rotate_etcd_ca(&hosts[0], stage, &[]);
+        for host in &hosts[1..] {
+            match stage {
+                "trust" => rotate_etcd_ca(host, stage, &["--from", &next]),
+                _ => rotate_etcd_ca(host, stage, &[]),
+            }
+        }
+        for (i, host) in hosts.iter().enumerate() {
+            cluster.restart_member(i);
+            cluster.wait_healthy(&ctl(host));
+            check_all_healthy(&ctl(host), "apiserver-etcd-client");
+            let get = ctl(host).run(
+                "apiserver-etcd-client",
+                &endpoints[i..=i],
+                &["get", "/kubepki/before", "--print-value-only"],
+            );
+            assert_eq!(
+                String::from_utf8_lossy(&get.stdout).trim(),
+                "kept",
+                "{stage}, member {i}: {}",
+                text(&get)
+            );
+            let key = format!("/kubepki/{stage}/{i}");
+            let put = ctl(host).run(
+                "apiserver-etcd-client",
+                &endpoints[i..=i],
+                &["put", &key, "written"],
+            );
+            assert!(put.status.success(), "{stage}, member {i}: {}", text(&put));
+        }
+        let root = ctl(&hosts[0]);
+        let by_old = root.run(
+            &old_client,
+            &endpoints,
+            &["get", "/kubepki/before", "--print-value-only"],
+        );
+        let accepted =
+            by_old.status.success() && String::from_utf8_lossy(&by_old.stdout).trim() == "kept";
+        assert_eq!(
+            accepted,
+            stage != "finish",
+            "the old etcd client after {stage}: {}",
+            text(&by_old)
+        );
+        let list = root.run("apiserver-etcd-client", &endpoints, &["member", "list"]);
+        assert_eq!(
+            String::from_utf8_lossy(&list.stdout).lines().count(),
+            3,
+            "{}",
+            text(&list)
+        );
+    }
+    for (stage, i) in ["trust", "sign", "finish"]
+        .iter()
+        .flat_map(|s| (0..3).map(move |i| (s, i)))
+    {
+        let get = ctl(&hosts[2]).run(
+            "apiserver-etcd-client",
+            &endpoints[2..],
+            &[
+                "get",
+                &format!("/kubepki/{stage}/{i}"),
+                "--print-value-only",
+            ],
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&get.stdout).trim(),
+            "written",
+            "{}",
+            text(&get)
+        );
+    }
 }

@@ -22,6 +22,7 @@ mod layers;
 mod lock;
 mod openssl;
 mod reconcile;
+mod rotate;
 mod secrets;
 mod support;
 mod tier;

@@ -598,6 +598,24 @@ fn day2_runs(h: &mut Harness, trees: &Trees, port: &str) {
     }
 }
 
+/// `certs rotate-ca`: every stage of the CAs and the key pair whose rotation leaves the
+/// cluster CA (and so the later runs' joins) alone, a refusal, and the cluster CA's status
+/// and dry runs. The stages write new private keys, which the end of the test reads too.
+fn rotation_runs(h: &mut Harness, trees: &Trees) {
+    let cp = &trees.control_plane;
+    for row in ["front-proxy-ca", "etcd-ca", "sa"] {
+        for stage in ["trust", "sign", "finish"] {
+            h.run(on(cp, &["certs", "rotate-ca", row, stage]), 0);
+        }
+    }
+    h.run(on(cp, &["certs", "rotate-ca", "ca", "sign"]), 1);
+    h.run(
+        on(cp, &["certs", "rotate-ca", "ca", "trust", "--dry-run"]),
+        0,
+    );
+    h.run(on(cp, &["certs", "rotate-ca", "status", "-o", "json"]), 0);
+}
+
 fn kubeconfig_runs(h: &mut Harness, trees: &Trees) {
     let cp = &trees.control_plane;
     let output = trees.scratch("bob.conf");
@@ -1001,6 +1019,7 @@ fn no_command_prints_a_secret() {
     let _endpoint = Endpoint::start_bootstrap(listener, &cp.pki(), &cp.root().join("bootstrap"));
     certs_runs(&mut h, &trees);
     day2_runs(&mut h, &trees, &port);
+    rotation_runs(&mut h, &trees);
     kubeconfig_runs(&mut h, &trees);
     let (token, printed) = token_runs(&mut h, &trees);
     let join_config = join_runs(&mut h, &trees, &token, &printed);

@@ -62,6 +62,36 @@ impl Findings {
     }
 }
 
+/// Every certificate of `tree` sits beside its own key (a pair caught between its renames,
+/// its new key in place and its certificate staged, counts as its staged certificate's),
+/// whoever signed it: what holds at every instant of a rotation, when the CA that signs and
+/// the one a file names may differ. One line per mismatch.
+pub fn mismatched_keys(tree: &TempTree) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (stem, _) in PAIRS {
+        let pki = tree.pki();
+        let Ok(cert) = std::fs::read(pki.join(format!("{stem}.crt"))) else {
+            continue;
+        };
+        let key = std::fs::read(pki.join(format!("{stem}.key"))).unwrap_or_default();
+        if let Err(problem) = key_matches(&cert, &key) {
+            if !staged_cert_matches(&pki, stem, &key) {
+                problems.push(format!("{stem}.crt: {problem}"));
+            }
+        }
+    }
+    for name in KUBECONFIGS {
+        let Ok(text) = std::fs::read(tree.root().join(name)) else {
+            continue;
+        };
+        let matched = embedded_credentials(&text).and_then(|(cert, key)| key_matches(&cert, &key));
+        if let Err(problem) = matched {
+            problems.push(format!("{name}: {problem}"));
+        }
+    }
+    problems
+}
+
 /// Checks every pair and kubeconfig of `tree` that exists.
 pub fn check_tree(tree: &TempTree) -> Findings {
     let mut findings = Findings::default();

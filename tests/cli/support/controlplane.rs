@@ -184,6 +184,60 @@ impl ControlPlane {
         self.start_all(&leaders);
     }
 
+    /// Restarts `components` as an operator rolls them, each stopped by its PID and started
+    /// with what `kubepki flags` prints now: the controllers among them stopped first, then
+    /// etcd and the API server one at a time (its readiness awaited after each), then the
+    /// controllers started, and their new leaders awaited. A controller loses its lease and
+    /// exits when the API server is away longer than its renew deadline, as under kubeadm,
+    /// where the kubelet starts it again; so restarting the API server restarts them too.
+    pub fn restart_components(&mut self, components: &[Component]) {
+        let apiserver = components.contains(&Component::Apiserver);
+        let restarted: Vec<Component> = Component::ALL
+            .into_iter()
+            .filter(|c| components.contains(c) || (apiserver && c.lease().is_some()))
+            .collect();
+        let leaders: Vec<String> = restarted
+            .iter()
+            .filter_map(|c| c.lease())
+            .filter_map(|lease| self.leader(lease).ok())
+            .collect();
+        let (controllers, servers): (Vec<Component>, Vec<Component>) =
+            restarted.iter().partition(|c| c.lease().is_some());
+        for component in &controllers {
+            self.stop(*component);
+        }
+        for component in &servers {
+            self.stop(*component);
+            self.spawn(*component);
+            self.wait("kube-apiserver /readyz", STARTUP, |plane| plane.ready());
+        }
+        for component in &controllers {
+            self.spawn(*component);
+        }
+        for lease in controllers.iter().filter_map(|c| c.lease()) {
+            self.wait(
+                &format!("a new leader of lease {lease}"),
+                STARTUP,
+                |plane| match plane.leader(lease)? {
+                    holder if leaders.contains(&holder) => Err(format!("still {holder}")),
+                    holder => Ok(holder),
+                },
+            );
+        }
+    }
+
+    /// Stops `component` by its PID, if it runs.
+    fn stop(&self, component: Component) {
+        let stopped = {
+            let mut procs = self.procs.borrow_mut();
+            let at = procs.iter().position(|p| p.name == component.name());
+            at.map(|at| procs.remove(at))
+        };
+        if let Some(mut proc) = stopped {
+            proc.stop(STOP_GRACE);
+        }
+    }
+
     fn start_all(&self, old_leaders: &[String]) {
         for component in Component::ALL {
             self.spawn(component);
@@ -418,6 +472,16 @@ impl ControlPlane {
     /// A client of the API server presenting `cert_pem` and `key_pem`, or nothing.
     pub fn client(&self, credentials: Option<(&[u8], &[u8])>) -> ApiClient {
         ApiClient::new(self.server(), &self.tree.read("pki/ca.crt"), credentials)
+    }
+
+    /// A client of the API server trusting only `ca_pem` (a bundle, during a rotation).
+    pub fn client_trusting(&self, ca_pem: &[u8], credentials: Option<(&[u8], &[u8])>) -> ApiClient {
+        ApiClient::new(self.server(), ca_pem, credentials)
+    }
+
+    /// etcd's client URL.
+    pub fn etcd_url(&self) -> String {
+        format!("https://127.0.0.1:{}", self.ports.etcd_client)
     }
 
     /// The holder of the lease `name` in kube-system, or what kubectl said instead.

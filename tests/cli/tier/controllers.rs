@@ -127,7 +127,7 @@ pub fn bearer_whoami(plane: &ControlPlane, token: &str) -> Identity {
 
 /// The token of the Secret the controller manager's token controller made for
 /// `default/default`, once there.
-fn secret_token(plane: &ControlPlane) -> String {
+pub fn secret_token(plane: &ControlPlane) -> String {
     let admin = plane.kubeconfig("super-admin.conf");
     plane.wait(
         "the token Secret of ServiceAccount default/default",

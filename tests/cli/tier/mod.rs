@@ -30,13 +30,18 @@
 //! And `ha`, which the bundle test calls: three hosts' API servers, each on its own tree
 //! from one bundle, against one etcd cluster, each taking every host's kubeconfigs.
 //!
-//! The two control planes run one after the other (a lock), each on its own ports.
+//! - `rotation`: `certs rotate-ca` of every CA and the service-account key through its
+//!   three stages on a third control plane (RSA-2048, the cluster CA rotated to
+//!   ECDSA-P256), with the restarts kubepki prints: see that module.
+//!
+//! The control planes run one after the other (a lock), each on its own ports.
 
 mod controllers;
 pub mod ha;
 mod identities;
 mod kubelet;
 mod published;
+mod rotation;
 mod workers;
 
 use crate::support::controlplane::{Component, ControlPlane, Setup};
@@ -53,6 +58,13 @@ fn upstream_control_plane_on_an_rsa_2048_tree() {
 #[test]
 fn upstream_control_plane_on_an_ecdsa_p256_tree() {
     run_tier("ECDSA-P256");
+}
+
+#[test]
+fn upstream_control_plane_through_a_rotation_of_every_ca() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut plane = ControlPlane::start(Setup::new("RSA-2048"));
+    rotation::run(&mut plane);
 }
 
 /// Starts a control plane on a fresh tree of `algorithm`, runs every proof, renews every

@@ -42,7 +42,8 @@ pub fn join_a_worker(plane: &ControlPlane, round: u32) -> Node {
     join(plane, &worker, &token, &name);
     assert_eq!(
         std::fs::read(worker.join("pki/ca.crt")).ok(),
-        Some(plane.tree.read("pki/ca.crt"))
+        Some(admin_ca(plane)),
+        "the worker's ca.crt against what admin.conf trusts"
     );
     let bootstrap = worker.join("bootstrap-kubelet.conf");
     let expected = identity(
@@ -153,15 +154,30 @@ fn is_token(line: &str) -> bool {
     matches!(line.split_once('.'), Some((id, secret)) if ok(id, 6) && ok(secret, 16))
 }
 
-/// `kubepki join` against the real API server, pinned to the tree's CA, into `worker`.
+/// What admin.conf trusts (`certificate-authority-data`): the cluster CA, and during a
+/// rotation the CA coming or going too, which `cluster-info` publishes and `join` writes.
+fn admin_ca(plane: &ControlPlane) -> Vec<u8> {
+    let config: serde_yaml::Value =
+        serde_yaml::from_slice(&plane.tree.read("admin.conf")).expect("a kubeconfig");
+    let data = config["clusters"][0]["cluster"]["certificate-authority-data"]
+        .as_str()
+        .expect("certificate-authority-data");
+    BASE64.decode(data).expect("base64")
+}
+
+/// `kubepki join` against the real API server, pinned to every CA `ca-cert-hash` prints
+/// (one a line: two during a rotation of the cluster CA), into `worker`.
 fn join(plane: &ControlPlane, worker: &Path, token: &str, name: &str) {
-    let pin = plane.kubepki(&["certs", "ca-cert-hash"]);
-    assert_success(&pin, "kubepki certs ca-cert-hash");
-    let pin = String::from_utf8_lossy(&pin.stdout).trim().to_string();
+    let pins = plane.kubepki(&["certs", "ca-cert-hash"]);
+    assert_success(&pins, "kubepki certs ca-cert-hash");
+    let pins = String::from_utf8_lossy(&pins.stdout).into_owned();
     let mut command = Command::new(env!("CARGO_BIN_EXE_kubepki"));
+    command.args(["join", &plane.server().to_string(), "--token", token]);
+    for pin in pins.lines() {
+        command.args(["--discovery-token-ca-cert-hash", pin]);
+    }
     command
-        .args(["join", &plane.server().to_string(), "--token", token])
-        .args(["--discovery-token-ca-cert-hash", &pin, "--node-name", name])
+        .args(["--node-name", name])
         .args(["--discovery-timeout", "60s", "--cert-dir"])
         .arg(worker.join("pki"))
         .arg("--kubeconfig-dir")
