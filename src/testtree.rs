@@ -6,12 +6,13 @@ use crate::engine::apply::{apply, no_derived, unwatched};
 use crate::engine::plan::{Action, Plan, plan_init};
 use crate::pki::inspect::CertInfo;
 use crate::pki::{issue, keys, pem};
-use crate::profile::{Kind, Selection, by_name};
+use crate::profile::{Kind, PROFILES, Selection, by_name};
 use crate::spec::ClusterSpec;
 use crate::spec::tests::spec_for;
 use crate::tree::TreeDirs;
 use crate::tree::reader::{self, Found};
 use rcgen::{CertificateParams, KeyPair};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// A temporary tree: the kubeconfig dir is the temp dir, the cert dir its `pki`, the
@@ -45,6 +46,16 @@ impl TestTree {
         let plan = plan_init(spec, &self.dirs, selection);
         plan.ensure_no_refusal().expect("a plan without refusal");
         apply(plan, spec, no_derived, &unwatched).expect("applying the plan");
+    }
+
+    /// Every file of every row `init` writes, with its content.
+    pub fn contents(&self) -> BTreeMap<PathBuf, Vec<u8>> {
+        PROFILES
+            .iter()
+            .filter(|row| Selection::All.includes(row))
+            .flat_map(|row| self.dirs.paths_of(row))
+            .map(|path| (path.clone(), std::fs::read(&path).expect("a file")))
+            .collect()
     }
 
     /// The full paths of the files of row `name`, key first.

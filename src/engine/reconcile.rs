@@ -232,10 +232,9 @@ fn change_line(drifts: &[Drift]) -> String {
 mod tests {
     use super::*;
     use crate::engine::audit::audit;
-    use crate::profile::{PROFILES, renewable_rows};
+    use crate::profile::renewable_rows;
     use crate::testtree::{TestTree, ecdsa_spec};
     use crate::tree::generations;
-    use std::collections::BTreeMap;
 
     fn request<'a>(
         tree: &TestTree,
@@ -267,15 +266,6 @@ mod tests {
             .collect()
     }
 
-    fn files(tree: &TestTree) -> BTreeMap<std::path::PathBuf, Vec<u8>> {
-        PROFILES
-            .iter()
-            .filter(|row| crate::profile::Selection::All.includes(row))
-            .flat_map(|row| tree.dirs.paths_of(row))
-            .map(|path| (path.clone(), std::fs::read(&path).expect("a file")))
-            .collect()
-    }
-
     /// Applies a reconcile of `tree` to `spec`; returns the files it changed, then checks
     /// that a second plan finds nothing and an audit nothing either.
     fn apply_and_recheck(
@@ -283,7 +273,7 @@ mod tests {
         spec: &ClusterSpec,
         algorithm: Option<Algorithm>,
     ) -> Vec<String> {
-        let before = files(tree);
+        let before = tree.contents();
         let asked = request(tree, spec, algorithm);
         let planned = plan(&tree.dirs, &asked).expect("a plan");
         apply(
@@ -293,7 +283,7 @@ mod tests {
             &crate::engine::apply::unwatched,
         )
         .expect("applied");
-        let after = files(tree);
+        let after = tree.contents();
         let again = plan(&tree.dirs, &asked).expect("a plan");
         assert!(!again.pending(), "a second plan: {:?}", diffs(&again));
         let found = audit(&tree.dirs, &Wanted::of(spec, algorithm)).expect("an audit");

@@ -127,27 +127,15 @@ mod tests {
     use super::*;
     use crate::duration::Duration;
     use crate::engine::renew::{RenewRequest, renew};
-    use crate::profile::{PROFILES, renewable_rows};
+    use crate::profile::renewable_rows;
     use crate::testtree::{TestTree, ecdsa_spec};
     use crate::tree::recovery::recover;
-    use std::collections::BTreeMap;
-    use std::path::PathBuf;
 
     fn backups(tree: &TestTree) -> Backups {
         Backups {
             dir: generations::default_dir(&tree.dirs),
             keep: 5,
         }
-    }
-
-    /// Every file of every row, with its content.
-    fn files(tree: &TestTree) -> BTreeMap<PathBuf, Vec<u8>> {
-        PROFILES
-            .iter()
-            .filter(|row| crate::profile::Selection::All.includes(row))
-            .flat_map(|row| tree.dirs.paths_of(row))
-            .map(|path| (path.clone(), std::fs::read(&path).expect("a file")))
-            .collect()
     }
 
     fn renew_rows(tree: &TestTree, names: &[&str], now: OffsetDateTime) {
@@ -178,9 +166,9 @@ mod tests {
         let spec = ecdsa_spec(&[]);
         let tree = TestTree::written(&spec);
         let second = |n| spec.now + time::Duration::seconds(n);
-        let initial = files(&tree);
+        let initial = tree.contents();
         renew_rows(&tree, &["all"], second(1));
-        let renewed = files(&tree);
+        let renewed = tree.contents();
         renew_rows(&tree, &["apiserver", "admin.conf"], second(2));
         let ids: Vec<String> = generations::list(&backups(&tree).dir)
             .expect("listed")
@@ -190,24 +178,28 @@ mod tests {
         let newest = roll_back(&tree, None, second(3));
         assert_eq!(newest.target.id, ids[1]);
         assert_eq!(newest.restored.len(), 2);
-        assert_eq!(files(&tree), renewed, "the last renewal undone");
+        assert_eq!(tree.contents(), renewed, "the last renewal undone");
         let all = roll_back(&tree, Some(&ids[0]), second(4));
         assert_eq!(all.restored.len(), 12);
-        assert_eq!(files(&tree), initial, "both renewals undone, byte for byte");
+        assert_eq!(
+            tree.contents(),
+            initial,
+            "both renewals undone, byte for byte"
+        );
         let again = roll_back(&tree, Some(&ids[0]), second(5));
         assert!(
             again.kept.is_none() && again.restored.is_empty(),
             "nothing left to do"
         );
         roll_back(&tree, None, second(6));
-        assert_eq!(files(&tree), renewed, "the rollback itself undone");
+        assert_eq!(tree.contents(), renewed, "the rollback itself undone");
     }
 
     #[test]
     fn a_rollback_killed_after_its_mark_is_finished_by_recovery() {
         let spec = ecdsa_spec(&[]);
         let tree = TestTree::written(&spec);
-        let initial = files(&tree);
+        let initial = tree.contents();
         renew_rows(&tree, &["all"], spec.now);
         let all = generations::list(&backups(&tree).dir).expect("listed");
         let plan = restore_plan(&all).expect("a plan");
@@ -234,7 +226,7 @@ mod tests {
         // Killed here: its generation kept, nothing restored yet. Recovery finishes it.
         let completed = recover(&tree.dirs).expect("recovered");
         assert_eq!(completed.len(), 2 * 7 + 5, "every file of the 12 rows");
-        assert_eq!(files(&tree), initial);
+        assert_eq!(tree.contents(), initial);
         assert!(
             recover(&tree.dirs).expect("recovered").is_empty(),
             "the mark is gone"
