@@ -104,8 +104,8 @@ pub struct Due {
 }
 
 impl Due {
-    /// The successor of `found`, the certificate of `row` on disk (its key checked with
-    /// `check_key`): subject and SANs kept, a new validity from `now` ending no later than
+    /// The successor of `found`, the certificate of `row` on disk (its key already checked
+    /// with `check_key`): subject and SANs kept, a new validity from `now` ending no later than
     /// `ca` (the certificate that will sign it), a new key of `algorithm` or of the
     /// certificate's own.
     pub fn of(
