@@ -66,7 +66,8 @@ fn roll_back(args: &RollbackArgs) -> Result<ExitCode> {
         to: args.to.clone(),
         now: OffsetDateTime::now_utc(),
     };
-    print_rollback(&rollback(&dirs, &request)?)?;
+    let lock_kubelet = |dirs: &TreeDirs| lock_kubelet_dir(dirs, &args.lock, false);
+    print_rollback(&rollback(&dirs, &request, &lock_kubelet)?)?;
     Ok(ExitCode::SUCCESS)
 }
 

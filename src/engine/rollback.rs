@@ -7,9 +7,10 @@
 //! writing run (`tree::recovery`).
 
 use super::renew::{Backups, Kept};
-use crate::profile::{Profile, by_cert_name};
+use crate::profile::{Profile, Scope, by_cert_name};
 use crate::tree::TreeDirs;
 use crate::tree::generations::{self, Generation, RestorePlan, RowChange};
+use crate::tree::lock::TreeLock;
 use anyhow::{Result, anyhow, bail};
 use time::OffsetDateTime;
 
@@ -33,13 +34,26 @@ pub struct Rollback {
     pub kept: Option<Kept>,
 }
 
-/// Runs `certs rollback`; the caller holds the tree lock.
-pub fn rollback(dirs: &TreeDirs, request: &RollbackRequest) -> Result<Rollback> {
+/// Takes the lock of the kubelet's certificate directory that `TreeDirs` names, for as long
+/// as its guard lives; `None` when there is no such directory.
+pub type LockKubeletDir<'a> = &'a dyn Fn(&TreeDirs) -> Result<Option<TreeLock>>;
+
+/// Runs `certs rollback`; the caller holds the tree lock, and `lock_kubelet_dir` takes the
+/// kubelet directory's when a kubelet row goes back there.
+pub fn rollback(
+    dirs: &TreeDirs,
+    request: &RollbackRequest,
+    lock_kubelet_dir: LockKubeletDir,
+) -> Result<Rollback> {
     let all = generations::list(&request.backups.dir)?;
     let from = target(&all, request)?;
     let plan = restore_plan(&all[from..])?;
     // The kubelet's serving pair goes back where it was kept from, whatever the default.
     let dirs = &generations::with_recorded_kubelet_dir(dirs, &plan)?;
+    let _kubelet_lock = match plan.iter().any(|(row, _)| row.scope == Scope::Kubelet) {
+        true => lock_kubelet_dir(dirs)?,
+        false => None,
+    };
     let prepared = generations::prepare(dirs, &plan)?;
     let target = all[from].clone();
     let id_of = |path: &std::path::Path| {
@@ -131,6 +145,11 @@ mod tests {
     use crate::testtree::{TestTree, ecdsa_spec};
     use crate::tree::recovery::recover;
 
+    /// The unit tests' trees have no kubelet row to lock for.
+    fn no_kubelet_lock(_: &TreeDirs) -> Result<Option<TreeLock>> {
+        Ok(None)
+    }
+
     fn backups(tree: &TestTree) -> Backups {
         Backups {
             dir: generations::default_dir(&tree.dirs),
@@ -158,7 +177,7 @@ mod tests {
             to: to.map(str::to_string),
             now,
         };
-        rollback(&tree.dirs, &request).expect("rolled back")
+        rollback(&tree.dirs, &request, &no_kubelet_lock).expect("rolled back")
     }
 
     #[test]
@@ -242,7 +261,7 @@ mod tests {
             to: to.map(str::to_string),
             now: spec.now,
         };
-        let none = rollback(&tree.dirs, &request(None))
+        let none = rollback(&tree.dirs, &request(None), &no_kubelet_lock)
             .err()
             .expect("refused")
             .to_string();
@@ -254,10 +273,14 @@ mod tests {
         let id = generations::list(&backups(&tree).dir).expect("listed")[0]
             .id
             .clone();
-        let unknown = rollback(&tree.dirs, &request(Some("19990101T000000Z")))
-            .err()
-            .expect("refused")
-            .to_string();
+        let unknown = rollback(
+            &tree.dirs,
+            &request(Some("19990101T000000Z")),
+            &no_kubelet_lock,
+        )
+        .err()
+        .expect("refused")
+        .to_string();
         assert_eq!(
             unknown,
             format!(

@@ -6,10 +6,13 @@
 //! (`tests/cli/tier/kubelet.rs` puts the same files before the real API server and kubelet;
 //! refusals are in the bad-input table of `errors.rs`.)
 
-use crate::support::{TempTree, assert_success, kubepki, openssl};
+use crate::support::{TempTree, assert_success, kubepki, openssl, require_tool};
 use std::fs;
+use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
 use std::path::Path;
+use std::process::{Child, Command, Stdio};
 
 /// `kubepki <args>` on `tree`.
 fn run(tree: &TempTree, args: &[&str]) -> std::process::Output {
@@ -31,6 +34,36 @@ pub fn generation(dir: &Path) -> std::path::PathBuf {
         .collect();
     assert_eq!(generations.len(), 1, "{generations:?}");
     generations[0].clone()
+}
+
+/// `flock(1)` holding a directory's lock until dropped (its process group is killed: the
+/// lock lives as long as the `sleep` that inherited it).
+struct LockHolder(Child);
+
+impl LockHolder {
+    fn of(dir: &Path) -> LockHolder {
+        let flock = require_tool("flock", "apt-get update && apt-get install -y util-linux");
+        let mut child = Command::new(flock)
+            .arg(dir)
+            .args(["-c", "echo locked && exec sleep 30"])
+            .stdout(Stdio::piped())
+            .process_group(0)
+            .spawn()
+            .expect("flock");
+        let mut said = String::new();
+        let stdout = child.stdout.take().expect("flock's stdout");
+        BufRead::read_line(&mut BufReader::new(stdout), &mut said).expect("flock");
+        assert_eq!(said, "locked\n");
+        LockHolder(child)
+    }
+}
+
+impl Drop for LockHolder {
+    fn drop(&mut self) {
+        let group = nix::unistd::Pid::from_raw(self.0.id() as i32);
+        let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
+        let _ = self.0.wait();
+    }
 }
 
 fn mode(path: &Path) -> u32 {
@@ -130,6 +163,21 @@ fn the_serving_certificate_verifies_for_its_node_as_a_server_and_is_renewed() {
     assert_success(&openssl(&args), "openssl verify of the renewed certificate");
     // Rolled back without --kubelet-cert-dir, the pair goes back where renew took it from.
     let before_key = fs::read(generation(&tree.root().join("tmp")).join("kubelet-pki/kubelet.key"));
+    // The rollback writes there, so it takes that directory's lock too: held by another
+    // program, the rollback gives up naming the directory and changes nothing.
+    let renewed_cert = fs::read(&cert).ok();
+    let holder = LockHolder::of(&dir);
+    let refused = run(&tree, &["certs", "rollback", "--lock-timeout", "0"]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1), "{stderr}");
+    let locked = format!("kubepki: error: {dir_arg} is locked by another run (");
+    assert!(stderr.contains(&locked), "{stderr}");
+    assert_eq!(
+        fs::read(&cert).ok(),
+        renewed_cert,
+        "a refused rollback wrote"
+    );
+    drop(holder);
     assert_success(&run(&tree, &["certs", "rollback"]), "certs rollback");
     assert_eq!(
         fs::read(&cert).ok(),
