@@ -420,45 +420,8 @@ fn infer_phase(dirs: &TreeDirs, state: &mut State) -> Checked<()> {
         ));
     }
     let signing_pending = state.pending.is(&state.signer);
-    state.phase = match (state.pending.exists(), signing_pending, &other) {
-        (true, true, Some(_)) => Phase::Signed,
-        (true, true, None) => {
-            return Err(Problem::TrustShape {
-                path: state
-                    .places
-                    .first()
-                    .map(|p| p.path.clone())
-                    .unwrap_or_default(),
-                why: "the new one signs and waits in next/, but no place holds the old one".into(),
-            });
-        }
-        (true, false, _) => Phase::Trusted,
-        (false, _, None) => Phase::Idle,
-        (false, _, Some(_)) if shapes.iter().all(|(_, s)| *s == Shape::Both) => Phase::Signed,
-        (false, _, Some(_)) => Phase::Finishing,
-    };
-    let unfinished = &mut state.unfinished;
-    for (path, shape) in &shapes {
-        match (state.phase, shape) {
-            (Phase::Trusted, Shape::Alone) => {
-                unfinished.push(format!("{} does not trust the new one yet", path.display()))
-            }
-            (Phase::Trusted | Phase::Finishing, Shape::Reversed) => {
-                return Err(Problem::TrustShape {
-                    path: path.clone(),
-                    why: "it holds the signer second".into(),
-                });
-            }
-            (Phase::Signed, Shape::Reversed | Shape::Alone) => unfinished.push(format!(
-                "{} does not hold the new one first and the old one after it",
-                path.display()
-            )),
-            (Phase::Finishing, Shape::Both) => {
-                unfinished.push(format!("{} still trusts the old one", path.display()))
-            }
-            _ => {}
-        }
-    }
+    state.phase = phase_of(state, signing_pending, &shapes)?;
+    unfinished_places(state, &shapes)?;
     match state.phase {
         Phase::Trusted if state.pending.anchor.is_none() => state.unfinished.push(format!(
             "{} waits without its certificate",
@@ -475,32 +438,87 @@ fn infer_phase(dirs: &TreeDirs, state: &mut State) -> Checked<()> {
         )),
         _ => {}
     }
-    if let (Phase::Trusted, Some(other)) = (state.phase, &other) {
-        if !state.pending.is(other) {
-            return Err(Problem::TrustShape {
-                path: state
-                    .places
-                    .first()
-                    .map(|p| p.path.clone())
-                    .unwrap_or_default(),
-                why: format!(
-                    "it trusts {}, which is not the new one waiting in next/",
-                    other.pin()
-                ),
-            });
+    match (state.phase, &other) {
+        (Phase::Trusted, Some(other)) if !state.pending.is(other) => Err(Problem::TrustShape {
+            path: first_place(state),
+            why: format!(
+                "it trusts {}, which is not the new one waiting in next/",
+                other.pin()
+            ),
+        }),
+        (Phase::Signed | Phase::Finishing, Some(old)) => still_signed_by_old(dirs, state, old),
+        _ => Ok(()),
+    }
+}
+
+/// The phase: what waits in `next/` (and whether it is the signer), whether a place holds
+/// another one, and whether every place holds both.
+fn phase_of(state: &State, signing_pending: bool, shapes: &[(PathBuf, Shape)]) -> Checked<Phase> {
+    Ok(
+        match (state.pending.exists(), signing_pending, &state.other) {
+            (true, true, Some(_)) => Phase::Signed,
+            (true, true, None) => {
+                return Err(Problem::TrustShape {
+                    path: first_place(state),
+                    why: "the new one signs and waits in next/, but no place holds the old one"
+                        .into(),
+                });
+            }
+            (true, false, _) => Phase::Trusted,
+            (false, _, None) => Phase::Idle,
+            (false, _, Some(_)) if shapes.iter().all(|(_, s)| *s == Shape::Both) => Phase::Signed,
+            (false, _, Some(_)) => Phase::Finishing,
+        },
+    )
+}
+
+/// The first place that holds the CA's trust, to name in a refusal.
+fn first_place(state: &State) -> PathBuf {
+    state
+        .places
+        .first()
+        .map(|p| p.path.clone())
+        .unwrap_or_default()
+}
+
+/// The places not yet in the shape the phase leaves, as unfinished work; a shape no stage
+/// leaves in this phase is refused.
+fn unfinished_places(state: &mut State, shapes: &[(PathBuf, Shape)]) -> Checked<()> {
+    for (path, shape) in shapes {
+        let path_shown = path.display();
+        match (state.phase, shape) {
+            (Phase::Trusted, Shape::Alone) => state
+                .unfinished
+                .push(format!("{path_shown} does not trust the new one yet")),
+            (Phase::Trusted | Phase::Finishing, Shape::Reversed) => {
+                return Err(Problem::TrustShape {
+                    path: path.clone(),
+                    why: "it holds the signer second".into(),
+                });
+            }
+            (Phase::Signed, Shape::Reversed | Shape::Alone) => state.unfinished.push(format!(
+                "{path_shown} does not hold the new one first and the old one after it"
+            )),
+            (Phase::Finishing, Shape::Both) => state
+                .unfinished
+                .push(format!("{path_shown} still trusts the old one")),
+            _ => {}
         }
     }
-    if let (Phase::Signed | Phase::Finishing, Some(old)) = (state.phase, &other) {
-        check_not_newer(state, old)?;
-        state.old_signed = old_signed(dirs, state.row, &state.signer, old)?;
-        let inside = state.old_signed.iter().filter(|o| !o.outside);
-        let inside: Vec<String> = inside.map(|o| o.path.display().to_string()).collect();
-        if state.phase == Phase::Signed && !inside.is_empty() {
-            state.unfinished.push(format!(
-                "still signed by the old one: {}",
-                inside.join(", ")
-            ));
-        }
+    Ok(())
+}
+
+/// Once the new one signs: the leaves `old` still signs (unfinished while signing).
+fn still_signed_by_old(dirs: &TreeDirs, state: &mut State, old: &Anchor) -> Checked<()> {
+    check_not_newer(state, old)?;
+    state.old_signed = old_signed(dirs, state.row, &state.signer, old)?;
+    let inside = state.old_signed.iter().filter(|o| !o.outside);
+    let inside: Vec<String> = inside.map(|o| o.path.display().to_string()).collect();
+    if state.phase == Phase::Signed && !inside.is_empty() {
+        state.unfinished.push(format!(
+            "still signed by the old one: {}",
+            inside.join(", ")
+        ));
     }
     Ok(())
 }
