@@ -28,21 +28,10 @@ use serde::Deserialize;
 use serde_yaml::Value;
 
 use crate::etcd::{Cluster, Etcdctl, text};
-use crate::support::{TempTree, assert_success, kubepki, openssl, python_with_cryptography};
+use crate::support::{TempTree, assert_success, check, kubepki, openssl, python_with_cryptography};
 use crate::tier::ha;
 
 const ALGORITHM: &str = "ECDSA-P256";
-/// The shared files, below the cert dir (kubeadm's `certsToTransfer` with a local etcd).
-const SHARED: [&str; 8] = [
-    "ca.crt",
-    "ca.key",
-    "front-proxy-ca.crt",
-    "front-proxy-ca.key",
-    "etcd/ca.crt",
-    "etcd/ca.key",
-    "sa.key",
-    "sa.pub",
-];
 /// The control-plane endpoint the three hosts share (a load balancer's name).
 const ENDPOINT_HOST: &str = "cp.kubepki.test";
 
@@ -88,7 +77,7 @@ fn mode(path: &Path) -> u32 {
 
 /// Every shared file of `to` is byte-identical to `from`'s, with the same mode.
 fn assert_same_shared_files(from: &TempTree, to: &TempTree) {
-    for rel in SHARED {
+    for rel in check::SHARED_FILES {
         let (original, copy) = (from.pki().join(rel), to.pki().join(rel));
         assert_eq!(fs::read(&copy).ok(), fs::read(&original).ok(), "{rel}");
         assert_eq!(mode(&copy), mode(&original), "mode of {rel}");
@@ -153,7 +142,7 @@ fn python_opens_what_kubepki_seals_and_kubepki_opens_what_python_seals() {
             "export",
         );
         kubeadm_certs_py(&["open", &key, &path, &opened.root().display().to_string()]);
-        for rel in SHARED {
+        for rel in check::SHARED_FILES {
             let entry = opened.root().join(rel.replace('/', "-"));
             assert_eq!(
                 fs::read(entry).ok(),

@@ -3,7 +3,7 @@
 //! the file, broken files fail with one located line and write nothing, and
 //! `config print init-defaults` reads back as no config at all.
 
-use crate::support::{TempTree, assert_success, kubepki, openssl};
+use crate::support::{TempTree, assert_success, check, kubepki, openssl};
 use base64::Engine;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -20,14 +20,6 @@ const CERTS: &[&str] = &[
     "etcd/peer.crt",
     "etcd/healthcheck-client.crt",
     "apiserver-etcd-client.crt",
-];
-
-const KUBECONFIGS: &[&str] = &[
-    "admin.conf",
-    "super-admin.conf",
-    "controller-manager.conf",
-    "scheduler.conf",
-    "kubelet.conf",
 ];
 
 /// A config file in its own directory, outside any tree.
@@ -111,7 +103,7 @@ fn describe(tree: &TempTree) -> BTreeMap<String, String> {
     for cert in CERTS {
         fields.insert(cert.to_string(), cert_fields(&tree.pki().join(cert)));
     }
-    for conf in KUBECONFIGS {
+    for conf in check::KUBECONFIGS {
         fields.insert(conf.to_string(), kubeconfig_fields(&tree.root().join(conf)));
     }
     fields

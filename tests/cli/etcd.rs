@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::support::{TempTree, require_tool};
+use crate::support::{TempTree, check, require_tool};
 
 const INSTALL_ETCD: &str = "apt-get update && apt-get install -y etcd-server etcd-client";
 const MEMBERS: usize = 3;
@@ -412,18 +412,6 @@ fn unix_nanos() -> u128 {
         .as_nanos()
 }
 
-/// The shared files a control-plane host takes from the first (kubeadm's certsToTransfer).
-const SHARED: [&str; 8] = [
-    "ca.crt",
-    "ca.key",
-    "front-proxy-ca.crt",
-    "front-proxy-ca.key",
-    "etcd/ca.crt",
-    "etcd/ca.key",
-    "sa.key",
-    "sa.pub",
-];
-
 /// `kubepki certs rotate-ca etcd-ca <stage> [extra]` on `tree`.
 fn rotate_etcd_ca(tree: &TempTree, stage: &str, extra: &[&str]) {
     let mut args: Vec<String> = ["certs", "rotate-ca", "etcd-ca", stage]
@@ -447,7 +435,7 @@ fn three_members_keep_their_data_through_a_rotation_of_the_etcd_ca() {
     for (i, (host, address)) in hosts.iter().zip(addresses).enumerate() {
         if i > 0 {
             std::fs::create_dir_all(host.pki().join("etcd")).expect("the cert dir");
-            for file in SHARED {
+            for file in check::SHARED_FILES {
                 std::fs::copy(hosts[0].pki().join(file), host.pki().join(file)).expect("copy");
             }
         }

@@ -15,28 +15,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_yaml::Value;
 
 use crate::support::endpoint::{Endpoint, Identity};
-use crate::support::{TempTree, assert_success, kubepki, require_tool};
-
-/// Each kubeconfig with the user and groups of its client certificate.
-const KUBECONFIGS: [(&str, &str, &[&str]); 5] = [
-    (
-        "admin.conf",
-        "kubernetes-admin",
-        &["kubeadm:cluster-admins"],
-    ),
-    (
-        "super-admin.conf",
-        "kubernetes-super-admin",
-        &["system:masters"],
-    ),
-    (
-        "controller-manager.conf",
-        "system:kube-controller-manager",
-        &[],
-    ),
-    ("scheduler.conf", "system:kube-scheduler", &[]),
-    ("kubelet.conf", "system:node:cp1", &["system:nodes"]),
-];
+use crate::support::{TempTree, assert_success, check, kubepki, require_tool};
 
 #[test]
 fn kubeconfigs_authenticate_with_rsa_2048() {
@@ -181,7 +160,7 @@ fn assert_kubeconfigs_authenticate(algorithm: &str) {
 /// Checks every kubeconfig of `cluster`'s tree through kubectl.
 pub(crate) fn assert_identities(cluster: &Cluster, algorithm: &str) {
     let mut expected_seen = Vec::new();
-    for (conf, user, groups) in KUBECONFIGS {
+    for (conf, user, groups) in check::KUBECONFIG_IDENTITIES {
         let expected = Identity {
             user: user.to_string(),
             groups: groups.iter().map(|g| g.to_string()).collect(),

@@ -9,7 +9,7 @@
 //! matches none of its certificates, usage errors): exit 1 (2), one line, the tree
 //! byte-identical.
 
-use crate::support::{TempTree, assert_success, kubepki, openssl};
+use crate::support::{TempTree, assert_success, check, kubepki, openssl};
 use base64::Engine as _;
 use serde_json::Value;
 use std::os::unix::fs::PermissionsExt;
@@ -42,14 +42,6 @@ const ROWS: [(&str, &str, &[&str]); 4] = [
         ],
     ),
     ("sa", "pki/sa.pub", &[]),
-];
-
-const KUBECONFIGS: [&str; 5] = [
-    "admin.conf",
-    "super-admin.conf",
-    "kubelet.conf",
-    "controller-manager.conf",
-    "scheduler.conf",
 ];
 
 fn rotate(tree: &TempTree, args: &[&str]) -> Output {
@@ -97,7 +89,7 @@ fn verifies(ca_file: &Path, cert: &Path) -> Result<(), String> {
 /// that bundle has `expected` certificates.
 fn kubeconfigs_verify(tree: &TempTree, expected: usize) {
     let dir = tempfile::tempdir().expect("a temp dir");
-    for name in KUBECONFIGS {
+    for name in check::KUBECONFIGS {
         let config: Value = serde_yaml::from_slice(&tree.read(name)).expect("a kubeconfig");
         let decode = |value: &Value| {
             base64::engine::general_purpose::STANDARD

@@ -34,6 +34,41 @@ pub const KUBECONFIGS: &[&str] = &[
     "scheduler.conf",
 ];
 
+/// Each kubeconfig `init` writes, with the user and groups of its client certificate (what
+/// the API server must see).
+pub const KUBECONFIG_IDENTITIES: [(&str, &str, &[&str]); 5] = [
+    (
+        "admin.conf",
+        "kubernetes-admin",
+        &["kubeadm:cluster-admins"],
+    ),
+    (
+        "super-admin.conf",
+        "kubernetes-super-admin",
+        &["system:masters"],
+    ),
+    (
+        "controller-manager.conf",
+        "system:kube-controller-manager",
+        &[],
+    ),
+    ("scheduler.conf", "system:kube-scheduler", &[]),
+    ("kubelet.conf", "system:node:cp1", &["system:nodes"]),
+];
+
+/// The files, below the cert dir, that every control-plane host shares (kubeadm's
+/// `certsToTransfer` with a local etcd).
+pub const SHARED_FILES: [&str; 8] = [
+    "ca.crt",
+    "ca.key",
+    "front-proxy-ca.crt",
+    "front-proxy-ca.key",
+    "etcd/ca.crt",
+    "etcd/ca.key",
+    "sa.key",
+    "sa.pub",
+];
+
 /// Keys that must never change once written: the CA keys and the service-account key.
 pub const STABLE_KEYS: &[&str] = &["ca.key", "front-proxy-ca.key", "etcd/ca.key", "sa.key"];
 

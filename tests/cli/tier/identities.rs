@@ -3,31 +3,11 @@
 //! `kubeadm:cluster-admins` binding of init's manifests, applied with `super-admin.conf`; the
 //! front proxy; and `certs renew all` with a restart.
 
+use crate::support::check;
 use crate::support::controlplane::ControlPlane;
 use crate::support::endpoint::Identity;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-
-/// Each kubeconfig `init` writes, with the user and groups the API server must see.
-const KUBECONFIGS: [(&str, &str, &[&str]); 5] = [
-    (
-        "admin.conf",
-        "kubernetes-admin",
-        &["kubeadm:cluster-admins"],
-    ),
-    (
-        "super-admin.conf",
-        "kubernetes-super-admin",
-        &["system:masters"],
-    ),
-    (
-        "controller-manager.conf",
-        "system:kube-controller-manager",
-        &[],
-    ),
-    ("scheduler.conf", "system:kube-scheduler", &[]),
-    ("kubelet.conf", "system:node:cp1", &["system:nodes"]),
-];
 
 /// The identity of `user` in `groups`, as the API server adds `system:authenticated`.
 pub fn identity(user: &str, groups: &[&str]) -> Identity {
@@ -41,7 +21,7 @@ pub fn identity(user: &str, groups: &[&str]) -> Identity {
 /// Every kubeconfig, untouched, and `apiserver-kubelet-client`'s certificate are the user,
 /// in the groups, the tree says, as the audit log saw them.
 pub fn kubeconfigs(plane: &ControlPlane) {
-    for (file, user, groups) in KUBECONFIGS {
+    for (file, user, groups) in check::KUBECONFIG_IDENTITIES {
         let seen = plane.whoami(&plane.kubeconfig(file));
         assert_eq!(
             seen,
