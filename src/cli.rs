@@ -270,13 +270,17 @@ pub struct RotateArgs {
     /// trust: the new CA's validity [default: 87600h].
     #[arg(long, value_name = "DURATION")]
     pub ca_validity: Option<Duration>,
-    /// sign: the re-issued certificates' validity [default: 8760h].
+    /// sign: the re-issued certificates' validity; trust: the least a new CA must still
+    /// run for [default: 8760h].
     #[arg(long, value_name = "DURATION")]
     pub cert_validity: Option<Duration>,
     /// sign: the directory where replaced files (the old CA key among them) are copied first,
     /// each run into a new kubepki-backup-<UTC time> there [default: <kubeconfig-dir>/tmp].
     #[arg(long, value_name = "DIR")]
     pub backup_dir: Option<PathBuf>,
+    /// trust: accept a new CA that ends before the current one or within --cert-validity.
+    #[arg(long)]
+    pub force: bool,
     /// List each file the stage would change, and write nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -309,9 +313,12 @@ pub struct BundleExportArgs {
     /// The key to seal with, 64 hex characters (`kubepki certs certificate-key` makes one).
     #[arg(long, value_name = "KEY")]
     pub certificate_key: SecretArg,
-    /// Write to FILE (mode 0600) instead of stdout.
+    /// Write to FILE (mode 0600) instead of stdout; never a file of the tree.
     #[arg(short = 'o', long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Replace an existing --output FILE.
+    #[arg(long, requires = "output")]
+    pub force: bool,
     /// Write the Secret with kubeadm's Role and RoleBinding, for `kubectl apply -f`.
     #[arg(long)]
     pub secret: bool,
@@ -368,6 +375,13 @@ pub struct GenerationsArgs {
     /// Where the generations are.
     #[command(flatten)]
     pub generations: GenerationsDirArgs,
+    /// Remove this generation (as listed), even one that holds a CA's or sa's replaced key,
+    /// which --keep never removes; says what it held.
+    #[arg(long, value_name = "GENERATION")]
+    pub remove: Option<String>,
+    /// The tree lock (with --remove).
+    #[command(flatten)]
+    pub lock: LockArgs,
     /// Output format.
     #[arg(short = 'o', long, value_enum, default_value_t = ReportFormat::Text)]
     pub output: ReportFormat,
@@ -391,6 +405,10 @@ pub struct RollbackArgs {
     /// How many generations to keep; older ones are removed [default: 5].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub keep: Option<u16>,
+    /// Restore certificates and kubeconfigs even when the CA on disk after the rollback did
+    /// not sign them (a CA rotated since the generation).
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// `kubepki certs audit`.

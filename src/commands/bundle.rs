@@ -7,7 +7,7 @@ use crate::config::InitConfig;
 use crate::engine::bundle::{export, import, open_bundle, plan_import};
 use crate::report::{bundle_absent, note, print_bundle_written, print_document, print_import};
 use crate::tree::{TreeDirs, generations, reader, store};
-use anyhow::Result;
+use anyhow::{Result, bail};
 use std::path::Path;
 use std::process::ExitCode;
 use time::OffsetDateTime;
@@ -38,6 +38,12 @@ fn tree_of(config: Option<&Path>, tree: &TreeArgs) -> Result<(TreeDirs, bool)> {
 fn export_bundle(args: &BundleExportArgs) -> Result<ExitCode> {
     let key = args.certificate_key.certificate_key("--certificate-key")?;
     let (dirs, external_etcd) = tree_of(args.config.as_deref(), &args.tree)?;
+    if let Some(path) = &args.output {
+        dirs.refuse_output("--output", path)?;
+        if !args.force && path.symlink_metadata().is_ok() {
+            bail!("{} exists; pass --force to replace it", path.display());
+        }
+    }
     let export = export(&dirs, external_etcd, &key)?;
     bundle_absent(&export);
     let yaml = match args.secret {
@@ -46,7 +52,14 @@ fn export_bundle(args: &BundleExportArgs) -> Result<ExitCode> {
     };
     match &args.output {
         Some(path) => {
-            store::write_outside(path, yaml.as_bytes(), store::SECRET_MODE, true)?;
+            store::write_outside(
+                &dirs,
+                "--output",
+                path,
+                yaml.as_bytes(),
+                store::SECRET_MODE,
+                args.force,
+            )?;
             print_bundle_written(&export, path, args.secret)?;
         }
         None => print_document(&yaml)?,

@@ -10,20 +10,20 @@ use crate::engine::audit::audit;
 use crate::engine::expiry::ExpirationInfo;
 use crate::engine::reconcile::{self, ReconcileRequest, Verdict};
 use crate::engine::renew::{Backups, Outcome, RenewRequest, renew};
-use crate::engine::rollback::{RollbackRequest, rollback};
+use crate::engine::rollback::{RollbackRequest, remove_generation, rollback};
 use crate::pki::pin::CaPin;
 use crate::pki::seal::CertificateKey;
 use crate::profile::{Profile, Role, by_role, renewable_rows};
 use crate::report::{
-    Format, Progress, capped, due_notice, expiration_metrics, missing_notice, print_audit,
-    print_expiration, print_generations, print_line, print_reconcile, print_renewal,
-    print_rollback,
+    Format, Progress, capped, due_notice, expiration_metrics, is_expiration_metrics,
+    missing_notice, print_audit, print_expiration, print_generations, print_line, print_reconcile,
+    print_removed_generation, print_renewal, print_rollback,
 };
 use crate::spec::ClusterInput;
 use crate::spec::{DEFAULT_CERT_VALIDITY, validity};
 use crate::tree::{TreeDirs, generations, reader, store};
 use crate::usage::UsageError;
-use anyhow::{Result, anyhow};
+use anyhow::{Context, Result, anyhow, bail};
 use std::path::Path;
 use std::process::ExitCode;
 use time::OffsetDateTime;
@@ -54,6 +54,11 @@ fn list_generations(args: &GenerationsArgs) -> Result<ExitCode> {
     let dirs = args.tree.dirs();
     reader::require_dirs(&dirs)?;
     let dir = backups(&dirs, args.generations.backup_dir.as_deref(), None).dir;
+    if let Some(wanted) = &args.remove {
+        let _lock = lock_existing_tree(&dirs, &args.lock)?;
+        print_removed_generation(&remove_generation(&dir, wanted)?)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     print_generations(&generations::list(&dir)?, &dir, args.output.into())?;
     Ok(ExitCode::SUCCESS)
 }
@@ -65,6 +70,7 @@ fn roll_back(args: &RollbackArgs) -> Result<ExitCode> {
         backups: backups(&dirs, args.generations.backup_dir.as_deref(), args.keep),
         to: args.to.clone(),
         now: OffsetDateTime::now_utc(),
+        force: args.force,
     };
     let lock_kubelet = |dirs: &TreeDirs| lock_kubelet_dir(dirs, &args.lock, false);
     print_rollback(&rollback(&dirs, &request, &lock_kubelet)?)?;
@@ -92,7 +98,15 @@ fn check_expiration(args: &CheckExpirationArgs) -> Result<ExitCode> {
     warn_open_secrets(&dirs);
     if let Some(path) = &args.metrics_file {
         let metrics = expiration_metrics(&info);
-        store::write_outside(path, metrics.as_bytes(), store::PUBLIC_MODE, true)?;
+        let replace = replaceable_metrics(&dirs, path)?;
+        store::write_outside(
+            &dirs,
+            "--metrics-file",
+            path,
+            metrics.as_bytes(),
+            store::PUBLIC_MODE,
+            replace,
+        )?;
     }
     print_expiration(&info, args.output.into())?;
     let attention = args
@@ -104,6 +118,25 @@ fn check_expiration(args: &CheckExpirationArgs) -> Result<ExitCode> {
             Ok(ExitCode::from(DUE))
         }
         _ => Ok(ExitCode::SUCCESS),
+    }
+}
+
+/// Whether `--metrics-file` replaces `path`: not when nothing is there, and only when what
+/// is there is a metrics file kubepki wrote; anything else is refused.
+fn replaceable_metrics(dirs: &TreeDirs, path: &Path) -> Result<bool> {
+    dirs.refuse_output("--metrics-file", path)?;
+    let existing = match path.file_name() {
+        Some(name) => store::read_optional(path.parent().unwrap_or(Path::new(".")), name.as_ref())
+            .with_context(|| format!("--metrics-file {}", path.display()))?,
+        None => None,
+    };
+    match existing {
+        None => Ok(false),
+        Some(text) if is_expiration_metrics(&text) => Ok(true),
+        Some(_) => bail!(
+            "--metrics-file {}: exists and is not a metrics file kubepki wrote; not replacing it",
+            path.display()
+        ),
     }
 }
 

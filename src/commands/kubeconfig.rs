@@ -39,7 +39,14 @@ fn user(args: &KubeconfigUserArgs) -> Result<ExitCode> {
     let (yaml, ended_early) = user_kubeconfig(&dirs, &request)?;
     capped("kubeconfig", ended_early.as_slice());
     match &args.output {
-        Some(path) => store::write_outside(path, &yaml, store::SECRET_MODE, args.force)?,
+        Some(path) => store::write_outside(
+            &dirs,
+            "--output",
+            path,
+            &yaml,
+            store::SECRET_MODE,
+            args.force,
+        )?,
         None => print_document(&String::from_utf8_lossy(&yaml))?,
     }
     Ok(ExitCode::SUCCESS)

@@ -33,7 +33,14 @@ fn config(args: &KubeletConfigArgs) -> Result<ExitCode> {
         .ok_or_else(|| anyhow!("internal error: the {} row has no certificate", ca_row.name))?;
     let yaml = hardened_kubelet_configuration(&spec, &ca_file, args.server_tls_bootstrap)?;
     match &args.output {
-        Some(path) => store::write_outside(path, yaml.as_bytes(), store::PUBLIC_MODE, args.force)?,
+        Some(path) => store::write_outside(
+            &dirs,
+            "--output",
+            path,
+            yaml.as_bytes(),
+            store::PUBLIC_MODE,
+            args.force,
+        )?,
         None => print_document(&yaml)?,
     }
     Ok(ExitCode::SUCCESS)
@@ -85,7 +92,14 @@ fn repair_conf(args: &RepairArgs) -> Result<ExitCode> {
     {
         capped("kubelet", ended_early.as_slice());
         if let Some(path) = &args.output {
-            store::write_outside(path, yaml, store::SECRET_MODE, args.force)?;
+            store::write_outside(
+                &dirs,
+                "--output",
+                path,
+                yaml,
+                store::SECRET_MODE,
+                args.force,
+            )?;
         }
     }
     print_repair(&repaired, args.output.as_deref())?;

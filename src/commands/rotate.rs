@@ -9,7 +9,7 @@ use crate::engine::flags::trust_flags;
 use crate::engine::rotate::restarts::restarts;
 use crate::engine::rotate::{RotateRequest, Stage, Standing, rotate, status};
 use crate::profile::{Profile, by_name, rotatable_rows};
-use crate::report::{Progress, print_rotation, print_rotation_status};
+use crate::report::{Progress, capped, print_rotation, print_rotation_status};
 use crate::spec::{DEFAULT_CA_VALIDITY, DEFAULT_CERT_VALIDITY, validity};
 use crate::tree::{TreeDirs, generations, reader};
 use crate::usage::UsageError;
@@ -83,8 +83,11 @@ fn asked(args: &RotateArgs, file: &InitConfig) -> Result<Asked> {
     if args.ca_validity.is_some() && stage != Some(Stage::Trust) {
         return Err(stage_only("--ca-validity", "trust"));
     }
-    if args.cert_validity.is_some() && stage != Some(Stage::Sign) {
-        return Err(stage_only("--cert-validity", "sign"));
+    if args.cert_validity.is_some() && !matches!(stage, Some(Stage::Trust | Stage::Sign)) {
+        return Err(stage_only("--cert-validity", "trust or sign"));
+    }
+    if args.force && stage != Some(Stage::Trust) {
+        return Err(stage_only("--force", "trust"));
     }
     if args.backup_dir.is_some() && stage != Some(Stage::Sign) {
         return Err(stage_only("--backup-dir", "sign"));
@@ -149,6 +152,7 @@ fn run_stage(
             .unwrap_or_else(|| generations::default_dir(dirs)),
         now,
         dry_run: args.dry_run,
+        force: args.force,
     };
     let _lock = match args.dry_run {
         true => {
@@ -160,6 +164,7 @@ fn run_stage(
     let progress = Progress::new("rotate-ca", "keys");
     let rotation = rotate(dirs, &request, &|done, total| progress.update(done, total))?;
     progress.finish();
+    capped("rotate-ca", &rotation.capped);
     if !args.dry_run {
         warn_open_secrets(dirs);
     }

@@ -6,10 +6,14 @@
 //! a refusal writes nothing. Prints nothing.
 
 use crate::cluster::bundle::{Bundle, OpenFailure, entry_name};
+use crate::engine::rotate::state::Phase;
+use crate::engine::rotate::{self, Standing};
 use crate::pki::inspect::CertInfo;
 use crate::pki::seal::CertificateKey;
 use crate::pki::{keys, pem};
-use crate::profile::{EXTERNAL_ETCD_BUNDLE_ENTRIES, Kind, PROFILES, Profile, shared_rows};
+use crate::profile::{
+    EXTERNAL_ETCD_BUNDLE_ENTRIES, Kind, PENDING_DIR, PROFILES, Profile, rotatable_rows, shared_rows,
+};
 use crate::tree::TreeDirs;
 use crate::tree::generations::{self, RowChange};
 use crate::tree::problem::{EntryFault, Problem};
@@ -425,6 +429,7 @@ pub fn import(
     generations_dir: &Path,
     now: OffsetDateTime,
 ) -> Result<Imported> {
+    refuse_during_rotation(dirs)?;
     let conflicts = plan.conflicts();
     if let (Some(first), false) = (conflicts.first(), force) {
         return Err(match conflicts.len() - 1 {
@@ -461,6 +466,36 @@ pub fn import(
         replaced_ca,
         skipped: plan.skipped,
     })
+}
+
+/// Refuses an import while a rotation of a CA (or of `sa`) is under way: what it would
+/// write replaces what the rotation is moving, in a shape no stage reads again.
+fn refuse_during_rotation(dirs: &TreeDirs) -> Result<()> {
+    let rows: Vec<&'static Profile> = rotatable_rows().collect();
+    for (row, standing) in rotate::status(dirs, &rows) {
+        let Standing::Read(state) = standing else {
+            continue;
+        };
+        let under_way = match state.phase {
+            Phase::Idle if state.pending.exists() => format!(
+                "trust began: a new one waits in {}",
+                dirs.cert_dir.join(PENDING_DIR).display()
+            ),
+            Phase::Idle => continue,
+            _ => state.describe(),
+        };
+        let next = dirs.command(&format!(
+            "certs rotate-ca {} {}",
+            row.name,
+            state.next_stage().name()
+        ));
+        return Err(anyhow!(
+            "the rotation of {} is under way ({under_way}); an import would replace what it \
+             moves: finish the rotation first (`{next}`, then the stages after it), then import",
+            row.name
+        ));
+    }
+    Ok(())
 }
 
 /// Writes the absent files, never replacing one.

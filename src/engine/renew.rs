@@ -12,7 +12,7 @@ use crate::pki::issue::CertRequest;
 use crate::pki::keys::{self, Algorithm};
 use crate::profile::Profile;
 use crate::tree::TreeDirs;
-use crate::tree::generations::{self, RowChange};
+use crate::tree::generations::{self, Pruned, RowChange};
 use crate::tree::problem::Problem;
 use crate::tree::reader::{self, Client, Found, FoundCa};
 use crate::tree::store::{self, FileWrite};
@@ -82,8 +82,9 @@ pub struct Renewal {
 pub struct Kept {
     /// The new generation's directory.
     pub generation: PathBuf,
-    /// Generations removed for being older than the newest `--keep`.
-    pub pruned: Vec<PathBuf>,
+    /// Generations removed for being older than the newest `--keep`, and those older left
+    /// because they hold a CA's or `sa`'s key.
+    pub pruned: Pruned,
 }
 
 /// A row that will be replaced: what is on disk and what replaces it.
@@ -246,8 +247,9 @@ pub fn keep_row(
     Ok(generation)
 }
 
-/// Removes the generations of `backups.dir` beyond the newest `backups.keep`.
-pub fn prune(backups: &Backups) -> Result<Vec<PathBuf>> {
+/// Removes the generations of `backups.dir` beyond the newest `backups.keep`, but those
+/// holding a CA's or `sa`'s key.
+pub fn prune(backups: &Backups) -> Result<Pruned> {
     generations::prune(&backups.dir, backups.keep)
 }
 

@@ -7,11 +7,16 @@
 //! writing run (`tree::recovery`).
 
 use super::renew::{Backups, Kept};
-use crate::profile::{Profile, Scope, by_cert_name};
-use crate::tree::TreeDirs;
-use crate::tree::generations::{self, Generation, RestorePlan, RowChange};
+use crate::cluster::kubeconfig::Kubeconfig;
+use crate::pki::inspect::CertInfo;
+use crate::pki::pem;
+use crate::pki::trust::{self, Anchor, AnchorKind};
+use crate::profile::{Kind, Profile, Scope, by_cert_name, by_name};
+use crate::tree::generations::{self, Generation, Restore, RestorePlan, RowChange};
 use crate::tree::lock::TreeLock;
-use anyhow::{Result, anyhow, bail};
+use crate::tree::{TreeDirs, store};
+use anyhow::{Context, Result, anyhow, bail};
+use std::path::Path;
 use time::OffsetDateTime;
 
 /// What `certs rollback` was asked to do.
@@ -22,6 +27,9 @@ pub struct RollbackRequest {
     pub to: Option<String>,
     /// The one "now" of this run.
     pub now: OffsetDateTime,
+    /// Restore certificates and kubeconfigs that the CA on disk after the rollback did not
+    /// sign (`--force`).
+    pub force: bool,
 }
 
 /// The result of a rollback.
@@ -55,6 +63,9 @@ pub fn rollback(
         false => None,
     };
     let prepared = generations::prepare(dirs, &plan)?;
+    if !request.force {
+        check_signers(dirs, &prepared, &all)?;
+    }
     let target = all[from].clone();
     let id_of = |path: &std::path::Path| {
         all.iter()
@@ -84,7 +95,13 @@ pub fn rollback(
     let dir = &request.backups.dir;
     let generation = generations::new_path(dir, request.now)?;
     generations::mark_rollback(dirs, &generation)?;
-    generations::keep(dirs, &generation, request.now, "certs rollback", &rows)?;
+    generations::keep(
+        dirs,
+        &generation,
+        request.now,
+        generations::ROLLBACK_COMMAND,
+        &rows,
+    )?;
     generations::put_back(&prepared)?;
     generations::unmark_rollback(dirs)?;
     let pruned = generations::prune(dir, request.backups.keep)?;
@@ -95,6 +112,80 @@ pub fn rollback(
     })
 }
 
+/// Refuses a restored certificate or kubeconfig of the control plane that the CA on disk
+/// after the rollback (the restored one, or else the current one) did not sign, or a
+/// kubeconfig that does not trust it: a generation older than a CA rotation (or a forced
+/// import) would put back what the current CA rejects, or a copy from another cluster.
+fn check_signers(dirs: &TreeDirs, prepared: &[Restore], all: &[Generation]) -> Result<()> {
+    for restore in prepared {
+        let (Some(issuer), Scope::ControlPlane) = (restore.row.issuer, restore.row.scope) else {
+            continue;
+        };
+        let Some(restored) = restore.restored_pem() else {
+            continue;
+        };
+        let ca_row =
+            by_name(issuer).ok_or_else(|| anyhow!("internal error: no CA row {issuer}"))?;
+        let ca_rel = ca_row.cert_file().unwrap_or_default();
+        let ca_pem = match prepared.iter().find(|r| r.row.name == ca_row.name) {
+            Some(ca) => ca.restored_pem().map(<[u8]>::to_vec),
+            None => store::read_optional(&dirs.cert_dir, &ca_rel)?,
+        };
+        let Some(ca_pem) = ca_pem else {
+            continue;
+        };
+        let ca_path = dirs.cert_dir.join(&ca_rel);
+        let cas = trust::parse(AnchorKind::Certificate, &ca_pem)
+            .with_context(|| format!("{} after the rollback", ca_path.display()))?;
+        let fault = match restore.row.kind {
+            Kind::Kubeconfig(_) => kubeconfig_fault(restored, &cas),
+            _ => certificate_fault(restored, &cas),
+        }
+        .with_context(|| format!("{}: {}", restore.from.display(), restore.row.cert_name()))?;
+        if let Some(fault) = fault {
+            let id = all
+                .iter()
+                .find(|g| g.path == restore.from)
+                .map_or_else(|| restore.from.display().to_string(), |g| g.id.clone());
+            bail!(
+                "{} from generation {id}: {fault} {} holds after the rollback: the generation \
+                 predates a replacement of the {issuer} CA (`certs rotate-ca {issuer}`, or a \
+                 forced `certs bundle import`), and restoring it would break what trusts the \
+                 current CA; nothing restored (--force restores it anyway)",
+                restore.row.cert_name(),
+                ca_path.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// What is wrong with a restored certificate given the CA certificates `cas`, if anything.
+fn certificate_fault(pem: &[u8], cas: &[Anchor]) -> Result<Option<&'static str>> {
+    let cert = CertInfo::parse(pem::first_certificate(pem)?)?;
+    let signed = cas
+        .iter()
+        .filter_map(Anchor::cert)
+        .any(|ca| cert.verify_signed_by(ca).is_ok());
+    Ok((!signed).then_some("it is not signed by the CA"))
+}
+
+/// What is wrong with a restored kubeconfig given the CA certificates `cas`: it must trust
+/// one of them, and its embedded client certificate (when it has one) be signed by one.
+fn kubeconfig_fault(yaml: &[u8], cas: &[Anchor]) -> Result<Option<&'static str>> {
+    let kubeconfig = Kubeconfig::parse(yaml)?;
+    let trusted = trust::parse(AnchorKind::Certificate, &kubeconfig.cluster_ca_pem()?)
+        .context("certificate-authority-data")?;
+    if !trusted.iter().any(|anchor| cas.contains(anchor)) {
+        return Ok(Some("it does not trust the CA"));
+    }
+    match kubeconfig.client_credentials() {
+        Ok(credentials) => Ok(certificate_fault(&credentials.cert_pem, cas)?
+            .map(|_| "its client certificate is not signed by the CA")),
+        Err(_) => Ok(None),
+    }
+}
+
 /// The index of the generation asked for.
 fn target(all: &[Generation], request: &RollbackRequest) -> Result<usize> {
     if all.is_empty() {
@@ -103,17 +194,35 @@ fn target(all: &[Generation], request: &RollbackRequest) -> Result<usize> {
             request.backups.dir.display()
         );
     }
-    let Some(wanted) = &request.to else {
-        return Ok(all.len() - 1);
-    };
+    match &request.to {
+        None => Ok(all.len() - 1),
+        Some(wanted) => find(all, &request.backups.dir, "--to", wanted),
+    }
+}
+
+/// The index of the generation `flag` names, `wanted`, in `all` (those of `dir`).
+fn find(all: &[Generation], dir: &Path, flag: &str, wanted: &str) -> Result<usize> {
     all.iter().position(|g| g.is(wanted)).ok_or_else(|| {
         let ids: Vec<&str> = all.iter().map(|g| g.id.as_str()).collect();
         anyhow!(
-            "--to {wanted}: no such generation in {} (there are: {})",
-            request.backups.dir.display(),
-            ids.join(", ")
+            "{flag} {wanted}: no such generation in {} (there are: {})",
+            dir.display(),
+            match ids.is_empty() {
+                true => "none".to_string(),
+                false => ids.join(", "),
+            }
         )
     })
+}
+
+/// Removes the generation `wanted` of `dir` (`certs generations --remove`), even one that
+/// holds a CA's or `sa`'s key, which `--keep` never removes; the caller holds the tree lock.
+/// Returns it, for saying what it held.
+pub fn remove_generation(dir: &Path, wanted: &str) -> Result<Generation> {
+    let all = generations::list(dir)?;
+    let generation = all[find(&all, dir, "--remove", wanted)?].clone();
+    generations::remove_generation(dir, &generation)?;
+    Ok(generation)
 }
 
 /// Each row of `generations` (oldest first) from the first one that holds it.
@@ -176,6 +285,7 @@ mod tests {
             backups: backups(tree),
             to: to.map(str::to_string),
             now,
+            force: false,
         };
         rollback(&tree.dirs, &request, &no_kubelet_lock).expect("rolled back")
     }
@@ -260,6 +370,7 @@ mod tests {
             backups: backups(&tree),
             to: to.map(str::to_string),
             now: spec.now,
+            force: false,
         };
         let none = rollback(&tree.dirs, &request(None), &no_kubelet_lock)
             .err()

@@ -77,6 +77,20 @@ fn format_expiry(when: OffsetDateTime) -> String {
 /// A metric's name, help text and value for one certificate (`None`: no sample).
 type MetricFamily = (&'static str, &'static str, fn(&Expiration) -> Option<i64>);
 
+/// Whether `text` is a metrics file `expiration_metrics` wrote (so `--metrics-file` may
+/// replace it): every line a `# HELP`, `# TYPE` or sample of a `kubepki_` metric.
+pub fn is_expiration_metrics(text: &[u8]) -> bool {
+    let Ok(text) = std::str::from_utf8(text) else {
+        return false;
+    };
+    let ours = |line: &str| {
+        ["# HELP kubepki_", "# TYPE kubepki_", "kubepki_"]
+            .iter()
+            .any(|start| line.starts_with(start))
+    };
+    text.lines().next().is_some() && text.lines().all(ours)
+}
+
 /// check-expiration's facts in Prometheus text format, for node_exporter's textfile collector.
 pub fn expiration_metrics(info: &ExpirationInfo) -> String {
     let mut text = String::new();

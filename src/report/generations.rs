@@ -64,6 +64,24 @@ fn generations_text(generations: &[Generation], dir: &Path) -> String {
     text
 }
 
+/// Prints that `generation` was removed, and the keys it held.
+pub fn print_removed_generation(generation: &Generation) -> Result<()> {
+    let keys = generation.held_keys();
+    let held = match keys.is_empty() {
+        true => String::new(),
+        false => format!(
+            ": it held the replaced key of {}, which it no longer keeps",
+            keys.join(", ")
+        ),
+    };
+    stdout(&format!(
+        "Removed the generation {} ({}, {}){held}\n",
+        generation.path.display(),
+        generation.record.command,
+        generation.record.time
+    ))
+}
+
 /// Prints what a rollback restored, where the replaced files went and what must restart.
 pub fn print_rollback(rollback: &Rollback) -> Result<()> {
     stdout(&rollback_text(rollback))

@@ -17,9 +17,11 @@ mod rotate;
 
 pub use audit::print_audit;
 pub use bundle::{bundle_absent, print_bundle_written, print_import};
-pub use expiry::{due_notice, expiration_metrics, expiration_tables, print_expiration};
+pub use expiry::{
+    due_notice, expiration_metrics, expiration_tables, is_expiration_metrics, print_expiration,
+};
 pub use flags::print_flags;
-pub use generations::{print_generations, print_rollback};
+pub use generations::{print_generations, print_removed_generation, print_rollback};
 pub use init::{InitReport, StepReport};
 pub use join::{
     JoinReport, print_join, print_join_commands, print_manifests, print_removed_tokens,

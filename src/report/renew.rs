@@ -6,6 +6,7 @@ use crate::duration::Duration;
 use crate::engine::renew::{Kept, Outcome, Renewal};
 use crate::profile::{Component, Group, Profile, Scope};
 use crate::tree::TreeDirs;
+use crate::tree::generations::Held;
 use anyhow::Result;
 
 /// Prints what `certs renew` did, then which components must restart for which files.
@@ -67,13 +68,30 @@ pub(super) fn kept_text(kept: &Kept) -> String {
         "Old files were backed up in {} (`kubepki certs rollback` restores them)\n",
         kept.generation.display()
     );
-    for pruned in &kept.pruned {
+    for pruned in &kept.pruned.removed {
         text.push_str(&format!(
             "Removed the old generation {}\n",
             pruned.display()
         ));
     }
+    text.push_str(&held_text(&kept.pruned.held));
     text
+}
+
+/// The generations `--keep` left because they hold a CA's or `sa`'s key, and how to remove
+/// one.
+pub(super) fn held_text(held: &[Held]) -> String {
+    held.iter()
+        .map(|held| {
+            let id = held.path.file_name().unwrap_or_default().to_string_lossy();
+            format!(
+                "Kept the old generation {} beyond --keep: it holds the replaced key of {} \
+                 (maybe its only copy); `kubepki certs generations --remove {id}` removes it\n",
+                held.path.display(),
+                held.keys.join(", ")
+            )
+        })
+        .collect()
 }
 
 fn outcome_line(row: &Profile, outcome: &Outcome) -> String {
@@ -127,6 +145,7 @@ pub(super) fn restart_hints(renewed: &[&'static Profile], done: &str) -> String 
 mod tests {
     use super::*;
     use crate::profile::by_name;
+    use crate::tree::generations::Pruned;
 
     fn renewal(outcomes: Vec<(&str, Outcome)>, backup: Option<&str>) -> Renewal {
         Renewal {
@@ -136,7 +155,7 @@ mod tests {
                 .collect(),
             kept: backup.map(|dir| Kept {
                 generation: dir.into(),
-                pruned: Vec::new(),
+                pruned: Pruned::default(),
             }),
             capped: Vec::new(),
         }

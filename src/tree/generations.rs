@@ -21,7 +21,7 @@ use rustls_pki_types::SubjectPublicKeyInfoDer;
 use rustls_pki_types::pem::PemObject;
 use serde::{Deserialize, Serialize};
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 use time::OffsetDateTime;
 
 /// The default generations directory, below the kubeconfig dir.
@@ -37,6 +37,8 @@ const PENDING: &str = "kubepki-rollback.pending";
 const CERTS_SUBDIR: &str = "pki";
 /// The directory of the kubelet's certificate directory's copies in a generation.
 const KUBELET_SUBDIR: &str = "kubelet-pki";
+/// The command recorded in a rollback's own generation.
+pub const ROLLBACK_COMMAND: &str = "certs rollback";
 /// How many generations are kept by default.
 pub const DEFAULT_KEEP: usize = 5;
 
@@ -92,13 +94,19 @@ impl Generation {
     }
 }
 
-/// The generations in `dir`, oldest first; none when `dir` does not exist. Directories
-/// without a readable record are not generations and are left out.
+/// The generations in `dir`, oldest first, each named by its canonical path (what a
+/// rollback records as its source); none when `dir` does not exist. Directories without a
+/// readable record are not generations and are left out.
 pub fn list(dir: &Path) -> Result<Vec<Generation>> {
-    let mut found: Vec<Generation> = candidates(dir)?
+    let candidates = candidates(dir)?;
+    let Some(base) = candidates.first().and_then(|_| dir.canonicalize().ok()) else {
+        return Ok(Vec::new());
+    };
+    let mut found: Vec<Generation> = candidates
         .into_iter()
         .filter_map(|(id, path)| {
             let record = read_record(&path).ok()?;
+            let path = base.join(path.file_name()?);
             Some(Generation { id, path, record })
         })
         .collect();
@@ -140,18 +148,19 @@ pub fn read_record(path: &Path) -> Result<Record> {
         .with_context(|| format!("{}: not a generation record", path.join(RECORD).display()))
 }
 
-/// A new generation's directory in `dir`: `kubepki-backup-<UTC time>`, or with `.1`,
-/// `.2`, ... when that exists, so that no backup is ever written over another (two runs
-/// in one second, or a `--backup-dir` given twice).
+/// A new generation's directory in `dir`, created (mode 0700, empty) by this call:
+/// `kubepki-backup-<UTC time>`, or with `.1`, `.2`, ... when that name is taken. Each name
+/// is taken by creating it (never checked, then created), so that no backup is ever written
+/// over another: not by two runs in one second, nor by two runs sharing a `--backup-dir`.
 pub fn new_path(dir: &Path, now: OffsetDateTime) -> Result<PathBuf> {
     let base = format!("{PREFIX}{}", stamp(now)?);
-    let mut candidate = dir.join(&base);
+    let mut name = base.clone();
     let mut suffix = 0;
-    while candidate.symlink_metadata().is_ok() {
+    while !store::claim_dir(dir, Path::new(&name))? {
         suffix += 1;
-        candidate = dir.join(format!("{base}.{suffix}"));
+        name = format!("{base}.{suffix}");
     }
-    Ok(candidate)
+    Ok(dir.join(name))
 }
 
 fn stamp(now: OffsetDateTime) -> Result<String> {
@@ -204,21 +213,70 @@ pub fn keep(
     Ok(())
 }
 
-/// Removes the oldest generations of `dir` beyond the newest `keep`. A directory without a
-/// record (an interrupted run's) is never removed.
-/// Returns what it removed.
-pub fn prune(dir: &Path, keep: usize) -> Result<Vec<PathBuf>> {
+/// What pruning did: the generations removed, and those older than the newest `keep` that
+/// it left because they hold keys that exist nowhere else.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Pruned {
+    /// The generations removed.
+    pub removed: Vec<PathBuf>,
+    /// The generations beyond `keep` left in place, each with its CA and key-pair rows.
+    pub held: Vec<Held>,
+}
+
+/// A generation that `--keep` never removes: it holds a CA's or the service-account key pair's
+/// replaced key (a forced `certs bundle import`, a rollback of one), maybe its only copy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Held {
+    /// Its directory.
+    pub path: PathBuf,
+    /// The rows it holds whose keys are not re-issued by renew: CAs and `sa`.
+    pub keys: Vec<String>,
+}
+
+impl Generation {
+    /// The CA and key-pair rows it holds (whose keys only this copy may still have).
+    pub fn held_keys(&self) -> Vec<String> {
+        self.record
+            .rows
+            .iter()
+            .filter(|change| {
+                by_cert_name(&change.name)
+                    .is_none_or(|row| matches!(row.kind, Kind::Ca | Kind::KeyPair))
+            })
+            .map(|change| change.name.clone())
+            .collect()
+    }
+}
+
+/// Removes the oldest generations of `dir` beyond the newest `keep`, except those that hold
+/// a CA's or the service-account key pair's key (`Generation::held_keys`): those go only when
+/// asked by name (`remove`). A directory without a record (an interrupted run's) is never
+/// removed.
+pub fn prune(dir: &Path, keep: usize) -> Result<Pruned> {
     let generations = list(dir)?;
     let excess = generations.len().saturating_sub(keep);
-    let removed: Vec<PathBuf> = generations[..excess]
-        .iter()
-        .map(|g| g.path.clone())
-        .collect();
-    for path in &removed {
-        let name = path.file_name().unwrap_or_default();
-        store::remove_dir(dir, Path::new(name), Path::new(RECORD))?;
+    let mut pruned = Pruned::default();
+    for generation in &generations[..excess] {
+        let keys = generation.held_keys();
+        match keys.is_empty() {
+            true => {
+                remove_generation(dir, generation)?;
+                pruned.removed.push(generation.path.clone());
+            }
+            false => pruned.held.push(Held {
+                path: generation.path.clone(),
+                keys,
+            }),
+        }
     }
-    Ok(removed)
+    Ok(pruned)
+}
+
+/// Removes `generation`, one of `dir`'s: its record first, so that what a crash leaves of it
+/// is no generation.
+pub fn remove_generation(dir: &Path, generation: &Generation) -> Result<()> {
+    let name = generation.path.file_name().unwrap_or_default();
+    store::remove_dir(dir, Path::new(name), Path::new(RECORD))
 }
 
 /// Where each row to restore comes from: the generation directory holding its copies.
@@ -250,6 +308,18 @@ pub struct Restore {
     /// The generation holding its copies.
     pub from: PathBuf,
     files: Vec<FileWrite>,
+}
+
+impl Restore {
+    /// What it puts back: the certificate of a CA or leaf row, the kubeconfig of a kubeconfig
+    /// row; `None` for a key pair.
+    pub fn restored_pem(&self) -> Option<&[u8]> {
+        match (self.row.kind, self.files.as_slice()) {
+            (Kind::Kubeconfig(_), [file]) => Some(&file.content),
+            (Kind::Ca | Kind::Leaf, [_, cert]) => Some(&cert.content),
+            _ => None,
+        }
+    }
 }
 
 /// `dirs` with the kubelet's certificate directory that the plan's kubelet row was kept
@@ -363,10 +433,14 @@ fn same_as_now(files: &[FileWrite]) -> Result<bool> {
     Ok(true)
 }
 
-/// Marks a rollback under way, before its generation `generation` is kept: once that has
-/// its record, the rollback is finished by whichever run comes next. Durable before it
+/// Marks a rollback under way, once its generation `generation` is claimed and before it is
+/// kept: once that has its record, the rollback is finished by whichever run comes next,
+/// from whatever working directory (the mark holds the absolute path). Durable before it
 /// returns.
 pub fn mark_rollback(dirs: &TreeDirs, generation: &Path) -> Result<()> {
+    let generation = generation
+        .canonicalize()
+        .with_context(|| format!("{}: its absolute path", generation.display()))?;
     store::replace(&FileWrite {
         root: default_dir(dirs),
         rel: PENDING.into(),
@@ -380,7 +454,21 @@ pub fn unmark_rollback(dirs: &TreeDirs) -> Result<()> {
     store::remove(&default_dir(dirs), Path::new(PENDING))
 }
 
-/// The restore plan of a rollback's own generation: each row from where it was restored.
+/// Whether `path` can be a generation's directory: absolute, plain (no `.` or `..`), named
+/// `kubepki-backup-*`, and a directory (not a link).
+fn is_generation_dir(path: &Path) -> bool {
+    let plain = path
+        .components()
+        .all(|c| matches!(c, Component::RootDir | Component::Normal(_)));
+    let named = path
+        .file_name()
+        .is_some_and(|name| name.as_bytes().starts_with(PREFIX.as_bytes()));
+    path.is_absolute() && plain && named && path.symlink_metadata().is_ok_and(|meta| meta.is_dir())
+}
+
+/// The restore plan of a rollback's own generation: each row from where it was restored,
+/// which must be another generation of the same generations directory (a record naming
+/// any other directory is refused, never restored from).
 pub fn plan_of(generation: &Path, record: &Record) -> Result<RestorePlan> {
     record
         .rows
@@ -392,6 +480,15 @@ pub fn plan_of(generation: &Path, record: &Record) -> Result<RestorePlan> {
             let from = change.restored_from.clone().ok_or_else(|| {
                 anyhow!("{}: {} has no source", generation.display(), change.name)
             })?;
+            let sibling = from.parent().is_some() && from.parent() == generation.parent();
+            if !(sibling && is_generation_dir(&from) && read_record(&from).is_ok()) {
+                bail!(
+                    "{}: {} was restored from {}, which is no generation beside it",
+                    generation.join(RECORD).display(),
+                    change.name,
+                    from.display()
+                );
+            }
             Ok((row, from))
         })
         .collect()
@@ -399,25 +496,44 @@ pub fn plan_of(generation: &Path, record: &Record) -> Result<RestorePlan> {
 
 /// Finishes a rollback a killed run left marked: restores what its generation records
 /// (again: what was already restored is left alone) and clears the mark; a rollback killed
-/// before its generation had a record never began, and only its mark is cleared. Returns the
-/// rows it replaced; none when no rollback was under way.
+/// before its generation had a record never began, and only its mark is cleared. A mark
+/// that names no generation directory (not absolute, or not a `kubepki-backup-*`
+/// directory), or a generation that is no rollback's, stops with an error and stays, so
+/// that nothing is restored from an unknown place. Returns the rows it replaced; none when
+/// no rollback was under way.
 pub fn complete_rollback(dirs: &TreeDirs) -> Result<Vec<&'static Profile>> {
     let Some(mark) = store::read_optional(&default_dir(dirs), Path::new(PENDING))? else {
         return Ok(Vec::new());
     };
+    let mark_path = default_dir(dirs).join(PENDING);
+    let refused = |why: String| {
+        anyhow!(
+            "{}: the mark of an interrupted rollback {why}; check the tree with `kubepki certs \
+             audit`, then remove this file",
+            mark_path.display()
+        )
+    };
     let generation = PathBuf::from(std::ffi::OsStr::from_bytes(&mark));
+    if !is_generation_dir(&generation) {
+        return Err(refused(format!(
+            "names {:?}, which is not the absolute path of a generation directory",
+            generation
+        )));
+    }
     if store::read_optional(&generation, Path::new(RECORD))?.is_none() {
         unmark_rollback(dirs)?;
         return Ok(Vec::new());
     }
-    let record = read_record(&generation).with_context(|| {
-        format!(
-            "{}: an interrupted rollback's generation cannot be read; check the tree with \
-             `kubepki certs audit`, then remove this file",
-            default_dir(dirs).join(PENDING).display()
-        )
-    })?;
-    let plan = plan_of(&generation, &record)?;
+    let record = read_record(&generation)
+        .map_err(|e| refused(format!("names a generation that cannot be read: {e:#}")))?;
+    if record.command != ROLLBACK_COMMAND {
+        return Err(refused(format!(
+            "names {}, a generation of `{}`, not of a rollback",
+            generation.display(),
+            record.command
+        )));
+    }
+    let plan = plan_of(&generation, &record).map_err(|e| refused(format!("{e:#}")))?;
     let prepared = prepare(&with_recorded_kubelet_dir(dirs, &plan)?, &plan)?;
     put_back(&prepared)?;
     unmark_rollback(dirs)?;
@@ -500,7 +616,7 @@ mod tests {
             })
             .collect();
         let removed = prune(&dir, 2).expect("pruned");
-        assert_eq!(removed, [kept[0].clone(), kept[1].clone()]);
+        assert_eq!(removed.removed, [kept[0].clone(), kept[1].clone()]);
         let left: Vec<PathBuf> = list(&dir)
             .expect("listed")
             .into_iter()
@@ -508,6 +624,142 @@ mod tests {
             .collect();
         assert_eq!(left, kept[2..]);
         assert!(interrupted.exists(), "not a generation: never removed");
+    }
+
+    #[test]
+    fn each_name_is_claimed_by_one_call_even_before_anything_is_kept_there() {
+        let tree = TestTree::empty();
+        let dir = default_dir(&tree.dirs);
+        let now = ecdsa_spec(&[]).now;
+        let first = new_path(&dir, now).expect("a path");
+        let second = new_path(&dir, now).expect("a path");
+        assert_ne!(first, second, "two runs in one second, nothing kept yet");
+        assert_eq!(second, PathBuf::from(format!("{}.1", first.display())));
+        assert_eq!((mode(&first), mode(&second)), (0o700, 0o700));
+    }
+
+    #[test]
+    fn pruning_never_removes_a_generation_holding_a_ca_or_sa_key() {
+        let spec = ecdsa_spec(&[]);
+        let tree = TestTree::written(&spec);
+        let dir = default_dir(&tree.dirs);
+        let keep_rows = |n: i64, names: &[&str]| {
+            let when = spec.now + time::Duration::seconds(n);
+            let rows: Vec<(&Profile, RowChange)> = names
+                .iter()
+                .map(|name| (by_name(name).expect("a row"), change(name)))
+                .collect();
+            let path = new_path(&dir, when).expect("a path");
+            keep(&tree.dirs, &path, when, "certs bundle import", &rows).expect("kept");
+            path
+        };
+        let imported = keep_rows(0, &["ca", "sa"]);
+        let renewed: Vec<PathBuf> = (1..4).map(|n| keep_rows(n, &["apiserver"])).collect();
+        let pruned = prune(&dir, 1).expect("pruned");
+        assert_eq!(pruned.removed, renewed[..2]);
+        assert_eq!(
+            pruned.held,
+            [Held {
+                path: imported.clone(),
+                keys: vec!["ca".into(), "sa".into()],
+            }]
+        );
+        assert!(imported.join(RECORD).is_file() && imported.join("pki/ca.key").is_file());
+        let again = prune(&dir, 1).expect("pruned");
+        assert!(again.removed.is_empty() && again.held.len() == 1);
+    }
+
+    /// A tree with a generation of `apiserver` (renewed), and a rollback's own generation
+    /// beside it that restores `apiserver` from it, marked under way.
+    fn marked_rollback(tree: &TestTree) -> (PathBuf, PathBuf) {
+        let now = ecdsa_spec(&[]).now;
+        let dir = default_dir(&tree.dirs);
+        let row = by_name("apiserver").expect("a row");
+        let renewed = new_path(&dir, now).expect("a path");
+        keep(
+            &tree.dirs,
+            &renewed,
+            now,
+            "certs renew",
+            &[(row, change("apiserver"))],
+        )
+        .expect("kept");
+        let own = new_path(&dir, now).expect("a path");
+        let restored = RowChange {
+            restored_from: Some(renewed.clone()),
+            ..change("apiserver")
+        };
+        mark_rollback(&tree.dirs, &own).expect("marked");
+        keep(&tree.dirs, &own, now, ROLLBACK_COMMAND, &[(row, restored)]).expect("kept");
+        (renewed, own)
+    }
+
+    #[test]
+    fn a_mark_or_a_source_naming_no_generation_beside_it_is_refused_and_kept() {
+        let spec = ecdsa_spec(&[]);
+        let tree = TestTree::written(&spec);
+        let mark = default_dir(&tree.dirs).join(PENDING);
+        let (_, own) = marked_rollback(&tree);
+        let before = tree.contents();
+        let refusal = |tree: &TestTree| {
+            complete_rollback(&tree.dirs)
+                .expect_err("refused")
+                .to_string()
+        };
+        // A relative mark: found from no other working directory, so never trusted.
+        fs::write(&mark, "tmp/kubepki-backup-20260101T000000Z").expect("a mark");
+        let error = refusal(&tree);
+        assert!(
+            error.contains("not the absolute path of a generation directory")
+                && error.contains("remove this file"),
+            "{error}"
+        );
+        // A mark naming any directory.
+        fs::write(&mark, tree.dirs.cert_dir.as_os_str().as_bytes()).expect("a mark");
+        assert!(refusal(&tree).contains("not the absolute path of a generation"));
+        // A rollback's generation restoring from a directory outside the generations.
+        let elsewhere = tempfile::tempdir().expect("a temp dir");
+        let forged = elsewhere.path().join(format!("{PREFIX}20260101T000000Z"));
+        fs::create_dir_all(forged.join("pki")).expect("a directory");
+        for file in ["pki/ca.key", "pki/ca.crt"] {
+            fs::copy(own.join("pki/apiserver.key"), forged.join(file)).expect("a copy");
+        }
+        let mut record = read_record(&own).expect("a record");
+        record.rows[0].restored_from = Some(forged.clone());
+        fs::write(own.join(RECORD), serde_json::to_vec(&record).expect("json")).expect("forged");
+        fs::write(&mark, own.as_os_str().as_bytes()).expect("a mark");
+        let error = refusal(&tree);
+        assert!(
+            error.contains("which is no generation beside it"),
+            "{error}"
+        );
+        assert_eq!(tree.contents(), before, "nothing restored");
+        assert!(mark.is_file(), "the mark stays until someone looks");
+    }
+
+    #[test]
+    fn a_mark_is_absolute_whatever_the_working_directory() {
+        let spec = ecdsa_spec(&[]);
+        let tree = TestTree::written(&spec);
+        let dir = default_dir(&tree.dirs);
+        let own = new_path(&dir, spec.now).expect("a path");
+        let relative = own
+            .strip_prefix(std::env::current_dir().expect("a cwd"))
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|_| pathdiff(&own));
+        assert!(relative.is_relative());
+        mark_rollback(&tree.dirs, &relative).expect("marked");
+        let mark = fs::read(dir.join(PENDING)).expect("the mark");
+        assert_eq!(Path::new(std::ffi::OsStr::from_bytes(&mark)), own);
+    }
+
+    /// `path` relative to the working directory, through `..` as needed.
+    fn pathdiff(path: &Path) -> PathBuf {
+        let cwd = std::env::current_dir().expect("a cwd");
+        let ups = cwd.components().count() - 1;
+        let mut relative: PathBuf = std::iter::repeat_n("..", ups).collect();
+        relative.push(path.strip_prefix("/").expect("absolute"));
+        relative
     }
 
     #[test]

@@ -12,10 +12,29 @@ pub mod reader;
 pub mod recovery;
 pub mod store;
 
-use crate::profile::{BOOTSTRAP_KUBECONFIG, FileKind, Kind, Profile, Scope};
+use crate::profile::{BOOTSTRAP_KUBECONFIG, FileKind, Kind, PROFILES, Profile, Scope};
 use crate::spec::{DEFAULT_CERT_DIR, DEFAULT_KUBECONFIG_DIR, DEFAULT_KUBELET_CERT_DIR};
 use std::path::{Path, PathBuf};
 use store::{FileWrite, PUBLIC_MODE, SECRET_MODE};
+
+/// `path` with its links resolved, as far as it exists: the rest is appended as given.
+fn resolved(path: &Path) -> PathBuf {
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut rest = Vec::new();
+    let mut existing = absolute.as_path();
+    loop {
+        if let Ok(real) = existing.canonicalize() {
+            return rest.iter().rev().fold(real, |path, part| path.join(part));
+        }
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_os_string());
+                existing = parent;
+            }
+            _ => return absolute,
+        }
+    }
+}
 
 /// The directory below the kubeconfig dir where bootstrap manifests go by default.
 const MANIFESTS_SUBDIR: &str = "bootstrap";
@@ -90,6 +109,42 @@ impl TreeDirs {
             line.push_str(&format!(" {flag} {}", shell_word(&path.to_string_lossy())));
         }
         line
+    }
+
+    /// Refuses `path`, given with `flag`, as a place for output when it names a file of the
+    /// tree: anything below the cert dir, the kubelet's certificate directory, the default
+    /// generations directory or the bootstrap manifests, or a kubeconfig of the table (links
+    /// resolved); whatever `--force` says, output never replaces a key or a kubeconfig.
+    pub fn refuse_output(&self, flag: &str, path: &Path) -> anyhow::Result<()> {
+        let target = resolved(path);
+        let below = [
+            self.cert_dir.clone(),
+            self.kubelet_dir.clone(),
+            generations::default_dir(self),
+            self.manifests_dir(),
+        ];
+        let kubeconfig_dir = resolved(&self.kubeconfig_dir);
+        let kubeconfigs = PROFILES
+            .iter()
+            .filter(|row| matches!(row.kind, Kind::Kubeconfig(_)))
+            .map(|row| row.file)
+            .chain([BOOTSTRAP_KUBECONFIG]);
+        let inside = below.iter().find(|dir| target.starts_with(resolved(dir)));
+        let named = kubeconfigs
+            .map(|file| kubeconfig_dir.join(file))
+            .any(|file| file == target);
+        match (inside, named) {
+            (Some(dir), _) => anyhow::bail!(
+                "{flag} {}: lies in {}, a directory of the tree; output goes elsewhere",
+                path.display(),
+                dir.display()
+            ),
+            (None, true) => anyhow::bail!(
+                "{flag} {}: is a kubeconfig of the tree; output goes elsewhere",
+                path.display()
+            ),
+            (None, false) => Ok(()),
+        }
     }
 
     /// `<kubeconfig-dir>/bootstrap`, where `init` and `token` write manifests by default.

@@ -6,6 +6,7 @@
 //! it, rather than an fsync per file and directory. Modes are set explicitly, whatever the
 //! umask. Symlinks below a root are never followed.
 
+use super::TreeDirs;
 use super::flush::{self, Flush};
 use anyhow::{Context, Result, anyhow, bail};
 use nix::errno::Errno;
@@ -231,16 +232,49 @@ pub fn remove_empty_dirs(root: &Path, dirs: &[PathBuf]) -> Result<Vec<PathBuf>> 
     Ok(removed)
 }
 
+/// Creates the directory `root/name` (mode 0700; `root` and its missing ancestors too)
+/// only when nothing has that name yet: true when this call created it, false when the name
+/// was taken. The name is taken in one step (`mkdir`), so two runs never both get it; the
+/// directories it creates are durable before it returns.
+pub fn claim_dir(root: &Path, name: &Path) -> Result<bool> {
+    let mut created = Vec::new();
+    make_dirs(root, Path::new(""), BACKUP_DIR_MODE, &mut created)?;
+    let dir = root.join(name);
+    let claimed = match fs::create_dir(&dir) {
+        Ok(()) => {
+            fs::set_permissions(&dir, fs::Permissions::from_mode(BACKUP_DIR_MODE))
+                .with_context(|| format!("setting the mode of {}", dir.display()))?;
+            created.push(dir);
+            true
+        }
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => false,
+        Err(e) => bail!("creating directory {}: {e}", dir.display()),
+    };
+    for created in &created {
+        flush::sync_dir(parent_of(created))?;
+    }
+    Ok(claimed)
+}
+
 /// Whether a replacement of `root/rel` waits staged beside it (a run killed between the
 /// renames of a pair, which the next writing command completes).
 pub fn is_staged(root: &Path, rel: &Path) -> bool {
     fs::symlink_metadata(staged_path(&root.join(rel))).is_ok()
 }
 
-/// Writes a file outside the tree (a metrics file, `--output`) atomically with `mode`, into
-/// a directory that must exist: kubepki creates no directory outside the tree. An existing
-/// file is replaced only when `replace` says so.
-pub fn write_outside(path: &Path, content: &[u8], mode: u32, replace: bool) -> Result<()> {
+/// Writes a file outside the tree `dirs` (a metrics file, `--output`: `flag` names it)
+/// atomically with `mode`, into a directory that must exist: kubepki creates no directory
+/// outside the tree. A path that names a file of the tree is refused
+/// (`TreeDirs::refuse_output`); an existing file is replaced only when `replace` says so.
+pub fn write_outside(
+    dirs: &TreeDirs,
+    flag: &str,
+    path: &Path,
+    content: &[u8],
+    mode: u32,
+    replace: bool,
+) -> Result<()> {
+    dirs.refuse_output(flag, path)?;
     let name = path
         .file_name()
         .ok_or_else(|| anyhow!("{}: not a file path", path.display()))?;

@@ -138,7 +138,7 @@ fn python_opens_what_kubepki_seals_and_kubepki_opens_what_python_seals() {
         let file = first.root().join("bundle.yaml");
         let path = file.display().to_string();
         assert_success(
-            &export(&first, &key, &[&["-o", &path], form].concat()),
+            &export(&first, &key, &[&["-o", &path, "--force"], form].concat()),
             "export",
         );
         kubeadm_certs_py(&["open", &key, &path, &opened.root().display().to_string()]);

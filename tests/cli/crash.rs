@@ -70,6 +70,11 @@ impl Random {
 
 /// Runs kubepki with `args`, killed as `kill` says; true when the kill landed mid-run.
 fn run_killed(args: &[String], kill: Kill) -> bool {
+    run_killed_in(args, kill, None)
+}
+
+/// `run_killed`, in the working directory `cwd` when given.
+fn run_killed_in(args: &[String], kill: Kill, cwd: Option<&std::path::Path>) -> bool {
     let bin = env!("CARGO_BIN_EXE_kubepki");
     let mut command = match kill {
         Kill::After(_) => Command::new(bin),
@@ -85,6 +90,9 @@ fn run_killed(args: &[String], kill: Kill) -> bool {
             command
         }
     };
+    if let Some(cwd) = cwd {
+        command.current_dir(cwd);
+    }
     let mut child = command
         .args(args)
         .stdout(Stdio::null())
@@ -343,6 +351,21 @@ fn renew_killed_at_every_write_step_never_loses_a_key() {
 /// and some kills are finished that way by the next run.
 #[test]
 fn rollback_killed_at_every_write_step_is_finished_by_the_next_run() {
+    rollback_killed_at_every_write_step(false);
+}
+
+/// A rollback given its directories relative to its working directory, killed, is finished
+/// by a run from another one: the mark holds the absolute path (#25).
+#[test]
+fn rollback_killed_with_relative_dirs_is_finished_from_another_directory() {
+    rollback_killed_at_every_write_step(true);
+}
+
+/// Kills `certs rollback` at every write step, each time on a fresh copy of a renewed tree,
+/// then runs another writing command, which must find the tree rolled back whole or not at
+/// all; `relative`: the rollback runs in the tree's root with `--cert-dir pki
+/// --kubeconfig-dir .`, the next command from the test's own directory.
+fn rollback_killed_at_every_write_step(relative: bool) {
     let template = TempTree::new();
     template.init("ECDSA-P256", &[]);
     let initial = template.pki_contents();
@@ -359,12 +382,17 @@ fn rollback_killed_at_every_write_step_is_finished_by_the_next_run() {
             .filter(|c| !c.contains(&"apiserver".into()))
             .collect();
         let then = next[tally.rounds % next.len()];
-        let rollback = [
-            &["certs".to_string(), "rollback".into()][..],
-            &tree.dir_args(),
-        ]
-        .concat();
-        let landed = run_killed(&rollback, kill);
+        let (dir_args, cwd) = match relative {
+            true => (
+                ["--cert-dir", "pki", "--kubeconfig-dir", "."]
+                    .map(String::from)
+                    .to_vec(),
+                Some(tree.root()),
+            ),
+            false => (tree.dir_args(), None),
+        };
+        let rollback = [&["certs".to_string(), "rollback".into()][..], &dir_args].concat();
+        let landed = run_killed_in(&rollback, kill, cwd);
         let killed = tree.pki_contents();
         let after = format!("round {} ({kill:?})", tally.rounds);
         assert_success(&kubepki(then), &format!("{after}: then {then:?}"));

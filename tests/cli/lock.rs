@@ -102,6 +102,68 @@ fn ten_mixed_writers_at_once_each_see_a_whole_tree() {
     assert_eq!(backups, 6, "each of the 6 renewals keeps its own backup");
 }
 
+/// The generation a renewal says it kept.
+fn kept_in(out: &Output) -> PathBuf {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout
+        .lines()
+        .find_map(|line| line.strip_prefix("Old files were backed up in "))
+        .unwrap_or_else(|| panic!("no generation named: {stdout}"));
+    PathBuf::from(line.split(" (").next().unwrap_or_default())
+}
+
+#[test]
+fn two_trees_renewing_at_once_into_one_backup_dir_never_share_a_generation() {
+    const PAIRS: usize = 40;
+    let trees = [TempTree::new(), TempTree::new()];
+    for tree in &trees {
+        tree.init("ECDSA-P256", &[]);
+    }
+    let shared = tempfile::tempdir().expect("a backup dir");
+    let dir = shared.path().display().to_string();
+    let renew = |tree: &TempTree| {
+        let args = [
+            "certs",
+            "renew",
+            "all",
+            "--backup-dir",
+            &dir,
+            "--keep",
+            "1000",
+        ];
+        words(tree, &args)
+    };
+    let mut kept = BTreeSet::new();
+    for round in 0..PAIRS {
+        let keys = trees
+            .each_ref()
+            .map(|tree| String::from_utf8_lossy(&tree.read("pki/apiserver.key")).into_owned());
+        let outputs = run_together(&[renew(&trees[0]), renew(&trees[1])]);
+        let mut paths = Vec::new();
+        for (out, key) in outputs.iter().zip(keys) {
+            assert_success(out, &format!("round {round}: one of two renewals"));
+            let path = kept_in(out);
+            assert_eq!(
+                std::fs::read_to_string(path.join("pki/apiserver.key")).ok(),
+                Some(key),
+                "round {round}: {} holds another tree's key",
+                path.display()
+            );
+            paths.push(path);
+        }
+        assert_ne!(
+            paths[0], paths[1],
+            "round {round}: one generation for two runs"
+        );
+        kept.extend(paths);
+    }
+    assert_eq!(kept.len(), 2 * PAIRS);
+    let listed = std::fs::read_dir(shared.path())
+        .expect("the backup dir")
+        .count();
+    assert_eq!(listed, 2 * PAIRS, "one generation per run, nothing else");
+}
+
 #[test]
 fn ten_joins_at_once_write_one_worker_tree() {
     let control_plane = ControlPlane::new();

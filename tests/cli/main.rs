@@ -16,6 +16,7 @@ mod hostile;
 mod hostile_server;
 mod init;
 mod join;
+mod keys;
 mod kubectl;
 mod kubelet;
 mod layers;

@@ -22,6 +22,7 @@ pub mod state;
 mod trust;
 
 use crate::duration::Duration;
+use crate::engine::issue::Capped;
 use crate::pki::keys::Algorithm;
 use crate::pki::trust::Anchor;
 use crate::profile::{PENDING_DIR, Profile};
@@ -96,6 +97,8 @@ pub struct RotateRequest {
     pub now: OffsetDateTime,
     /// Only say what would change.
     pub dry_run: bool,
+    /// `trust`: accept a new CA that ends before the signer or within `cert_validity`.
+    pub force: bool,
 }
 
 /// The writes a stage plans, in the store's terms.
@@ -115,6 +118,8 @@ struct Planned {
     reissued: Vec<&'static Profile>,
     /// What signs once the stage is done, and what else is trusted then.
     after: Option<(Anchor, Option<Anchor>)>,
+    /// Re-issued certificates that end with their CA, earlier than `cert_validity` asked.
+    capped: Vec<Capped>,
 }
 
 impl Planned {
@@ -161,6 +166,8 @@ pub struct Rotation {
     /// Certificates outside the tree still signed by the old CA (the kubelet's own), which
     /// `finish` locks out.
     pub outside_old: Vec<PathBuf>,
+    /// Re-issued certificates that end with their CA, earlier than `--cert-validity` asked.
+    pub capped: Vec<Capped>,
 }
 
 /// Runs `request`'s stage on the tree (which the caller has locked, unless a dry run), or
@@ -204,6 +211,7 @@ pub fn rotate(
         signer,
         other,
         outside_old,
+        capped: planned.capped.clone(),
     };
     if request.dry_run || planned.is_empty() {
         return Ok(rotation);
@@ -226,8 +234,12 @@ fn apply(dirs: &TreeDirs, planned: &Planned, request: &RotateRequest) -> Result<
             .map(crate::engine::renew::backup_source)
             .collect();
         let backup_dir = generations::new_path(&request.backup_dir, request.now)?;
-        if !store::backup(&sources, &backup_dir, &[])?.is_empty() {
-            backed_up = Some(backup_dir);
+        match store::backup(&sources, &backup_dir, &[])?.is_empty() {
+            false => backed_up = Some(backup_dir),
+            true => {
+                let name = backup_dir.file_name().unwrap_or_default();
+                store::remove_empty_dirs(&request.backup_dir, &[name.into()])?;
+            }
         }
     }
     if planned.pairs.is_empty() {
@@ -348,6 +360,7 @@ mod tests {
             backup_dir: tree.dirs.kubeconfig_dir.join("backup"),
             now: OffsetDateTime::now_utc(),
             dry_run: false,
+            force: false,
         }
     }
 

@@ -9,7 +9,7 @@ use super::places::{Place, PlaceKind};
 use super::state::{Phase, State};
 use super::trust::manifests_for;
 use super::{Planned, RotateRequest, Stage, out_of_order};
-use crate::engine::issue::SigningCa;
+use crate::engine::issue::{Capped, SigningCa};
 use crate::engine::renew::{Due, Replacement, check_key, reissue_all};
 use crate::pki::keys;
 use crate::pki::trust::{self, Anchor};
@@ -69,6 +69,14 @@ pub fn plan(
         }
     }
     planned.reissued = due.iter().map(|d| d.row).collect();
+    let wanted_end = request.now + request.cert_validity.to_time();
+    planned.capped = due
+        .iter()
+        .filter_map(|d| {
+            let request = d.request.as_ref()?;
+            Capped::of(d.row.cert_name(), state.row.name, request, wanted_end)
+        })
+        .collect();
     for place in &state.places {
         if !place.holds(&wanted) && !written_elsewhere(place, state.row, switching, &planned) {
             planned.wholes.push(place.write(dirs, &wanted)?);

@@ -7,9 +7,10 @@ use super::places::Place;
 use super::state::{Phase, State};
 use super::{Planned, RotateRequest, Stage, out_of_order};
 use crate::engine::bootstrap::manifests_after;
+use crate::pki::trust::Anchor;
 use crate::tree::TreeDirs;
 use crate::tree::store::{self, FileWrite};
-use anyhow::Result;
+use anyhow::{Result, bail};
 
 /// The writes of `trust` for a tree in `state`.
 pub fn plan(dirs: &TreeDirs, state: &State, request: &RotateRequest) -> Result<Planned> {
@@ -22,6 +23,9 @@ pub fn plan(dirs: &TreeDirs, state: &State, request: &RotateRequest) -> Result<P
         now: request.now,
     };
     let new = incoming(dirs, state, request.from.as_deref(), &making)?;
+    if !new.creates.is_empty() && !request.force {
+        check_lifetime(state, &new.anchor, request)?;
+    }
     let wanted = [&state.signer, &new.anchor];
     let writes = place_writes(dirs, &state.places, &wanted)?;
     let mut wholes = store::differing(writes)?;
@@ -34,6 +38,35 @@ pub fn plan(dirs: &TreeDirs, state: &State, request: &RotateRequest) -> Result<P
         after: Some((state.signer.clone(), Some(new.anchor))),
         ..Planned::default()
     })
+}
+
+/// Refuses a new CA that ends before the one that signs now, or within `--cert-validity`
+/// from now: `sign` would cap every certificate it re-issues to its end, and the next
+/// rotation would come sooner than the last.
+fn check_lifetime(state: &State, new: &Anchor, request: &RotateRequest) -> Result<()> {
+    let (Some(new), Some(signer)) = (new.cert(), state.signer.cert()) else {
+        return Ok(());
+    };
+    let row = state.row.name;
+    let day = |t: time::OffsetDateTime| t.date().to_string();
+    if new.not_after < signer.not_after {
+        bail!(
+            "the new {row} CA ends {}, before the current one ({}); give one that outlives it \
+             (--force accepts it)",
+            day(new.not_after),
+            day(signer.not_after)
+        );
+    }
+    let wanted_end = request.now + request.cert_validity.to_time();
+    if new.not_after < wanted_end {
+        bail!(
+            "the new {row} CA ends {}, within --cert-validity {} from now: every certificate \
+             `sign` re-issues would end with it; give one that outlives them (--force accepts it)",
+            day(new.not_after),
+            request.cert_validity
+        );
+    }
+    Ok(())
 }
 
 /// The writes that make every place hold `wanted`, for those that do not.
