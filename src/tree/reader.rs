@@ -10,6 +10,7 @@ use super::problem::{Place, Problem};
 use super::store;
 use crate::cluster::bootstrap::{TokenRecord, is_secret_manifest};
 use crate::cluster::kubeconfig::Kubeconfig;
+use crate::net::file::{self, Links, ReadError};
 use crate::pki::inspect::{CertInfo, KeyKind, public_key_kind};
 use crate::pki::trust::{self, Anchor, AnchorKind};
 use crate::pki::{keys, pem};
@@ -444,17 +445,19 @@ pub fn read_kubeconfig(dirs: &TreeDirs, row: &Profile) -> Checked<Option<FoundKu
 
 /// The certificate file a kubeconfig points at (outside the tree, e.g. the kubelet's own).
 fn read_pointed_cert(kubeconfig: &Path, cert: &Path) -> Checked<FoundCert> {
-    let bytes = std::fs::read(cert).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Problem::PointedCertMissing {
-            kubeconfig: kubeconfig.to_path_buf(),
-            cert: cert.to_path_buf(),
-        },
-        _ => Problem::Unreadable(format!(
+    let unreadable = |e: &dyn fmt::Display| {
+        Problem::Unreadable(format!(
             "{}: reading {}: {e}",
             kubeconfig.display(),
             cert.display()
-        )),
-    })?;
+        ))
+    };
+    let bytes = file::read_regular(cert, Links::Follow, file::MAX_FILE_BYTES)
+        .map_err(|e| unreadable(&e))?
+        .ok_or_else(|| Problem::PointedCertMissing {
+            kubeconfig: kubeconfig.to_path_buf(),
+            cert: cert.to_path_buf(),
+        })?;
     FoundCert::parse(Place::File(cert.to_path_buf()), &bytes)
 }
 
@@ -828,8 +831,10 @@ pub fn unknown_files(dirs: &TreeDirs) -> Checked<Vec<PathBuf>> {
     Ok(unknown)
 }
 
-/// The most a bundle file may hold: kubeadm's is a few kilobytes.
-const MAX_BUNDLE_BYTES: u64 = 1 << 20;
+/// The most a bundle file may hold. kubeadm's largest (RSA-4096 keys, as `kubectl get -o
+/// yaml` prints it with its metadata) is under 32 KiB: 256 KiB leaves a margin of eight, and
+/// bounds what the YAML parser is given.
+const MAX_BUNDLE_BYTES: u64 = 256 << 10;
 
 /// A bundle file as read, outside the tree.
 pub struct BundleFile {
@@ -839,28 +844,39 @@ pub struct BundleFile {
     pub bytes: Vec<u8>,
 }
 
-/// Reads the bundle file `path` (`-`: standard input), refusing more than 1 MiB.
+/// Reads the bundle file `path` (`-`: standard input), refusing more than 256 KiB and
+/// anything but a regular file.
 pub fn read_bundle(path: &Path) -> Checked<BundleFile> {
     let from_stdin = path == Path::new("-");
     let name = match from_stdin {
         true => PathBuf::from("standard input"),
         false => path.to_path_buf(),
     };
-    let unreadable = |e: std::io::Error| Problem::Unreadable(format!("{}: {e}", name.display()));
-    let mut bytes = Vec::new();
-    let reader: Box<dyn std::io::Read> = match from_stdin {
-        true => Box::new(std::io::stdin().lock()),
-        false => Box::new(std::fs::File::open(path).map_err(unreadable)?),
-    };
-    reader
-        .take(MAX_BUNDLE_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(unreadable)?;
-    if bytes.len() as u64 > MAX_BUNDLE_BYTES {
-        return Err(Problem::Unreadable(format!(
+    let unreadable = |e: &dyn fmt::Display| Problem::Unreadable(format!("{}: {e}", name.display()));
+    let too_large = || {
+        Problem::Unreadable(format!(
             "{}: larger than {MAX_BUNDLE_BYTES} bytes, which no bundle is",
             name.display()
-        )));
+        ))
+    };
+    let bytes = match from_stdin {
+        true => {
+            let mut bytes = Vec::new();
+            std::io::stdin()
+                .lock()
+                .take(MAX_BUNDLE_BYTES + 1)
+                .read_to_end(&mut bytes)
+                .map_err(|e| unreadable(&e))?;
+            bytes
+        }
+        false => match file::read_named(path, MAX_BUNDLE_BYTES) {
+            Ok(bytes) => bytes,
+            Err(ReadError::TooLarge(_)) => return Err(too_large()),
+            Err(e) => return Err(unreadable(&e)),
+        },
+    };
+    if bytes.len() as u64 > MAX_BUNDLE_BYTES {
+        return Err(too_large());
     }
     Ok(BundleFile { name, bytes })
 }

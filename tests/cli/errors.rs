@@ -587,6 +587,35 @@ const CASES: &[Case] = &[
         exit: 1,
         says: &["{root}/bad.yaml:4:1", "not valid YAML"],
     },
+    Case {
+        name: "config validate: collections nested 100 000 deep (#25)",
+        setup: |r| {
+            write(
+                r,
+                "deep.yaml",
+                deep_yaml(
+                    "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nextra: ",
+                ),
+            )
+        },
+        args: &["config", "validate", "--config", "{root}/deep.yaml"],
+        exit: 1,
+        says: &["{root}/deep.yaml: line 3: collections nested more than 64 deep"],
+    },
+    Case {
+        name: "init --config: a FIFO (#25)",
+        setup: |r| fifo(r, "fifo.yaml"),
+        args: &["{init}", "--config", "{root}/fifo.yaml"],
+        exit: 1,
+        says: &["reading {root}/fifo.yaml: a FIFO, not a regular file"],
+    },
+    Case {
+        name: "check-expiration: a kubeconfig nested 100 000 deep (#25)",
+        setup: |r| write(r, "admin.conf", deep_yaml("apiVersion: v1\nclusters: ")),
+        args: &["certs", "check-expiration", "{tree}"],
+        exit: 1,
+        says: &["{root}/admin.conf", "collections nested more than 64 deep"],
+    },
     // PEM files, and the tree they live in.
     Case {
         name: "init: garbage certificate",
@@ -1272,6 +1301,20 @@ const CERTIFICATE_KEY: &str = "00112233445566778899aabbccddeeff00112233445566778
 const SEALED_WITH_ANOTHER_KEY: &str = "kind: Secret\nmetadata: {name: kubeadm-certs}\ndata:\n  ca.crt: AAAAAAAAAAAAAAAAtvibg6SOfSwAI6s7kGFCFqU=\n  ca.key: ''\n  front-proxy-ca.crt: ''\n  front-proxy-ca.key: ''\n  etcd-ca.crt: ''\n  etcd-ca.key: ''\n  sa.key: ''\n  sa.pub: ''\n";
 
 fn nothing(_: &Path) {}
+
+/// `head` followed by a flow sequence nested 100 000 deep.
+fn deep_yaml(head: &str) -> String {
+    format!("{head}{}{}\n", "[".repeat(100_000), "]".repeat(100_000))
+}
+
+/// A FIFO at `rel`: reading it would wait for a writer forever.
+fn fifo(root: &Path, rel: &str) {
+    nix::unistd::mkfifo(
+        &root.join(rel),
+        nix::sys::stat::Mode::from_bits_truncate(0o600),
+    )
+    .expect("a FIFO");
+}
 
 /// Replaces `to` with a copy of `from`.
 fn copy(root: &Path, from: &str, to: &str) {
