@@ -212,18 +212,46 @@ pub fn read_pair(dirs: &TreeDirs, row: &Profile) -> Checked<FoundPair> {
     let root = dirs.root_of(row);
     let (cert_path, key_path) = (root.join(&cert_rel), root.join(&key_rel));
     let cert = read_file(root, &cert_rel)?
-        .map(|bytes| FoundCert::parse(Place::File(cert_path.clone()), &bytes))
+        .map(|bytes| {
+            check_blocks(&bytes, &["CERTIFICATE"], true).map_err(|why| {
+                Problem::BadCertificate {
+                    path: cert_path.clone(),
+                    why,
+                }
+            })?;
+            FoundCert::parse(Place::File(cert_path.clone()), &bytes)
+        })
         .transpose()?;
-    let key = read_file(root, &key_rel)?.map(|pem| FoundKey {
-        place: Place::File(key_path.clone()),
-        pem,
-    });
+    let key = read_key_file(root, &key_rel)?;
     Ok(FoundPair {
         cert_path,
         key_path,
         cert,
         key,
     })
+}
+
+/// Reads the private key file `root/rel`, which must hold one private key block and nothing
+/// after it; `None` when absent.
+fn read_key_file(root: &Path, rel: &Path) -> Checked<Option<FoundKey>> {
+    let place = Place::File(root.join(rel));
+    let Some(pem) = read_file(root, rel)? else {
+        return Ok(None);
+    };
+    check_blocks(&pem, pem::PRIVATE_KEY_LABELS, false).map_err(|why| Problem::BadKey {
+        place: place.clone(),
+        why,
+    })?;
+    Ok(Some(FoundKey { place, pem }))
+}
+
+/// A PEM file of the tree holds blocks of `labels` only (a private key in a certificate
+/// file is refused), one unless `many` (a certificate file may hold a bundle during a
+/// rotation, the signer first), and nothing after the last.
+fn check_blocks(bytes: &[u8], labels: &[&str], many: bool) -> Result<(), String> {
+    pem::blocks(bytes, labels, many)
+        .map(drop)
+        .map_err(|e| format!("{e:#}"))
 }
 
 /// Whether the key file of a row with one exists (a CA without it is external).
@@ -287,16 +315,23 @@ pub fn read_key_pair(dirs: &TreeDirs, row: &Profile) -> Checked<FoundKeyPair> {
         row.key_file().unwrap_or_default(),
         row.pub_file().unwrap_or_default(),
     );
-    let key_path = dirs.cert_dir.join(&key_rel);
-    let key = read_file(&dirs.cert_dir, &key_rel)?.map(|pem| FoundKey {
-        place: Place::File(key_path.clone()),
-        pem,
-    });
+    let (key_path, public_path) = (
+        dirs.cert_dir.join(&key_rel),
+        dirs.cert_dir.join(&public_rel),
+    );
+    let key = read_key_file(&dirs.cert_dir, &key_rel)?;
+    let public_pem = read_file(&dirs.cert_dir, &public_rel)?;
+    if let Some(public) = &public_pem {
+        check_blocks(public, &["PUBLIC KEY"], true).map_err(|why| Problem::BadPublicKey {
+            path: public_path.clone(),
+            why,
+        })?;
+    }
     Ok(FoundKeyPair {
         key_path,
-        public_path: dirs.cert_dir.join(&public_rel),
+        public_path,
         key,
-        public_pem: read_file(&dirs.cert_dir, &public_rel)?,
+        public_pem,
     })
 }
 
@@ -991,8 +1026,7 @@ mod tests {
             Err(expected)
         );
         fs::write(&key, "garbage").expect("writing");
-        let pair = read_pair(&tree.dirs, row("apiserver")).expect("readable");
-        let problem = pair.key.expect("a key").load().expect_err("not a key");
+        let problem = read_pair(&tree.dirs, row("apiserver")).expect_err("not a key");
         assert!(
             problem
                 .to_string()

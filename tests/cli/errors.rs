@@ -618,6 +618,42 @@ const CASES: &[Case] = &[
     },
     // PEM files, and the tree they live in.
     Case {
+        name: "init: the CA key appended to ca.crt (#25)",
+        setup: |r| append(r, "pki/ca.crt", "pki/ca.key"),
+        args: &["{init}"],
+        exit: 1,
+        says: &[
+            "{root}/pki/ca.crt: not a valid certificate",
+            "a PEM EC PRIVATE KEY block where only CERTIFICATE belongs",
+        ],
+    },
+    Case {
+        name: "renew: trailing data after a key (#25)",
+        setup: |r| {
+            write(
+                r,
+                "pki/apiserver.key",
+                read(r, "pki/apiserver.key") + "garbage\n",
+            )
+        },
+        args: &["certs", "renew", "apiserver", "{tree}"],
+        exit: 1,
+        says: &[
+            "{root}/pki/apiserver.key: not a valid private key",
+            "data after the last PEM block",
+        ],
+    },
+    Case {
+        name: "check-expiration: a second key in a key file (#25)",
+        setup: |r| append(r, "pki/etcd/peer.key", "pki/ca.key"),
+        args: &["certs", "check-expiration", "{tree}"],
+        exit: 1,
+        says: &[
+            "{root}/pki/etcd/peer.key: not a valid private key",
+            "2 PEM blocks (EC PRIVATE KEY, EC PRIVATE KEY)",
+        ],
+    },
+    Case {
         name: "init: garbage certificate",
         setup: |r| write(r, "pki/apiserver.crt", "garbage"),
         args: &["{init}"],
@@ -978,7 +1014,10 @@ const CASES: &[Case] = &[
         setup: |r| replace(r, "pki/ca.crt", "CERTIFICATE", "PUBLIC KEY"),
         args: &["certs", "ca-cert-hash", "{tree}"],
         exit: 1,
-        says: &["{root}/pki/ca.crt", "no PEM CERTIFICATE block"],
+        says: &[
+            "{root}/pki/ca.crt",
+            "a PEM PUBLIC KEY block where only CERTIFICATE belongs",
+        ],
     },
     Case {
         name: "ca-cert-hash: CA certificate that is not a CA",
@@ -1301,6 +1340,11 @@ const CERTIFICATE_KEY: &str = "00112233445566778899aabbccddeeff00112233445566778
 const SEALED_WITH_ANOTHER_KEY: &str = "kind: Secret\nmetadata: {name: kubeadm-certs}\ndata:\n  ca.crt: AAAAAAAAAAAAAAAAtvibg6SOfSwAI6s7kGFCFqU=\n  ca.key: ''\n  front-proxy-ca.crt: ''\n  front-proxy-ca.key: ''\n  etcd-ca.crt: ''\n  etcd-ca.key: ''\n  sa.key: ''\n  sa.pub: ''\n";
 
 fn nothing(_: &Path) {}
+
+/// Appends the content of `from` to `to`.
+fn append(root: &Path, to: &str, from: &str) {
+    write(root, to, read(root, to) + &read(root, from));
+}
 
 /// `head` followed by a flow sequence nested 100 000 deep.
 fn deep_yaml(head: &str) -> String {
