@@ -668,3 +668,57 @@ fn issue_25_deeply_nested_yaml_is_refused_before_it_is_parsed() {
     );
     assert!(started.elapsed().as_secs() < 2, "{:?}", started.elapsed());
 }
+
+#[test]
+fn issue_25_the_certificate_key_comes_from_a_file_or_the_environment_not_only_argv() {
+    let first = TempTree::new();
+    first.init(ALGORITHM, &[]);
+    let key = new_key();
+    let key_file = first.root().join("certificate-key");
+    fs::write(&key_file, format!("{key}\n")).expect("the key file");
+    let file = first.root().join("bundle.yaml");
+    let mut args = strings(&["certs", "bundle", "export", "--certificate-key-file"]);
+    args.push(key_file.display().to_string());
+    args.extend(strings(&["-o", &file.display().to_string()]));
+    args.extend(first.dir_args());
+    assert_success(&kubepki(&args), "export --certificate-key-file");
+    let second = TempTree::new();
+    let mut args = strings(&["certs", "bundle", "import", &file.display().to_string()]);
+    args.extend(second.dir_args());
+    let out = Command::new(env!("CARGO_BIN_EXE_kubepki"))
+        .args(&args)
+        .env("KUBEPKI_CERTIFICATE_KEY", &key)
+        .output()
+        .expect("running kubepki");
+    assert_success(&out, "import with KUBEPKI_CERTIFICATE_KEY");
+    assert_same_shared_files(&first, &second);
+    // Neither: misuse, one line naming the three ways.
+    let out = Command::new(env!("CARGO_BIN_EXE_kubepki"))
+        .args(&args)
+        .env_remove("KUBEPKI_CERTIFICATE_KEY")
+        .output()
+        .expect("running kubepki");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(
+        stderr.trim_end(),
+        "kubepki: error: a certificate key is required: --certificate-key-file FILE, KUBEPKI_CERTIFICATE_KEY or --certificate-key"
+    );
+    // A bad key in the file is named by the file, never quoted.
+    fs::write(&key_file, "not-a-key-secret\n").expect("a bad key");
+    let mut bad = args.clone();
+    bad.extend(strings(&[
+        "--certificate-key-file",
+        &key_file.display().to_string(),
+    ]));
+    let out = kubepki(&bad);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.starts_with(&format!(
+            "kubepki: error: --certificate-key-file {}: must be 64 hexadecimal",
+            key_file.display()
+        )) && !stderr.contains("not-a-key-secret"),
+        "{stderr}"
+    );
+}

@@ -722,3 +722,40 @@ fn issue_25_a_rogue_ca_beside_the_pinned_one_is_never_trusted() {
         .expect("CA data");
     assert_eq!(BASE64.decode(data).expect("base64"), real_ca);
 }
+
+#[test]
+fn issue_25_the_token_comes_from_a_file_or_the_environment_not_only_argv() {
+    let control_plane = ControlPlane::new();
+    let token = create_token(&control_plane.tree, &[]);
+    let pin = ca_pin(&control_plane.tree);
+    let token_file = control_plane.tree.root().join("token");
+    std::fs::write(&token_file, format!("{token}\n")).expect("the token file");
+    let worker = TempTree::new();
+    let by_file = strings(&[
+        &control_plane.address(),
+        "--token-file",
+        &token_file.display().to_string(),
+        "--discovery-token-ca-cert-hash",
+        &pin,
+    ]);
+    let out = join(&worker, &by_file);
+    assert_success(&out, "join --token-file");
+    assert_joined(&worker, &control_plane, &token);
+    let worker = TempTree::new();
+    let mut args = strings(&[
+        "join",
+        &control_plane.address(),
+        "--discovery-token-ca-cert-hash",
+        &pin,
+        "--discovery-timeout",
+        "10s",
+    ]);
+    args.extend(worker.dir_args());
+    let out = Command::new(env!("CARGO_BIN_EXE_kubepki"))
+        .args(&args)
+        .env("KUBEPKI_TOKEN", &token)
+        .output()
+        .expect("running kubepki");
+    assert_success(&out, "join with KUBEPKI_TOKEN");
+    assert_joined(&worker, &control_plane, &token);
+}
