@@ -20,7 +20,7 @@ use clap::builder::{NonEmptyStringValueParser, PossibleValuesParser, TypedValueP
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 use std::fmt;
 use std::net::IpAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// kubepki: a Kubernetes cluster's PKI, as kubeadm writes it, without kubeadm.
 #[derive(Debug, Parser)]
@@ -310,9 +310,9 @@ pub enum BundleCommand {
 /// `kubepki certs bundle export`.
 #[derive(Debug, Args)]
 pub struct BundleExportArgs {
-    /// The key to seal with, 64 hex characters (`kubepki certs certificate-key` makes one).
-    #[arg(long, value_name = "KEY")]
-    pub certificate_key: SecretArg,
+    /// The key to seal with (`kubepki certs certificate-key` makes one).
+    #[command(flatten)]
+    pub certificate_key: CertificateKeyArgs,
     /// Write to FILE (mode 0600) instead of stdout; never a file of the tree.
     #[arg(short = 'o', long, value_name = "FILE")]
     pub output: Option<PathBuf>,
@@ -338,8 +338,8 @@ pub struct BundleImportArgs {
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
     /// The key the bundle was sealed with.
-    #[arg(long, value_name = "KEY")]
-    pub certificate_key: SecretArg,
+    #[command(flatten)]
+    pub certificate_key: CertificateKeyArgs,
     /// Replace files of the tree that differ from the bundle (backed up first).
     #[arg(long)]
     pub force: bool,
@@ -875,6 +875,73 @@ pub struct TokenListArgs {
     pub manifests: ManifestsArgs,
 }
 
+/// The environment variable that may hold the certificate key, out of `ps`'s sight.
+pub const CERTIFICATE_KEY_ENV: &str = "KUBEPKI_CERTIFICATE_KEY";
+/// The environment variable that may hold join's bootstrap token.
+pub const TOKEN_ENV: &str = "KUBEPKI_TOKEN";
+/// The most a secret file is read of: a certificate key or a token is one short line.
+const MAX_SECRET_FILE_BYTES: u64 = 4 << 10;
+
+/// Where the certificate key comes from: a flag (which `ps` shows every user), a file, or
+/// the environment.
+#[derive(Debug, Args)]
+pub struct CertificateKeyArgs {
+    /// The certificate key, 64 hex characters (visible in `ps`: prefer
+    /// --certificate-key-file or KUBEPKI_CERTIFICATE_KEY).
+    #[arg(long, value_name = "KEY", conflicts_with = "certificate_key_file")]
+    pub certificate_key: Option<SecretArg>,
+    /// A file holding the certificate key (blank space around it ignored).
+    #[arg(long, value_name = "FILE")]
+    pub certificate_key_file: Option<PathBuf>,
+}
+
+impl CertificateKeyArgs {
+    /// The key: the flag, else the file, else `KUBEPKI_CERTIFICATE_KEY`; none of them is
+    /// misuse. A key that does not parse is refused naming where it came from.
+    pub fn key(&self) -> anyhow::Result<CertificateKey> {
+        let given = secret_from(
+            self.certificate_key.as_ref(),
+            "--certificate-key",
+            self.certificate_key_file.as_deref(),
+            "--certificate-key-file",
+            CERTIFICATE_KEY_ENV,
+        )?;
+        let (secret, source) = given.ok_or_else(|| {
+            UsageError(format!(
+                "a certificate key is required: --certificate-key-file FILE, \
+                 {CERTIFICATE_KEY_ENV} or --certificate-key"
+            ))
+        })?;
+        Ok(secret.certificate_key(&source)?)
+    }
+}
+
+/// A secret from its flag, else its file (`file_flag`), else the environment variable `env`,
+/// with the name of where it came from; `None` when none is given.
+fn secret_from(
+    flag: Option<&SecretArg>,
+    flag_name: &str,
+    file: Option<&Path>,
+    file_flag: &str,
+    env: &str,
+) -> anyhow::Result<Option<(SecretArg, String)>> {
+    if let Some(arg) = flag {
+        return Ok(Some((arg.clone(), flag_name.to_string())));
+    }
+    if let Some(path) = file {
+        let bytes = crate::net::file::read_named(path, MAX_SECRET_FILE_BYTES)
+            .map_err(|e| anyhow::anyhow!("{file_flag}: reading {}: {e}", path.display()))?;
+        let text = String::from_utf8_lossy(&bytes).trim().to_string();
+        return Ok(Some((
+            SecretArg(text),
+            format!("{file_flag} {}", path.display()),
+        )));
+    }
+    Ok(std::env::var(env)
+        .ok()
+        .map(|text| (SecretArg(text.trim().to_string()), env.to_string())))
+}
+
 /// `kubepki token delete`.
 #[derive(Debug, Args)]
 pub struct TokenDeleteArgs {
@@ -942,9 +1009,13 @@ pub struct JoinArgs {
     /// kubeadm JoinConfiguration file (v1beta3 or v1beta4); flags given as well override it.
     #[arg(long, value_name = "FILE")]
     pub config: Option<std::path::PathBuf>,
-    /// The bootstrap token, for both discovery and TLS bootstrap.
-    #[arg(long, value_name = "TOKEN")]
+    /// The bootstrap token, for both discovery and TLS bootstrap (visible in `ps`: prefer
+    /// --token-file or KUBEPKI_TOKEN).
+    #[arg(long, value_name = "TOKEN", conflicts_with = "token_file")]
     pub token: Option<SecretArg>,
+    /// A file holding the bootstrap token (blank space around it ignored), as --token.
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
     /// The token for discovery [default: --token].
     #[arg(long, value_name = "TOKEN")]
     pub discovery_token: Option<SecretArg>,
@@ -1013,10 +1084,17 @@ impl SecretArg {
 impl JoinArgs {
     /// What the flags give, as plain input (`--token` stands for both tokens when the
     /// specific flag is not given).
-    pub fn input(&self) -> Result<JoinInput, UsageError> {
-        let token = |specific: &Option<SecretArg>, flag: &str| match (specific, &self.token) {
+    pub fn input(&self) -> anyhow::Result<JoinInput> {
+        let general = secret_from(
+            self.token.as_ref(),
+            "--token",
+            self.token_file.as_deref(),
+            "--token-file",
+            TOKEN_ENV,
+        )?;
+        let token = |specific: &Option<SecretArg>, flag: &str| match (specific, &general) {
             (Some(arg), _) => arg.token(flag).map(Some),
-            (None, Some(arg)) => arg.token("--token").map(Some),
+            (None, Some((arg, source))) => arg.token(source).map(Some),
             (None, None) => Ok(None),
         };
         Ok(JoinInput {

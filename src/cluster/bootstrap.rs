@@ -261,6 +261,7 @@ impl TokenRecord {
 
     /// Reads a Secret manifest back, checking what the API server's authenticator checks.
     pub fn from_secret_manifest(yaml: &[u8]) -> Result<TokenRecord> {
+        super::yaml::check_depth(yaml).map_err(|e| anyhow!("not YAML: {e}"))?;
         let secret: serde_json::Value =
             serde_yaml::from_slice(yaml).map_err(|e| anyhow!("not YAML: {e}"))?;
         if secret["type"] != SECRET_TYPE {

@@ -132,6 +132,7 @@ impl Bundle {
     /// wrote, with or without the RBAC objects, or what `kubectl get secret kubeadm-certs -o
     /// yaml` prints of one kubeadm uploaded. A `null` value is an empty entry.
     pub fn parse(text: &[u8]) -> Result<Bundle, ParseError> {
+        super::yaml::check_depth(text).map_err(|e| ParseError::NotYaml(e.to_string()))?;
         let text = String::from_utf8_lossy(text);
         for document in serde_yaml::Deserializer::from_str(&text) {
             let value = Value::deserialize(document)

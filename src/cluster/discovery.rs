@@ -1,7 +1,8 @@
 //! The join side of bootstrapping: find the cluster's CA and server as kubeadm does, by token
-//! discovery (unverified fetch of `cluster-info`, JWS check with the token, CA pin check, then a
-//! second fetch over TLS verified with that CA that must return the same kubeconfig) or by file
-//! discovery (a kubeconfig on disk or at an `https://` URL, refreshed from `cluster-info`).
+//! discovery (unverified fetch of `cluster-info`, JWS check with the token, CA pin check keeping
+//! only the pinned certificates, then a second fetch over TLS verified with those that must
+//! return the same kubeconfig) or by file discovery (a kubeconfig on disk or at an `https://`
+//! URL, refreshed from `cluster-info`).
 //! Transient failures are retried with back-off until the discovery timeout, which is a
 //! deadline for the whole discovery: no attempt is given more than the time left. An answer
 //! over the size caps of `net::https` ends discovery at once. Writes nothing, prints nothing:
@@ -10,9 +11,14 @@
 use crate::cluster::bootstrap::BootstrapToken;
 use crate::cluster::jws;
 use crate::cluster::kubeconfig::{ClusterRef, select_cluster};
+use crate::net::file;
 use crate::net::https::{self, HttpsUrl, Trust};
+use crate::pki::inspect::CertInfo;
+use crate::pki::pem;
 use crate::pki::pin::CaPin;
 use anyhow::{Context, Result, anyhow, bail};
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -32,7 +38,8 @@ const MIN_ATTEMPT: Duration = Duration::from_millis(100);
 pub struct Discovered {
     /// The API server URL from the discovered kubeconfig.
     pub server: String,
-    /// The cluster CA, verbatim (may be a bundle).
+    /// The cluster CA (may be a bundle): with pins, only the pinned certificates of what
+    /// `cluster-info` holds; else verbatim.
     pub ca_pem: Vec<u8>,
     /// Things the user should know (unpinned CA, ignored cluster-info).
     pub warnings: Vec<String>,
@@ -108,7 +115,7 @@ pub fn by_token(
             warnings: vec![warning],
         });
     }
-    check_pins(&ca_pem, request.pins)?;
+    let (ca_pem, warnings) = pinned_only(&ca_pem, request.pins)?;
     let trust = Trust::from_pem(&ca_pem).context("the cluster-info CA")?;
     let verified = retry(deadline, request.timeout, on_retry, |limit| {
         match fetch(&url, &trust, limit)? {
@@ -130,7 +137,7 @@ pub fn by_token(
     Ok(Discovered {
         server: cluster.server,
         ca_pem,
-        warnings: Vec::new(),
+        warnings,
     })
 }
 
@@ -160,17 +167,38 @@ fn signed_kubeconfig(
     Ok((kubeconfig, signature))
 }
 
-/// Succeeds when any certificate of `ca_pem` has one of `pins`.
-fn check_pins(ca_pem: &[u8], pins: &[CaPin]) -> Result<()> {
-    let found = CaPin::of_bundle(ca_pem).context("the cluster-info CA")?;
-    if found.iter().any(|pin| pins.contains(pin)) {
-        return Ok(());
+/// The certificates of `ca_pem` that one of `pins` pins, as PEM, and a warning for each one
+/// left out. Only those are trusted, for the verified fetch and on the host: a token holder
+/// who served the real CA beside one of their own must not get theirs trusted too. None
+/// pinned is an error.
+fn pinned_only(ca_pem: &[u8], pins: &[CaPin]) -> Result<(Vec<u8>, Vec<String>)> {
+    pem::first_certificate(ca_pem).context("the cluster-info CA")?;
+    let (mut kept, mut warnings, mut found) = (String::new(), Vec::new(), Vec::new());
+    for der in CertificateDer::pem_slice_iter(ca_pem) {
+        let der = der.map_err(|e| {
+            anyhow!(
+                "the cluster-info CA: malformed PEM certificate block: {}",
+                pem::describe(&e)
+            )
+        })?;
+        let cert = CertInfo::parse(der).context("the cluster-info CA")?;
+        let pin = CaPin::of(&cert);
+        match pins.contains(&pin) {
+            true => kept.push_str(&pem::encode("CERTIFICATE", &cert.der)),
+            false => warnings.push(format!(
+                "cluster-info also names a CA that no --discovery-token-ca-cert-hash pins (CN {:?}, {pin}); it is not trusted",
+                cert.cn
+            )),
+        }
+        found.push(pin.to_string());
     }
-    let found: Vec<String> = found.iter().map(CaPin::to_string).collect();
-    bail!(
-        "the cluster CA found in cluster-info is not the one pinned: none of its public keys [{}] matches --discovery-token-ca-cert-hash",
-        found.join(", ")
-    )
+    if kept.is_empty() {
+        bail!(
+            "the cluster CA found in cluster-info is not the one pinned: none of its public keys [{}] matches --discovery-token-ca-cert-hash",
+            found.join(", ")
+        );
+    }
+    Ok((kept.into_bytes(), warnings))
 }
 
 /// GETs `cluster-info`: transport errors and unparsable answers are worth a retry; an answer
@@ -272,8 +300,8 @@ pub fn by_file(
     let deadline = Instant::now() + timeout;
     let (yaml, base_dir) = match source {
         DiscoverySource::File(path) => (
-            std::fs::read(path)
-                .with_context(|| format!("reading the discovery file {}", path.display()))?,
+            file::read_named(path, file::MAX_FILE_BYTES)
+                .map_err(|e| anyhow!("reading the discovery file {}: {e}", path.display()))?,
             path.parent().map(Path::to_path_buf).unwrap_or_default(),
         ),
         DiscoverySource::Url(url) => (fetch_discovery_url(url, deadline)?, Default::default()),
@@ -348,8 +376,8 @@ fn file_ca(cluster: &ClusterRef, base_dir: &Path) -> Result<Option<Vec<u8>>> {
         .as_ref()
         .map(|file| {
             let path = base_dir.join(file);
-            std::fs::read(&path)
-                .with_context(|| format!("reading the discovery file's CA {}", path.display()))
+            file::read_named(&path, file::MAX_FILE_BYTES)
+                .map_err(|e| anyhow!("reading the discovery file's CA {}: {e}", path.display()))
         })
         .transpose()
 }

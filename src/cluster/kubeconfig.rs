@@ -2,6 +2,7 @@
 //! kubeadm writes them): building one with embedded CA, client cert and key, and reading the
 //! current context's CA and client credentials back. No file I/O.
 
+use super::yaml;
 use crate::net::https::HttpsUrl;
 use crate::pki::pem;
 use anyhow::{Context, Result, anyhow};
@@ -157,6 +158,7 @@ pub struct ClusterRef {
 /// The cluster kubeadm's `GetClusterFromKubeConfig` picks: the unnamed one if there is one,
 /// else the current context's.
 pub fn select_cluster(yaml: &[u8]) -> Result<ClusterRef> {
+    yaml::check_depth(yaml).map_err(|e| anyhow!("not a valid kubeconfig: {e}"))?;
     let config: LooseKubeconfig =
         serde_yaml::from_slice(yaml).map_err(|e| anyhow!("not a valid kubeconfig: {e}"))?;
     let clusters = config.clusters.unwrap_or_default();
@@ -316,6 +318,7 @@ impl Kubeconfig {
 
     /// Parses kubeconfig YAML.
     pub fn parse(yaml: &[u8]) -> Result<Kubeconfig> {
+        yaml::check_depth(yaml).map_err(|e| anyhow!("not a valid kubeconfig: {e}"))?;
         serde_yaml::from_slice(yaml).map_err(|e| anyhow!("not a valid kubeconfig: {e}"))
     }
 

@@ -8,3 +8,4 @@ pub mod discovery;
 pub mod jws;
 pub mod kubeconfig;
 pub mod manifests;
+pub mod yaml;

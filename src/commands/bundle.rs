@@ -36,7 +36,7 @@ fn tree_of(config: Option<&Path>, tree: &TreeArgs) -> Result<(TreeDirs, bool)> {
 }
 
 fn export_bundle(args: &BundleExportArgs) -> Result<ExitCode> {
-    let key = args.certificate_key.certificate_key("--certificate-key")?;
+    let key = args.certificate_key.key()?;
     let (dirs, external_etcd) = tree_of(args.config.as_deref(), &args.tree)?;
     if let Some(path) = &args.output {
         dirs.refuse_output("--output", path)?;
@@ -70,7 +70,7 @@ fn export_bundle(args: &BundleExportArgs) -> Result<ExitCode> {
 /// Opens and checks the bundle before the tree is locked (so that a wrong key or a damaged
 /// file creates nothing, not even a directory), then plans and writes under the lock.
 fn import_bundle(args: &BundleImportArgs) -> Result<ExitCode> {
-    let key = args.certificate_key.certificate_key("--certificate-key")?;
+    let key = args.certificate_key.key()?;
     let (dirs, external_etcd) = tree_of(args.config.as_deref(), &args.tree)?;
     let opened = open_bundle(&reader::read_bundle(&args.file)?, &key, external_etcd)?;
     let _lock = lock_tree(&dirs, &args.lock)?;

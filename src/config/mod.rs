@@ -19,7 +19,9 @@ pub use model::{
 };
 
 use crate::cluster::bootstrap::{DEFAULT_TTL, ExtraGroup, TokenRecord, Usage};
+use crate::cluster::yaml;
 use crate::duration::Duration;
+use crate::net::file;
 use crate::pki::keys::Algorithm;
 use crate::profile::{Role, by_role};
 use crate::spec::{ClusterInput, ClusterSpec, JoinInput};
@@ -152,8 +154,10 @@ struct Documents {
 
 /// Reads `path`: every document's header first (to learn its type), then each document.
 fn read_documents(path: &Path) -> Result<Documents> {
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let bytes = file::read_named(path, file::MAX_FILE_BYTES)
+        .map_err(|e| anyhow!("reading {}: {e}", path.display()))?;
     let text = errors::utf8(path, &bytes)?;
+    yaml::check_depth(&bytes).map_err(|e| anyhow!("{}: {e}", path.display()))?;
     let types = read_headers(path, text)?;
     if types.iter().all(Option::is_none) {
         bail!(

@@ -6,9 +6,12 @@
 //! and the audit says which. Reads only; never writes.
 
 use super::drift::{self, Drift, Field, ValidityDrift, Wanted};
+use super::rotate::state::{Phase, read_state};
 use crate::pki::inspect::{CertInfo, KeyKind, KeyUsage};
-use crate::profile::{Kind, PROFILES, Profile, Role, Scope};
+use crate::pki::pem;
+use crate::profile::{Kind, PENDING_DIR, PROFILES, Profile, Role, Scope, Trust};
 use crate::tree::TreeDirs;
+use crate::tree::generations;
 use crate::tree::problem::Problem;
 use crate::tree::reader::{self, Client, FileFacts, FileKind, FoundCert, FoundKey};
 use anyhow::Result;
@@ -79,6 +82,11 @@ pub enum Check {
     WritableMode,
     /// A file not owned by its directory's owner (root on a real node).
     Owner,
+    /// A directory of the tree (or one holding copies of keys) others may write or read.
+    DirMode,
+    /// A certificate or public key file holding more blocks than it may (a CA appended
+    /// outside a rotation).
+    PemBlocks,
     /// A file in the cert dir the table does not know.
     StrayFile,
     /// A kubeconfig whose embedded CA is not `ca.crt`.
@@ -91,7 +99,7 @@ pub enum Check {
 
 impl Check {
     /// Every check, in the order the README lists them.
-    pub const ALL: [Check; 29] = [
+    pub const ALL: [Check; 31] = [
         Check::Missing,
         Check::Unreadable,
         Check::Symlink,
@@ -117,6 +125,8 @@ impl Check {
         Check::SecretMode,
         Check::WritableMode,
         Check::Owner,
+        Check::DirMode,
+        Check::PemBlocks,
         Check::StrayFile,
         Check::KubeconfigCa,
         Check::KubeconfigServer,
@@ -151,6 +161,8 @@ impl Check {
             Check::SecretMode => "secret-mode",
             Check::WritableMode => "writable-mode",
             Check::Owner => "owner",
+            Check::DirMode => "dir-mode",
+            Check::PemBlocks => "pem-blocks",
             Check::StrayFile => "stray-file",
             Check::KubeconfigCa => "kubeconfig-ca",
             Check::KubeconfigServer => "kubeconfig-server",
@@ -247,6 +259,9 @@ pub fn audit(dirs: &TreeDirs, wanted: &Wanted) -> Result<Audit> {
         }
         auditor.row(row)?;
     }
+    auditor.dir_modes()?;
+    auditor.pending_keys()?;
+    auditor.generations()?;
     for path in reader::unknown_files(dirs)? {
         auditor.found(Finding::new(
             Check::StrayFile,
@@ -258,6 +273,15 @@ pub fn audit(dirs: &TreeDirs, wanted: &Wanted) -> Result<Audit> {
         findings: auditor.findings,
         skipped: skipped(wanted),
     })
+}
+
+/// The facts of the file or directory at `path` itself.
+fn facts_of(path: &Path) -> Result<Option<FileFacts>> {
+    let facts = match (path.parent(), path.file_name()) {
+        (Some(parent), Some(name)) => reader::file_facts(parent, Path::new(name))?,
+        _ => reader::file_facts(path, Path::new(""))?,
+    };
+    Ok(facts)
 }
 
 /// The checks a missing configuration leaves out.
@@ -467,6 +491,8 @@ impl Auditor<'_> {
             Err(problem) => return self.unreadable(&self.dirs.cert_dir.clone(), &problem),
         };
         let Some(cert) = pair.cert else { return };
+        let root = self.dirs.root_of(row).to_path_buf();
+        self.blocks(row, &root, &row.cert_file().unwrap_or_default());
         if let Some(key) = &pair.key {
             self.key(key, &cert);
         }
@@ -474,6 +500,131 @@ impl Auditor<'_> {
             self.cas.insert(row.name, cert.info.clone());
         }
         self.certificate(row, &cert);
+    }
+
+    /// The cert dir, its subdirectories (`next/` included) and the kubeconfig dir: no one
+    /// but their owner may add, remove or replace files in them.
+    fn dir_modes(&mut self) -> Result<()> {
+        let subdirs = crate::profile::cert_subdirs()
+            .into_iter()
+            .chain([PathBuf::from(PENDING_DIR)])
+            .filter(|rel| !rel.as_os_str().is_empty())
+            .map(|rel| self.dirs.cert_dir.join(rel));
+        let mut dirs = vec![self.dirs.cert_dir.clone(), self.dirs.kubeconfig_dir.clone()];
+        dirs.dedup();
+        for dir in dirs.into_iter().chain(subdirs) {
+            let Some(facts) = facts_of(&dir)? else {
+                continue;
+            };
+            if facts.kind == FileKind::Dir && facts.mode & 0o022 != 0 {
+                self.found(Finding::new(
+                    Check::DirMode,
+                    &facts.path,
+                    format!(
+                        "mode {:04o} lets group or others add, remove or replace files in it (chmod go-w)",
+                        facts.mode
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The keys of a rotation waiting under `next/` are secrets like any other.
+    fn pending_keys(&mut self) -> Result<()> {
+        for row in PROFILES.iter().filter(|row| row.is_shared()) {
+            let Some(key) = row.pending_files().into_iter().next() else {
+                continue;
+            };
+            if let Some(facts) = reader::file_facts(&self.dirs.cert_dir, &key)? {
+                self.file(&facts, true)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The generations in the default backup directory hold copies of keys and kubeconfigs:
+    /// each generation's directory must be its owner's alone (kubepki makes it 0700), and
+    /// every key or kubeconfig in it 0600.
+    fn generations(&mut self) -> Result<()> {
+        for generation in generations::list(&generations::default_dir(self.dirs))? {
+            let Some(facts) = facts_of(&generation.path)? else {
+                continue;
+            };
+            if facts.mode & 0o077 != 0 {
+                self.found(Finding::new(
+                    Check::DirMode,
+                    &facts.path,
+                    format!(
+                        "mode {:04o} lets group or others into copies of private keys (chmod 700)",
+                        facts.mode
+                    ),
+                ));
+            }
+            self.secrets_below(&generation.path)?;
+        }
+        Ok(())
+    }
+
+    /// Every key and kubeconfig below `dir` (links not followed) must be 0600.
+    fn secrets_below(&mut self, dir: &Path) -> Result<()> {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return Ok(());
+        };
+        let mut names: Vec<PathBuf> = entries.flatten().map(|e| e.file_name().into()).collect();
+        names.sort();
+        for name in names {
+            let Some(facts) = reader::file_facts(dir, &name)? else {
+                continue;
+            };
+            let path = facts.path.clone();
+            let secret = path.extension().is_some_and(|e| e == "key" || e == "conf");
+            match facts.kind {
+                FileKind::Dir => self.secrets_below(&path)?,
+                FileKind::File if secret && facts.mode & 0o077 != 0 => {
+                    self.found(Finding::new(
+                        Check::SecretMode,
+                        &facts.path,
+                        format!(
+                            "mode {:04o} lets group or others read a copy of a private key (chmod 600)",
+                            facts.mode
+                        ),
+                    ));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// A file of `row` that may hold several blocks (a CA certificate, `sa.pub`) holds them
+    /// only during a rotation of the row; a leaf's certificate and `ca.crt` (whose rotation
+    /// bundle is `ca-bundle.crt`) hold one.
+    fn blocks(&mut self, row: &'static Profile, root: &Path, rel: &Path) {
+        let Ok(Some(bytes)) = reader::read_file(root, rel) else {
+            return;
+        };
+        let count = pem::block_labels(&bytes).len();
+        if count < 2 {
+            return;
+        }
+        let rotatable = row.kind != Kind::Leaf && matches!(row.trust, Trust::InPlace);
+        let rotating =
+            rotatable && read_state(self.dirs, row).is_ok_and(|state| state.phase != Phase::Idle);
+        if rotating {
+            return;
+        }
+        let why = match rotatable {
+            true => {
+                "outside a rotation: its readers trust every one (appended by hand, or from another cluster?)"
+            }
+            false => "where kubeadm writes one: its readers may trust or send every one",
+        };
+        self.found(Finding::new(
+            Check::PemBlocks,
+            &root.join(rel),
+            format!("holds {count} PEM blocks {why}"),
+        ));
     }
 
     /// A private key must be its certificate's.
@@ -502,7 +653,7 @@ impl Auditor<'_> {
     }
 
     /// The service-account key pair: the public half must be the private key's.
-    fn key_pair(&mut self, row: &Profile) {
+    fn key_pair(&mut self, row: &'static Profile) {
         let result = (|| {
             let found = reader::read_key_pair(self.dirs, row)?;
             let (Some(key), Some(public)) = (&found.key, &found.public_pem) else {
@@ -514,6 +665,8 @@ impl Auditor<'_> {
                 found.public_kind(public)?,
             )))
         })();
+        let root = self.dirs.cert_dir.clone();
+        self.blocks(row, &root, &row.pub_file().unwrap_or_default());
         match result {
             Ok(Some((path, kind))) => {
                 self.key_strength(&path, &kind);
@@ -1092,6 +1245,26 @@ mod tests {
             chmod(&path, 0o640);
             path
         }),
+        (
+            "dir-mode",
+            "an etcd directory anyone may write",
+            |t, _, _| {
+                let path = t.dirs.cert_dir.join("etcd");
+                chmod(&path, 0o777);
+                path
+            },
+        ),
+        (
+            "pem-blocks",
+            "another CA after the cluster CA",
+            |t, other, _| {
+                let path = file(t, "ca", 1);
+                let mut bundle = fs::read(&path).expect("ca.crt");
+                bundle.extend(fs::read(file(other, "ca", 1)).expect("another CA"));
+                fs::write(&path, bundle).expect("writing");
+                path
+            },
+        ),
         (
             "writable-mode",
             "a certificate others may write",

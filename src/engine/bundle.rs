@@ -178,10 +178,14 @@ pub fn open_bundle(
     if opened.values().all(Vec::is_empty) {
         return Err(Problem::EmptyBundle(path.clone()));
     }
-    let rows: Vec<Contents> = rows.into_iter().map(|r| Contents::of(r, &opened)).collect();
+    let mut rows: Vec<Contents> = rows.into_iter().map(|r| Contents::of(r, &opened)).collect();
+    for contents in &mut rows {
+        contents.reencode(path)?;
+    }
     for contents in &rows {
         contents.check(path)?;
     }
+    check_roles(&rows, path)?;
     let known: Vec<String> = PROFILES
         .iter()
         .filter(|row| row.is_shared())
@@ -272,6 +276,31 @@ impl Contents {
             })
             .collect();
         Contents { row, files }
+    }
+
+    /// Each content as exactly one PEM block of the type its entry must hold, re-encoded
+    /// from what it decodes to: nothing else of the entry (a second block, a private key after
+    /// a certificate, trailing data) is ever written.
+    fn reencode(&mut self, path: &Path) -> Checked<()> {
+        let kind = self.row.kind;
+        for (index, file) in self.files.iter_mut().enumerate() {
+            if file.content.is_empty() {
+                continue;
+            }
+            let labels: &[&str] = match (index, kind) {
+                (0, _) => pem::PRIVATE_KEY_LABELS,
+                (_, Kind::Ca) => &["CERTIFICATE"],
+                _ => &["PUBLIC KEY"],
+            };
+            let (label, der) =
+                pem::sole_block(&file.content, labels).map_err(|e| Problem::BadBundleEntry {
+                    path: path.to_path_buf(),
+                    entry: file.entry.clone(),
+                    fault: EntryFault::NotOneBlock(format!("{e:#}")),
+                })?;
+            file.content = pem::encode(&label, &der).into_bytes();
+        }
+        Ok(())
     }
 
     /// The key (first) and the certificate or public key.
@@ -371,6 +400,51 @@ impl Contents {
         }
         Ok(planned)
     }
+}
+
+/// Every entry in its role: each CA certificate present (a host without one would make a
+/// new CA at its next `init`: another cluster), with its row's subject (so the cluster and
+/// etcd CAs cannot be swapped: kubeadm's format binds no entry to its name), the CAs
+/// distinct, and the service-account key pair present.
+fn check_roles(rows: &[Contents], path: &Path) -> Checked<()> {
+    let fault = |entry: &String, fault| Problem::BadBundleEntry {
+        path: path.to_path_buf(),
+        entry: entry.clone(),
+        fault,
+    };
+    let mut seen: Vec<(Vec<u8>, &String)> = Vec::new();
+    for contents in rows {
+        for file in contents.files.iter().skip(1) {
+            if file.content.is_empty() {
+                return Err(fault(&file.entry, EntryFault::Empty));
+            }
+        }
+        let Some((key, other)) = contents.key_and_other() else {
+            continue;
+        };
+        if contents.row.kind != Kind::Ca {
+            if key.content.is_empty() {
+                return Err(fault(&key.entry, EntryFault::Empty));
+            }
+            continue;
+        }
+        let cert = ca_cert(&other.content).map_err(|f| fault(&other.entry, f))?;
+        let expected = contents.row.common_name_of("");
+        if cert.cn != expected {
+            return Err(fault(
+                &other.entry,
+                EntryFault::WrongCa {
+                    expected,
+                    found: cert.cn,
+                },
+            ));
+        }
+        if let Some((_, first)) = seen.iter().find(|(k, _)| *k == cert.public_key) {
+            return Err(fault(&other.entry, EntryFault::SameCa((*first).clone())));
+        }
+        seen.push((cert.public_key, &other.entry));
+    }
+    Ok(())
 }
 
 /// `pem` as a CA certificate.

@@ -5,7 +5,7 @@
 use anyhow::{Result, anyhow, bail};
 use base64::Engine;
 use rustls_pki_types::CertificateDer;
-use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::pem::{PemObject, SectionKind, SliceIter};
 
 /// One PEM block with `label` around `der`, ending in a newline.
 pub fn encode(label: &str, der: &[u8]) -> String {
@@ -32,6 +32,69 @@ pub fn first_certificate(pem: &[u8]) -> Result<CertificateDer<'static>> {
         }
         None => bail!("no PEM CERTIFICATE block found"),
     }
+}
+
+/// The private key labels kubepki reads: PKCS#1, SEC1 and PKCS#8.
+pub const PRIVATE_KEY_LABELS: &[&str] = &["RSA PRIVATE KEY", "EC PRIVATE KEY", "PRIVATE KEY"];
+
+/// The one PEM block of `pem`, which must carry one of `labels` and be followed by nothing
+/// but blank space (text before it is ignored, as Go's `pem.Decode` does): its label and
+/// DER. A second block (a private key after a certificate, a foreign CA after the real one)
+/// or data after the block is an error naming what was found.
+pub fn sole_block(pem: &[u8], labels: &[&str]) -> Result<(String, Vec<u8>)> {
+    let mut blocks = blocks(pem, labels, false)?;
+    blocks.pop().ok_or_else(|| {
+        anyhow!(
+            "no PEM block found where one {} belongs",
+            labels.join(" or ")
+        )
+    })
+}
+
+/// The PEM blocks of `pem`, each with its label and DER: only blocks labelled one of
+/// `labels`, one of them unless `many`, and nothing but blank space after the last (text
+/// before the first is ignored).
+pub fn blocks(pem: &[u8], labels: &[&str], many: bool) -> Result<Vec<(String, Vec<u8>)>> {
+    let found = block_labels(pem);
+    let want = labels.join(" or ");
+    if let Some(other) = found.iter().find(|l| !labels.contains(&l.as_str())) {
+        bail!("a PEM {other} block where only {want} belongs");
+    }
+    match found.len() {
+        0 => bail!("no PEM block found where one {want} belongs"),
+        1 => {}
+        _ if many => {}
+        n => bail!(
+            "{n} PEM blocks ({}) where one {want} belongs",
+            found.join(", ")
+        ),
+    }
+    let mut sections = SliceIter::<(SectionKind, Vec<u8>)>::new(pem);
+    let mut blocks = Vec::new();
+    for label in found {
+        match sections.next() {
+            Some(Ok((_, der))) => blocks.push((label, der)),
+            Some(Err(e)) => bail!("malformed PEM {label} block: {}", describe(&e)),
+            None => bail!("malformed PEM {label} block"),
+        }
+    }
+    if !sections.remainder().iter().all(u8::is_ascii_whitespace) {
+        bail!("data after the last PEM block");
+    }
+    Ok(blocks)
+}
+
+/// The label of every `-----BEGIN …-----` line of `pem`, in order.
+pub fn block_labels(pem: &[u8]) -> Vec<String> {
+    const BEGIN: &[u8] = b"-----BEGIN ";
+    pem.split(|&b| b == b'\n')
+        .filter_map(|line| {
+            let start = line.windows(BEGIN.len()).position(|w| w == BEGIN)?;
+            let label = &line[start + BEGIN.len()..];
+            let end = label.windows(5).position(|w| w == b"-----")?;
+            Some(String::from_utf8_lossy(&label[..end]).into_owned())
+        })
+        .collect()
 }
 
 /// A PEM reading error in words: `rustls-pki-types` shows the markers as lists of bytes.
@@ -86,6 +149,49 @@ mod tests {
             first_certificate(b"-----BEGIN CERTIFICATE-----\n!!!\n-----END CERTIFICATE-----\n")
                 .is_err()
         );
+    }
+
+    #[test]
+    fn one_block_of_the_right_label_and_nothing_after() {
+        let cert = encode("CERTIFICATE", &[7u8; 100]);
+        let key = encode("EC PRIVATE KEY", &[8u8; 40]);
+        let sole = sole_block(
+            format!("text before\n{cert}\n\n").as_bytes(),
+            &["CERTIFICATE"],
+        );
+        assert_eq!(sole.unwrap(), ("CERTIFICATE".into(), vec![7u8; 100]));
+        let message = |pem: String| {
+            sole_block(pem.as_bytes(), &["CERTIFICATE"])
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(
+            message(format!("{cert}{key}")),
+            "a PEM EC PRIVATE KEY block where only CERTIFICATE belongs"
+        );
+        assert_eq!(
+            message(format!("{cert}{cert}")),
+            "2 PEM blocks (CERTIFICATE, CERTIFICATE) where one CERTIFICATE belongs"
+        );
+        assert_eq!(
+            message(key.clone()),
+            "a PEM EC PRIVATE KEY block where only CERTIFICATE belongs"
+        );
+        assert_eq!(
+            message(format!("{cert}garbage")),
+            "data after the last PEM block"
+        );
+        assert_eq!(
+            blocks(format!("{cert}{cert}").as_bytes(), &["CERTIFICATE"], true)
+                .unwrap()
+                .len(),
+            2
+        );
+        assert_eq!(
+            message("nothing".into()),
+            "no PEM block found where one CERTIFICATE belongs"
+        );
+        assert!(sole_block(key.as_bytes(), PRIVATE_KEY_LABELS).is_ok());
     }
 
     proptest! {

@@ -43,6 +43,19 @@ pub enum EntryFault {
     /// The tree's file, named, is a key that does not belong to this certificate, and the
     /// bundle has no key to replace it.
     ExistingKeyMismatch(PathBuf),
+    /// Not exactly one PEM block of the entry's type: what was found.
+    NotOneBlock(String),
+    /// Empty, though every CA certificate and the service-account key pair must be there.
+    Empty,
+    /// Another role's CA: the common name its row wants, and the one found.
+    WrongCa {
+        /// The row's common name.
+        expected: String,
+        /// The certificate's.
+        found: String,
+    },
+    /// The same CA as the entry named.
+    SameCa(String),
 }
 
 impl fmt::Display for EntryFault {
@@ -59,6 +72,21 @@ impl fmt::Display for EntryFault {
                 "the existing {} is not its key and the bundle has none to replace it; move \
                  that key away first",
                 key.display()
+            ),
+            EntryFault::NotOneBlock(why) => write!(f, "{why}"),
+            EntryFault::Empty => f.write_str(
+                "empty, though a bundle must carry every CA certificate and the \
+                 service-account key pair (a host without them would make new ones: another \
+                 cluster)",
+            ),
+            EntryFault::WrongCa { expected, found } => write!(
+                f,
+                "the CA {found:?} where the CA {expected:?} belongs (entries swapped, or from \
+                 another cluster)"
+            ),
+            EntryFault::SameCa(other) => write!(
+                f,
+                "the same CA as {other}, though the cluster, front-proxy and etcd CAs are three"
             ),
         }
     }

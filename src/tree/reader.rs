@@ -10,6 +10,7 @@ use super::problem::{Place, Problem};
 use super::store;
 use crate::cluster::bootstrap::{TokenRecord, is_secret_manifest};
 use crate::cluster::kubeconfig::Kubeconfig;
+use crate::net::file::{self, Links, ReadError};
 use crate::pki::inspect::{CertInfo, KeyKind, public_key_kind};
 use crate::pki::trust::{self, Anchor, AnchorKind};
 use crate::pki::{keys, pem};
@@ -211,18 +212,46 @@ pub fn read_pair(dirs: &TreeDirs, row: &Profile) -> Checked<FoundPair> {
     let root = dirs.root_of(row);
     let (cert_path, key_path) = (root.join(&cert_rel), root.join(&key_rel));
     let cert = read_file(root, &cert_rel)?
-        .map(|bytes| FoundCert::parse(Place::File(cert_path.clone()), &bytes))
+        .map(|bytes| {
+            check_blocks(&bytes, &["CERTIFICATE"], true).map_err(|why| {
+                Problem::BadCertificate {
+                    path: cert_path.clone(),
+                    why,
+                }
+            })?;
+            FoundCert::parse(Place::File(cert_path.clone()), &bytes)
+        })
         .transpose()?;
-    let key = read_file(root, &key_rel)?.map(|pem| FoundKey {
-        place: Place::File(key_path.clone()),
-        pem,
-    });
+    let key = read_key_file(root, &key_rel)?;
     Ok(FoundPair {
         cert_path,
         key_path,
         cert,
         key,
     })
+}
+
+/// Reads the private key file `root/rel`, which must hold one private key block and nothing
+/// after it; `None` when absent.
+fn read_key_file(root: &Path, rel: &Path) -> Checked<Option<FoundKey>> {
+    let place = Place::File(root.join(rel));
+    let Some(pem) = read_file(root, rel)? else {
+        return Ok(None);
+    };
+    check_blocks(&pem, pem::PRIVATE_KEY_LABELS, false).map_err(|why| Problem::BadKey {
+        place: place.clone(),
+        why,
+    })?;
+    Ok(Some(FoundKey { place, pem }))
+}
+
+/// A PEM file of the tree holds blocks of `labels` only (a private key in a certificate
+/// file is refused), one unless `many` (a certificate file may hold a bundle during a
+/// rotation, the signer first), and nothing after the last.
+fn check_blocks(bytes: &[u8], labels: &[&str], many: bool) -> Result<(), String> {
+    pem::blocks(bytes, labels, many)
+        .map(drop)
+        .map_err(|e| format!("{e:#}"))
 }
 
 /// Whether the key file of a row with one exists (a CA without it is external).
@@ -286,16 +315,23 @@ pub fn read_key_pair(dirs: &TreeDirs, row: &Profile) -> Checked<FoundKeyPair> {
         row.key_file().unwrap_or_default(),
         row.pub_file().unwrap_or_default(),
     );
-    let key_path = dirs.cert_dir.join(&key_rel);
-    let key = read_file(&dirs.cert_dir, &key_rel)?.map(|pem| FoundKey {
-        place: Place::File(key_path.clone()),
-        pem,
-    });
+    let (key_path, public_path) = (
+        dirs.cert_dir.join(&key_rel),
+        dirs.cert_dir.join(&public_rel),
+    );
+    let key = read_key_file(&dirs.cert_dir, &key_rel)?;
+    let public_pem = read_file(&dirs.cert_dir, &public_rel)?;
+    if let Some(public) = &public_pem {
+        check_blocks(public, &["PUBLIC KEY"], true).map_err(|why| Problem::BadPublicKey {
+            path: public_path.clone(),
+            why,
+        })?;
+    }
     Ok(FoundKeyPair {
         key_path,
-        public_path: dirs.cert_dir.join(&public_rel),
+        public_path,
         key,
-        public_pem: read_file(&dirs.cert_dir, &public_rel)?,
+        public_pem,
     })
 }
 
@@ -444,17 +480,19 @@ pub fn read_kubeconfig(dirs: &TreeDirs, row: &Profile) -> Checked<Option<FoundKu
 
 /// The certificate file a kubeconfig points at (outside the tree, e.g. the kubelet's own).
 fn read_pointed_cert(kubeconfig: &Path, cert: &Path) -> Checked<FoundCert> {
-    let bytes = std::fs::read(cert).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Problem::PointedCertMissing {
-            kubeconfig: kubeconfig.to_path_buf(),
-            cert: cert.to_path_buf(),
-        },
-        _ => Problem::Unreadable(format!(
+    let unreadable = |e: &dyn fmt::Display| {
+        Problem::Unreadable(format!(
             "{}: reading {}: {e}",
             kubeconfig.display(),
             cert.display()
-        )),
-    })?;
+        ))
+    };
+    let bytes = file::read_regular(cert, Links::Follow, file::MAX_FILE_BYTES)
+        .map_err(|e| unreadable(&e))?
+        .ok_or_else(|| Problem::PointedCertMissing {
+            kubeconfig: kubeconfig.to_path_buf(),
+            cert: cert.to_path_buf(),
+        })?;
     FoundCert::parse(Place::File(cert.to_path_buf()), &bytes)
 }
 
@@ -828,8 +866,10 @@ pub fn unknown_files(dirs: &TreeDirs) -> Checked<Vec<PathBuf>> {
     Ok(unknown)
 }
 
-/// The most a bundle file may hold: kubeadm's is a few kilobytes.
-const MAX_BUNDLE_BYTES: u64 = 1 << 20;
+/// The most a bundle file may hold. kubeadm's largest (RSA-4096 keys, as `kubectl get -o
+/// yaml` prints it with its metadata) is under 32 KiB: 256 KiB leaves a margin of eight, and
+/// bounds what the YAML parser is given.
+const MAX_BUNDLE_BYTES: u64 = 256 << 10;
 
 /// A bundle file as read, outside the tree.
 pub struct BundleFile {
@@ -839,28 +879,39 @@ pub struct BundleFile {
     pub bytes: Vec<u8>,
 }
 
-/// Reads the bundle file `path` (`-`: standard input), refusing more than 1 MiB.
+/// Reads the bundle file `path` (`-`: standard input), refusing more than 256 KiB and
+/// anything but a regular file.
 pub fn read_bundle(path: &Path) -> Checked<BundleFile> {
     let from_stdin = path == Path::new("-");
     let name = match from_stdin {
         true => PathBuf::from("standard input"),
         false => path.to_path_buf(),
     };
-    let unreadable = |e: std::io::Error| Problem::Unreadable(format!("{}: {e}", name.display()));
-    let mut bytes = Vec::new();
-    let reader: Box<dyn std::io::Read> = match from_stdin {
-        true => Box::new(std::io::stdin().lock()),
-        false => Box::new(std::fs::File::open(path).map_err(unreadable)?),
-    };
-    reader
-        .take(MAX_BUNDLE_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(unreadable)?;
-    if bytes.len() as u64 > MAX_BUNDLE_BYTES {
-        return Err(Problem::Unreadable(format!(
+    let unreadable = |e: &dyn fmt::Display| Problem::Unreadable(format!("{}: {e}", name.display()));
+    let too_large = || {
+        Problem::Unreadable(format!(
             "{}: larger than {MAX_BUNDLE_BYTES} bytes, which no bundle is",
             name.display()
-        )));
+        ))
+    };
+    let bytes = match from_stdin {
+        true => {
+            let mut bytes = Vec::new();
+            std::io::stdin()
+                .lock()
+                .take(MAX_BUNDLE_BYTES + 1)
+                .read_to_end(&mut bytes)
+                .map_err(|e| unreadable(&e))?;
+            bytes
+        }
+        false => match file::read_named(path, MAX_BUNDLE_BYTES) {
+            Ok(bytes) => bytes,
+            Err(ReadError::TooLarge(_)) => return Err(too_large()),
+            Err(e) => return Err(unreadable(&e)),
+        },
+    };
+    if bytes.len() as u64 > MAX_BUNDLE_BYTES {
+        return Err(too_large());
     }
     Ok(BundleFile { name, bytes })
 }
@@ -975,8 +1026,7 @@ mod tests {
             Err(expected)
         );
         fs::write(&key, "garbage").expect("writing");
-        let pair = read_pair(&tree.dirs, row("apiserver")).expect("readable");
-        let problem = pair.key.expect("a key").load().expect_err("not a key");
+        let problem = read_pair(&tree.dirs, row("apiserver")).expect_err("not a key");
         assert!(
             problem
                 .to_string()

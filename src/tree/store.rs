@@ -8,8 +8,8 @@
 
 use super::TreeDirs;
 use super::flush::{self, Flush};
+use crate::net::file::{self, Links, ReadError};
 use anyhow::{Context, Result, anyhow, bail};
-use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::sys::signal::kill;
 use nix::unistd::Pid;
@@ -53,23 +53,15 @@ impl FileWrite {
     }
 }
 
-/// Reads `root/rel` if it exists, refusing symlinks anywhere below `root`.
+/// Reads `root/rel` if it exists, refusing symlinks anywhere below `root`, anything but a
+/// regular file (a FIFO would hang the command, a device never end) and more than
+/// `MAX_FILE_BYTES`.
 pub fn read_optional(root: &Path, rel: &Path) -> Result<Option<Vec<u8>>> {
     let path = root.join(rel);
     check_no_links(root, rel)?;
-    let file = OpenOptions::new()
-        .read(true)
-        .custom_flags(OFlag::O_NOFOLLOW.bits())
-        .open(&path);
-    match file {
-        Ok(mut file) => {
-            let mut bytes = Vec::new();
-            std::io::Read::read_to_end(&mut file, &mut bytes)
-                .with_context(|| format!("reading {}", path.display()))?;
-            Ok(Some(bytes))
-        }
-        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
-        Err(e) if e.raw_os_error() == Some(Errno::ELOOP as i32) => Err(symlink_error(&path)),
+    match file::read_regular(&path, Links::Refuse, file::MAX_FILE_BYTES) {
+        Ok(bytes) => Ok(bytes),
+        Err(ReadError::Symlink) => Err(symlink_error(&path)),
         Err(e) => Err(anyhow!("{}: {e}", path.display())),
     }
 }

@@ -272,3 +272,71 @@ fn warnings_fail_only_when_asked_and_no_tree_is_an_error() {
     );
     assert!(!nowhere.exists(), "nothing created");
 }
+
+#[test]
+fn issue_25_open_directories_pending_and_backed_up_keys_and_extra_blocks_are_named() {
+    use std::os::unix::fs::PermissionsExt;
+    let chmod = |path: &Path, mode: u32| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod")
+    };
+    let tree = TempTree::new();
+    tree.init("ECDSA-P256", &[]);
+    assert_success(
+        &tree.renew_all(),
+        "renew all: a generation with copies of the keys",
+    );
+    let other = TempTree::new();
+    other.init("ECDSA-P256", &[]);
+    assert_eq!(
+        finding_ids(&tree, &[]),
+        [],
+        "a clean tree, its generation included"
+    );
+    let append = |rel: &str, from: &TempTree, from_rel: &str| {
+        let content = [tree.read(rel), from.read(from_rel)].concat();
+        std::fs::write(tree.root().join(rel), content).expect("appending");
+    };
+    append("pki/ca.crt", &other, "pki/ca.crt");
+    append("pki/apiserver.crt", &tree, "pki/apiserver.key");
+    chmod(&tree.pki(), 0o777);
+    chmod(&tree.pki().join("etcd"), 0o777);
+    std::fs::create_dir(tree.pki().join("next")).expect("next/");
+    std::fs::copy(tree.pki().join("ca.key"), tree.pki().join("next/ca.key")).expect("a copy");
+    chmod(&tree.pki().join("next/ca.key"), 0o644);
+    let generation = std::fs::read_dir(tree.root().join("tmp"))
+        .expect("the generations")
+        .flatten()
+        .next()
+        .expect("one")
+        .path();
+    chmod(&generation, 0o755);
+    chmod(&generation.join("pki/apiserver.key"), 0o644);
+    let generation = generation
+        .strip_prefix(tree.root())
+        .expect("below the root")
+        .display()
+        .to_string();
+    let found = finding_ids(&tree, &[]);
+    let expected = [
+        ("pem-blocks", "pki/ca.crt".to_string()),
+        ("unreadable", "pki/apiserver.crt".into()),
+        ("dir-mode", "pki".into()),
+        ("dir-mode", "pki/etcd".into()),
+        ("secret-mode", "pki/next/ca.key".into()),
+        ("dir-mode", generation.clone()),
+        ("secret-mode", format!("{generation}/pki/apiserver.key")),
+    ];
+    for (id, file) in &expected {
+        assert!(
+            found.contains(&(id.to_string(), file.clone())),
+            "{id} {file} in {found:?}"
+        );
+    }
+    let out = audit(&tree, &[]);
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("a PEM EC PRIVATE KEY block where only CERTIFICATE belongs"),
+        "{stdout}"
+    );
+    assert_eq!(out.status.code(), Some(3), "{stdout}");
+}

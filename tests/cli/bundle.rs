@@ -522,3 +522,203 @@ fn a_bundle_for_an_external_etcd_is_imported_only_where_etcd_is_external() {
     assert_success(&out, "import --config");
     assert!(!second.pki().join("etcd").exists());
 }
+
+/// A bundle sealed by Python (kubeadm's format, independently) from the shared files of
+/// `first` as `edit` leaves them in a copy: `file -> content`, `None` for an absent file.
+fn sealed_variant(
+    first: &TempTree,
+    key: &str,
+    name: &str,
+    edit: impl Fn(&mut std::collections::BTreeMap<&str, Option<Vec<u8>>>),
+) -> PathBuf {
+    let mut files: std::collections::BTreeMap<&str, Option<Vec<u8>>> = check::SHARED_FILES
+        .iter()
+        .map(|rel| (*rel, fs::read(first.pki().join(rel)).ok()))
+        .collect();
+    edit(&mut files);
+    let pki = first.root().join(format!("{name}-pki"));
+    fs::create_dir_all(pki.join("etcd")).expect("a directory");
+    for (rel, content) in &files {
+        if let Some(content) = content {
+            fs::write(pki.join(rel), content).expect("written");
+        }
+    }
+    let out = first.root().join(format!("{name}.yaml"));
+    let (pki, path) = (pki.display().to_string(), out.display().to_string());
+    kubeadm_certs_py(&["seal", key, &pki, &path]);
+    out
+}
+
+#[test]
+fn issue_25_every_entry_is_bound_to_its_role() {
+    let first = TempTree::new();
+    first.init(ALGORITHM, &[]);
+    let key = new_key();
+    let target = TempTree::new();
+    let swapped = sealed_variant(&first, &key, "swapped", |files| {
+        for (a, b) in [("ca.crt", "etcd/ca.crt"), ("ca.key", "etcd/ca.key")] {
+            let (x, y) = (files[a].clone(), files[b].clone());
+            files.insert(a, y);
+            files.insert(b, x);
+        }
+    });
+    let why = r#"entry ca.crt: the CA "etcd-ca" where the CA "kubernetes" belongs"#;
+    assert_refused(&target, &key, &swapped, why);
+    let one_ca = sealed_variant(&first, &key, "one-ca", |files| {
+        for (a, b) in [
+            ("front-proxy-ca.crt", "ca.crt"),
+            ("front-proxy-ca.key", "ca.key"),
+        ] {
+            files.insert(a, files[b].clone());
+        }
+        for (a, b) in [("etcd/ca.crt", "ca.crt"), ("etcd/ca.key", "ca.key")] {
+            files.insert(a, files[b].clone());
+        }
+    });
+    let why =
+        r#"entry front-proxy-ca.crt: the CA "kubernetes" where the CA "front-proxy-ca" belongs"#;
+    assert_refused(&target, &key, &one_ca, why);
+    let only_sa = sealed_variant(&first, &key, "only-sa", |files| {
+        for rel in &check::SHARED_FILES[..6] {
+            files.insert(rel, None);
+        }
+    });
+    assert_refused(
+        &target,
+        &key,
+        &only_sa,
+        "entry ca.crt: empty, though a bundle must carry every CA certificate",
+    );
+    let no_sa_pub = sealed_variant(&first, &key, "no-sa-pub", |files| {
+        files.insert("sa.pub", None);
+    });
+    assert_refused(&target, &key, &no_sa_pub, "entry sa.pub: empty");
+}
+
+#[test]
+fn issue_25_each_entry_is_one_block_of_its_type_and_is_written_re_encoded() {
+    let first = TempTree::new();
+    first.init(ALGORITHM, &[]);
+    let other = TempTree::new();
+    other.init(ALGORITHM, &[]);
+    let key = new_key();
+    let target = TempTree::new();
+    let (ca, ca_key) = (first.read("pki/ca.crt"), first.read("pki/ca.key"));
+    let cases: [(&str, &str, Vec<u8>, &str); 4] = [
+        (
+            "key-in-cert",
+            "ca.crt",
+            [ca.clone(), ca_key.clone()].concat(),
+            "entry ca.crt: a PEM EC PRIVATE KEY block where only CERTIFICATE belongs",
+        ),
+        (
+            "foreign-ca",
+            "ca.crt",
+            [ca.clone(), other.read("pki/ca.crt")].concat(),
+            "entry ca.crt: 2 PEM blocks (CERTIFICATE, CERTIFICATE) where one CERTIFICATE belongs",
+        ),
+        (
+            "foreign-pub",
+            "sa.pub",
+            [first.read("pki/sa.pub"), other.read("pki/sa.pub")].concat(),
+            "entry sa.pub: 2 PEM blocks (PUBLIC KEY, PUBLIC KEY) where one PUBLIC KEY belongs",
+        ),
+        (
+            "trailing",
+            "ca.key",
+            [ca_key.clone(), b"trailing garbage\n".to_vec()].concat(),
+            "entry ca.key: data after the last PEM block",
+        ),
+    ];
+    for (name, rel, content, why) in cases {
+        let file = sealed_variant(&first, &key, name, |files| {
+            files.insert(rel, Some(content.clone()));
+        });
+        assert_refused(&target, &key, &file, why);
+    }
+    // Text before the block (as `openssl x509 -text` leaves) is not written: the entry is.
+    let annotated = sealed_variant(&first, &key, "annotated", |files| {
+        files.insert(
+            "ca.crt",
+            Some([b"Certificate: the CA\n".to_vec(), ca.clone()].concat()),
+        );
+    });
+    assert_success(&import(&target, &key, &annotated, &[]), "import");
+    assert_same_shared_files(&first, &target);
+}
+
+#[test]
+fn issue_25_deeply_nested_yaml_is_refused_before_it_is_parsed() {
+    let tree = TempTree::new();
+    let key = new_key();
+    let depth = 100_000;
+    let text = format!(
+        "kind: Secret\nmetadata: {{name: kubeadm-certs}}\ndata: {{ca.crt: {}{}}}\n",
+        "[".repeat(depth),
+        "]".repeat(depth)
+    );
+    let file = tree.root().join("deep.yaml");
+    fs::write(&file, text).expect("written");
+    let started = std::time::Instant::now();
+    assert_refused(
+        &tree,
+        &key,
+        &file,
+        "not a kubeadm-certs bundle: not YAML: line 3: collections nested more than 64 deep",
+    );
+    assert!(started.elapsed().as_secs() < 2, "{:?}", started.elapsed());
+}
+
+#[test]
+fn issue_25_the_certificate_key_comes_from_a_file_or_the_environment_not_only_argv() {
+    let first = TempTree::new();
+    first.init(ALGORITHM, &[]);
+    let key = new_key();
+    let key_file = first.root().join("certificate-key");
+    fs::write(&key_file, format!("{key}\n")).expect("the key file");
+    let file = first.root().join("bundle.yaml");
+    let mut args = strings(&["certs", "bundle", "export", "--certificate-key-file"]);
+    args.push(key_file.display().to_string());
+    args.extend(strings(&["-o", &file.display().to_string()]));
+    args.extend(first.dir_args());
+    assert_success(&kubepki(&args), "export --certificate-key-file");
+    let second = TempTree::new();
+    let mut args = strings(&["certs", "bundle", "import", &file.display().to_string()]);
+    args.extend(second.dir_args());
+    let out = Command::new(env!("CARGO_BIN_EXE_kubepki"))
+        .args(&args)
+        .env("KUBEPKI_CERTIFICATE_KEY", &key)
+        .output()
+        .expect("running kubepki");
+    assert_success(&out, "import with KUBEPKI_CERTIFICATE_KEY");
+    assert_same_shared_files(&first, &second);
+    // Neither: misuse, one line naming the three ways.
+    let out = Command::new(env!("CARGO_BIN_EXE_kubepki"))
+        .args(&args)
+        .env_remove("KUBEPKI_CERTIFICATE_KEY")
+        .output()
+        .expect("running kubepki");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(
+        stderr.trim_end(),
+        "kubepki: error: a certificate key is required: --certificate-key-file FILE, KUBEPKI_CERTIFICATE_KEY or --certificate-key"
+    );
+    // A bad key in the file is named by the file, never quoted.
+    fs::write(&key_file, "not-a-key-secret\n").expect("a bad key");
+    let mut bad = args.clone();
+    bad.extend(strings(&[
+        "--certificate-key-file",
+        &key_file.display().to_string(),
+    ]));
+    let out = kubepki(&bad);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.starts_with(&format!(
+            "kubepki: error: --certificate-key-file {}: must be 64 hexadecimal",
+            key_file.display()
+        )) && !stderr.contains("not-a-key-secret"),
+        "{stderr}"
+    );
+}

@@ -587,7 +587,72 @@ const CASES: &[Case] = &[
         exit: 1,
         says: &["{root}/bad.yaml:4:1", "not valid YAML"],
     },
+    Case {
+        name: "config validate: collections nested 100 000 deep (#25)",
+        setup: |r| {
+            write(
+                r,
+                "deep.yaml",
+                deep_yaml(
+                    "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nextra: ",
+                ),
+            )
+        },
+        args: &["config", "validate", "--config", "{root}/deep.yaml"],
+        exit: 1,
+        says: &["{root}/deep.yaml: line 3: collections nested more than 64 deep"],
+    },
+    Case {
+        name: "init --config: a FIFO (#25)",
+        setup: |r| fifo(r, "fifo.yaml"),
+        args: &["{init}", "--config", "{root}/fifo.yaml"],
+        exit: 1,
+        says: &["reading {root}/fifo.yaml: a FIFO, not a regular file"],
+    },
+    Case {
+        name: "check-expiration: a kubeconfig nested 100 000 deep (#25)",
+        setup: |r| write(r, "admin.conf", deep_yaml("apiVersion: v1\nclusters: ")),
+        args: &["certs", "check-expiration", "{tree}"],
+        exit: 1,
+        says: &["{root}/admin.conf", "collections nested more than 64 deep"],
+    },
     // PEM files, and the tree they live in.
+    Case {
+        name: "init: the CA key appended to ca.crt (#25)",
+        setup: |r| append(r, "pki/ca.crt", "pki/ca.key"),
+        args: &["{init}"],
+        exit: 1,
+        says: &[
+            "{root}/pki/ca.crt: not a valid certificate",
+            "a PEM EC PRIVATE KEY block where only CERTIFICATE belongs",
+        ],
+    },
+    Case {
+        name: "renew: trailing data after a key (#25)",
+        setup: |r| {
+            write(
+                r,
+                "pki/apiserver.key",
+                read(r, "pki/apiserver.key") + "garbage\n",
+            )
+        },
+        args: &["certs", "renew", "apiserver", "{tree}"],
+        exit: 1,
+        says: &[
+            "{root}/pki/apiserver.key: not a valid private key",
+            "data after the last PEM block",
+        ],
+    },
+    Case {
+        name: "check-expiration: a second key in a key file (#25)",
+        setup: |r| append(r, "pki/etcd/peer.key", "pki/ca.key"),
+        args: &["certs", "check-expiration", "{tree}"],
+        exit: 1,
+        says: &[
+            "{root}/pki/etcd/peer.key: not a valid private key",
+            "2 PEM blocks (EC PRIVATE KEY, EC PRIVATE KEY)",
+        ],
+    },
     Case {
         name: "init: garbage certificate",
         setup: |r| write(r, "pki/apiserver.crt", "garbage"),
@@ -949,7 +1014,10 @@ const CASES: &[Case] = &[
         setup: |r| replace(r, "pki/ca.crt", "CERTIFICATE", "PUBLIC KEY"),
         args: &["certs", "ca-cert-hash", "{tree}"],
         exit: 1,
-        says: &["{root}/pki/ca.crt", "no PEM CERTIFICATE block"],
+        says: &[
+            "{root}/pki/ca.crt",
+            "a PEM PUBLIC KEY block where only CERTIFICATE belongs",
+        ],
     },
     Case {
         name: "ca-cert-hash: CA certificate that is not a CA",
@@ -1272,6 +1340,25 @@ const CERTIFICATE_KEY: &str = "00112233445566778899aabbccddeeff00112233445566778
 const SEALED_WITH_ANOTHER_KEY: &str = "kind: Secret\nmetadata: {name: kubeadm-certs}\ndata:\n  ca.crt: AAAAAAAAAAAAAAAAtvibg6SOfSwAI6s7kGFCFqU=\n  ca.key: ''\n  front-proxy-ca.crt: ''\n  front-proxy-ca.key: ''\n  etcd-ca.crt: ''\n  etcd-ca.key: ''\n  sa.key: ''\n  sa.pub: ''\n";
 
 fn nothing(_: &Path) {}
+
+/// Appends the content of `from` to `to`.
+fn append(root: &Path, to: &str, from: &str) {
+    write(root, to, read(root, to) + &read(root, from));
+}
+
+/// `head` followed by a flow sequence nested 100 000 deep.
+fn deep_yaml(head: &str) -> String {
+    format!("{head}{}{}\n", "[".repeat(100_000), "]".repeat(100_000))
+}
+
+/// A FIFO at `rel`: reading it would wait for a writer forever.
+fn fifo(root: &Path, rel: &str) {
+    nix::unistd::mkfifo(
+        &root.join(rel),
+        nix::sys::stat::Mode::from_bits_truncate(0o600),
+    )
+    .expect("a FIFO");
+}
 
 /// Replaces `to` with a copy of `from`.
 fn copy(root: &Path, from: &str, to: &str) {

@@ -225,3 +225,64 @@ fn symlinks_planted_in_the_tree_are_refused_not_followed() {
     let worker = Planted::new("pki/ca.crt");
     worker.assert_refused(&join_args(&worker.tree, &control_plane), "pki/ca.crt");
 }
+
+/// Runs kubepki with `args`, killing it if it still runs after 10 s: (exit code, stdout and
+/// stderr), `None` for the code when it was killed.
+fn run_bounded(args: &[String]) -> (Option<i32>, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kubepki"))
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("starting kubepki");
+    let started = std::time::Instant::now();
+    let code = loop {
+        if let Some(status) = child.try_wait().expect("waiting") {
+            break status.code();
+        }
+        if started.elapsed() > std::time::Duration::from_secs(10) {
+            child.kill().expect("killing kubepki");
+            child.wait().expect("reaping kubepki");
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    let mut output = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().expect("stdout"), &mut output)
+        .expect("reading stdout");
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut output)
+        .expect("reading stderr");
+    (code, output)
+}
+
+#[test]
+fn issue_25_a_fifo_or_a_huge_file_in_the_tree_is_refused_at_once() {
+    let fifo = TempTree::new();
+    fifo.init("ECDSA-P256", &[]);
+    let ca = fifo.pki().join("ca.crt");
+    std::fs::remove_file(&ca).expect("removing ca.crt");
+    nix::unistd::mkfifo(&ca, nix::sys::stat::Mode::from_bits_truncate(0o644)).expect("a FIFO");
+    let huge = TempTree::new();
+    huge.init("ECDSA-P256", &[]);
+    let mut big = huge.read("pki/ca.crt");
+    big.resize(2 << 20, b'\n');
+    std::fs::write(huge.pki().join("ca.crt"), big).expect("a 2 MiB ca.crt");
+    let cases = [
+        (&fifo, "a FIFO, not a regular file"),
+        (&huge, "larger than 1048576 bytes"),
+    ];
+    for (tree, why) in cases {
+        let before = tree.snapshot();
+        let check = words(tree, &["certs", "check-expiration"]);
+        let renew = words(tree, &["certs", "renew", "all"]);
+        let audit = words(tree, &["certs", "audit"]);
+        for args in [tree.init_args("ECDSA-P256", &[]), check, renew, audit] {
+            let (code, stderr) = run_bounded(&args);
+            assert!(code.is_some(), "{args:?} still ran after 10 s");
+            assert_ne!(code, Some(0), "{args:?}: {stderr}");
+            let line = format!("{}: {why}", tree.pki().join("ca.crt").display());
+            assert!(stderr.contains(&line), "{args:?}: {line:?} in {stderr}");
+        }
+        assert_eq!(tree.snapshot(), before, "nothing written");
+    }
+}

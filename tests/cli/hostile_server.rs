@@ -18,7 +18,11 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::{ServerConfig, ServerConnection, StreamOwned};
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
+
 use crate::support::TempTree;
+use crate::support::endpoint::Endpoint;
 
 /// The discovery timeout every run is given.
 const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(3);
@@ -399,4 +403,47 @@ fn issue_12_a_discovery_file_url_is_capped_and_bounded_in_time_too() {
         let args = file_join(&url, &worker);
         assert_refused_in_bounds(&worker, &args, &trust_the_server, &[&url, reason]);
     }
+}
+
+#[test]
+fn issue_25_a_deeply_nested_cluster_info_is_refused_within_the_discovery_timeout() {
+    let tree = certificates();
+    let (id, secret) = ("abcdef", "0123456789abcdef");
+    let depth = 150_000;
+    let kubeconfig = format!("clusters: {}{}\n", "[".repeat(depth), "]".repeat(depth));
+    let header = B64URL.encode(format!(r#"{{"alg":"HS256","kid":"{id}"}}"#));
+    let input = format!("{header}.{}", B64URL.encode(&kubeconfig));
+    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret.as_bytes());
+    let tag = aws_lc_rs::hmac::sign(&key, input.as_bytes());
+    let config_map = serde_json::json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "cluster-info", "namespace": "kube-public"},
+        "data": {
+            "kubeconfig": kubeconfig,
+            format!("jws-kubeconfig-{id}"): format!("{header}..{}", B64URL.encode(tag.as_ref())),
+        },
+    });
+    let manifests = TempTree::new();
+    std::fs::write(
+        manifests.root().join("cluster-info.yaml"),
+        config_map.to_string(),
+    )
+    .expect("written");
+    let listener = TcpListener::bind("127.0.0.1:0").expect("binding a free port");
+    let addr = listener.local_addr().expect("address");
+    let _server = Endpoint::start_bootstrap(listener, &tree.pki(), manifests.root());
+    let worker = TempTree::new();
+    let mut args: Vec<String> = [
+        "join",
+        &addr.to_string(),
+        "--token",
+        &format!("{id}.{secret}"),
+        "--discovery-token-unsafe-skip-ca-verification",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.extend(timeout_and_dirs(&worker));
+    let reasons = ["collections nested more than 64 deep"];
+    assert_refused_in_bounds(&worker, &args, &[], &reasons);
 }

@@ -9,6 +9,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Output};
 
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD as BASE64, URL_SAFE_NO_PAD as B64URL};
 use serde_json::{Value, json};
 
 use crate::support::bootstrap::read_manifest;
@@ -620,4 +622,140 @@ fn issue_17_each_retry_says_why() {
         })
         .count();
     assert!(retries >= 2, "{stderr}");
+}
+
+/// A copy of `control_plane`'s bootstrap manifests in `dir` whose `cluster-info` names
+/// `ca_pem` as the cluster CA and `server` as the API server, signed again for `token` (what
+/// anyone holding the token can do).
+fn forged_cluster_info(
+    control_plane: &ControlPlane,
+    dir: &Path,
+    ca_pem: &[u8],
+    server: &str,
+    token: &str,
+) {
+    for entry in std::fs::read_dir(control_plane.manifests()).expect("manifests") {
+        let entry = entry.expect("an entry");
+        if entry.file_type().expect("a type").is_file() {
+            std::fs::copy(entry.path(), dir.join(entry.file_name())).expect("copied");
+        }
+    }
+    let mut config_map = read_manifest(dir, "cluster-info.yaml").expect("cluster-info");
+    let text = config_map["data"]["kubeconfig"]
+        .as_str()
+        .expect("a kubeconfig");
+    let mut kubeconfig: serde_yaml::Value = serde_yaml::from_str(text).expect("YAML");
+    let cluster = &mut kubeconfig["clusters"][0]["cluster"];
+    cluster["certificate-authority-data"] = BASE64.encode(ca_pem).into();
+    cluster["server"] = server.into();
+    let kubeconfig = serde_yaml::to_string(&kubeconfig).expect("YAML");
+    let (id, secret) = token.split_once('.').expect("a token");
+    let header = B64URL.encode(format!(r#"{{"alg":"HS256","kid":"{id}"}}"#));
+    let input = format!("{header}.{}", B64URL.encode(&kubeconfig));
+    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret.as_bytes());
+    let tag = aws_lc_rs::hmac::sign(&key, input.as_bytes());
+    config_map["data"]["kubeconfig"] = kubeconfig.into();
+    config_map["data"][format!("jws-kubeconfig-{id}")] =
+        format!("{header}..{}", B64URL.encode(tag.as_ref())).into();
+    let yaml = serde_yaml::to_string(&config_map).expect("YAML");
+    std::fs::write(dir.join("cluster-info.yaml"), yaml).expect("written");
+}
+
+#[test]
+fn issue_25_a_rogue_ca_beside_the_pinned_one_is_never_trusted() {
+    let control_plane = ControlPlane::new();
+    let token = create_token(&control_plane.tree, &[]);
+    let pin = ca_pin(&control_plane.tree);
+    let rogue = TempTree::new();
+    rogue.init("ECDSA-P256", &[]);
+    let real_ca = control_plane.tree.read("pki/ca.crt");
+    let both = [real_ca.clone(), rogue.read("pki/ca.crt")].concat();
+    // The token holder serves the real CA and their own, and a server certificate of theirs.
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let server = format!("https://{}", listener.local_addr().expect("addr"));
+    let forged = TempTree::new();
+    forged_cluster_info(&control_plane, forged.root(), &both, &server, &token);
+    let rogue_server = Endpoint::start_bootstrap(listener, &rogue.pki(), forged.root());
+    let worker = TempTree::new();
+    let args = strings(&[
+        &rogue_server.addr().to_string(),
+        "--token",
+        &token,
+        "--discovery-token-ca-cert-hash",
+        &pin,
+        "--discovery-timeout",
+        "2s",
+    ]);
+    assert_refused(
+        &worker,
+        &args,
+        1,
+        "over TLS verified with the pinned CA",
+        &token[7..],
+    );
+    // The real server with the same cluster-info: joined, trusting the pinned CA only.
+    let forged = TempTree::new();
+    let real_server = format!("https://{}", control_plane.address());
+    forged_cluster_info(&control_plane, forged.root(), &both, &real_server, &token);
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let address = listener.local_addr().expect("addr").to_string();
+    let _genuine = Endpoint::start_bootstrap(listener, &control_plane.tree.pki(), forged.root());
+    let args = strings(&[
+        &address,
+        "--token",
+        &token,
+        "--discovery-token-ca-cert-hash",
+        &pin,
+    ]);
+    let out = join(&worker, &args);
+    assert_success(&out, "join");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("cluster-info also names a CA that no --discovery-token-ca-cert-hash pins"),
+        "{stderr}"
+    );
+    assert_eq!(worker.read("pki/ca.crt"), real_ca, "only the pinned CA");
+    let conf = String::from_utf8(worker.read("bootstrap-kubelet.conf")).expect("text");
+    let kubeconfig: serde_yaml::Value = serde_yaml::from_str(&conf).expect("YAML");
+    let data = kubeconfig["clusters"][0]["cluster"]["certificate-authority-data"]
+        .as_str()
+        .expect("CA data");
+    assert_eq!(BASE64.decode(data).expect("base64"), real_ca);
+}
+
+#[test]
+fn issue_25_the_token_comes_from_a_file_or_the_environment_not_only_argv() {
+    let control_plane = ControlPlane::new();
+    let token = create_token(&control_plane.tree, &[]);
+    let pin = ca_pin(&control_plane.tree);
+    let token_file = control_plane.tree.root().join("token");
+    std::fs::write(&token_file, format!("{token}\n")).expect("the token file");
+    let worker = TempTree::new();
+    let by_file = strings(&[
+        &control_plane.address(),
+        "--token-file",
+        &token_file.display().to_string(),
+        "--discovery-token-ca-cert-hash",
+        &pin,
+    ]);
+    let out = join(&worker, &by_file);
+    assert_success(&out, "join --token-file");
+    assert_joined(&worker, &control_plane, &token);
+    let worker = TempTree::new();
+    let mut args = strings(&[
+        "join",
+        &control_plane.address(),
+        "--discovery-token-ca-cert-hash",
+        &pin,
+        "--discovery-timeout",
+        "10s",
+    ]);
+    args.extend(worker.dir_args());
+    let out = Command::new(env!("CARGO_BIN_EXE_kubepki"))
+        .args(&args)
+        .env("KUBEPKI_TOKEN", &token)
+        .output()
+        .expect("running kubepki");
+    assert_success(&out, "join with KUBEPKI_TOKEN");
+    assert_joined(&worker, &control_plane, &token);
 }
