@@ -196,7 +196,6 @@ fn outputs_never_replace_a_file_of_the_tree_nor_another_without_force() {
             .map(|a| a.to_string())
             .collect::<Vec<String>>()
     };
-    let strs = |args: &[String]| args.iter().map(String::clone).collect::<Vec<String>>();
     let refuse = |args: &[String], says: &[&str]| {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         refused(&tree, &args, says);
@@ -227,7 +226,7 @@ fn outputs_never_replace_a_file_of_the_tree_nor_another_without_force() {
         "--force",
     ];
     refuse(
-        &strs(&user.map(String::from)),
+        &user.map(String::from),
         &["--output", "admin.conf", "a kubeconfig of the tree"],
     );
     // Outside the tree: create-only unless --force; a metrics file is replaced only when
