@@ -377,7 +377,7 @@ pub struct GenerationsArgs {
     pub generations: GenerationsDirArgs,
     /// Remove this generation (as listed), even one that holds a CA's or sa's replaced key,
     /// which --keep never removes; says what it held.
-    #[arg(long, value_name = "GENERATION")]
+    #[arg(long, value_name = "GENERATION", conflicts_with = "output")]
     pub remove: Option<String>,
     /// The tree lock (with --remove).
     #[command(flatten)]

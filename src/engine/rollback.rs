@@ -150,8 +150,9 @@ fn check_signers(dirs: &TreeDirs, prepared: &[Restore], all: &[Generation]) -> R
             bail!(
                 "{} from generation {id}: {fault} {} holds after the rollback: the generation \
                  predates a replacement of the {issuer} CA (`certs rotate-ca {issuer}`, or a \
-                 forced `certs bundle import`), and restoring it would break what trusts the \
-                 current CA; nothing restored (--force restores it anyway)",
+                 forced `certs bundle import`) or holds another cluster's copy, and restoring \
+                 it would break what trusts that CA; nothing restored (--force restores it \
+                 anyway)",
                 restore.row.cert_name(),
                 ca_path.display()
             );

@@ -150,6 +150,22 @@ mod tests {
     use crate::engine::expiry::ExpirationInfo;
     use crate::testtree::{TestTree, ecdsa_spec};
 
+    #[test]
+    fn only_a_metrics_file_kubepki_wrote_is_one_to_replace() {
+        assert!(is_expiration_metrics(
+            expiration_metrics(&info()).as_bytes()
+        ));
+        for other in [
+            &b""[..],
+            b"-----BEGIN EC PRIVATE KEY-----\nMHcC\n-----END EC PRIVATE KEY-----\n",
+            b"# HELP node_load1 1m load average.\nnode_load1 0.5\n",
+            b"# HELP kubepki_x y\nkubepki_x 1\nsomething_else 2\n",
+            b"\xff\xfe",
+        ] {
+            assert!(!is_expiration_metrics(other), "{other:?}");
+        }
+    }
+
     fn info() -> ExpirationInfo {
         let spec = ecdsa_spec(&[]);
         let tree = TestTree::written(&spec);

@@ -4,10 +4,12 @@
 //! `<kubeconfig-dir>/tmp`, where kubeadm keeps its own backups), holding copies of the files
 //! a run replaced under their tree paths (`pki/...`, `admin.conf`) and a record of when, by
 //! which command and what changed; the record is written once every copy is durable, so a
-//! directory without one is not a generation (an interrupted run's). A rollback restores
-//! generations' copies pair-safely and is itself kept as a generation; while it runs, a mark
-//! names it, so that the next writing run finishes a rollback that was killed. Writes only
-//! through `store`.
+//! directory without one is not a generation (an interrupted run's). Each directory is
+//! claimed by creating it, so two runs never share one; pruning never removes one that holds
+//! a CA's or `sa`'s key. A rollback restores generations' copies pair-safely and is itself
+//! kept as a generation; while it runs, a mark names it (absolute), so that the next writing
+//! run finishes a rollback that was killed, restoring only from generations beside it.
+//! Writes only through `store`.
 
 use super::TreeDirs;
 use super::store::{self, FileWrite};

@@ -14,26 +14,29 @@ pub mod store;
 
 use crate::profile::{BOOTSTRAP_KUBECONFIG, FileKind, Kind, PROFILES, Profile, Scope};
 use crate::spec::{DEFAULT_CERT_DIR, DEFAULT_KUBECONFIG_DIR, DEFAULT_KUBELET_CERT_DIR};
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 use store::{FileWrite, PUBLIC_MODE, SECRET_MODE};
 
-/// `path` with its links resolved, as far as it exists: the rest is appended as given.
+/// `path` as the system resolves it: absolute, each component in turn, links resolved where
+/// they exist, `..` taken from what was resolved so far.
 fn resolved(path: &Path) -> PathBuf {
     let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-    let mut rest = Vec::new();
-    let mut existing = absolute.as_path();
-    loop {
-        if let Ok(real) = existing.canonicalize() {
-            return rest.iter().rev().fold(real, |path, part| path.join(part));
-        }
-        match (existing.parent(), existing.file_name()) {
-            (Some(parent), Some(name)) => {
-                rest.push(name.to_os_string());
-                existing = parent;
+    let mut current = PathBuf::new();
+    for component in absolute.components() {
+        match component {
+            Component::ParentDir => {
+                current.pop();
             }
-            _ => return absolute,
+            Component::CurDir => {}
+            other => {
+                current.push(other);
+                if let Ok(real) = current.canonicalize() {
+                    current = real;
+                }
+            }
         }
     }
+    current
 }
 
 /// The directory below the kubeconfig dir where bootstrap manifests go by default.
@@ -228,6 +231,37 @@ pub fn shell_word(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn output_never_names_a_file_of_the_tree_even_through_a_link() {
+        let root = tempfile::tempdir().expect("a temp dir");
+        let dirs = TreeDirs::new(Some(root.path().join("pki")), Some(root.path().into()))
+            .with_kubelet_dir("--kubelet-cert-dir", Some(&root.path().join("kubelet")));
+        std::fs::create_dir_all(root.path().join("pki")).expect("a cert dir");
+        let outside = tempfile::tempdir().expect("a temp dir");
+        let link = outside.path().join("link");
+        std::os::unix::fs::symlink(root.path().join("pki"), &link).expect("a link");
+        let refused = |path: &Path| dirs.refuse_output("--output", path).is_err();
+        for path in [
+            root.path().join("pki/ca.key"),
+            root.path().join("pki/etcd/new.pem"),
+            link.join("ca.key"),
+            root.path().join("admin.conf"),
+            root.path().join("kubelet/kubelet.key"),
+            root.path().join("tmp/x"),
+            root.path().join("bootstrap/cluster-info.yaml"),
+            root.path().join("sub/../pki/sa.key"),
+        ] {
+            assert!(refused(&path), "{} accepted", path.display());
+        }
+        for path in [
+            root.path().join("alice.conf"),
+            root.path().join("metrics/kubepki.prom"),
+            outside.path().join("bundle.yaml"),
+        ] {
+            assert!(!refused(&path), "{} refused", path.display());
+        }
+    }
 
     #[test]
     fn printed_commands_carry_the_flags_given_quoted() {

@@ -2,7 +2,8 @@
 //! directory), before a writing command does anything else: a key and certificate caught
 //! between their two renames are completed, the temp files of dead runs (in the tree, its
 //! manifests and its backups) are removed, and a rollback that was marked under way is
-//! finished. Runs under the tree lock, so no other run is mid-write.
+//! finished (a mark naming no rollback's generation stops the run instead: nothing is
+//! restored from an unknown place). Runs under the tree lock, so no other run is mid-write.
 
 use crate::profile::cert_subdirs;
 use crate::tree::TreeDirs;

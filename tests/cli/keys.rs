@@ -196,7 +196,6 @@ fn outputs_never_replace_a_file_of_the_tree_nor_another_without_force() {
             .map(|a| a.to_string())
             .collect::<Vec<String>>()
     };
-    let strs = |args: &[String]| args.iter().map(String::clone).collect::<Vec<String>>();
     let refuse = |args: &[String], says: &[&str]| {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         refused(&tree, &args, says);
@@ -227,7 +226,7 @@ fn outputs_never_replace_a_file_of_the_tree_nor_another_without_force() {
         "--force",
     ];
     refuse(
-        &strs(&user.map(String::from)),
+        &user.map(String::from),
         &["--output", "admin.conf", "a kubeconfig of the tree"],
     );
     // Outside the tree: create-only unless --force; a metrics file is replaced only when
@@ -423,4 +422,36 @@ fn bundle_import_refuses_while_a_rotation_is_under_way() {
     refused(&tree, &import, &["certs rotate-ca etcd-ca finish"]);
     run_ok(&tree, &["certs", "rotate-ca", "etcd-ca", "finish"]);
     run_ok(&tree, &import);
+}
+
+#[test]
+fn a_forged_rollback_mark_stops_every_writer_and_stays() {
+    let tree = TempTree::new();
+    tree.init(ALGORITHM, &[]);
+    run_ok(&tree, &["certs", "renew", "apiserver"]);
+    let mark = tree.root().join("tmp/kubepki-rollback.pending");
+    let marks = [
+        tree.pki().display().to_string(),
+        "tmp/kubepki-backup-20260101T000000Z".to_string(),
+        newest_generation(&tree).display().to_string(),
+    ];
+    let says = [
+        "not the absolute path of a generation directory",
+        "not the absolute path of a generation directory",
+        "a generation of `certs renew`, not of a rollback",
+    ];
+    for (named, said) in marks.iter().zip(says) {
+        fs::write(&mark, named).expect("a mark");
+        for writer in [&["certs", "renew", "all"][..], &["token", "create"]] {
+            refused(
+                &tree,
+                writer,
+                &[
+                    "kubepki-rollback.pending: the mark of an interrupted rollback",
+                    said,
+                ],
+            );
+        }
+        assert_eq!(fs::read_to_string(&mark).expect("kept"), *named);
+    }
 }
