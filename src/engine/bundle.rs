@@ -19,7 +19,7 @@ use crate::tree::generations::{self, RowChange};
 use crate::tree::problem::{EntryFault, Problem};
 use crate::tree::reader::{self, BundleFile, Checked};
 use crate::tree::store::{self, FileWrite};
-use anyhow::{Result, anyhow};
+use anyhow::{Result, anyhow, bail};
 use rcgen::{KeyPair, PublicKeyData};
 use rustls_pki_types::SubjectPublicKeyInfoDer;
 use rustls_pki_types::pem::PemObject;
@@ -39,15 +39,24 @@ pub struct Export {
 }
 
 /// Seals the tree's shared files with `key`; with an external etcd, without the etcd CA and
-/// with kubeadm's (empty) external etcd entries instead. Each present CA must be a CA whose
-/// key, when present, is its own, and `sa.pub` must be `sa.key`'s.
+/// with kubeadm's (empty) external etcd entries instead. Every CA certificate and the
+/// service-account pair must be there (a CA key may be absent: an external CA); each CA must
+/// be a CA whose key, when present, is its own, and `sa.pub` must be `sa.key`'s.
 pub fn export(dirs: &TreeDirs, external_etcd: bool, key: &CertificateKey) -> Result<Export> {
     reader::require_tree(dirs)?;
     let (mut files, mut sealed, mut absent) = (Vec::new(), Vec::new(), Vec::new());
     for row in shared_rows(external_etcd) {
         check_shared_row(dirs, row)?;
-        for rel in row.cert_dir_files() {
+        for (index, rel) in row.cert_dir_files().into_iter().enumerate() {
             let content = reader::read_file(&dirs.cert_dir, &rel)?;
+            let optional = index == 0 && row.kind == Kind::Ca;
+            if content.is_none() && !optional {
+                bail!(
+                    "{}: absent, though a bundle must carry every CA certificate and the \
+                     service-account key pair (import refuses one without them)",
+                    dirs.cert_dir.join(&rel).display()
+                );
+            }
             match content {
                 Some(_) => sealed.push(dirs.cert_dir.join(&rel)),
                 None => absent.push(dirs.cert_dir.join(&rel)),
@@ -744,6 +753,30 @@ mod tests {
                 "sa.pub"
             ]
         );
+    }
+
+    #[test]
+    fn a_tree_without_a_ca_certificate_or_the_sa_pair_is_not_exported() {
+        let spec = ecdsa_spec(&[]);
+        for (row, index, file) in [
+            ("front-proxy-ca", 1, "front-proxy-ca.crt"),
+            ("sa", 1, "sa.pub"),
+        ] {
+            let tree = TestTree::written(&spec);
+            tree.remove(row, |i| i == index);
+            let error = export(&tree.dirs, false, &key())
+                .err()
+                .expect("refused")
+                .to_string();
+            let path = tree.dirs.cert_dir.join(file);
+            assert!(
+                error.starts_with(&format!(
+                    "{}: absent, though a bundle must carry",
+                    path.display()
+                )),
+                "{error}"
+            );
+        }
     }
 
     #[test]

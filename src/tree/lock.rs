@@ -31,11 +31,13 @@ pub struct TreeLock {
 }
 
 impl TreeLock {
-    /// Locks each of `dirs` (created if missing), waiting up to `timeout` for another run to
-    /// finish; `on_wait` hears once per directory that this run waits, and for whom.
+    /// Locks each of `dirs` (created if missing, refused if a symbolic link), waiting up to
+    /// `timeout` for another run to finish; `on_wait` hears once per directory that this run
+    /// waits, and for whom.
     pub fn acquire(dirs: &[&Path], timeout: Duration, on_wait: &dyn Fn(&str)) -> Result<TreeLock> {
         let mut paths = Vec::new();
         for dir in dirs {
+            store::check_dir_not_link(dir)?;
             let dir = store::ensure_dir(dir, Path::new(""))?;
             let canonical = dir
                 .canonicalize()

@@ -677,6 +677,7 @@ pub fn require_tree(dirs: &TreeDirs) -> Checked<()> {
 /// locks them, so that a mistyped directory is never created).
 pub fn require_dirs(dirs: &TreeDirs) -> Checked<()> {
     for dir in [&dirs.cert_dir, &dirs.kubeconfig_dir] {
+        store::check_dir_not_link(dir).map_err(|e| Problem::Unreadable(format!("{e:#}")))?;
         if !dir.is_dir() {
             return Err(Problem::NoTree(dir.clone()));
         }

@@ -714,6 +714,24 @@ fn parent_of(path: &Path) -> &Path {
     }
 }
 
+/// Refuses a tree directory (`--cert-dir`, `--kubeconfig-dir`, the kubelet's) that is
+/// itself a symbolic link: every check below it would hold for wherever it points.
+pub fn check_dir_not_link(dir: &Path) -> Result<()> {
+    match fs::symlink_metadata(dir) {
+        Ok(meta) if meta.file_type().is_symlink() => {
+            let target = fs::read_link(dir)
+                .map(|t| t.display().to_string())
+                .unwrap_or_else(|_| "?".into());
+            bail!(
+                "{} is a symbolic link (to {target}); kubepki does not follow links to the PKI \
+                 tree: name the directory itself",
+                dir.display()
+            )
+        }
+        _ => Ok(()),
+    }
+}
+
 /// The error for a symlink found inside the tree.
 pub fn symlink_error(path: &Path) -> anyhow::Error {
     anyhow!(

@@ -286,3 +286,34 @@ fn issue_25_a_fifo_or_a_huge_file_in_the_tree_is_refused_at_once() {
         assert_eq!(tree.snapshot(), before, "nothing written");
     }
 }
+
+#[test]
+fn issue_25_a_cert_dir_that_is_itself_a_symlink_is_refused() {
+    let (tree, elsewhere) = (TempTree::new(), TempTree::new());
+    tree.init("ECDSA-P256", &[]);
+    let moved = elsewhere.root().join("pki");
+    std::fs::rename(tree.pki(), &moved).expect("moving pki out");
+    symlink(&moved, tree.pki()).expect("the link");
+    let (before, outside) = (tree.snapshot(), elsewhere.snapshot());
+    let check = words(&tree, &["certs", "check-expiration"]);
+    let renew = words(&tree, &["certs", "renew", "all"]);
+    let audit = words(&tree, &["certs", "audit"]);
+    for args in [tree.init_args("ECDSA-P256", &[]), check, renew, audit] {
+        let out = kubepki(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        let line = format!(
+            "{} is a symbolic link (to {})",
+            tree.pki().display(),
+            moved.display()
+        );
+        assert!(stderr.contains(&line), "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    }
+    assert_eq!(tree.snapshot(), before);
+    assert_eq!(
+        elsewhere.snapshot(),
+        outside,
+        "nothing written through the link"
+    );
+}
