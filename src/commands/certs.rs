@@ -1,11 +1,13 @@
 //! `kubepki certs check-expiration|renew|ca-cert-hash|certificate-key|rotate-ca|bundle|audit|generations|rollback`.
 
+use super::metrics::{self, RunResult};
 use super::{
     Configuration, configured_tree, lock_existing_tree, lock_kubelet_dir, warn_open_secrets,
 };
 use crate::cli::{
     AuditArgs, CertsCommand, CheckExpirationArgs, GenerationsArgs, RenewArgs, RollbackArgs,
 };
+use crate::config::InitConfig;
 use crate::engine::audit::audit;
 use crate::engine::expiry::ExpirationInfo;
 use crate::engine::reconcile::{self, ReconcileRequest, Verdict};
@@ -15,13 +17,12 @@ use crate::pki::pin::CaPin;
 use crate::pki::seal::CertificateKey;
 use crate::profile::{Profile, Role, by_role, renewable_rows};
 use crate::report::{
-    Format, Progress, capped, due_notice, expiration_metrics, missing_notice, print_audit,
-    print_expiration, print_generations, print_line, print_reconcile, print_renewal,
-    print_rollback,
+    Format, Progress, capped, due_notice, missing_notice, print_audit, print_expiration,
+    print_generations, print_line, print_reconcile, print_renewal, print_rollback,
 };
 use crate::spec::ClusterInput;
 use crate::spec::{DEFAULT_CERT_VALIDITY, validity};
-use crate::tree::{TreeDirs, generations, reader, store};
+use crate::tree::{TreeDirs, generations, reader};
 use crate::usage::UsageError;
 use anyhow::{Result, anyhow};
 use std::path::Path;
@@ -31,6 +32,9 @@ use time::OffsetDateTime;
 /// Exit status of `check-expiration --fail-within` when something is due, of `audit` when
 /// it found something, and of `renew --reconcile --plan` when changes are pending.
 const DUE: u8 = 3;
+
+/// Exit status of `certs renew --detailed-exit-code` when something was renewed.
+const RENEWED: u8 = 4;
 
 /// Runs a `certs` command.
 pub fn run(command: &CertsCommand) -> Result<ExitCode> {
@@ -60,13 +64,21 @@ fn list_generations(args: &GenerationsArgs) -> Result<ExitCode> {
 
 fn roll_back(args: &RollbackArgs) -> Result<ExitCode> {
     let dirs = args.tree.dirs();
-    let _lock = lock_existing_tree(&dirs, &args.lock)?;
+    // A dry run takes no lock, so that it finishes nothing a killed run left: it writes nothing.
+    let _lock = match args.dry_run {
+        true => reader::require_tree(&dirs).map(|()| None)?,
+        false => Some(lock_existing_tree(&dirs, &args.lock)?),
+    };
     let request = RollbackRequest {
         backups: backups(&dirs, args.generations.backup_dir.as_deref(), args.keep),
         to: args.to.clone(),
         now: OffsetDateTime::now_utc(),
+        dry_run: args.dry_run,
     };
-    let lock_kubelet = |dirs: &TreeDirs| lock_kubelet_dir(dirs, &args.lock, false);
+    let lock_kubelet = |dirs: &TreeDirs| match args.dry_run {
+        true => Ok(None),
+        false => lock_kubelet_dir(dirs, &args.lock, false),
+    };
     print_rollback(&rollback(&dirs, &request, &lock_kubelet)?)?;
     Ok(ExitCode::SUCCESS)
 }
@@ -88,11 +100,17 @@ fn check_expiration(args: &CheckExpirationArgs) -> Result<ExitCode> {
     let (_, dirs) = configured_tree(args.config.as_deref(), &args.tree)?;
     let dirs = dirs.with_kubelet_dir("--kubelet-cert-dir", args.kubelet_cert_dir.as_deref());
     reader::require_tree(&dirs)?;
-    let info = ExpirationInfo::read(&dirs, OffsetDateTime::now_utc())?;
+    let info_time = OffsetDateTime::now_utc();
+    let info = ExpirationInfo::read(&dirs, info_time)?;
     warn_open_secrets(&dirs);
     if let Some(path) = &args.metrics_file {
-        let metrics = expiration_metrics(&info);
-        store::write_outside(path, metrics.as_bytes(), store::PUBLIC_MODE, true)?;
+        let run = RunResult {
+            command: "check-expiration",
+            at: info_time,
+            success: true,
+            renewed: None,
+        };
+        metrics::write(path, &dirs, run)?;
     }
     print_expiration(&info, args.output.into())?;
     let attention = args
@@ -107,10 +125,54 @@ fn check_expiration(args: &CheckExpirationArgs) -> Result<ExitCode> {
     }
 }
 
+/// `certs renew`, then its metrics (`--metrics-file`), written whatever the outcome: the
+/// dates as they are after the renewal, and whether it succeeded.
 fn renew_certs(args: &RenewArgs) -> Result<ExitCode> {
-    if args.reconcile.reconcile {
-        return reconcile_certs(args);
+    let at = OffsetDateTime::now_utc();
+    let result = match args.reconcile.reconcile {
+        true => reconcile_certs(args),
+        false => renew_due(args),
+    };
+    let Some(path) = &args.metrics_file else {
+        return result.map(|(code, _)| code);
+    };
+    let file = args
+        .config
+        .as_deref()
+        .and_then(|config| InitConfig::load(config).ok());
+    let cert_dir = file
+        .unwrap_or_default()
+        .cert_dir(args.tree.cert_dir.as_deref());
+    let dirs = TreeDirs::new(cert_dir, args.tree.kubeconfig_dir.clone())
+        .with_kubelet_dir("--kubelet-cert-dir", args.kubelet_cert_dir.as_deref());
+    let run = RunResult {
+        command: "renew",
+        at,
+        success: matches!(&result, Ok((code, _)) if *code != ExitCode::FAILURE),
+        renewed: result.as_ref().ok().map(|(_, renewed)| *renewed),
+    };
+    let written = metrics::write(path, &dirs, run);
+    match (result, written) {
+        (Ok((code, _)), Ok(())) => Ok(code),
+        (Ok(_), Err(error)) => Err(error),
+        (Err(error), Ok(())) => Err(error),
+        (Err(error), Err(also)) => Err(error.context(format!("(and the metrics: {also:#})"))),
     }
+}
+
+/// The exit status of a renewal that ended: 1 when something could not be renewed, else 4
+/// when something was and `--detailed-exit-code` asks, else 0.
+fn renewal_status(args: &RenewArgs, failed: bool, renewed: usize) -> ExitCode {
+    match (failed, args.detailed_exit_code && renewed > 0) {
+        (true, _) => ExitCode::FAILURE,
+        (false, true) => ExitCode::from(RENEWED),
+        (false, false) => ExitCode::SUCCESS,
+    }
+}
+
+/// `certs renew` without `--reconcile`: what is due (or named) is re-issued as it is; the
+/// exit status and how many were renewed.
+fn renew_due(args: &RenewArgs) -> Result<(ExitCode, usize)> {
     if args.reconcile.node.input().is_given() {
         return Err(UsageError(
             "init's flags (--node-name, --control-plane-endpoint, --apiserver-cert-extra-sans, \
@@ -147,7 +209,7 @@ fn renew_certs(args: &RenewArgs) -> Result<ExitCode> {
     progress.finish();
     capped("renew", &renewal.capped);
     warn_open_secrets(&dirs);
-    print_renewal(&renewal, args.expiring_within)?;
+    print_renewal(&renewal, args.expiring_within, args.output.into())?;
     // As kubeadm, `all` passes over a missing file (a tree from before super-admin.conf);
     // a certificate asked for by name must be there.
     let named = !args.names.iter().any(|name| name == "all");
@@ -162,16 +224,19 @@ fn renew_certs(args: &RenewArgs) -> Result<ExitCode> {
         .outcomes
         .iter()
         .any(|(_, o)| matches!(o, Outcome::External(_)));
-    Ok(match external || !missing.is_empty() {
-        true => ExitCode::FAILURE,
-        false => ExitCode::SUCCESS,
-    })
+    let renewed = renewal
+        .outcomes
+        .iter()
+        .filter(|(_, o)| *o == Outcome::Renewed)
+        .count();
+    let failed = external || !missing.is_empty();
+    Ok((renewal_status(args, failed, renewed), renewed))
 }
 
 /// `certs renew --reconcile [--plan]`: the configuration is `--config`, with init's node
 /// flags, `--encryption-algorithm` and `--cert-validity` over it; `--plan` takes no lock
 /// and writes nothing.
-fn reconcile_certs(args: &RenewArgs) -> Result<ExitCode> {
+fn reconcile_certs(args: &RenewArgs) -> Result<(ExitCode, usize)> {
     let now = OffsetDateTime::now_utc();
     let flags = ClusterInput {
         algorithm: args.encryption_algorithm,
@@ -199,13 +264,14 @@ fn reconcile_certs(args: &RenewArgs) -> Result<ExitCode> {
         backups: backups(dirs, args.backup_dir.as_deref(), args.keep),
     };
     let plan = reconcile::plan(dirs, &request)?;
-    let format = args.reconcile.output.map_or(Format::Text, Format::from);
+    let format = Format::from(args.output);
     if plan_only {
         print_reconcile(&plan.rows, dirs, None, true, format)?;
-        return Ok(match plan.pending() {
+        let code = match plan.pending() {
             true => ExitCode::from(DUE),
             false => ExitCode::SUCCESS,
-        });
+        };
+        return Ok((code, 0));
     }
     let progress = Progress::new("reconcile", "keys");
     let done = reconcile::apply(dirs, plan, &request, &|done, total| {
@@ -219,10 +285,8 @@ fn reconcile_certs(args: &RenewArgs) -> Result<ExitCode> {
         .rows
         .iter()
         .any(|r| matches!(r.verdict, Verdict::External(_)));
-    Ok(match external {
-        true => ExitCode::FAILURE,
-        false => ExitCode::SUCCESS,
-    })
+    let reissued = done.rows.iter().filter(|r| r.changes()).count();
+    Ok((renewal_status(args, external, reissued), reissued))
 }
 
 /// `--backup-dir` (else `<kubeconfig-dir>/tmp`) and `--keep` (else 5).

@@ -1,10 +1,10 @@
 //! `kubepki kubelet config|serving-cert|repair`.
 
-use super::{lock_existing_tree, lock_kubelet_dir, resolve_cluster};
+use super::{lock_existing_tree, lock_kubelet_dir, out_file, resolve_cluster};
 use crate::cli::{KubeletCommand, KubeletConfigArgs, RepairArgs, ServingCertArgs};
 use crate::config::publish::hardened_kubelet_configuration;
 use crate::engine::renew::Backups;
-use crate::engine::repair::{RepairRequest, Repaired, repair};
+use crate::engine::repair::{RepairRequest, Repaired, repair, replace_kubelet_conf};
 use crate::engine::serving::{ServingRequest, write_serving_cert};
 use crate::profile::{FileKind, Role, by_role};
 use crate::report::{capped, print_document, print_repair, print_serving};
@@ -25,14 +25,19 @@ pub fn run(command: &KubeletCommand) -> Result<ExitCode> {
 }
 
 fn config(args: &KubeletConfigArgs) -> Result<ExitCode> {
-    refuse_existing_output(args.output.as_deref(), args.force)?;
+    let out = out_file(
+        args.out.as_deref(),
+        args.deprecated_output.as_deref(),
+        args.force,
+    )?;
+    refuse_existing_output(out.as_deref(), args.force)?;
     let (spec, dirs, _) = resolve_cluster(args.config.as_deref(), &args.tree, &args.cluster)?;
     let ca_row = by_role(Role::ClusterCa);
     let ca_file = dirs
         .path_of(ca_row, FileKind::Cert)
         .ok_or_else(|| anyhow!("internal error: the {} row has no certificate", ca_row.name))?;
     let yaml = hardened_kubelet_configuration(&spec, &ca_file, args.server_tls_bootstrap)?;
-    match &args.output {
+    match &out {
         Some(path) => store::write_outside(path, yaml.as_bytes(), store::PUBLIC_MODE, args.force)?,
         None => print_document(&yaml)?,
     }
@@ -61,8 +66,18 @@ fn serving_cert(args: &ServingCertArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `kubelet repair`: a kubelet.conf made anew holds a new private key, so it goes only
+/// where `--out` says (`-`: stdout); the tree's own kubelet.conf named there is replaced as
+/// the tree's files are, kept first as a generation.
 fn repair_conf(args: &RepairArgs) -> Result<ExitCode> {
-    refuse_existing_output(args.output.as_deref(), args.force)?;
+    let out = out_file(
+        args.out.as_deref(),
+        args.deprecated_output.as_deref(),
+        args.force,
+    )?;
+    let to_stdout = out.as_deref() == Some(Path::new("-"));
+    let file = out.filter(|path| path != Path::new("-"));
+    refuse_existing_output(file.as_deref(), args.force)?;
     let dirs = args
         .tree
         .dirs()
@@ -77,19 +92,45 @@ fn repair_conf(args: &RepairArgs) -> Result<ExitCode> {
     };
     let _lock = lock_existing_tree(&dirs, &args.lock)?;
     let repaired = repair(&dirs, &request)?;
+    let mut kept = None;
     if let Repaired::Issued {
         yaml,
         capped: ended_early,
-        ..
+        why,
     } = &repaired
     {
-        capped("kubelet", ended_early.as_slice());
-        if let Some(path) = &args.output {
-            store::write_outside(path, yaml, store::SECRET_MODE, args.force)?;
+        match &file {
+            Some(path) if is_trees_kubelet_conf(&dirs, path) => {
+                kept = replace_kubelet_conf(&dirs, yaml.clone(), &request)?;
+            }
+            Some(path) => store::write_outside(path, yaml, store::SECRET_MODE, args.force)?,
+            None if to_stdout => {}
+            None => bail!(
+                "kubelet repair: {why}, so the kubelet.conf for {} needs a new certificate and \
+                 private key; name where it goes with --out FILE (mode 0600), or --out - to \
+                 print it",
+                args.node_name
+            ),
         }
+        capped("kubelet", ended_early.as_slice());
     }
-    print_repair(&repaired, args.output.as_deref())?;
+    print_repair(&repaired, file.as_deref(), kept.as_deref())?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Whether `path` is the tree's own kubelet.conf (through any symlinked directory).
+fn is_trees_kubelet_conf(dirs: &TreeDirs, path: &Path) -> bool {
+    let row = by_role(Role::Kubelet);
+    let parent = match path.parent() {
+        Some(dir) if dir.as_os_str().is_empty() => Path::new("."),
+        Some(dir) => dir,
+        None => return false,
+    };
+    let same_dir = match (parent.canonicalize(), dirs.kubeconfig_dir.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    };
+    same_dir && path.file_name() == Some(std::ffi::OsStr::new(row.file))
 }
 
 /// Generations in `--backup-dir`, else `<kubeconfig-dir>/tmp`, the default number kept.
@@ -100,7 +141,7 @@ fn backups(dirs: &TreeDirs, dir: Option<&Path>) -> Backups {
     }
 }
 
-/// An existing `--output` file is replaced only with `--force`.
+/// An existing `--out` file is replaced only with `--force`.
 fn refuse_existing_output(output: Option<&Path>, force: bool) -> Result<()> {
     match output {
         Some(path) if !force && path.symlink_metadata().is_ok() => {

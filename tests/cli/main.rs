@@ -21,6 +21,7 @@ mod kubelet;
 mod layers;
 mod lock;
 mod openssl;
+mod operator;
 mod reconcile;
 mod rotate;
 mod secrets;

@@ -54,11 +54,8 @@ impl Prints {
         match words.as_slice() {
             ["token", "generate" | "create", ..] => Prints::NewToken,
             ["certs", "certificate-key", ..] => Prints::NewCertificateKey,
-            ["kubeconfig", "user", rest @ ..] | ["kubelet", "repair", rest @ ..]
-                if !rest.contains(&"--output") =>
-            {
-                Prints::NewKubeconfig
-            }
+            ["kubeconfig", "user", rest @ ..] if !rest.contains(&"--out") => Prints::NewKubeconfig,
+            ["kubelet", "repair", rest @ ..] if rest.contains(&"-") => Prints::NewKubeconfig,
             ["init", rest @ ..] if rest.contains(&"--config") => Prints::ConfigTokens,
             ["token", "list", ..] => Prints::TokenList,
             _ => Prints::Report,
@@ -621,7 +618,7 @@ fn kubeconfig_runs(h: &mut Harness, trees: &Trees) {
     let output = trees.scratch("bob.conf");
     let users: [&[&str]; 3] = [
         &["--client-name", "alice", "--org", "devs"],
-        &["--client-name", "bob", "--output", &output],
+        &["--client-name", "bob", "--out", &output],
         &[
             "--client-name",
             "carol",
@@ -667,8 +664,9 @@ fn kubelet_runs(h: &mut Harness, trees: &Trees) {
         "--kubelet-cert-dir",
         &dir,
     ];
-    h.run(on(cp, &[&repair[..], &["--output", &output]].concat()), 0);
-    h.run(on(cp, &repair), 0);
+    h.run(on(cp, &[&repair[..], &["--out", &output]].concat()), 0);
+    h.run(on(cp, &[&repair[..], &["--out", "-"]].concat()), 0);
+    h.run(on(cp, &repair), 1);
 }
 
 /// The token commands; returns a token `token create` printed and the arguments of the
@@ -899,7 +897,7 @@ fn bundle_runs(h: &mut Harness, trees: &Trees) {
     let export = ["certs", "bundle", "export", "--certificate-key", &key];
     h.run(on(cp, &export), 0);
     h.run(on(cp, &[&export[..], &["--secret"]].concat()), 0);
-    h.run(on(cp, &[&export[..], &["-o", &file]].concat()), 0);
+    h.run(on(cp, &[&export[..], &["--out", &file]].concat()), 0);
     let imported = trees.scratch.root().join("imported");
     let into_scratch = |args: &[&str]| {
         let mut all = plain(args);
