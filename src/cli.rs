@@ -1062,6 +1062,29 @@ impl fmt::Debug for SecretArg {
     }
 }
 
+/// The manual pages: `kubepki.1` and one per visible subcommand (`kubepki-certs-renew.1`),
+/// each as (file name, roff), generated from this command line as `--help` is.
+pub fn manual_pages() -> Result<Vec<(String, Vec<u8>)>, std::io::Error> {
+    let mut command = <Cli as clap::CommandFactory>::command().disable_help_subcommand(true);
+    command.build();
+    let mut pages = Vec::new();
+    let mut pending = vec![command];
+    while let Some(command) = pending.pop() {
+        pending.extend(
+            command
+                .get_subcommands()
+                .filter(|sub| !sub.is_hide_set())
+                .cloned(),
+        );
+        let page = clap_mangen::Man::new(command);
+        let mut roff = Vec::new();
+        page.render(&mut roff)?;
+        pages.push((page.get_filename(), roff));
+    }
+    pages.sort();
+    Ok(pages)
+}
+
 /// A clap usage error as one line: its message, the values it lists and its tip, without
 /// the usage paragraph and the pointer to `--help`.
 pub fn usage_line(error: &clap::Error) -> String {

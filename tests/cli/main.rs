@@ -20,6 +20,7 @@ mod kubectl;
 mod kubelet;
 mod layers;
 mod lock;
+mod manpages;
 mod openssl;
 mod operator;
 mod reconcile;
