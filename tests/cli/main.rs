@@ -23,6 +23,7 @@ mod lock;
 mod manpages;
 mod openssl;
 mod operator;
+mod package;
 mod reconcile;
 mod rotate;
 mod secrets;
