@@ -256,6 +256,11 @@ pub enum CertsCommand {
     /// Rotate a CA or the service-account key pair in stages (trust, sign, finish), or show
     /// where rotations stand (status).
     RotateCa(RotateArgs),
+    /// kubeadm's external-CA flow: a key and a CSR for every certificate and kubeconfig
+    /// (`<name>.key` + `<name>.csr`, `<name>.conf` holding its key + `<name>.conf.csr`), for a
+    /// CA kept elsewhere to sign; put each certificate beside its key as `<name>.crt` (in a
+    /// kubeconfig: base64 in client-certificate-data), then `kubepki init` uses them.
+    GenerateCsr(GenerateCsrArgs),
     /// The shared CAs and keys, sealed as kubeadm's kubeadm-certs Secret, for more
     /// control-plane hosts.
     Bundle {
@@ -263,6 +268,21 @@ pub enum CertsCommand {
         #[command(subcommand)]
         command: BundleCommand,
     },
+}
+
+/// `kubepki certs generate-csr`.
+#[derive(Debug, Args)]
+pub struct GenerateCsrArgs {
+    /// kubeadm configuration file (InitConfiguration/ClusterConfiguration, v1beta3 or
+    /// v1beta4); flags given as well override its values.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The directories of the tree.
+    #[command(flatten)]
+    pub tree: TreeArgs,
+    /// The cluster facts the subjects and SANs come from (init's flags).
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
 }
 
 /// `kubepki certs rotate-ca`.

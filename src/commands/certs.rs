@@ -2,13 +2,16 @@
 
 use super::metrics::{self, RunResult};
 use super::{
-    Configuration, configured_tree, lock_existing_tree, lock_kubelet_dir, warn_open_secrets,
+    Configuration, configured_tree, lock_existing_tree, lock_kubelet_dir, resolve_cluster,
+    warn_open_secrets,
 };
 use crate::cli::{
-    AuditArgs, CertsCommand, CheckExpirationArgs, GenerationsArgs, RenewArgs, RollbackArgs,
+    AuditArgs, CertsCommand, CheckExpirationArgs, GenerateCsrArgs, GenerationsArgs, RenewArgs,
+    RollbackArgs,
 };
 use crate::config::InitConfig;
 use crate::engine::audit::audit;
+use crate::engine::csr::generate_csrs;
 use crate::engine::expiry::ExpirationInfo;
 use crate::engine::reconcile::{self, ReconcileRequest, Verdict};
 use crate::engine::renew::{Backups, Outcome, RenewRequest, renew};
@@ -17,8 +20,9 @@ use crate::pki::pin::CaPin;
 use crate::pki::seal::CertificateKey;
 use crate::profile::{Profile, Role, by_role, renewable_rows};
 use crate::report::{
-    Format, Progress, capped, due_notice, missing_notice, print_audit, print_expiration,
-    print_generations, print_line, print_reconcile, print_renewal, print_rollback,
+    Format, Progress, capped, due_notice, missing_notice, print_audit, print_csrs_written,
+    print_expiration, print_generations, print_line, print_reconcile, print_renewal,
+    print_rollback,
 };
 use crate::spec::ClusterInput;
 use crate::spec::{DEFAULT_CERT_VALIDITY, validity};
@@ -51,7 +55,16 @@ pub fn run(command: &CertsCommand) -> Result<ExitCode> {
         CertsCommand::Audit(args) => audit_tree(args),
         CertsCommand::Generations(args) => list_generations(args),
         CertsCommand::Rollback(args) => roll_back(args),
+        CertsCommand::GenerateCsr(args) => generate_csr(args),
     }
+}
+
+/// `certs generate-csr`: the spec as `init` resolves it, then a key and a CSR per row.
+fn generate_csr(args: &GenerateCsrArgs) -> Result<ExitCode> {
+    let (spec, dirs, file) = resolve_cluster(args.config.as_deref(), &args.tree, &args.cluster)?;
+    let written = generate_csrs(&dirs, &spec, spec.algorithm, file.external_etcd())?;
+    print_csrs_written(&written)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn list_generations(args: &GenerationsArgs) -> Result<ExitCode> {

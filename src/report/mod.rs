@@ -5,6 +5,7 @@
 
 mod audit;
 mod bundle;
+mod csr;
 mod expiry;
 mod flags;
 mod generations;
@@ -17,6 +18,7 @@ mod rotate;
 
 pub use audit::print_audit;
 pub use bundle::{bundle_absent, print_bundle_written, print_import};
+pub use csr::print_csrs_written;
 pub use expiry::{
     RunFacts, due_notice, expiration_metrics, expiration_tables, print_expiration, run_metrics,
 };

@@ -11,6 +11,7 @@ mod durability;
 mod errors;
 mod etcd;
 mod examples;
+mod external_ca;
 mod flags;
 mod hostile;
 mod hostile_server;
