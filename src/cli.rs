@@ -11,7 +11,9 @@ use crate::net::netaddr::{DnsName, Endpoint, San, ServiceCidrs};
 use crate::pki::keys::Algorithm;
 use crate::pki::pin::CaPin;
 use crate::pki::seal::CertificateKey;
-use crate::profile::{Component, Group, phase_names, renewable_names, rotatable_rows};
+use crate::profile::{
+    Component, Group, phase_names, renewable_names, rotatable_rows, signable_names,
+};
 use crate::report::Format;
 use crate::spec::{ClusterInput, JoinInput};
 use crate::tree::TreeDirs;
@@ -150,6 +152,11 @@ pub struct ServingCertArgs {
     /// The kubelet's certificate directory, where kubelet.crt and kubelet.key go (it must exist) [default: /var/lib/kubelet/pki].
     #[arg(long, value_name = "DIR")]
     pub out_dir: Option<PathBuf>,
+    /// On the node: write only a new kubelet.key and kubelet.csr there (no CA needed), for
+    /// `kubepki certs sign-csr --for kubelet-serving` on a control-plane host; the key never
+    /// leaves the node. Put the certificate back as kubelet.crt.
+    #[arg(long)]
+    pub csr_only: bool,
     /// Validity of the certificate [default: 8760h].
     #[arg(long, value_name = "DURATION")]
     pub cert_validity: Option<Duration>,
@@ -261,6 +268,10 @@ pub enum CertsCommand {
     /// CA kept elsewhere to sign; put each certificate beside its key as `<name>.crt` (in a
     /// kubeconfig: base64 in client-certificate-data), then `kubepki init` uses them.
     GenerateCsr(GenerateCsrArgs),
+    /// Sign a CSR made elsewhere (a kubelet's serving CSR from `kubelet serving-cert
+    /// --csr-only`, ...) with the CA of the certificate named by --for: its subject must be
+    /// that certificate's, its SANs are kept, its usages and validity are kubepki's.
+    SignCsr(SignCsrArgs),
     /// The shared CAs and keys, sealed as kubeadm's kubeadm-certs Secret, for more
     /// control-plane hosts.
     Bundle {
@@ -283,6 +294,26 @@ pub struct GenerateCsrArgs {
     /// The cluster facts the subjects and SANs come from (init's flags).
     #[command(flatten)]
     pub cluster: ClusterArgs,
+}
+
+/// `kubepki certs sign-csr`.
+#[derive(Debug, Args)]
+pub struct SignCsrArgs {
+    /// The certificate signing request (PEM).
+    #[arg(value_name = "CSR")]
+    pub csr: PathBuf,
+    /// Which certificate it is for: its CA signs it, with its usages and subject rule.
+    #[arg(long = "for", value_name = "NAME", value_parser = PossibleValuesParser::new(signable_names()))]
+    pub for_name: String,
+    /// Write the certificate to FILE (mode 0644; never replacing one) instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Validity of the certificate [default: 8760h; never beyond its CA's].
+    #[arg(long, value_name = "DURATION")]
+    pub cert_validity: Option<Duration>,
+    /// The directories of the tree (the CA's certificate and key).
+    #[command(flatten)]
+    pub tree: TreeArgs,
 }
 
 /// `kubepki certs rotate-ca`.

@@ -7,28 +7,28 @@ use super::{
 };
 use crate::cli::{
     AuditArgs, CertsCommand, CheckExpirationArgs, GenerateCsrArgs, GenerationsArgs, RenewArgs,
-    RollbackArgs,
+    RollbackArgs, SignCsrArgs,
 };
 use crate::config::InitConfig;
 use crate::engine::audit::audit;
-use crate::engine::csr::generate_csrs;
+use crate::engine::csr::{SignRequest, generate_csrs, sign_request};
 use crate::engine::expiry::ExpirationInfo;
 use crate::engine::reconcile::{self, ReconcileRequest, Verdict};
 use crate::engine::renew::{Backups, Outcome, RenewRequest, renew};
 use crate::engine::rollback::{RollbackRequest, rollback};
 use crate::pki::pin::CaPin;
 use crate::pki::seal::CertificateKey;
-use crate::profile::{Profile, Role, by_role, renewable_rows};
+use crate::profile::{Profile, Role, by_name, by_role, renewable_rows};
 use crate::report::{
     Format, Progress, capped, due_notice, missing_notice, print_audit, print_csrs_written,
     print_expiration, print_generations, print_line, print_reconcile, print_renewal,
-    print_rollback,
+    print_rollback, print_signed,
 };
 use crate::spec::ClusterInput;
 use crate::spec::{DEFAULT_CERT_VALIDITY, validity};
-use crate::tree::{TreeDirs, generations, reader};
+use crate::tree::{TreeDirs, generations, reader, store};
 use crate::usage::UsageError;
-use anyhow::{Result, anyhow};
+use anyhow::{Context, Result, anyhow};
 use std::path::Path;
 use std::process::ExitCode;
 use time::OffsetDateTime;
@@ -56,7 +56,30 @@ pub fn run(command: &CertsCommand) -> Result<ExitCode> {
         CertsCommand::Generations(args) => list_generations(args),
         CertsCommand::Rollback(args) => roll_back(args),
         CertsCommand::GenerateCsr(args) => generate_csr(args),
+        CertsCommand::SignCsr(args) => sign_csr(args),
     }
+}
+
+/// `certs sign-csr`: the CSR signed by the CA of the row `--for` names, to `--out` or stdout.
+fn sign_csr(args: &SignCsrArgs) -> Result<ExitCode> {
+    let row = by_name(&args.for_name)
+        .ok_or_else(|| anyhow!("internal error: no row {}", args.for_name))?;
+    let csr =
+        std::fs::read(&args.csr).with_context(|| format!("reading {}", args.csr.display()))?;
+    let request = SignRequest {
+        row,
+        validity: validity(args.cert_validity, DEFAULT_CERT_VALIDITY, "--cert-validity")?,
+        now: OffsetDateTime::now_utc(),
+    };
+    let dirs = args.tree.dirs();
+    reader::require_tree(&dirs)?;
+    let signed =
+        sign_request(&dirs, &csr, &request).with_context(|| format!("{}", args.csr.display()))?;
+    if let Some(path) = &args.out {
+        store::write_outside(path, &signed.cert_pem, store::PUBLIC_MODE, false)?;
+    }
+    print_signed(&signed, args.out.as_deref())?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `certs generate-csr`: the spec as `init` resolves it, then a key and a CSR per row.

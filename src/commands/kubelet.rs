@@ -3,13 +3,16 @@
 use super::{lock_existing_tree, lock_kubelet_dir, out_file, resolve_cluster};
 use crate::cli::{KubeletCommand, KubeletConfigArgs, RepairArgs, ServingCertArgs};
 use crate::config::publish::hardened_kubelet_configuration;
+use crate::engine::csr::write_serving_csr;
 use crate::engine::renew::Backups;
 use crate::engine::repair::{RepairRequest, Repaired, repair, replace_kubelet_conf};
 use crate::engine::serving::{ServingRequest, write_serving_cert};
+use crate::pki::keys::Algorithm;
 use crate::profile::{FileKind, Role, by_role};
-use crate::report::{capped, print_document, print_repair, print_serving};
+use crate::report::{capped, print_document, print_repair, print_serving, print_serving_csr};
 use crate::spec::{DEFAULT_CERT_VALIDITY, validity};
 use crate::tree::{TreeDirs, generations, store};
+use crate::usage::UsageError;
 use anyhow::{Result, anyhow, bail};
 use std::path::Path;
 use std::process::ExitCode;
@@ -50,6 +53,9 @@ fn serving_cert(args: &ServingCertArgs) -> Result<ExitCode> {
         .dirs()
         .with_kubelet_dir("--out-dir", args.out_dir.as_deref());
     let now = OffsetDateTime::now_utc();
+    if args.csr_only {
+        return serving_csr(args, &dirs, now);
+    }
     let request = ServingRequest {
         node: args.node_name.to_string(),
         ips: args.node_ip.clone(),
@@ -131,6 +137,30 @@ fn is_trees_kubelet_conf(dirs: &TreeDirs, path: &Path) -> bool {
         _ => false,
     };
     same_dir && path.file_name() == Some(std::ffi::OsStr::new(row.file))
+}
+
+/// `kubelet serving-cert --csr-only`, on the node: a key and a CSR in the kubelet's
+/// directory, under its lock; no tree, no CA.
+fn serving_csr(args: &ServingCertArgs, dirs: &TreeDirs, now: OffsetDateTime) -> Result<ExitCode> {
+    if args.cert_validity.is_some() || args.backup_dir.is_some() {
+        return Err(UsageError(
+            "--csr-only writes a key and a CSR: --cert-validity goes to certs sign-csr, and \
+             nothing is replaced, so there is no --backup-dir"
+                .into(),
+        )
+        .into());
+    }
+    let _kubelet_lock = lock_kubelet_dir(dirs, &args.lock, true)?;
+    let algorithm = args.encryption_algorithm.unwrap_or(Algorithm::Rsa2048);
+    let written = write_serving_csr(
+        dirs,
+        &args.node_name.to_string(),
+        &args.node_ip,
+        algorithm,
+        now,
+    )?;
+    print_serving_csr(&written)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Generations in `--backup-dir`, else `<kubeconfig-dir>/tmp`, the default number kept.

@@ -1,4 +1,7 @@
-//! `certs generate-csr`: kubeadm's external-CA flow. For every control-plane certificate
+//! `certs generate-csr`, `certs sign-csr` and `kubelet serving-cert --csr-only`: kubeadm's
+//! external-CA flow, and signing a request whose key never leaves the host that made it.
+//!
+//! generate-csr: For every control-plane certificate
 //! and kubeconfig of the table, a new key and a certificate signing request with the subject,
 //! SANs and usages `init` would give it, so that a CA kept elsewhere (Vault, an offline root,
 //! a corporate CA) signs them: `<cert-dir>/<name>.key` and `<name>.csr`, and for a kubeconfig
@@ -7,15 +10,22 @@
 //! `client-certificate-data`; `init` then reuses them. Nothing is ever replaced: one existing
 //! file refuses the whole run, before anything is written.
 
+use super::issue::SigningCa;
 use crate::cluster::kubeconfig::Kubeconfig;
-use crate::pki::issue::csr_pem;
+use crate::duration::Duration;
+use crate::pki::csr::{csr_pem, parse_csr};
+use crate::pki::issue::CertRequest;
 use crate::pki::keys::{self, Algorithm};
+use crate::pki::pem;
+use crate::profile::{BACKDATE, Cn};
 use crate::profile::{Kind, PROFILES, Profile, Role, Scope, by_role};
 use crate::spec::ClusterSpec;
 use crate::tree::store::{self, FileWrite, SECRET_MODE};
 use crate::tree::{TreeDirs, reader};
 use anyhow::{Context, Result, anyhow, bail};
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use time::OffsetDateTime;
 
 /// The rows that get a CSR: control-plane leaves and kubeconfigs (not the CAs, which are
 /// the outside CA's, nor the service-account key pair); none of the local etcd's with an
@@ -138,4 +148,103 @@ fn refuse_existing(files: &[FileWrite]) -> Result<()> {
 
 fn exists(path: &Path) -> bool {
     path.symlink_metadata().is_ok()
+}
+
+/// What `certs sign-csr` was asked: the row whose CA, usages and subject rule apply.
+pub struct SignRequest {
+    /// The row the certificate is for (`kubelet-serving`, `apiserver`, `admin`, ...).
+    pub row: &'static Profile,
+    /// Validity of the certificate (it ends no later than its CA).
+    pub validity: Duration,
+    /// The one "now" of this run.
+    pub now: OffsetDateTime,
+}
+
+/// A certificate signed from a CSR.
+pub struct Signed {
+    /// The certificate, PEM.
+    pub cert_pem: Vec<u8>,
+    /// What it was issued for.
+    pub request: CertRequest,
+    /// The CA row that signed it.
+    pub issuer: &'static str,
+}
+
+/// Signs the CSR `csr_pem` for `request.row` with that row's CA from the tree: the CSR's
+/// subject must be the one the row gives (its CN rule, exactly its organizations), its SANs
+/// are kept, and the usages, CA flag (never) and validity are the row's.
+pub fn sign_request(dirs: &TreeDirs, csr_pem: &[u8], request: &SignRequest) -> Result<Signed> {
+    let row = request.row;
+    let csr = parse_csr(csr_pem)?;
+    check_subject(row, &csr.cn, &csr.orgs)?;
+    let ca_row = row
+        .issuer_row()
+        .ok_or_else(|| anyhow!("{} is not signed by a CA of the tree", row.name))?;
+    let ca = reader::read_signing_ca(dirs, ca_row, request.now)?;
+    let ca_key = ca.signing_key()?.ok_or_else(|| {
+        anyhow!(
+            "{} is absent: its CA's key is needed to sign",
+            dirs.root_of(ca_row)
+                .join(ca_row.key_file().unwrap_or_default())
+                .display()
+        )
+    })?;
+    let signer = SigningCa::new(ca.cert.info, ca_key)?;
+    let cert_request = CertRequest {
+        cn: csr.cn.clone(),
+        orgs: csr.orgs.clone(),
+        dns_names: csr.dns_names.clone(),
+        ips: csr.ips.clone(),
+        ekus: row.ekus.to_vec(),
+        is_ca: false,
+        not_before: request.now - BACKDATE,
+        not_after: (request.now + request.validity.to_time()).min(signer.cert.not_after),
+    };
+    let der = signer.sign_foreign(csr, &cert_request)?;
+    Ok(Signed {
+        cert_pem: pem::encode("CERTIFICATE", &der).into_bytes(),
+        request: cert_request,
+        issuer: ca_row.name,
+    })
+}
+
+/// The subject `row` gives: its CN rule and exactly its organizations; else why not, naming
+/// what the CSR asks.
+fn check_subject(row: &Profile, cn: &str, orgs: &[String]) -> Result<()> {
+    let cn_fits = match row.cn {
+        Cn::Fixed(fixed) => cn == fixed,
+        Cn::NodeName => !cn.is_empty() && !cn.contains(':'),
+        Cn::NodePrefixed(prefix) => cn.strip_prefix(prefix).is_some_and(|n| !n.is_empty()),
+    };
+    let wanted_orgs: Vec<&str> = row.orgs.to_vec();
+    let asked_orgs: Vec<&str> = orgs.iter().map(String::as_str).collect();
+    if !cn_fits || asked_orgs != wanted_orgs {
+        bail!(
+            "the CSR asks for CN={cn:?} O={asked_orgs:?}, which is not a {} certificate's \
+             subject (CN {}, O {wanted_orgs:?}); refused",
+            row.name,
+            row.common_name_of("<node>")
+        );
+    }
+    Ok(())
+}
+
+/// `kubelet serving-cert --csr-only`, on the node: a new key and a CSR for the kubelet's
+/// serving certificate of `node` at `ips`, written as `kubelet.key` and `kubelet.csr` in
+/// `dirs.kubelet_dir`, never replacing a file; the key never leaves the node.
+pub fn write_serving_csr(
+    dirs: &TreeDirs,
+    node: &str,
+    ips: &[IpAddr],
+    algorithm: Algorithm,
+    now: OffsetDateTime,
+) -> Result<Vec<PathBuf>> {
+    let row = by_role(Role::KubeletServing);
+    let request = row.node_request(node, ips, None, now, Duration::from_secs(0));
+    let key = keys::generate(algorithm)?;
+    let csr = csr_pem(&request, &key)?.into_bytes();
+    let files = leaf_files(dirs, row, keys::to_pem(&key)?.into_bytes(), csr);
+    refuse_existing(&files)?;
+    store::create_all(&files)?;
+    Ok(files.iter().map(FileWrite::path).collect())
 }

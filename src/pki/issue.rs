@@ -94,21 +94,6 @@ pub fn signed_by(
     }
 }
 
-/// A certificate signing request (PEM) for `key` asking for `request`'s subject, SANs and
-/// usages, as the certificate `signed_by` would issue carries them (kubeadm's generate-csr):
-/// an outside CA copies them from the request.
-pub fn csr_pem(request: &CertRequest, key: &KeyPair) -> Result<String> {
-    let mut params = params_for(request, key)?;
-    // What only an issuer decides is not part of a request (rcgen refuses it there); the
-    // basicConstraints CA:FALSE extension stays, as the certificate will carry it.
-    params.serial_number = None;
-    params.use_authority_key_identifier_extension = false;
-    params
-        .serialize_request(key)
-        .and_then(|csr| csr.pem())
-        .map_err(|e| anyhow!("making the CSR for {:?}: {e}", request.cn))
-}
-
 /// A signer for an existing CA certificate and its key. The caller must have checked that
 /// the certificate is a CA and that the key matches it: rcgen checks neither.
 pub fn existing_ca(ca_cert: &CertificateDer<'_>, key: KeyPair) -> Result<Signer> {

@@ -18,7 +18,7 @@ mod rotate;
 
 pub use audit::print_audit;
 pub use bundle::{bundle_absent, print_bundle_written, print_import};
-pub use csr::print_csrs_written;
+pub use csr::{print_csrs_written, print_serving_csr, print_signed};
 pub use expiry::{
     RunFacts, due_notice, expiration_metrics, expiration_tables, print_expiration, run_metrics,
 };

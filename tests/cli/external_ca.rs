@@ -241,3 +241,158 @@ fn issue_24_an_outside_ca_signs_generate_csr_and_init_takes_the_tree() {
         String::from_utf8_lossy(&audit.stdout)
     );
 }
+
+#[test]
+fn issue_24_a_kubelet_serving_csr_is_signed_on_the_control_plane_and_the_key_stays() {
+    let tree = TempTree::new();
+    tree.init("ECDSA-P256", &[]);
+    let node = tempfile::tempdir().expect("the node's kubelet directory");
+    let node_dir = path(node.path());
+    ok(
+        kubepki(&[
+            "kubelet",
+            "serving-cert",
+            "--csr-only",
+            "--node-name",
+            "w1",
+            "--node-ip",
+            "10.0.0.21,fd00::21",
+            "--encryption-algorithm",
+            "ECDSA-P256",
+            "--out-dir",
+            &node_dir,
+        ]),
+        "kubelet serving-cert --csr-only",
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let key = node.path().join("kubelet.key");
+    let mode = std::fs::metadata(&key)
+        .expect("kubelet.key")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    assert!(!node.path().join("kubelet.crt").exists());
+
+    let signed = tree.root().join("w1.crt");
+    let sign = |csr: &Path, name: &str, out: &Path| {
+        let mut args: Vec<String> = ["certs", "sign-csr", &path(csr), "--for", name, "--out"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        args.push(path(out));
+        args.extend(tree.dir_args());
+        kubepki(&args)
+    };
+    let out = sign(&node.path().join("kubelet.csr"), "kubelet-serving", &signed);
+    assert_success(&out, "certs sign-csr --for kubelet-serving");
+    std::fs::copy(&signed, node.path().join("kubelet.crt")).expect("to the node");
+    let crt = path(&node.path().join("kubelet.crt"));
+    let verify = openssl(&[
+        "verify",
+        "-CAfile",
+        &path(&tree.pki().join("ca.crt")),
+        "-purpose",
+        "sslserver",
+        &crt,
+    ]);
+    assert_success(&verify, "openssl verify the kubelet serving certificate");
+    let public = |args: &[&str]| openssl(args).stdout;
+    assert_eq!(
+        public(&["x509", "-in", &crt, "-noout", "-pubkey"]),
+        public(&["pkey", "-in", &path(&key), "-pubout"]),
+        "the certificate is for the node's own key"
+    );
+    let text = String::from_utf8_lossy(&openssl(&["x509", "-in", &crt, "-noout", "-text"]).stdout)
+        .into_owned();
+    for wanted in [
+        "Subject: O = system:nodes, CN = system:node:w1",
+        "DNS:w1, IP Address:10.0.0.21, IP Address:FD00:0:0:0:0:0:0:21",
+        "CA:FALSE",
+    ] {
+        assert!(text.contains(wanted), "{wanted} in\n{text}");
+    }
+    let expiry = ok(
+        kubepki(
+            &[
+                vec![
+                    "certs".to_string(),
+                    "check-expiration".into(),
+                    "--kubelet-cert-dir".into(),
+                    node_dir.clone(),
+                ],
+                tree.dir_args(),
+            ]
+            .concat(),
+        ),
+        "check-expiration with the node's directory",
+    );
+    assert!(expiry.contains("kubelet-serving"), "{expiry}");
+
+    // A subject the row does not give is refused, and nothing is written.
+    let foreign = tempfile::tempdir().expect("temp dir");
+    let masters_csr = foreign.path().join("masters.csr");
+    ok(
+        openssl(&[
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            &path(&foreign.path().join("masters.key")),
+            "-out",
+            &path(&masters_csr),
+            "-subj",
+            "/O=system:masters/CN=system:node:w1",
+        ]),
+        "openssl req",
+    );
+    let refused_out = foreign.path().join("masters.crt");
+    let refused = sign(&masters_csr, "kubelet-serving", &refused_out);
+    assert_eq!(refused.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("system:masters") && stderr.contains("refused"),
+        "{stderr}"
+    );
+    assert!(!refused_out.exists());
+
+    // A CSR asking to be a CA gets the row's usages: CA:FALSE.
+    let ca_csr = foreign.path().join("ca.csr");
+    ok(
+        openssl(&[
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            &path(&foreign.path().join("ca-wannabe.key")),
+            "-out",
+            &path(&ca_csr),
+            "-subj",
+            "/CN=kube-apiserver",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+        ]),
+        "openssl req CA:TRUE",
+    );
+    let issued = foreign.path().join("apiserver.crt");
+    assert_success(
+        &sign(&ca_csr, "apiserver", &issued),
+        "sign-csr --for apiserver",
+    );
+    let text = String::from_utf8_lossy(
+        &openssl(&["x509", "-in", &path(&issued), "-noout", "-text"]).stdout,
+    )
+    .into_owned();
+    assert!(
+        text.contains("CA:FALSE") && !text.contains("CA:TRUE"),
+        "{text}"
+    );
+    assert!(text.contains("TLS Web Server Authentication"), "{text}");
+}
