@@ -26,6 +26,7 @@ mod openssl;
 mod operator;
 mod package;
 mod reconcile;
+mod restarts;
 mod rotate;
 mod secrets;
 mod support;
