@@ -99,9 +99,18 @@ fn embed(kubeconfig: &Path, cert_pem: &[u8]) {
     std::fs::write(kubeconfig, serde_yaml::to_string(&yaml).expect("YAML")).expect("writing");
 }
 
-#[test]
-fn issue_24_an_outside_ca_signs_generate_csr_and_init_takes_the_tree() {
-    let tree = TempTree::new();
+/// The outside CAs' certificates and keys (the keys never in the tree).
+pub struct OutsideCas {
+    /// The cluster CA: certificate in the tree, key here.
+    pub ca: (String, String),
+    _keys: tempfile::TempDir,
+}
+
+/// The whole external-CA flow on `tree`, for node cp1 on 127.0.0.1 with `extra` init flags:
+/// openssl CAs (their keys outside the tree) and sa key pair in place, `certs generate-csr`,
+/// every CSR signed by openssl copying its extensions, the certificates put where kubeadm
+/// says, then `kubepki init`, which must write nothing over them.
+pub fn assemble(tree: &TempTree, extra: &[&str]) -> OutsideCas {
     let outside = tempfile::tempdir().expect("the outside CA's own directory");
     let pki = tree.pki();
     std::fs::create_dir_all(pki.join("etcd")).expect("mkdir");
@@ -134,12 +143,60 @@ fn issue_24_an_outside_ca_signs_generate_csr_and_init_takes_the_tree() {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&sa, std::fs::Permissions::from_mode(0o600)).expect("chmod");
 
-    let generated = ok(on(&tree, &["certs", "generate-csr"]), "certs generate-csr");
+    let generated = ok(
+        on(tree, &[&["certs", "generate-csr"], extra].concat()),
+        "certs generate-csr",
+    );
     assert_eq!(
         generated.matches("[certs] Wrote ").count(),
         2 * (7 + 5),
         "{generated}"
     );
+    let leaves = [
+        ("apiserver", &ca),
+        ("apiserver-kubelet-client", &ca),
+        ("front-proxy-client", &front_proxy),
+        ("etcd/server", &etcd),
+        ("etcd/peer", &etcd),
+        ("etcd/healthcheck-client", &etcd),
+        ("apiserver-etcd-client", &etcd),
+    ];
+    for (name, signer) in leaves {
+        sign(
+            &pki.join(format!("{name}.csr")),
+            signer,
+            &pki.join(format!("{name}.crt")),
+        );
+    }
+    for conf in [
+        "admin.conf",
+        "super-admin.conf",
+        "controller-manager.conf",
+        "scheduler.conf",
+        "kubelet.conf",
+    ] {
+        let signed = outside.path().join(format!("{conf}.crt"));
+        let pem = sign(&tree.root().join(format!("{conf}.csr")), &ca, &signed);
+        embed(&tree.root().join(conf), &pem);
+    }
+    let assembled = tree.pki_contents();
+    let init = ok(
+        on(tree, &[&["init"], extra].concat()),
+        "kubepki init on the assembled tree",
+    );
+    assert_eq!(
+        tree.pki_contents(),
+        assembled,
+        "init wrote over the assembled tree:\n{init}"
+    );
+    OutsideCas { ca, _keys: outside }
+}
+
+#[test]
+fn issue_24_an_outside_ca_signs_generate_csr_and_init_takes_the_tree() {
+    let tree = TempTree::new();
+    let outside = assemble(&tree, &[]);
+    let pki = tree.pki();
     let apiserver_csr = String::from_utf8_lossy(
         &openssl(&[
             "req",
@@ -171,41 +228,6 @@ fn issue_24_an_outside_ca_signs_generate_csr_and_init_takes_the_tree() {
     );
     assert_eq!(tree.snapshot(), before, "a refused run writes nothing");
 
-    let leaves = [
-        ("apiserver", &ca),
-        ("apiserver-kubelet-client", &ca),
-        ("front-proxy-client", &front_proxy),
-        ("etcd/server", &etcd),
-        ("etcd/peer", &etcd),
-        ("etcd/healthcheck-client", &etcd),
-        ("apiserver-etcd-client", &etcd),
-    ];
-    for (name, signer) in leaves {
-        sign(
-            &pki.join(format!("{name}.csr")),
-            signer,
-            &pki.join(format!("{name}.crt")),
-        );
-    }
-    for conf in [
-        "admin.conf",
-        "super-admin.conf",
-        "controller-manager.conf",
-        "scheduler.conf",
-        "kubelet.conf",
-    ] {
-        let signed = outside.path().join(format!("{conf}.crt"));
-        let pem = sign(&tree.root().join(format!("{conf}.csr")), &ca, &signed);
-        embed(&tree.root().join(conf), &pem);
-    }
-    let assembled = tree.pki_contents();
-
-    let init = ok(on(&tree, &["init"]), "kubepki init on the assembled tree");
-    assert_eq!(
-        tree.pki_contents(),
-        assembled,
-        "init wrote over the assembled tree:\n{init}"
-    );
     let plain = |args: &[&str]| {
         let mut all: Vec<String> = args.iter().map(|s| s.to_string()).collect();
         all.extend(tree.dir_args());
@@ -227,7 +249,7 @@ fn issue_24_an_outside_ca_signs_generate_csr_and_init_takes_the_tree() {
     let verify = openssl(&[
         "verify",
         "-CAfile",
-        &ca.0,
+        &outside.ca.0,
         "-purpose",
         "sslserver",
         &path(&pki.join("apiserver.crt")),
