@@ -11,7 +11,9 @@ use crate::net::netaddr::{DnsName, Endpoint, San, ServiceCidrs};
 use crate::pki::keys::Algorithm;
 use crate::pki::pin::CaPin;
 use crate::pki::seal::CertificateKey;
-use crate::profile::{Component, Group, phase_names, renewable_names, rotatable_rows};
+use crate::profile::{
+    Component, Group, phase_names, renewable_names, rotatable_rows, signable_names,
+};
 use crate::report::Format;
 use crate::spec::{ClusterInput, JoinInput};
 use crate::tree::TreeDirs;
@@ -34,6 +36,10 @@ pub struct Cli {
     /// More detail on stderr (paths, timings).
     #[arg(short, long, action = ArgAction::Count, global = true)]
     pub verbose: u8,
+    /// Errors and warnings only: no progress, notes or text report (for cron). A document
+    /// asked for (-o json|yaml, a kubeconfig, a pin, a token) is still printed.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
     /// The command to run.
     #[command(subcommand)]
     pub command: Command,
@@ -108,11 +114,19 @@ pub struct KubeletConfigArgs {
     /// (serverTLSBootstrap; someone must approve those CSRs).
     #[arg(long)]
     pub server_tls_bootstrap: bool,
-    /// Write to FILE (mode 0600) instead of stdout.
+    /// Write to FILE (mode 0644: it holds no secret) instead of stdout.
     #[arg(long, value_name = "FILE")]
-    pub output: Option<PathBuf>,
-    /// Replace an existing --output FILE.
-    #[arg(long, requires = "output")]
+    pub out: Option<PathBuf>,
+    /// Deprecated spelling of --out.
+    #[arg(
+        long = "output",
+        value_name = "FILE",
+        hide = true,
+        conflicts_with = "out"
+    )]
+    pub deprecated_output: Option<PathBuf>,
+    /// Replace an existing --out FILE.
+    #[arg(long)]
     pub force: bool,
     /// kubeadm configuration file (InitConfiguration/ClusterConfiguration, v1beta3 or
     /// v1beta4); flags given as well override its values.
@@ -138,6 +152,11 @@ pub struct ServingCertArgs {
     /// The kubelet's certificate directory, where kubelet.crt and kubelet.key go (it must exist) [default: /var/lib/kubelet/pki].
     #[arg(long, value_name = "DIR")]
     pub out_dir: Option<PathBuf>,
+    /// On the node: write only a new kubelet.key and kubelet.csr there (no CA needed), for
+    /// `kubepki certs sign-csr --for kubelet-serving` on a control-plane host; the key never
+    /// leaves the node. Put the certificate back as kubelet.crt.
+    #[arg(long)]
+    pub csr_only: bool,
     /// Validity of the certificate [default: 8760h].
     #[arg(long, value_name = "DURATION")]
     pub cert_validity: Option<Duration>,
@@ -168,14 +187,23 @@ pub struct RepairArgs {
     /// The API server URL for a kubelet.conf written anew [default: the server of kubelet.conf, bootstrap-kubelet.conf or admin.conf].
     #[arg(long, value_name = "URL", value_parser = https_server)]
     pub server: Option<String>,
-    /// Control-plane host: write the new kubelet.conf to FILE (mode 0600) instead of stdout.
-    #[arg(long, value_name = "FILE")]
-    pub output: Option<PathBuf>,
-    /// Replace an existing --output FILE.
-    #[arg(long, requires = "output")]
+    /// Control-plane host: write the new kubelet.conf (it holds a new private key) to FILE,
+    /// mode 0600, or to stdout with `--out -`; without it, a new kubelet.conf is refused.
+    #[arg(long, value_name = "FILE|-")]
+    pub out: Option<PathBuf>,
+    /// Deprecated spelling of --out.
+    #[arg(
+        long = "output",
+        value_name = "FILE",
+        hide = true,
+        conflicts_with = "out"
+    )]
+    pub deprecated_output: Option<PathBuf>,
+    /// Replace an existing --out FILE (kept first as a generation in --backup-dir).
+    #[arg(long)]
     pub force: bool,
-    /// Where a replaced kubelet.conf is kept first, as a generation kubepki-backup-<UTC time>
-    /// there, as renew keeps them [default: <kubeconfig-dir>/tmp].
+    /// Where a replaced kubelet.conf (or --out FILE) is kept first, as a generation
+    /// kubepki-backup-<UTC time> there, as renew keeps them [default: <kubeconfig-dir>/tmp].
     #[arg(long, value_name = "DIR")]
     pub backup_dir: Option<PathBuf>,
     /// The directories of the tree.
@@ -229,11 +257,21 @@ pub enum CertsCommand {
     Audit(AuditArgs),
     /// List the generations: the files each renewal or rollback replaced, kept.
     Generations(GenerationsArgs),
-    /// Put the tree back as it was before a generation's run [default: the newest].
+    /// Put the tree back as it was before a generation's run (that run and every later one
+    /// undone) [default: the newest].
     Rollback(RollbackArgs),
     /// Rotate a CA or the service-account key pair in stages (trust, sign, finish), or show
     /// where rotations stand (status).
     RotateCa(RotateArgs),
+    /// kubeadm's external-CA flow: a key and a CSR for every certificate and kubeconfig
+    /// (`<name>.key` + `<name>.csr`, `<name>.conf` holding its key + `<name>.conf.csr`), for a
+    /// CA kept elsewhere to sign; put each certificate beside its key as `<name>.crt` (in a
+    /// kubeconfig: base64 in client-certificate-data), then `kubepki init` uses them.
+    GenerateCsr(GenerateCsrArgs),
+    /// Sign a CSR made elsewhere (a kubelet's serving CSR from `kubelet serving-cert
+    /// --csr-only`, ...) with the CA of the certificate named by --for: its subject must be
+    /// that certificate's, its SANs are kept, its usages and validity are kubepki's.
+    SignCsr(SignCsrArgs),
     /// The shared CAs and keys, sealed as kubeadm's kubeadm-certs Secret, for more
     /// control-plane hosts.
     Bundle {
@@ -241,6 +279,41 @@ pub enum CertsCommand {
         #[command(subcommand)]
         command: BundleCommand,
     },
+}
+
+/// `kubepki certs generate-csr`.
+#[derive(Debug, Args)]
+pub struct GenerateCsrArgs {
+    /// kubeadm configuration file (InitConfiguration/ClusterConfiguration, v1beta3 or
+    /// v1beta4); flags given as well override its values.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The directories of the tree.
+    #[command(flatten)]
+    pub tree: TreeArgs,
+    /// The cluster facts the subjects and SANs come from (init's flags).
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+}
+
+/// `kubepki certs sign-csr`.
+#[derive(Debug, Args)]
+pub struct SignCsrArgs {
+    /// The certificate signing request (PEM).
+    #[arg(value_name = "CSR")]
+    pub csr: PathBuf,
+    /// Which certificate it is for: its CA signs it, with its usages and subject rule.
+    #[arg(long = "for", value_name = "NAME", value_parser = PossibleValuesParser::new(signable_names()))]
+    pub for_name: String,
+    /// Write the certificate to FILE (mode 0644; never replacing one) instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Validity of the certificate [default: 8760h; never beyond its CA's].
+    #[arg(long, value_name = "DURATION")]
+    pub cert_validity: Option<Duration>,
+    /// The directories of the tree (the CA's certificate and key).
+    #[command(flatten)]
+    pub tree: TreeArgs,
 }
 
 /// `kubepki certs rotate-ca`.
@@ -314,10 +387,19 @@ pub struct BundleExportArgs {
     #[command(flatten)]
     pub certificate_key: CertificateKeyArgs,
     /// Write to FILE (mode 0600) instead of stdout; never a file of the tree.
-    #[arg(short = 'o', long, value_name = "FILE")]
-    pub output: Option<PathBuf>,
-    /// Replace an existing --output FILE.
-    #[arg(long, requires = "output")]
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Deprecated spelling of --out (`-o` is a format everywhere else).
+    #[arg(
+        short = 'o',
+        long = "output",
+        value_name = "FILE",
+        hide = true,
+        conflicts_with = "out"
+    )]
+    pub deprecated_output: Option<PathBuf>,
+    /// Replace an existing --out FILE.
+    #[arg(long)]
     pub force: bool,
     /// Write the Secret with kubeadm's Role and RoleBinding, for `kubectl apply -f`.
     #[arg(long)]
@@ -383,16 +465,20 @@ pub struct GenerationsArgs {
     #[command(flatten)]
     pub lock: LockArgs,
     /// Output format.
-    #[arg(short = 'o', long, value_enum, default_value_t = ReportFormat::Text)]
-    pub output: ReportFormat,
+    #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
 }
 
 /// `kubepki certs rollback`.
 #[derive(Debug, Args)]
 pub struct RollbackArgs {
-    /// The generation to go back to, as `certs generations` lists it [default: the newest].
+    /// The generation to undo, as `certs generations` lists it: the tree goes back to as it
+    /// was before that generation's run, undoing it and every later one [default: the newest].
     #[arg(long, value_name = "GENERATION")]
     pub to: Option<String>,
+    /// List each file the rollback would put back, and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
     /// The directories of the tree.
     #[command(flatten)]
     pub tree: TreeArgs,
@@ -425,16 +511,16 @@ pub struct AuditArgs {
     #[command(flatten)]
     pub cluster: ClusterArgs,
     /// Output format.
-    #[arg(short = 'o', long, value_enum, default_value_t = ReportFormat::Text)]
-    pub output: ReportFormat,
+    #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
     /// The least severity that makes the exit status 3.
     #[arg(long, value_enum, default_value_t = FailOn::Error)]
     pub fail_on: FailOn,
 }
 
-/// Output formats of the day-2 reports.
+/// `-o/--output`: how a command's result is printed (a file is always `--out FILE`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum ReportFormat {
+pub enum OutputFormat {
     /// Lines for people.
     Text,
     /// One JSON document.
@@ -443,12 +529,12 @@ pub enum ReportFormat {
     Yaml,
 }
 
-impl From<ReportFormat> for Format {
-    fn from(format: ReportFormat) -> Format {
+impl From<OutputFormat> for Format {
+    fn from(format: OutputFormat) -> Format {
         match format {
-            ReportFormat::Text => Format::Text,
-            ReportFormat::Json => Format::Json,
-            ReportFormat::Yaml => Format::Yaml,
+            OutputFormat::Text => Format::Text,
+            OutputFormat::Json => Format::Json,
+            OutputFormat::Yaml => Format::Yaml,
         }
     }
 }
@@ -553,6 +639,17 @@ pub struct RenewArgs {
     /// How many generations to keep; older ones are removed [default: 5].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub keep: Option<u16>,
+    /// Exit with status 4 when something was renewed (0: nothing was), so that a job
+    /// restarts components only then.
+    #[arg(long)]
+    pub detailed_exit_code: bool,
+    /// After renewing, write the expiry facts and this run's time and result in Prometheus
+    /// text format (node_exporter textfile collector); written on failure too.
+    #[arg(long, value_name = "PATH")]
+    pub metrics_file: Option<PathBuf>,
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
     /// Reconciling with the configuration instead.
     #[command(flatten)]
     pub reconcile: ReconcileArgs,
@@ -570,9 +667,6 @@ pub struct ReconcileArgs {
     /// changes are pending.
     #[arg(long, requires = "reconcile")]
     pub plan: bool,
-    /// With --reconcile: output format [default: text].
-    #[arg(short = 'o', long, value_enum, requires = "reconcile")]
-    pub output: Option<ReportFormat>,
     /// With --reconcile: init's flags for where the control plane is, over --config.
     #[command(flatten)]
     pub node: NodeArgs,
@@ -605,9 +699,17 @@ pub struct KubeconfigUserArgs {
     pub encryption_algorithm: Option<Algorithm>,
     /// Write to FILE (mode 0600) instead of stdout.
     #[arg(long, value_name = "FILE")]
-    pub output: Option<PathBuf>,
-    /// Replace an existing --output FILE.
-    #[arg(long, requires = "output")]
+    pub out: Option<PathBuf>,
+    /// Deprecated spelling of --out.
+    #[arg(
+        long = "output",
+        value_name = "FILE",
+        hide = true,
+        conflicts_with = "out"
+    )]
+    pub deprecated_output: Option<PathBuf>,
+    /// Replace an existing --out FILE.
+    #[arg(long)]
     pub force: bool,
     /// kubeadm configuration file: its clusterName and certificatesDir.
     #[arg(long, value_name = "FILE")]
@@ -831,24 +933,6 @@ fn phase_choices(group: Group) -> PossibleValuesParser {
     PossibleValuesParser::new(std::iter::once("all").chain(phase_names(group)))
 }
 
-/// How results are printed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum OutputFormat {
-    /// Lines for people.
-    Text,
-    /// One JSON document on stdout.
-    Json,
-}
-
-impl From<OutputFormat> for Format {
-    fn from(format: OutputFormat) -> Format {
-        match format {
-            OutputFormat::Text => Format::Text,
-            OutputFormat::Json => Format::Json,
-        }
-    }
-}
-
 /// `kubepki token ...`.
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
@@ -858,9 +942,11 @@ pub enum TokenCommand {
     Create(TokenCreateArgs),
     /// Write the cluster objects workers need to join (RBAC, cluster-info, kube-proxy).
     Manifests(ManifestsArgs),
-    /// List the tokens whose Secret manifests are in the manifests directory.
+    /// List the tokens whose Secret manifests are in this host's manifests directory (not
+    /// the cluster's Secrets).
     List(TokenListArgs),
-    /// Delete tokens: their Secret manifests go, and cluster-info is signed without them.
+    /// Delete tokens' Secret manifests on this host and sign cluster-info without them; it
+    /// prints the `kubectl delete secret` that removes them from the cluster.
     Delete(TokenDeleteArgs),
 }
 
@@ -1121,6 +1207,29 @@ impl fmt::Debug for SecretArg {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("SecretArg(<redacted>)")
     }
+}
+
+/// The manual pages: `kubepki.1` and one per visible subcommand (`kubepki-certs-renew.1`),
+/// each as (file name, roff), generated from this command line as `--help` is.
+pub fn manual_pages() -> Result<Vec<(String, Vec<u8>)>, std::io::Error> {
+    let mut command = <Cli as clap::CommandFactory>::command().disable_help_subcommand(true);
+    command.build();
+    let mut pages = Vec::new();
+    let mut pending = vec![command];
+    while let Some(command) = pending.pop() {
+        pending.extend(
+            command
+                .get_subcommands()
+                .filter(|sub| !sub.is_hide_set())
+                .cloned(),
+        );
+        let page = clap_mangen::Man::new(command);
+        let mut roff = Vec::new();
+        page.render(&mut roff)?;
+        pages.push((page.get_filename(), roff));
+    }
+    pages.sort();
+    Ok(pages)
 }
 
 /// A clap usage error as one line: its message, the values it lists and its tip, without

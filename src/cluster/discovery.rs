@@ -81,12 +81,7 @@ pub fn by_token(
     let unverified = retry(deadline, request.timeout, on_retry, |limit| {
         signed_kubeconfig(&url, id, limit)
     })
-    .with_context(|| {
-        format!(
-            "no cluster-info signed for token id {id:?} from {}",
-            request.endpoint
-        )
-    })?;
+    .with_context(|| format!("reading cluster-info from {}", request.endpoint))?;
     let (kubeconfig, signature) = unverified;
     if !jws::verify(
         &kubeconfig,
@@ -240,6 +235,7 @@ fn retry<T>(
     mut attempt: impl FnMut(Duration) -> Result<T, Failure>,
 ) -> Result<T> {
     let mut backoff = FIRST_BACKOFF;
+    let started = Instant::now();
     loop {
         let remaining = deadline.saturating_duration_since(Instant::now());
         let error = match attempt(remaining.clamp(MIN_ATTEMPT, MAX_ATTEMPT)) {
@@ -248,10 +244,13 @@ fn retry<T>(
             Err(Failure::Retry(error)) => error,
         };
         if Instant::now() + backoff >= deadline {
-            return Err(error.context(format!(
-                "gave up after the discovery timeout of {}",
+            // The last failure is the cause, so it leads; the timing says why no more tries.
+            return Err(anyhow!(
+                "{error:#} (gave up after {:.1}s: the next try would have started past the \
+                 discovery timeout of {})",
+                started.elapsed().as_secs_f64(),
                 crate::duration::Duration::from_secs(timeout.as_secs())
-            )));
+            ));
         }
         on_retry(&error, backoff);
         std::thread::sleep(backoff);

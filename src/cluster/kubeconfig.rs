@@ -211,6 +211,26 @@ impl Kubeconfig {
         Kubeconfig::single(cluster_name, server, &creds.ca_pem, user, credentials)
     }
 
+    /// A partial kubeconfig for kubeadm's external-CA flow: `user` holds only its
+    /// `client-key-data` until the signed certificate is added as `client-certificate-data`;
+    /// the cluster's CA is embedded when known.
+    pub fn with_client_key(
+        cluster_name: &str,
+        server: &str,
+        ca_pem: Option<&[u8]>,
+        user: &str,
+        key_pem: &[u8],
+    ) -> Kubeconfig {
+        let credentials = User {
+            client_key_data: Some(BASE64.encode(key_pem)),
+            ..Default::default()
+        };
+        let mut config = Kubeconfig::single(cluster_name, server, &[], user, credentials);
+        config.clusters[0].cluster.certificate_authority_data =
+            ca_pem.map(|pem| BASE64.encode(pem));
+        config
+    }
+
     /// The kubeconfig a kubelet writes after TLS bootstrapping (`/etc/kubernetes/kubelet.conf`
     /// on a joined worker): cluster `default-cluster` (`server`, the CA embedded), user
     /// `default-auth` whose `client-certificate` and `client-key` both name `pem`, its

@@ -1,7 +1,7 @@
 //! `kubepki certs bundle export|import`: the shared CAs and keys carried to other
 //! control-plane hosts in kubeadm's encrypted `kubeadm-certs` format.
 
-use super::{lock_tree, warn_open_secrets};
+use super::{lock_tree, out_file, warn_open_secrets};
 use crate::cli::{BundleCommand, BundleExportArgs, BundleImportArgs, TreeArgs};
 use crate::config::InitConfig;
 use crate::engine::bundle::{export, import, open_bundle, plan_import};
@@ -36,10 +36,15 @@ fn tree_of(config: Option<&Path>, tree: &TreeArgs) -> Result<(TreeDirs, bool)> {
 }
 
 fn export_bundle(args: &BundleExportArgs) -> Result<ExitCode> {
+    let out = out_file(
+        args.out.as_deref(),
+        args.deprecated_output.as_deref(),
+        args.force,
+    )?;
     let key = args.certificate_key.key()?;
     let (dirs, external_etcd) = tree_of(args.config.as_deref(), &args.tree)?;
-    if let Some(path) = &args.output {
-        dirs.refuse_output("--output", path)?;
+    if let Some(path) = &out {
+        dirs.refuse_output("--out", path)?;
         if !args.force && path.symlink_metadata().is_ok() {
             bail!("{} exists; pass --force to replace it", path.display());
         }
@@ -50,11 +55,11 @@ fn export_bundle(args: &BundleExportArgs) -> Result<ExitCode> {
         true => export.bundle.manifest_yaml()?,
         false => export.bundle.secret_yaml()?,
     };
-    match &args.output {
+    match &out {
         Some(path) => {
             store::write_outside(
                 &dirs,
-                "--output",
+                "--out",
                 path,
                 yaml.as_bytes(),
                 store::SECRET_MODE,

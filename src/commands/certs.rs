@@ -1,29 +1,34 @@
 //! `kubepki certs check-expiration|renew|ca-cert-hash|certificate-key|rotate-ca|bundle|audit|generations|rollback`.
 
+use super::metrics::{self, RunResult};
 use super::{
-    Configuration, configured_tree, lock_existing_tree, lock_kubelet_dir, warn_open_secrets,
+    Configuration, configured_tree, lock_existing_tree, lock_kubelet_dir, resolve_cluster,
+    warn_open_secrets,
 };
 use crate::cli::{
-    AuditArgs, CertsCommand, CheckExpirationArgs, GenerationsArgs, RenewArgs, RollbackArgs,
+    AuditArgs, CertsCommand, CheckExpirationArgs, GenerateCsrArgs, GenerationsArgs, RenewArgs,
+    RollbackArgs, SignCsrArgs,
 };
+use crate::config::InitConfig;
 use crate::engine::audit::audit;
+use crate::engine::csr::{SignRequest, generate_csrs, sign_request};
 use crate::engine::expiry::ExpirationInfo;
 use crate::engine::reconcile::{self, ReconcileRequest, Verdict};
 use crate::engine::renew::{Backups, Outcome, RenewRequest, renew};
 use crate::engine::rollback::{RollbackRequest, remove_generation, rollback};
 use crate::pki::pin::CaPin;
 use crate::pki::seal::CertificateKey;
-use crate::profile::{Profile, Role, by_role, renewable_rows};
+use crate::profile::{Profile, Role, by_name, by_role, renewable_rows};
 use crate::report::{
-    Format, Progress, capped, due_notice, expiration_metrics, is_expiration_metrics,
-    missing_notice, print_audit, print_expiration, print_generations, print_line, print_reconcile,
-    print_removed_generation, print_renewal, print_rollback,
+    Format, Progress, capped, due_notice, missing_notice, print_audit, print_csrs_written,
+    print_expiration, print_generations, print_line, print_reconcile, print_removed_generation,
+    print_renewal, print_rollback, print_signed,
 };
 use crate::spec::ClusterInput;
 use crate::spec::{DEFAULT_CERT_VALIDITY, validity};
 use crate::tree::{TreeDirs, generations, reader, store};
 use crate::usage::UsageError;
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow};
 use std::path::Path;
 use std::process::ExitCode;
 use time::OffsetDateTime;
@@ -31,6 +36,9 @@ use time::OffsetDateTime;
 /// Exit status of `check-expiration --fail-within` when something is due, of `audit` when
 /// it found something, and of `renew --reconcile --plan` when changes are pending.
 const DUE: u8 = 3;
+
+/// Exit status of `certs renew --detailed-exit-code` when something was renewed.
+const RENEWED: u8 = 4;
 
 /// Runs a `certs` command.
 pub fn run(command: &CertsCommand) -> Result<ExitCode> {
@@ -47,7 +55,46 @@ pub fn run(command: &CertsCommand) -> Result<ExitCode> {
         CertsCommand::Audit(args) => audit_tree(args),
         CertsCommand::Generations(args) => list_generations(args),
         CertsCommand::Rollback(args) => roll_back(args),
+        CertsCommand::GenerateCsr(args) => generate_csr(args),
+        CertsCommand::SignCsr(args) => sign_csr(args),
     }
+}
+
+/// `certs sign-csr`: the CSR signed by the CA of the row `--for` names, to `--out` or stdout.
+fn sign_csr(args: &SignCsrArgs) -> Result<ExitCode> {
+    let row = by_name(&args.for_name)
+        .ok_or_else(|| anyhow!("internal error: no row {}", args.for_name))?;
+    let csr =
+        std::fs::read(&args.csr).with_context(|| format!("reading {}", args.csr.display()))?;
+    let request = SignRequest {
+        row,
+        validity: validity(args.cert_validity, DEFAULT_CERT_VALIDITY, "--cert-validity")?,
+        now: OffsetDateTime::now_utc(),
+    };
+    let dirs = args.tree.dirs();
+    reader::require_tree(&dirs)?;
+    let signed =
+        sign_request(&dirs, &csr, &request).with_context(|| format!("{}", args.csr.display()))?;
+    if let Some(path) = &args.out {
+        store::write_outside(
+            &dirs,
+            "--out",
+            path,
+            &signed.cert_pem,
+            store::PUBLIC_MODE,
+            false,
+        )?;
+    }
+    print_signed(&signed, args.out.as_deref())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `certs generate-csr`: the spec as `init` resolves it, then a key and a CSR per row.
+fn generate_csr(args: &GenerateCsrArgs) -> Result<ExitCode> {
+    let (spec, dirs, file) = resolve_cluster(args.config.as_deref(), &args.tree, &args.cluster)?;
+    let written = generate_csrs(&dirs, &spec, spec.algorithm, file.external_etcd())?;
+    print_csrs_written(&written)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn list_generations(args: &GenerationsArgs) -> Result<ExitCode> {
@@ -65,14 +112,22 @@ fn list_generations(args: &GenerationsArgs) -> Result<ExitCode> {
 
 fn roll_back(args: &RollbackArgs) -> Result<ExitCode> {
     let dirs = args.tree.dirs();
-    let _lock = lock_existing_tree(&dirs, &args.lock)?;
+    // A dry run takes no lock, so that it finishes nothing a killed run left: it writes nothing.
+    let _lock = match args.dry_run {
+        true => reader::require_tree(&dirs).map(|()| None)?,
+        false => Some(lock_existing_tree(&dirs, &args.lock)?),
+    };
     let request = RollbackRequest {
         backups: backups(&dirs, args.generations.backup_dir.as_deref(), args.keep),
         to: args.to.clone(),
         now: OffsetDateTime::now_utc(),
         force: args.force,
+        dry_run: args.dry_run,
     };
-    let lock_kubelet = |dirs: &TreeDirs| lock_kubelet_dir(dirs, &args.lock, false);
+    let lock_kubelet = |dirs: &TreeDirs| match args.dry_run {
+        true => Ok(None),
+        false => lock_kubelet_dir(dirs, &args.lock, false),
+    };
     print_rollback(&rollback(&dirs, &request, &lock_kubelet)?)?;
     Ok(ExitCode::SUCCESS)
 }
@@ -94,19 +149,17 @@ fn check_expiration(args: &CheckExpirationArgs) -> Result<ExitCode> {
     let (_, dirs) = configured_tree(args.config.as_deref(), &args.tree)?;
     let dirs = dirs.with_kubelet_dir("--kubelet-cert-dir", args.kubelet_cert_dir.as_deref());
     reader::require_tree(&dirs)?;
-    let info = ExpirationInfo::read(&dirs, OffsetDateTime::now_utc())?;
+    let info_time = OffsetDateTime::now_utc();
+    let info = ExpirationInfo::read(&dirs, info_time)?;
     warn_open_secrets(&dirs);
     if let Some(path) = &args.metrics_file {
-        let metrics = expiration_metrics(&info);
-        let replace = replaceable_metrics(&dirs, path)?;
-        store::write_outside(
-            &dirs,
-            "--metrics-file",
-            path,
-            metrics.as_bytes(),
-            store::PUBLIC_MODE,
-            replace,
-        )?;
+        let run = RunResult {
+            command: "check-expiration",
+            at: info_time,
+            success: true,
+            renewed: None,
+        };
+        metrics::write(path, &dirs, run)?;
     }
     print_expiration(&info, args.output.into())?;
     let attention = args
@@ -121,29 +174,54 @@ fn check_expiration(args: &CheckExpirationArgs) -> Result<ExitCode> {
     }
 }
 
-/// Whether `--metrics-file` replaces `path`: not when nothing is there, and only when what
-/// is there is a metrics file kubepki wrote; anything else is refused.
-fn replaceable_metrics(dirs: &TreeDirs, path: &Path) -> Result<bool> {
-    dirs.refuse_output("--metrics-file", path)?;
-    let existing = match path.file_name() {
-        Some(name) => store::read_optional(path.parent().unwrap_or(Path::new(".")), name.as_ref())
-            .with_context(|| format!("--metrics-file {}", path.display()))?,
-        None => None,
+/// `certs renew`, then its metrics (`--metrics-file`), written whatever the outcome: the
+/// dates as they are after the renewal, and whether it succeeded.
+fn renew_certs(args: &RenewArgs) -> Result<ExitCode> {
+    let at = OffsetDateTime::now_utc();
+    let result = match args.reconcile.reconcile {
+        true => reconcile_certs(args),
+        false => renew_due(args),
     };
-    match existing {
-        None => Ok(false),
-        Some(text) if is_expiration_metrics(&text) => Ok(true),
-        Some(_) => bail!(
-            "--metrics-file {}: exists and is not a metrics file kubepki wrote; not replacing it",
-            path.display()
-        ),
+    let Some(path) = &args.metrics_file else {
+        return result.map(|(code, _)| code);
+    };
+    let file = args
+        .config
+        .as_deref()
+        .and_then(|config| InitConfig::load(config).ok());
+    let cert_dir = file
+        .unwrap_or_default()
+        .cert_dir(args.tree.cert_dir.as_deref());
+    let dirs = TreeDirs::new(cert_dir, args.tree.kubeconfig_dir.clone())
+        .with_kubelet_dir("--kubelet-cert-dir", args.kubelet_cert_dir.as_deref());
+    let run = RunResult {
+        command: "renew",
+        at,
+        success: matches!(&result, Ok((code, _)) if *code != ExitCode::FAILURE),
+        renewed: result.as_ref().ok().map(|(_, renewed)| *renewed),
+    };
+    let written = metrics::write(path, &dirs, run);
+    match (result, written) {
+        (Ok((code, _)), Ok(())) => Ok(code),
+        (Ok(_), Err(error)) => Err(error),
+        (Err(error), Ok(())) => Err(error),
+        (Err(error), Err(also)) => Err(error.context(format!("(and the metrics: {also:#})"))),
     }
 }
 
-fn renew_certs(args: &RenewArgs) -> Result<ExitCode> {
-    if args.reconcile.reconcile {
-        return reconcile_certs(args);
+/// The exit status of a renewal that ended: 1 when something could not be renewed, else 4
+/// when something was and `--detailed-exit-code` asks, else 0.
+fn renewal_status(args: &RenewArgs, failed: bool, renewed: usize) -> ExitCode {
+    match (failed, args.detailed_exit_code && renewed > 0) {
+        (true, _) => ExitCode::FAILURE,
+        (false, true) => ExitCode::from(RENEWED),
+        (false, false) => ExitCode::SUCCESS,
     }
+}
+
+/// `certs renew` without `--reconcile`: what is due (or named) is re-issued as it is; the
+/// exit status and how many were renewed.
+fn renew_due(args: &RenewArgs) -> Result<(ExitCode, usize)> {
     if args.reconcile.node.input().is_given() {
         return Err(UsageError(
             "init's flags (--node-name, --control-plane-endpoint, --apiserver-cert-extra-sans, \
@@ -180,7 +258,7 @@ fn renew_certs(args: &RenewArgs) -> Result<ExitCode> {
     progress.finish();
     capped("renew", &renewal.capped);
     warn_open_secrets(&dirs);
-    print_renewal(&renewal, args.expiring_within)?;
+    print_renewal(&renewal, args.expiring_within, args.output.into())?;
     // As kubeadm, `all` passes over a missing file (a tree from before super-admin.conf);
     // a certificate asked for by name must be there.
     let named = !args.names.iter().any(|name| name == "all");
@@ -195,16 +273,19 @@ fn renew_certs(args: &RenewArgs) -> Result<ExitCode> {
         .outcomes
         .iter()
         .any(|(_, o)| matches!(o, Outcome::External(_)));
-    Ok(match external || !missing.is_empty() {
-        true => ExitCode::FAILURE,
-        false => ExitCode::SUCCESS,
-    })
+    let renewed = renewal
+        .outcomes
+        .iter()
+        .filter(|(_, o)| *o == Outcome::Renewed)
+        .count();
+    let failed = external || !missing.is_empty();
+    Ok((renewal_status(args, failed, renewed), renewed))
 }
 
 /// `certs renew --reconcile [--plan]`: the configuration is `--config`, with init's node
 /// flags, `--encryption-algorithm` and `--cert-validity` over it; `--plan` takes no lock
 /// and writes nothing.
-fn reconcile_certs(args: &RenewArgs) -> Result<ExitCode> {
+fn reconcile_certs(args: &RenewArgs) -> Result<(ExitCode, usize)> {
     let now = OffsetDateTime::now_utc();
     let flags = ClusterInput {
         algorithm: args.encryption_algorithm,
@@ -232,13 +313,14 @@ fn reconcile_certs(args: &RenewArgs) -> Result<ExitCode> {
         backups: backups(dirs, args.backup_dir.as_deref(), args.keep),
     };
     let plan = reconcile::plan(dirs, &request)?;
-    let format = args.reconcile.output.map_or(Format::Text, Format::from);
+    let format = Format::from(args.output);
     if plan_only {
         print_reconcile(&plan.rows, dirs, None, true, format)?;
-        return Ok(match plan.pending() {
+        let code = match plan.pending() {
             true => ExitCode::from(DUE),
             false => ExitCode::SUCCESS,
-        });
+        };
+        return Ok((code, 0));
     }
     let progress = Progress::new("reconcile", "keys");
     let done = reconcile::apply(dirs, plan, &request, &|done, total| {
@@ -252,10 +334,8 @@ fn reconcile_certs(args: &RenewArgs) -> Result<ExitCode> {
         .rows
         .iter()
         .any(|r| matches!(r.verdict, Verdict::External(_)));
-    Ok(match external {
-        true => ExitCode::FAILURE,
-        false => ExitCode::SUCCESS,
-    })
+    let reissued = done.rows.iter().filter(|r| r.changes()).count();
+    Ok((renewal_status(args, external, reissued), reissued))
 }
 
 /// `--backup-dir` (else `<kubeconfig-dir>/tmp`) and `--keep` (else 5).

@@ -10,7 +10,7 @@ use crate::engine::bootstrap::{init_manifests, prune_expired_tokens};
 use crate::engine::plan::{Plan, plan_init};
 use crate::profile::{self, Group, Selection};
 use crate::report::{
-    InitReport, Progress, capped, describe_dirs, detail, note, print_error_json,
+    InitReport, Progress, capped, describe_dirs, detail, note, print_error_document,
     print_removed_tokens,
 };
 use crate::spec::ClusterSpec;
@@ -20,14 +20,14 @@ use anyhow::{Result, anyhow};
 use std::process::ExitCode;
 use std::time::Instant;
 
-/// Runs init (or one phase of it). With `-o json`, a failure is a JSON document on stdout
+/// Runs init (or one phase of it). With `-o json|yaml`, a failure is a document on stdout
 /// too: the report with its `error`, or only the `error` when it came before the plan.
 pub fn run(args: &InitArgs, verbose: u8) -> Result<ExitCode> {
     let mut reported = false;
     let result = run_init(args, verbose, &mut reported);
     if let Err(error) = &result {
-        if !reported && args.output == OutputFormat::Json {
-            print_error_json(error)?;
+        if !reported && args.output != OutputFormat::Text {
+            print_error_document(error, args.output.into())?;
         }
     }
     result
@@ -57,7 +57,7 @@ fn run_init(args: &InitArgs, verbose: u8, reported: &mut bool) -> Result<ExitCod
         });
     }
     if let Err(refused) = plan.ensure_no_refusal() {
-        if args.output == OutputFormat::Json {
+        if args.output != OutputFormat::Text {
             report.error = Some(format!("{refused:#}"));
             report.print(args.output.into())?;
             *reported = true;

@@ -1,6 +1,6 @@
 //! `kubepki kubeconfig user`.
 
-use super::configured_tree;
+use super::{configured_tree, out_file};
 use crate::cli::{KubeconfigCommand, KubeconfigUserArgs};
 use crate::engine::user::{UserRequest, user_kubeconfig};
 use crate::report::{capped, print_document};
@@ -17,7 +17,12 @@ pub fn run(command: &KubeconfigCommand) -> Result<ExitCode> {
 }
 
 fn user(args: &KubeconfigUserArgs) -> Result<ExitCode> {
-    if let Some(path) = args.output.as_ref().filter(|_| !args.force) {
+    let out = out_file(
+        args.out.as_deref(),
+        args.deprecated_output.as_deref(),
+        args.force,
+    )?;
+    if let Some(path) = out.as_ref().filter(|_| !args.force) {
         if path.symlink_metadata().is_ok() {
             bail!("{} exists; pass --force to replace it", path.display());
         }
@@ -38,10 +43,10 @@ fn user(args: &KubeconfigUserArgs) -> Result<ExitCode> {
     };
     let (yaml, ended_early) = user_kubeconfig(&dirs, &request)?;
     capped("kubeconfig", ended_early.as_slice());
-    match &args.output {
+    match &out {
         Some(path) => store::write_outside(
             &dirs,
-            "--output",
+            "--out",
             path,
             &yaml,
             store::SECRET_MODE,

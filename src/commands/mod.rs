@@ -9,6 +9,7 @@ mod init;
 mod join;
 mod kubeconfig;
 mod kubelet;
+mod metrics;
 mod rotate;
 mod token;
 
@@ -16,19 +17,21 @@ use crate::cli::{Cli, ClusterArgs, Command, LockArgs, TreeArgs};
 use crate::config::InitConfig;
 use crate::engine::drift::Wanted;
 use crate::pki::keys::Algorithm;
-use crate::report::{note, open_secret, print_document, recovered};
+use crate::report::{deprecated, note, open_secret, print_document, recovered, set_quiet};
 use crate::spec::{ClusterInput, ClusterSpec};
 use crate::tree::TreeDirs;
 use crate::tree::lock::{DEFAULT_LOCK_TIMEOUT, TreeLock};
 use crate::tree::reader::{self, open_secrets};
 use crate::tree::recovery::{recover, recover_kubelet_dir};
+use crate::usage::UsageError;
 use anyhow::Result;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use time::OffsetDateTime;
 
 /// Runs the parsed command line; `Err` means exit status 1 with the error printed once.
 pub fn run(cli: Cli) -> Result<ExitCode> {
+    set_quiet(cli.quiet);
     match cli.command {
         Command::Init(args) => init::run(&args, cli.verbose),
         Command::Certs { command } => certs::run(&command),
@@ -53,6 +56,34 @@ fn resolve_cluster(
     let input = file.merge_flags(&cluster.input());
     let spec = file.complete(ClusterSpec::resolve(&input, OffsetDateTime::now_utc())?);
     Ok((spec, dirs, file))
+}
+
+/// The file a command writes: `--out FILE`, or the deprecated `--output FILE` (`-o` too
+/// where it was a file), said to be so. A format name given to the old spelling is refused:
+/// `-o json` never makes a file named `json`. `--force` needs a file.
+fn out_file(
+    out: Option<&Path>,
+    deprecated_output: Option<&Path>,
+    force: bool,
+) -> Result<Option<PathBuf>> {
+    if let Some(old) = deprecated_output {
+        if ["text", "json", "yaml"].contains(&old.to_string_lossy().as_ref()) {
+            return Err(UsageError(format!(
+                "-o/--output {}: this command writes a file, named with --out FILE (-o is a \
+                 format only where a command prints a report)",
+                old.display()
+            ))
+            .into());
+        }
+        deprecated("--output FILE (-o FILE)", "--out FILE");
+    }
+    let file = out.or(deprecated_output).map(Path::to_path_buf);
+    if force && file.is_none() {
+        return Err(
+            UsageError("--force replaces an --out FILE: name one with --out".into()).into(),
+        );
+    }
+    Ok(file)
 }
 
 /// Prints the completion script for `shell`, generated from the command-line definition.

@@ -8,7 +8,8 @@ use crate::engine::bootstrap::{
     create_token, delete_tokens, join_command, prune_expired_tokens, write_manifests,
 };
 use crate::report::{
-    print_join_commands, print_manifests, print_removed_tokens, print_token, print_token_list,
+    print_cluster_deletion, print_join_commands, print_manifests, print_removed_tokens,
+    print_token, print_token_list, token_list_scope,
 };
 use crate::tree::reader::{read_admin, read_tokens};
 use anyhow::Result;
@@ -31,7 +32,9 @@ pub fn run(command: &TokenCommand) -> Result<ExitCode> {
             print_manifests(&written, false)?;
         }
         TokenCommand::List(args) => {
-            let tokens = read_tokens(&manifests_dir(&args.manifests))?;
+            let dir = manifests_dir(&args.manifests);
+            let tokens = read_tokens(&dir)?;
+            token_list_scope(&dir);
             print_token_list(&tokens, OffsetDateTime::now_utc(), args.output.into())?;
         }
         TokenCommand::Delete(args) => delete(args)?,
@@ -50,7 +53,8 @@ fn delete(args: &TokenDeleteArgs) -> Result<()> {
     let dir = manifests_dir(&args.manifests);
     let (removed, written) = delete_tokens(&dirs, &dir, &ids, OffsetDateTime::now_utc())?;
     print_removed_tokens(&removed, false, false)?;
-    print_manifests(&written, false)
+    print_manifests(&written, false)?;
+    print_cluster_deletion(&ids)
 }
 
 /// The flag's values when given, else the configuration's.

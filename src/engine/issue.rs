@@ -52,6 +52,15 @@ impl SigningCa {
             .collect::<String>()
             .into_bytes()
     }
+
+    /// Signs a CSR made elsewhere as `request` says (`pki::csr::sign_csr`).
+    pub fn sign_foreign(
+        &self,
+        csr: crate::pki::csr::ForeignCsr,
+        request: &CertRequest,
+    ) -> Result<rustls_pki_types::CertificateDer<'static>> {
+        crate::pki::csr::sign_csr(csr, request, &self.signer)
+    }
 }
 
 /// A certificate issued to end earlier than asked: at the end of its CA.

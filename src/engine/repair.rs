@@ -190,6 +190,33 @@ fn repoint(
     })
 }
 
+/// Puts `yaml` (an issued kubelet.conf) in place of the tree's own kubelet.conf, when
+/// `kubelet repair --out` names it: the old one is kept first as a generation, as renew
+/// keeps what it replaces. Returns the generation, if there was a file to keep.
+pub fn replace_kubelet_conf(
+    dirs: &TreeDirs,
+    yaml: Vec<u8>,
+    request: &RepairRequest,
+) -> Result<Option<PathBuf>> {
+    let row = by_role(Role::Kubelet);
+    let file = dirs.kubeconfig_write(row, yaml);
+    let existing = reader::read_file(&dirs.kubeconfig_dir, Path::new(row.file))?;
+    let kept = match existing {
+        Some(_) => Some(keep_row(
+            dirs,
+            &request.backups,
+            row,
+            "kubelet repair",
+            "a new certificate signed by the cluster CA",
+            request.now,
+        )?),
+        None => None,
+    };
+    store::replace(&file)?;
+    prune(&request.backups)?;
+    Ok(kept)
+}
+
 fn pem_of(der: &[u8]) -> Vec<u8> {
     crate::pki::pem::encode("CERTIFICATE", der).into_bytes()
 }

@@ -30,6 +30,8 @@ pub struct RollbackRequest {
     /// Restore certificates and kubeconfigs that the CA on disk after the rollback did not
     /// sign (`--force`).
     pub force: bool,
+    /// Decide what would be restored, and write nothing.
+    pub dry_run: bool,
 }
 
 /// The result of a rollback.
@@ -38,8 +40,11 @@ pub struct Rollback {
     pub target: Generation,
     /// The rows restored, each with the id of the generation it came from.
     pub restored: Vec<(&'static Profile, String)>,
-    /// The generation holding the files the rollback replaced; `None` when nothing differed.
+    /// The generation holding the files the rollback replaced; `None` when nothing differed
+    /// or on a dry run.
     pub kept: Option<Kept>,
+    /// Whether nothing was written (`--dry-run`): `restored` is what would be.
+    pub dry_run: bool,
 }
 
 /// Takes the lock of the kubelet's certificate directory that `TreeDirs` names, for as long
@@ -74,11 +79,12 @@ pub fn rollback(
     };
     let restored: Vec<(&'static Profile, String)> =
         prepared.iter().map(|r| (r.row, id_of(&r.from))).collect();
-    if prepared.is_empty() {
+    if prepared.is_empty() || request.dry_run {
         return Ok(Rollback {
             target,
             restored,
             kept: None,
+            dry_run: request.dry_run,
         });
     }
     let rows: Vec<(&Profile, RowChange)> = prepared
@@ -109,6 +115,7 @@ pub fn rollback(
         target,
         restored,
         kept: Some(Kept { generation, pruned }),
+        dry_run: false,
     })
 }
 
@@ -283,6 +290,7 @@ mod tests {
 
     fn roll_back(tree: &TestTree, to: Option<&str>, now: OffsetDateTime) -> Rollback {
         let request = RollbackRequest {
+            dry_run: false,
             backups: backups(tree),
             to: to.map(str::to_string),
             now,
@@ -368,6 +376,7 @@ mod tests {
         let spec = ecdsa_spec(&[]);
         let tree = TestTree::written(&spec);
         let request = |to: Option<&str>| RollbackRequest {
+            dry_run: false,
             backups: backups(&tree),
             to: to.map(str::to_string),
             now: spec.now,

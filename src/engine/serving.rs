@@ -73,7 +73,7 @@ pub fn write_serving_cert(dirs: &TreeDirs, request: &ServingRequest) -> Result<S
     let cert_request = row.node_request(
         &request.node,
         &request.ips,
-        &signer.cert,
+        Some(&signer.cert),
         request.now,
         request.validity,
     );

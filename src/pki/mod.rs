@@ -2,6 +2,7 @@
 //! inspection, PEM, the CA pin, trust bundles, and sealing with a certificate key. The only home of rcgen
 //! and x509-parser.
 
+pub mod csr;
 pub mod inspect;
 pub mod issue;
 pub mod keys;

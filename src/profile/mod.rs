@@ -296,6 +296,14 @@ pub fn cert_subdirs() -> Vec<PathBuf> {
     subdirs
 }
 
+/// The names `certs sign-csr --for` takes: every certificate a CA of the tree signs.
+pub fn signable_names() -> impl Iterator<Item = &'static str> {
+    PROFILES
+        .iter()
+        .filter(|p| p.issuer.is_some() && matches!(p.kind, Kind::Leaf | Kind::Kubeconfig(_)))
+        .map(|p| p.name)
+}
+
 /// The row named `name`.
 pub fn by_name(name: &str) -> Option<&'static Profile> {
     PROFILES.iter().find(|p| p.name == name)
@@ -638,7 +646,7 @@ impl Profile {
         &self,
         node: &str,
         ips: &[IpAddr],
-        ca: &CertInfo,
+        ca: Option<&CertInfo>,
         now: OffsetDateTime,
         validity: Duration,
     ) -> CertRequest {
@@ -656,7 +664,7 @@ impl Profile {
             ekus: self.ekus.to_vec(),
             is_ca: false,
             not_before: now - BACKDATE,
-            not_after: within(Some(ca), now + validity.to_time()),
+            not_after: within(ca, now + validity.to_time()),
         }
     }
 

@@ -2,7 +2,7 @@
 //! wrong), a count, and the checks skipped for want of a configuration; or the same as one
 //! JSON or YAML document.
 
-use super::{Format, stdout};
+use super::{Format, emit, serialized};
 use crate::engine::audit::{Audit, Finding, Severity};
 use crate::tree::TreeDirs;
 use anyhow::Result;
@@ -50,12 +50,11 @@ pub fn print_audit(audit: &Audit, dirs: &TreeDirs, format: Format) -> Result<()>
         findings: audit.findings.iter().map(FindingDocument::of).collect(),
         skipped: &audit.skipped,
     };
-    let text = match format {
-        Format::Json => serde_json::to_string_pretty(&document)? + "\n",
-        Format::Yaml => serde_yaml::to_string(&document)?,
-        Format::Text => audit_text(&document),
+    let text = match serialized("Audit", &document, format)? {
+        Some(text) => text,
+        None => audit_text(&document),
     };
-    stdout(&text)
+    emit(format, &text)
 }
 
 fn audit_text(document: &AuditDocument<'_>) -> String {

@@ -2,7 +2,7 @@
 //! line per file, and what to do next. Never the certificate key, which only the command
 //! line holds.
 
-use super::{note, stdout};
+use super::{note, report_text};
 use crate::cluster::bundle::{NAMESPACE, SECRET_NAME};
 use crate::engine::bundle::{Export, Imported};
 use crate::tree::TreeDirs;
@@ -40,7 +40,7 @@ pub fn print_bundle_written(export: &Export, path: &Path, secret: bool) -> Resul
              joined\n"
         ));
     }
-    stdout(&text)
+    report_text(&text)
 }
 
 /// What import did with each file, and the `init` that comes next.
@@ -85,5 +85,5 @@ pub fn print_import(imported: &Imported, dirs: &TreeDirs) -> Result<()> {
          kubeconfigs with:\n\n  {}\n",
         dirs.command("init --node-name <name> --apiserver-advertise-address <address>")
     ));
-    stdout(&text)
+    report_text(&text)
 }

@@ -2,7 +2,7 @@
 //! `CertificateExpirationInfo` as JSON or YAML, the Prometheus metrics file, and the line
 //! that says why `--fail-within` failed.
 
-use super::{Format, stdout, tabulate};
+use super::{Format, emit, tabulate};
 use crate::duration::Duration;
 use crate::engine::expiry::{Attention, Expiration, ExpirationInfo, short_human_duration};
 use anyhow::Result;
@@ -15,7 +15,7 @@ pub fn print_expiration(info: &ExpirationInfo, format: Format) -> Result<()> {
         Format::Yaml => serde_yaml::to_string(info)?,
         Format::Text => expiration_tables(info),
     };
-    stdout(&text)
+    emit(format, &text)
 }
 
 /// kubeadm's two tables, laid out as Go's tabwriter does (minwidth 10, padding 3).
@@ -128,6 +128,71 @@ pub fn expiration_metrics(info: &ExpirationInfo) -> String {
             }
         }
     }
+    text
+}
+
+/// The run a metrics file comes from, and what it found beyond the certificates' dates.
+pub struct RunFacts {
+    /// `check-expiration` or `renew`.
+    pub command: &'static str,
+    /// When it ran.
+    pub at: OffsetDateTime,
+    /// Whether it ended well (an error, or a certificate it could not renew, is a failure).
+    pub success: bool,
+    /// renew: how many certificates it renewed.
+    pub renewed: Option<usize>,
+    /// The audit's findings: errors, then warnings; `None` when it could not run.
+    pub findings: Option<(usize, usize)>,
+    /// Each CA or key pair that can be rotated, and whether a rotation of it is under way.
+    pub rotations: Vec<(&'static str, bool)>,
+}
+
+/// The run's facts in Prometheus text format, after `expiration_metrics`'s.
+pub fn run_metrics(run: &RunFacts) -> String {
+    let command = run.command;
+    let mut text = String::new();
+    let mut family = |metric: &str, help: &str, samples: Vec<(String, i64)>| {
+        text.push_str(&format!("# HELP {metric} {help}\n# TYPE {metric} gauge\n"));
+        for (labels, value) in samples {
+            text.push_str(&format!("{metric}{{{labels}}} {value}\n"));
+        }
+    };
+    let this_run = format!("command=\"{command}\"");
+    family(
+        "kubepki_last_run_timestamp_seconds",
+        "When kubepki last wrote this file, in seconds since the Unix epoch.",
+        vec![(this_run.clone(), run.at.unix_timestamp())],
+    );
+    family(
+        "kubepki_last_run_success",
+        "1 when that run ended well, 0 when it failed.",
+        vec![(this_run.clone(), i64::from(run.success))],
+    );
+    if let Some(renewed) = run.renewed {
+        family(
+            "kubepki_last_run_renewed_certificates",
+            "How many certificates that run renewed.",
+            vec![(this_run, renewed as i64)],
+        );
+    }
+    if let Some((errors, warnings)) = run.findings {
+        family(
+            "kubepki_audit_findings",
+            "What `kubepki certs audit` finds in the tree, by severity.",
+            vec![
+                ("severity=\"error\"".into(), errors as i64),
+                ("severity=\"warning\"".into(), warnings as i64),
+            ],
+        );
+    }
+    family(
+        "kubepki_rotation_in_progress",
+        "1 while a rotation of that CA or key pair is under way (trust, sign or finish run, not finished).",
+        run.rotations
+            .iter()
+            .map(|(name, busy)| (format!("name=\"{name}\""), i64::from(*busy)))
+            .collect(),
+    );
     text
 }
 

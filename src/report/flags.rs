@@ -2,7 +2,7 @@
 //! or a manifest's `command:`), or one JSON or YAML document; and on stderr, the flags an
 //! external etcd leaves to the configuration.
 
-use super::{Format, note, stdout};
+use super::{Format, emit, note, serialized};
 use crate::engine::flags::{ComponentFlags, FlagSetting};
 use anyhow::Result;
 
@@ -19,12 +19,11 @@ pub fn print_flags(flags: &ComponentFlags, format: Format) -> Result<()> {
             ),
         );
     }
-    let text = match format {
-        Format::Json => serde_json::to_string_pretty(flags)? + "\n",
-        Format::Yaml => serde_yaml::to_string(flags)?,
-        Format::Text => flag_lines(&flags.flags),
+    let text = match serialized("ComponentFlags", flags, format)? {
+        Some(text) => text,
+        None => flag_lines(&flags.flags),
     };
-    stdout(&text)
+    emit(format, &text)
 }
 
 /// One `--flag=value` a line.

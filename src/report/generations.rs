@@ -3,7 +3,7 @@
 //! from where, and which components must restart.
 
 use super::renew::{kept_text, restart_hints};
-use super::{Format, stdout};
+use super::{Format, emit, report_text, serialized};
 use crate::engine::rollback::Rollback;
 use crate::tree::generations::{Generation, Record};
 use anyhow::Result;
@@ -37,12 +37,11 @@ pub fn print_generations(generations: &[Generation], dir: &Path, format: Format)
             })
             .collect(),
     };
-    let text = match format {
-        Format::Json => serde_json::to_string_pretty(&document)? + "\n",
-        Format::Yaml => serde_yaml::to_string(&document)?,
-        Format::Text => generations_text(generations, dir),
+    let text = match serialized("Generations", &document, format)? {
+        Some(text) => text,
+        None => generations_text(generations, dir),
     };
-    stdout(&text)
+    emit(format, &text)
 }
 
 fn generations_text(generations: &[Generation], dir: &Path) -> String {
@@ -74,7 +73,7 @@ pub fn print_removed_generation(generation: &Generation) -> Result<()> {
             keys.join(", ")
         ),
     };
-    stdout(&format!(
+    report_text(&format!(
         "Removed the generation {} ({}, {}){held}\n",
         generation.path.display(),
         generation.record.command,
@@ -84,11 +83,34 @@ pub fn print_removed_generation(generation: &Generation) -> Result<()> {
 
 /// Prints what a rollback restored, where the replaced files went and what must restart.
 pub fn print_rollback(rollback: &Rollback) -> Result<()> {
-    stdout(&rollback_text(rollback))
+    report_text(&rollback_text(rollback))
+}
+
+/// What `certs rollback --dry-run` would restore.
+fn dry_rollback_text(rollback: &Rollback) -> String {
+    let mut text: String = rollback
+        .restored
+        .iter()
+        .map(|(row, from)| {
+            format!(
+                "[rollback] {} would be restored from generation {from}\n",
+                row.cert_name()
+            )
+        })
+        .collect();
+    text.push_str(&format!(
+        "\nDry run: nothing was written; without --dry-run the tree would be as it was before \
+         generation {}.\n",
+        rollback.target.id
+    ));
+    text
 }
 
 fn rollback_text(rollback: &Rollback) -> String {
     let target = &rollback.target.id;
+    if rollback.dry_run && !rollback.restored.is_empty() {
+        return dry_rollback_text(rollback);
+    }
     let Some(kept) = &rollback.kept else {
         return format!("Nothing to restore: the tree already is as it was before {target}.\n");
     };

@@ -1,7 +1,7 @@
 //! What `init` (and each phase) prints: a line per row in kubeadm's words, or the whole
 //! plan as one JSON document, and after a full run the summary with the join pin.
 
-use super::{Format, manifest_line, stdout};
+use super::{Format, emit, manifest_line, report_text, serialized};
 use crate::engine::plan::{Action, Drift, Plan, Step};
 use crate::pki::issue::Eku;
 use crate::pki::pin::CaPin;
@@ -211,14 +211,14 @@ impl InitReport {
 
     /// Prints the report in `format`: a plan (`--dry-run`), or a refusal.
     pub fn print(&self, format: Format) -> Result<()> {
-        stdout(&self.render(format)?)
+        emit(format, &self.render(format)?)
     }
 
     /// Prints, as text, what the run is about to do, before it does it (the rest follows
     /// with `print_outcome`); JSON and YAML wait for the whole report.
     pub fn print_steps(&self, format: Format) -> Result<()> {
         match format {
-            Format::Text => stdout(&self.steps_text()),
+            Format::Text => report_text(&self.steps_text()),
             Format::Json | Format::Yaml => Ok(()),
         }
     }
@@ -227,16 +227,15 @@ impl InitReport {
     /// and the closing lines; as JSON or YAML, the whole report.
     pub fn print_outcome(&self, format: Format) -> Result<()> {
         match format {
-            Format::Text => stdout(&self.outcome_text()),
+            Format::Text => report_text(&self.outcome_text()),
             Format::Json | Format::Yaml => self.print(format),
         }
     }
 
     fn render(&self, format: Format) -> Result<String> {
-        Ok(match format {
-            Format::Json => serde_json::to_string_pretty(self)? + "\n",
-            Format::Yaml => serde_yaml::to_string(self)?,
-            Format::Text => self.text(),
+        Ok(match serialized("Init", self, format)? {
+            Some(text) => text,
+            None => self.text(),
         })
     }
 

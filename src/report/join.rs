@@ -1,7 +1,7 @@
 //! What the token and worker-side commands print: tokens, token lists, join commands, the
 //! manifests written or removed, and what `join` wrote with the kubelet command that uses it.
 
-use super::{Format, manifest_line, stdout, tabulate};
+use super::{Format, emit, manifest_line, note, quiet, report_text, serialized, stdout, tabulate};
 use crate::cluster::bootstrap::{BootstrapToken, ExtraGroup, TokenRecord};
 use crate::engine::bootstrap::JoinCommand;
 use crate::engine::expiry::short_human_duration;
@@ -20,10 +20,11 @@ pub fn print_token(token: &BootstrapToken) -> Result<()> {
 /// command's result), or the same as JSON.
 pub fn print_token_list(tokens: &[TokenRecord], now: OffsetDateTime, format: Format) -> Result<()> {
     match format {
-        Format::Text => stdout(&token_table(tokens, now)),
+        Format::Text => emit(format, &token_table(tokens, now)),
         _ => {
             let list: Vec<_> = tokens.iter().map(|t| token_json(t, now)).collect();
-            stdout(&(serde_json::to_string_pretty(&list)? + "\n"))
+            let body = serde_json::json!({ "tokens": list });
+            stdout(&serialized("TokenList", &body, format)?.unwrap_or_default())
         }
     }
 }
@@ -101,6 +102,33 @@ pub fn print_removed_tokens(removed: &[PathBuf], expired: bool, to_stderr: bool)
     to_stdout_or_stderr(&text, to_stderr)
 }
 
+/// Says whose tokens `token list` shows: this host's manifests in `dir`, not the cluster's
+/// Secrets, which may hold others.
+pub fn token_list_scope(dir: &Path) {
+    note(
+        "bootstrap-token",
+        &format!(
+            "tokens with a Secret manifest in {} on this host; the cluster's own: kubectl -n \
+             kube-system get secrets --field-selector type=bootstrap.kubernetes.io/token",
+            dir.display()
+        ),
+    );
+}
+
+/// After `token delete`: the tokens still work until their Secrets leave the cluster, so
+/// this prints the command that deletes them there (with `--quiet` too).
+pub fn print_cluster_deletion(ids: &[String]) -> Result<()> {
+    let secrets: Vec<String> = ids
+        .iter()
+        .map(|id| format!("bootstrap-token-{id}"))
+        .collect();
+    stdout(&format!(
+        "[bootstrap-token] The tokens work until their Secrets are deleted from the cluster too:\n\
+         kubectl -n kube-system delete secret {}\n",
+        secrets.join(" ")
+    ))
+}
+
 /// Prints the `kubepki join` line, then the same for `kubeadm join`.
 pub fn print_join_commands(join: &JoinCommand) -> Result<()> {
     let pins: String = join
@@ -121,10 +149,12 @@ pub fn print_manifests(paths: &[PathBuf], to_stderr: bool) -> Result<()> {
 fn to_stdout_or_stderr(text: &str, to_stderr: bool) -> Result<()> {
     match to_stderr {
         true => {
-            eprint!("{text}");
+            if !quiet() {
+                eprint!("{text}");
+            }
             Ok(())
         }
-        false => stdout(text),
+        false => report_text(text),
     }
 }
 
@@ -145,7 +175,7 @@ pub struct JoinReport {
 
 /// Prints what join wrote and how to start the kubelet with it.
 pub fn print_join(join: &JoinReport) -> Result<()> {
-    stdout(&join_text(join))
+    report_text(&join_text(join))
 }
 
 fn join_text(join: &JoinReport) -> String {

@@ -1,7 +1,7 @@
 //! What the `kubelet` commands print: the serving certificate written (its files, subject,
 //! SANs and end, and where the old files went), and what `kubelet repair` did.
 
-use super::{note, stdout};
+use super::{note, report_text, stdout};
 use crate::engine::repair::Repaired;
 use crate::engine::serving::Served;
 use anyhow::Result;
@@ -9,7 +9,7 @@ use std::net::IpAddr;
 
 /// Prints what `kubelet serving-cert` wrote.
 pub fn print_serving(served: &Served) -> Result<()> {
-    stdout(&serving_text(served))
+    report_text(&serving_text(served))
 }
 
 fn serving_text(served: &Served) -> String {
@@ -41,9 +41,13 @@ fn serving_text(served: &Served) -> String {
     text
 }
 
-/// Prints what `kubelet repair` did; a new kubelet.conf goes to stdout unless written to a
-/// file, when `written` names it.
-pub fn print_repair(repaired: &Repaired, written: Option<&std::path::Path>) -> Result<()> {
+/// Prints what `kubelet repair` did; a new kubelet.conf goes to stdout (`--out -`) unless
+/// written to a file, when `written` names it, and `kept` the generation of the one it replaced.
+pub fn print_repair(
+    repaired: &Repaired,
+    written: Option<&std::path::Path>,
+    kept: Option<&std::path::Path>,
+) -> Result<()> {
     match repaired {
         Repaired::Repointed {
             kubeconfig,
@@ -74,7 +78,7 @@ pub fn print_repair(repaired: &Repaired, written: Option<&std::path::Path>) -> R
                     generation.display()
                 ));
             }
-            stdout(&text)
+            report_text(&text)
         }
         Repaired::Issued { yaml, why, .. } => {
             note(
@@ -82,11 +86,21 @@ pub fn print_repair(repaired: &Repaired, written: Option<&std::path::Path>) -> R
                 &format!("not pointing at the rotated certificate: {why}"),
             );
             match written {
-                Some(path) => stdout(&format!(
-                    "[kubelet] Wrote {}: a kubelet.conf with a new certificate signed by the \
-                     cluster CA; copy it to the node's kubelet.conf and restart its kubelet\n",
-                    path.display()
-                )),
+                Some(path) => {
+                    let mut text = format!(
+                        "[kubelet] Wrote {}: a kubelet.conf with a new certificate signed by \
+                         the cluster CA; copy it to the node's kubelet.conf and restart its \
+                         kubelet\n",
+                        path.display()
+                    );
+                    if let Some(generation) = kept {
+                        text.push_str(&format!(
+                            "[kubelet] The old kubelet.conf was kept in {}\n",
+                            generation.display()
+                        ));
+                    }
+                    report_text(&text)
+                }
                 None => {
                     note(
                         "kubelet",

@@ -5,6 +5,7 @@
 
 mod audit;
 mod bundle;
+mod csr;
 mod expiry;
 mod flags;
 mod generations;
@@ -17,15 +18,17 @@ mod rotate;
 
 pub use audit::print_audit;
 pub use bundle::{bundle_absent, print_bundle_written, print_import};
+pub use csr::{print_csrs_written, print_serving_csr, print_signed};
 pub use expiry::{
-    due_notice, expiration_metrics, expiration_tables, is_expiration_metrics, print_expiration,
+    RunFacts, due_notice, expiration_metrics, expiration_tables, is_expiration_metrics,
+    print_expiration, run_metrics,
 };
 pub use flags::print_flags;
 pub use generations::{print_generations, print_removed_generation, print_rollback};
 pub use init::{InitReport, StepReport};
 pub use join::{
-    JoinReport, print_join, print_join_commands, print_manifests, print_removed_tokens,
-    print_token, print_token_list,
+    JoinReport, print_cluster_deletion, print_join, print_join_commands, print_manifests,
+    print_removed_tokens, print_token, print_token_list, token_list_scope,
 };
 pub use kubelet::{print_repair, print_serving};
 pub use reconcile::print_reconcile;
@@ -35,10 +38,58 @@ pub use rotate::{print_rotation, print_rotation_status};
 use crate::engine::issue::Capped;
 use crate::tree::TreeDirs;
 use anyhow::{Context, Result};
+use serde::Serialize;
 use std::cell::Cell;
 use std::io::{IsTerminal, Write};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
+
+/// The `apiVersion` of kubepki's own documents. Every `-o json|yaml` document is one object
+/// that opens with `kind` and `apiVersion`, as Kubernetes objects do (check-expiration's is
+/// kubeadm's own `CertificateExpirationInfo`).
+pub const API_VERSION: &str = "kubepki.io/v1alpha1";
+
+/// Set by `--quiet`: progress, notes and text reports are not printed; errors, warnings
+/// and documents asked for are.
+static QUIET: AtomicBool = AtomicBool::new(false);
+
+/// `--quiet`: from now on print errors, warnings and documents only.
+pub fn set_quiet(quiet: bool) {
+    QUIET.store(quiet, Ordering::Relaxed);
+}
+
+fn quiet() -> bool {
+    QUIET.load(Ordering::Relaxed)
+}
+
+/// A document: `kind`, `apiVersion`, then the body's own fields.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Document<'a, T: Serialize> {
+    kind: &'static str,
+    api_version: &'static str,
+    #[serde(flatten)]
+    body: &'a T,
+}
+
+/// `body` (a struct or map) as the JSON or YAML document of `kind`; `None` for text.
+fn serialized<T: Serialize>(
+    kind: &'static str,
+    body: &T,
+    format: Format,
+) -> Result<Option<String>> {
+    let document = Document {
+        kind,
+        api_version: API_VERSION,
+        body,
+    };
+    Ok(match format {
+        Format::Json => Some(serde_json::to_string_pretty(&document)? + "\n"),
+        Format::Yaml => Some(serde_yaml::to_string(&document)?),
+        Format::Text => None,
+    })
+}
 
 /// How a result is printed on stdout.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,14 +104,30 @@ pub enum Format {
 
 /// A line of detail on stderr when `-v` was given.
 pub fn detail(verbose: u8, message: std::fmt::Arguments<'_>) {
-    if verbose > 0 {
+    if verbose > 0 && !quiet() {
         eprintln!("[detail] {message}");
     }
 }
 
 /// A note on stderr, kubeadm-style (`[config] skipping ...`).
 pub fn note(group: &str, message: &str) {
-    eprintln!("[{group}] {message}");
+    if !quiet() {
+        eprintln!("[{group}] {message}");
+    }
+}
+
+/// A warning on stderr, shown even with `--quiet`.
+fn warning(group: &str, message: &str) {
+    eprintln!("[{group}] WARNING: {message}");
+}
+
+/// Says that an old spelling was used, and the one to use instead (shown with `--quiet`
+/// too: a cron job is where it would otherwise go unnoticed).
+pub fn deprecated(old: &str, new: &str) {
+    warning(
+        "deprecated",
+        &format!("{old} is deprecated and goes in the next release; use {new}"),
+    );
 }
 
 /// Says that a replacement a killed run left half done was completed.
@@ -79,10 +146,10 @@ pub fn print_document(text: &str) -> Result<()> {
     stdout(text)
 }
 
-/// A failure as the JSON document of a command run with `-o json`: `failed` and `error`.
-pub fn print_error_json(error: &anyhow::Error) -> Result<()> {
-    let document = serde_json::json!({"failed": true, "error": format!("{error:#}")});
-    stdout(&(serde_json::to_string_pretty(&document)? + "\n"))
+/// A failure as the document of a command run with `-o json|yaml`: `failed` and `error`.
+pub fn print_error_document(error: &anyhow::Error, format: Format) -> Result<()> {
+    let body = serde_json::json!({"failed": true, "error": format!("{error:#}")});
+    stdout(&serialized("Error", &body, format)?.unwrap_or_default())
 }
 
 /// One line on stdout: a command's whole result (a pin, a key).
@@ -127,6 +194,9 @@ impl Progress {
     /// `done` of `total` are done.
     pub fn update(&self, done: usize, total: usize) {
         self.total.set(total);
+        if quiet() {
+            return;
+        }
         let now = Instant::now();
         let since_start = now - self.started;
         let since_shown = self.last_shown.get().map(|at| now - at);
@@ -163,6 +233,9 @@ impl Progress {
 
 /// Says on stderr why discovery failed this time, and when it tries again.
 pub fn retrying(error: &anyhow::Error, wait: Duration) {
+    if quiet() {
+        return;
+    }
     eprintln!("[discovery] will try again in {wait:?}: {error:#}");
 }
 
@@ -231,6 +304,20 @@ fn tabulate(header: &[&str], rows: Vec<Vec<String>>) -> String {
         text.push('\n');
     }
     text
+}
+
+/// A report in `format` on stdout: text is for people, and `--quiet` drops it; a JSON or
+/// YAML document was asked for, and is printed.
+fn emit(format: Format, text: &str) -> Result<()> {
+    match format == Format::Text && quiet() {
+        true => Ok(()),
+        false => stdout(text),
+    }
+}
+
+/// A text report on stdout, dropped by `--quiet`.
+fn report_text(text: &str) -> Result<()> {
+    emit(Format::Text, text)
 }
 
 /// Writes `text` to stdout and flushes it.

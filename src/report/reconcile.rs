@@ -3,7 +3,7 @@
 //! an apply where the old files went and what must restart. Or one JSON or YAML document.
 
 use super::renew::{kept_text, restart_hints};
-use super::{Format, stdout};
+use super::{Format, emit, serialized};
 use crate::engine::reconcile::{RowPlan, Verdict};
 use crate::engine::renew::Kept;
 use crate::tree::TreeDirs;
@@ -55,12 +55,11 @@ pub fn print_reconcile(
         rows: rows.iter().map(|r| row_document(r, dirs)).collect(),
         generation: kept.map(|k| k.generation.as_path()),
     };
-    let text = match format {
-        Format::Json => serde_json::to_string_pretty(&document)? + "\n",
-        Format::Yaml => serde_yaml::to_string(&document)?,
-        Format::Text => reconcile_text(rows, kept, plan),
+    let text = match serialized("Reconcile", &document, format)? {
+        Some(text) => text,
+        None => reconcile_text(rows, kept, plan),
     };
-    stdout(&text)
+    emit(format, &text)
 }
 
 fn pending(row: &RowPlan) -> bool {

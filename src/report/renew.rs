@@ -1,17 +1,135 @@
 //! What `certs renew` prints: each row's outcome, where the old files went, and which
 //! components must restart for which files.
 
-use super::stdout;
+use super::{Format, emit, serialized};
 use crate::duration::Duration;
 use crate::engine::renew::{Kept, Outcome, Renewal};
 use crate::profile::{Component, Group, Profile, Scope};
 use crate::tree::TreeDirs;
 use crate::tree::generations::Held;
 use anyhow::Result;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
 
-/// Prints what `certs renew` did, then which components must restart for which files.
-pub fn print_renewal(renewal: &Renewal, due_within: Option<Duration>) -> Result<()> {
-    stdout(&renewal_text(renewal, due_within))
+/// Prints what `certs renew` did, then which components must restart for which files, as
+/// text or as a `Renewal` document.
+pub fn print_renewal(
+    renewal: &Renewal,
+    due_within: Option<Duration>,
+    format: Format,
+) -> Result<()> {
+    let text = match serialized("Renewal", &RenewalDocument::of(renewal), format)? {
+        Some(text) => text,
+        None => renewal_text(renewal, due_within),
+    };
+    emit(format, &text)
+}
+
+/// `certs renew -o json|yaml`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RenewalDocument<'a> {
+    /// How many certificates were renewed.
+    renewed: usize,
+    /// One entry per certificate considered, in the table's order.
+    certificates: Vec<OutcomeDocument<'a>>,
+    /// The generation holding the replaced files, when anything was replaced.
+    generation: Option<&'a Path>,
+    /// Old generations removed.
+    pruned: &'a [PathBuf],
+    /// The components to restart, each with the files it reads that were renewed.
+    restart: Vec<RestartDocument>,
+}
+
+/// One certificate's outcome.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct OutcomeDocument<'a> {
+    name: &'static str,
+    /// renewed, not-due, missing, delegated, external or foreign.
+    outcome: &'static str,
+    /// not-due: the time left, kubeadm style.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expires_in: Option<&'a str>,
+    /// delegated or foreign: the file that was left alone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    file: Option<&'a Path>,
+    /// external: the CA whose key is absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ca: Option<&'static str>,
+}
+
+/// A component to restart.
+#[derive(Serialize)]
+struct RestartDocument {
+    component: &'static str,
+    files: Vec<&'static str>,
+}
+
+impl<'a> RenewalDocument<'a> {
+    fn of(renewal: &'a Renewal) -> RenewalDocument<'a> {
+        let renewed = renewed_rows(renewal);
+        RenewalDocument {
+            renewed: renewed.len(),
+            certificates: renewal
+                .outcomes
+                .iter()
+                .map(|(row, outcome)| OutcomeDocument::of(row, outcome))
+                .collect(),
+            generation: renewal.kept.as_ref().map(|k| k.generation.as_path()),
+            pruned: renewal.kept.as_ref().map_or(&[], |k| k.pruned.removed.as_slice()),
+            restart: restarts(&renewed)
+                .into_iter()
+                .map(|(component, files)| RestartDocument { component, files })
+                .collect(),
+        }
+    }
+}
+
+impl<'a> OutcomeDocument<'a> {
+    fn of(row: &Profile, outcome: &'a Outcome) -> OutcomeDocument<'a> {
+        let (name, document) = (row.cert_name(), OutcomeDocument::empty);
+        match outcome {
+            Outcome::Renewed => document(name, "renewed"),
+            Outcome::NotDue(left) => OutcomeDocument {
+                expires_in: Some(left),
+                ..document(name, "not-due")
+            },
+            Outcome::Missing => document(name, "missing"),
+            Outcome::Delegated(path) => OutcomeDocument {
+                file: Some(path),
+                ..document(name, "delegated")
+            },
+            Outcome::External(ca) => OutcomeDocument {
+                ca: Some(ca),
+                ..document(name, "external")
+            },
+            Outcome::Foreign(path) => OutcomeDocument {
+                file: Some(path),
+                ..document(name, "foreign")
+            },
+        }
+    }
+
+    fn empty(name: &'static str, outcome: &'static str) -> OutcomeDocument<'a> {
+        OutcomeDocument {
+            name,
+            outcome,
+            expires_in: None,
+            file: None,
+            ca: None,
+        }
+    }
+}
+
+/// The rows a run renewed.
+fn renewed_rows(renewal: &Renewal) -> Vec<&'static Profile> {
+    renewal
+        .outcomes
+        .iter()
+        .filter(|(_, o)| *o == Outcome::Renewed)
+        .map(|(p, _)| *p)
+        .collect()
 }
 
 fn renewal_text(renewal: &Renewal, due_within: Option<Duration>) -> String {
@@ -20,12 +138,7 @@ fn renewal_text(renewal: &Renewal, due_within: Option<Duration>) -> String {
         .iter()
         .map(|(row, outcome)| outcome_line(row, outcome))
         .collect();
-    let renewed: Vec<_> = renewal
-        .outcomes
-        .iter()
-        .filter(|(_, o)| *o == Outcome::Renewed)
-        .map(|(p, _)| *p)
-        .collect();
+    let renewed = renewed_rows(renewal);
     match (&renewal.kept, renewed.is_empty()) {
         (_, true) => text.push_str(&match due_within {
             Some(window) => {
@@ -119,26 +232,37 @@ fn outcome_line(row: &Profile, outcome: &Outcome) -> String {
 
 /// `done`, then which components must restart for which of `renewed`'s files.
 pub(super) fn restart_hints(renewed: &[&'static Profile], done: &str) -> String {
-    let mut components: Vec<&str> = renewed
+    let restarts = restarts(renewed);
+    if restarts.is_empty() {
+        return format!("{done} No component needs a restart.\n");
+    }
+    let mut text = format!("{done} Restart these components so that they use the new files:\n");
+    for (component, names) in restarts {
+        text.push_str(&format!("  {component}: {}\n", names.join(", ")));
+    }
+    text
+}
+
+/// Each component that reads one of `renewed`'s files (by name), with those files.
+fn restarts(renewed: &[&'static Profile]) -> Vec<(&'static str, Vec<&'static str>)> {
+    let mut components: Vec<&'static str> = renewed
         .iter()
         .flat_map(|p| p.readers())
         .map(Component::name)
         .collect();
     components.sort_unstable();
     components.dedup();
-    if components.is_empty() {
-        return format!("{done} No component needs a restart.\n");
-    }
-    let mut text = format!("{done} Restart these components so that they use the new files:\n");
-    for component in components {
-        let names: Vec<&str> = renewed
-            .iter()
-            .filter(|p| p.readers().iter().any(|c| c.name() == component))
-            .map(|p| p.cert_name())
-            .collect();
-        text.push_str(&format!("  {component}: {}\n", names.join(", ")));
-    }
-    text
+    components
+        .into_iter()
+        .map(|component| {
+            let names = renewed
+                .iter()
+                .filter(|p| p.readers().iter().any(|c| c.name() == component))
+                .map(|p| p.cert_name())
+                .collect();
+            (component, names)
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! workers, the wait before a service-account key's `finish`); for `status`, where each
 //! rotation stands, as lines or one JSON document.
 
-use super::{Format, note, stdout};
+use super::{Format, emit, note, serialized};
 use crate::engine::flags::TrustFlag;
 use crate::engine::rotate::restarts::Restart;
 use crate::engine::rotate::state::{Phase, State};
@@ -40,14 +40,12 @@ pub fn print_rotation(
             ),
         );
     }
-    let text = match format {
-        Format::Json | Format::Yaml => {
-            serde_json::to_string_pretty(&RotationReport::of(dirs, rotation, restarts, flags))?
-                + "\n"
-        }
-        Format::Text => rotation_text(dirs, rotation, restarts, flags),
+    let report = RotationReport::of(dirs, rotation, restarts, flags);
+    let text = match serialized("Rotation", &report, format)? {
+        Some(text) => text,
+        None => rotation_text(dirs, rotation, restarts, flags),
     };
-    stdout(&text)
+    emit(format, &text)
 }
 
 /// What a stage did, for `-o json`.
@@ -326,11 +324,21 @@ pub fn print_rotation_status(
         .iter()
         .map(|(row, state)| StatusReport::of(dirs, row, state))
         .collect();
-    let text = match format {
-        Format::Json | Format::Yaml => serde_json::to_string_pretty(&reports)? + "\n",
-        Format::Text => reports.iter().map(StatusReport::text).collect(),
+    let list = StatusList {
+        rotations: &reports,
     };
-    stdout(&text)
+    let text = match serialized("RotationStatus", &list, format)? {
+        Some(text) => text,
+        None => reports.iter().map(StatusReport::text).collect(),
+    };
+    emit(format, &text)
+}
+
+/// Where every rotation stands, for `-o json|yaml`.
+#[derive(Serialize)]
+struct StatusList<'a> {
+    /// One entry per CA or key pair, in the table's order.
+    rotations: &'a [StatusReport],
 }
 
 /// Where one row's rotation stands, for `-o json`.

@@ -57,7 +57,7 @@ fn export(tree: &TempTree, key: &str, extra: &[&str]) -> Output {
 /// The bundle of `tree` with `key`, written to `<tree>/kubeadm-certs.yaml`.
 fn export_file(tree: &TempTree, key: &str) -> PathBuf {
     let file = tree.root().join("kubeadm-certs.yaml");
-    let out = export(tree, key, &["-o", &file.display().to_string()]);
+    let out = export(tree, key, &["--out", &file.display().to_string()]);
     assert_success(&out, "certs bundle export -o");
     file
 }
@@ -138,7 +138,7 @@ fn python_opens_what_kubepki_seals_and_kubepki_opens_what_python_seals() {
         let file = first.root().join("bundle.yaml");
         let path = file.display().to_string();
         assert_success(
-            &export(&first, &key, &[&["-o", &path, "--force"], form].concat()),
+            &export(&first, &key, &[&["--out", &path, "--force"], form].concat()),
             "export",
         );
         kubeadm_certs_py(&["open", &key, &path, &opened.root().display().to_string()]);
@@ -508,7 +508,7 @@ fn a_bundle_for_an_external_etcd_is_imported_only_where_etcd_is_external() {
     first.init(ALGORITHM, &["--config", &external]);
     let key = new_key();
     let file = first.root().join("kubeadm-certs.yaml");
-    let with_config = ["-o", &file.display().to_string(), "--config", &external];
+    let with_config = ["--out", &file.display().to_string(), "--config", &external];
     assert_success(&export(&first, &key, &with_config), "export --config");
     let text = fs::read_to_string(&file).expect("the bundle");
     assert!(
@@ -679,7 +679,7 @@ fn issue_25_the_certificate_key_comes_from_a_file_or_the_environment_not_only_ar
     let file = first.root().join("bundle.yaml");
     let mut args = strings(&["certs", "bundle", "export", "--certificate-key-file"]);
     args.push(key_file.display().to_string());
-    args.extend(strings(&["-o", &file.display().to_string()]));
+    args.extend(strings(&["--out", &file.display().to_string()]));
     args.extend(first.dir_args());
     assert_success(&kubepki(&args), "export --certificate-key-file");
     let second = TempTree::new();

@@ -216,9 +216,9 @@ fn issue_17_kubeconfig_user_names_the_trees_cluster_and_keeps_an_existing_file()
     let yaml = String::from_utf8_lossy(&out.stdout);
     assert!(yaml.contains("current-context: alice@prod"), "{yaml}");
     let path = output.display().to_string();
-    assert_success(&user(&["--output", &path]), "kubeconfig user --output");
+    assert_success(&user(&["--out", &path]), "kubeconfig user --out");
     let first = std::fs::read(&output).expect("written");
-    let out = user(&["--output", &path]);
+    let out = user(&["--out", &path]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -226,7 +226,7 @@ fn issue_17_kubeconfig_user_names_the_trees_cluster_and_keeps_an_existing_file()
         "{stderr}"
     );
     assert_eq!(std::fs::read(&output).expect("kept"), first);
-    assert_success(&user(&["--output", &path, "--force"]), "with --force");
+    assert_success(&user(&["--out", &path, "--force"]), "with --force");
     assert_ne!(std::fs::read(&output).expect("replaced"), first);
 }
 
@@ -285,7 +285,7 @@ fn issue_17_tokens_are_listed_deleted_and_pruned_when_expired() {
     );
     let out = token(&tree, &["list", "-o", "json"]);
     let list: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
-    let tokens: Vec<&str> = list
+    let tokens: Vec<&str> = list["tokens"]
         .as_array()
         .expect("a list")
         .iter()

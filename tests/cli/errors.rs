@@ -526,15 +526,9 @@ const CASES: &[Case] = &[
         ],
     },
     Case {
-        name: "kubelet config: existing --output",
+        name: "kubelet config: existing --out",
         setup: |r| write(r, "config.yaml", "kept"),
-        args: &[
-            "kubelet",
-            "config",
-            "{tree}",
-            "--output",
-            "{root}/config.yaml",
-        ],
+        args: &["kubelet", "config", "{tree}", "--out", "{root}/config.yaml"],
         exit: 1,
         says: &["{root}/config.yaml exists", "--force"],
     },

@@ -59,7 +59,17 @@ fn the_cron_job_keeps_a_tree_valid_across_simulated_years() {
     tree.init("ECDSA-P256", &[]);
     let quiet = cron_job(&tree);
     assert_success(&quiet, "cron job with nothing due");
-    assert!(!String::from_utf8_lossy(&quiet.stdout).contains("restarted"));
+    assert_eq!(
+        (quiet.stdout.as_slice(), quiet.stderr.as_slice()),
+        (&b""[..], &b""[..]),
+        "nothing due: the job is silent (cron mails what it prints)"
+    );
+    let metrics_file = tree.root().join("kubepki.prom");
+    let metrics = std::fs::read_to_string(&metrics_file).expect("metrics even when nothing is due");
+    assert!(
+        metrics.contains("kubepki_last_run_success{command=\"renew\"} 1"),
+        "{metrics}"
+    );
     for year in 1..=3 {
         // A year passes: every leaf is now 10 days from expiry.
         let mut args = vec![
@@ -79,64 +89,87 @@ fn the_cron_job_keeps_a_tree_valid_across_simulated_years() {
         let out = cron_job(&tree);
         assert_success(&out, "cron job");
         let stdout = String::from_utf8_lossy(&out.stdout);
+        // Only the components that read a renewed file, one at a time, each once.
+        let components = [
+            "etcd",
+            "kube-apiserver",
+            "kube-controller-manager",
+            "kube-scheduler",
+            "kubelet",
+        ];
+        for component in components {
+            assert_eq!(
+                stdout.matches(&format!("restarted {component}\n")).count(),
+                1,
+                "year {year}: {stdout}"
+            );
+        }
         assert_eq!(
-            stdout.matches(" renewed\n").count(),
-            12,
+            stdout.matches("restarted ").count(),
+            5,
             "year {year}: {stdout}"
         );
-        assert!(stdout.contains("restarted"), "year {year}: {stdout}");
         assert_eq!(
             fail_within(&tree, "300d"),
             Some(0),
             "year {year}: still due after the job"
         );
+        // The metrics were written after the renewal: they show the new dates.
+        let metrics = std::fs::read_to_string(&metrics_file).expect("metrics");
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let apiserver_ends: i64 = metrics
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix(
+                    "kubepki_certificate_expiration_timestamp_seconds{name=\"apiserver\",ca=\"ca\"} ",
+                )
+            })
+            .and_then(|v| v.parse().ok())
+            .expect("apiserver's end in the metrics");
+        assert!(apiserver_ends > now + 300 * 86400, "year {year}: {metrics}");
         assert!(
-            std::fs::read_to_string(tree.root().join("kubepki.prom"))
-                .unwrap()
-                .contains("kubepki_certificate_expiration_timestamp_seconds")
+            metrics.contains("kubepki_last_run_renewed_certificates{command=\"renew\"} 12"),
+            "year {year}: {metrics}"
         );
     }
 }
 
 #[test]
-fn the_systemd_condition_proceeds_only_when_something_is_due() {
-    let unit = std::fs::read_to_string(format!(
-        "{}/examples/systemd/kubepki-renew.service",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .unwrap();
-    let condition = unit
-        .lines()
-        .find_map(|l| l.strip_prefix("ExecCondition=/bin/sh -c '"))
-        .expect("an ExecCondition")
-        .trim_end_matches('\'');
-    let tree = TempTree::new();
-    tree.init("ECDSA-P256", &["--cert-validity", "10d"]);
-    let dirs = tree.dir_args().join(" ");
-    let run = |tree_args: &str| {
-        let script = condition.replace(
-            "/usr/local/bin/kubepki certs check-expiration",
-            &format!(
-                "{} certs check-expiration {tree_args}",
-                env!("CARGO_BIN_EXE_kubepki")
-            ),
-        );
-        Command::new("sh")
-            .args(["-c", &script])
-            .status()
-            .unwrap()
-            .code()
+fn the_systemd_units_renew_first_spread_out_and_report_failure() {
+    let read = |name: &str| {
+        std::fs::read_to_string(format!(
+            "{}/examples/systemd/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
     };
-    assert_eq!(run(&dirs), Some(0), "due: the service must run");
-    tree.renew_all();
-    assert_eq!(
-        run(&dirs),
-        Some(1),
-        "nothing due: the service must be skipped"
+    let service = read("kubepki-renew.service");
+    assert!(
+        !service.contains("ExecCondition"),
+        "a condition would skip the metrics of the runs with nothing due:\n{service}"
     );
-    assert_eq!(
-        run("--cert-dir /nonexistent/pki --kubeconfig-dir /etc/hostname"),
-        Some(255),
-        "an error must fail the unit"
+    assert!(
+        service.contains("\nExecStart=/usr/local/sbin/kubepki-renew\n"),
+        "{service}"
+    );
+    assert!(
+        service.contains("\nOnFailure=kubepki-renew-failed.service\n"),
+        "{service}"
+    );
+    let timer = read("kubepki-renew.timer");
+    assert!(timer.contains("\nRandomizedDelaySec="), "{timer}");
+    let failed = read("kubepki-renew-failed.service");
+    let command = failed
+        .lines()
+        .find_map(|l| l.strip_prefix("ExecStart="))
+        .expect("an ExecStart");
+    let words: Vec<&str> = command.splitn(2, ' ').collect();
+    let out = Command::new(words[0])
+        .arg(words[1].trim_matches('"'))
+        .output()
+        .expect("running the failure unit's command");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with("<3>kubepki-renew.service failed"),
+        "priority err in the journal"
     );
 }

@@ -43,7 +43,7 @@ fn every_writer(
         "user",
         "--client-name",
         "alice",
-        "--output",
+        "--out",
         &user,
     ];
     vec![

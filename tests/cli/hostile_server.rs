@@ -379,7 +379,7 @@ fn issue_12_a_server_sending_one_byte_a_second_is_cut_off_at_the_discovery_timeo
     let url = server.url(CLUSTER_INFO_PATH);
     let reasons = [
         url.as_str(),
-        "gave up after the discovery timeout of 3s",
+        "past the discovery timeout of 3s",
         "no complete answer in time",
     ];
     assert_refused_in_bounds(&worker, &token_join(&server, &worker), &[], &reasons);

@@ -340,7 +340,7 @@ fn refusals_write_nothing_and_never_show_the_secret() {
         ]
         .concat(),
         1,
-        "gave up after the discovery timeout of 2s",
+        "past the discovery timeout of 2s",
         secret,
     );
 

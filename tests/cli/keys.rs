@@ -188,7 +188,7 @@ fn outputs_never_replace_a_file_of_the_tree_nor_another_without_force() {
             "export",
             "--certificate-key",
             &key,
-            "-o",
+            "--out",
             path,
         ];
         args.iter()
@@ -210,24 +210,24 @@ fn outputs_never_replace_a_file_of_the_tree_nor_another_without_force() {
     );
     refuse(
         &export(&ca_key, &[]),
-        &["--output", "a directory of the tree"],
+        &["--out", "a directory of the tree"],
     );
     refuse(
         &export(&ca_key, &["--force"]),
-        &["--output", "a directory of the tree"],
+        &["--out", "a directory of the tree"],
     );
     let user = [
         "kubeconfig",
         "user",
         "--client-name",
         "eve",
-        "--output",
+        "--out",
         &admin,
         "--force",
     ];
     refuse(
         &user.map(String::from),
-        &["--output", "admin.conf", "a kubeconfig of the tree"],
+        &["--out", "admin.conf", "a kubeconfig of the tree"],
     );
     // Outside the tree: create-only unless --force; a metrics file is replaced only when
     // it is one kubepki wrote.

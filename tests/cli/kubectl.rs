@@ -40,7 +40,7 @@ fn kubeconfig_user_authenticates_with_its_groups() {
         "dev",
         "--org",
         "ops",
-        "--output",
+        "--out",
     ]
     .map(String::from)
     .to_vec();
@@ -64,7 +64,7 @@ fn issue_17_kubeconfig_user_takes_any_number_of_groups() {
     let cluster = Cluster::new("RSA-2048", false);
     let conf = cluster.tree.root().join("kim.conf");
     let groups = ["dev", "ops", "sre", "on-call"];
-    let mut args: Vec<String> = ["kubeconfig", "user", "--client-name", "kim", "--output"]
+    let mut args: Vec<String> = ["kubeconfig", "user", "--client-name", "kim", "--out"]
         .map(String::from)
         .to_vec();
     args.push(conf.display().to_string());

@@ -210,11 +210,11 @@ fn kubelet_config_writes_what_it_prints_and_flags_verify_kubelets() {
             "kubelet",
             "config",
             "--server-tls-bootstrap",
-            "--output",
+            "--out",
             &file_arg,
         ],
     );
-    assert_success(&written, "kubelet config --output");
+    assert_success(&written, "kubelet config --out");
     assert_eq!(fs::read(&file).expect("written"), printed.stdout);
     assert_eq!(mode(&file), 0o644);
     let text = String::from_utf8_lossy(&printed.stdout);

@@ -52,7 +52,7 @@ fn old_admin_conf(tree: &TempTree) {
             "kubernetes-admin",
             "--org",
             "system:masters",
-            "--output",
+            "--out",
             &new.display().to_string(),
         ],
     );

@@ -61,7 +61,7 @@ fn rotate_ok(tree: &TempTree, args: &[&str]) -> Output {
 fn status(tree: &TempTree, row: &str) -> Value {
     let out = rotate_ok(tree, &[row, "status", "-o", "json"]);
     let all: Value = serde_json::from_slice(&out.stdout).expect("JSON");
-    all[0].clone()
+    all["rotations"][0].clone()
 }
 
 /// The number of PEM blocks of a file of the tree.

@@ -54,11 +54,8 @@ impl Prints {
         match words.as_slice() {
             ["token", "generate" | "create", ..] => Prints::NewToken,
             ["certs", "certificate-key", ..] => Prints::NewCertificateKey,
-            ["kubeconfig", "user", rest @ ..] | ["kubelet", "repair", rest @ ..]
-                if !rest.contains(&"--output") =>
-            {
-                Prints::NewKubeconfig
-            }
+            ["kubeconfig", "user", rest @ ..] if !rest.contains(&"--out") => Prints::NewKubeconfig,
+            ["kubelet", "repair", rest @ ..] if rest.contains(&"-") => Prints::NewKubeconfig,
             ["init", rest @ ..] if rest.contains(&"--config") => Prints::ConfigTokens,
             ["token", "list", ..] => Prints::TokenList,
             _ => Prints::Report,
@@ -621,7 +618,7 @@ fn kubeconfig_runs(h: &mut Harness, trees: &Trees) {
     let output = trees.scratch("bob.conf");
     let users: [&[&str]; 3] = [
         &["--client-name", "alice", "--org", "devs"],
-        &["--client-name", "bob", "--output", &output],
+        &["--client-name", "bob", "--out", &output],
         &[
             "--client-name",
             "carol",
@@ -667,8 +664,46 @@ fn kubelet_runs(h: &mut Harness, trees: &Trees) {
         "--kubelet-cert-dir",
         &dir,
     ];
-    h.run(on(cp, &[&repair[..], &["--output", &output]].concat()), 0);
-    h.run(on(cp, &repair), 0);
+    h.run(on(cp, &[&repair[..], &["--out", &output]].concat()), 0);
+    h.run(on(cp, &[&repair[..], &["--out", "-"]].concat()), 0);
+    h.run(on(cp, &repair), 1);
+    // The external-CA flow: keys made here are never printed.
+    let node_dir = trees.scratch.root().join("node-pki");
+    std::fs::create_dir_all(&node_dir).expect("a node's kubelet directory");
+    let node = node_dir.display().to_string();
+    let csr_only = [
+        "kubelet",
+        "serving-cert",
+        "--csr-only",
+        "--node-name",
+        "w2",
+        "--node-ip",
+        "10.0.0.22",
+        "--out-dir",
+        &node,
+    ];
+    h.run(plain(&csr_only), 0);
+    let csr = node_dir.join("kubelet.csr").display().to_string();
+    let sign = ["certs", "sign-csr", &csr, "--for", "kubelet-serving"];
+    h.run(on(cp, &sign), 0);
+    let signed = trees.scratch("w2.crt");
+    h.run(on(cp, &[&sign[..], &["--out", &signed]].concat()), 0);
+    let external = trees.scratch.root().join("external");
+    let (pki, root) = (external.join("pki"), external.display().to_string());
+    let generate = [
+        "certs",
+        "generate-csr",
+        "--node-name",
+        "cp9",
+        "--apiserver-advertise-address",
+        "10.0.0.9",
+        "--cert-dir",
+        &pki.display().to_string(),
+        "--kubeconfig-dir",
+        &root,
+    ];
+    h.run(plain(&generate), 0);
+    h.run(plain(&generate), 1);
 }
 
 /// The token commands; returns a token `token create` printed and the arguments of the
@@ -899,7 +934,7 @@ fn bundle_runs(h: &mut Harness, trees: &Trees) {
     let export = ["certs", "bundle", "export", "--certificate-key", &key];
     h.run(on(cp, &export), 0);
     h.run(on(cp, &[&export[..], &["--secret"]].concat()), 0);
-    h.run(on(cp, &[&export[..], &["-o", &file]].concat()), 0);
+    h.run(on(cp, &[&export[..], &["--out", &file]].concat()), 0);
     let imported = trees.scratch.root().join("imported");
     let into_scratch = |args: &[&str]| {
         let mut all = plain(args);

@@ -144,13 +144,22 @@ impl ControlPlane {
     /// the API server, the controller manager and the scheduler on it, and waits until the
     /// API server is ready and both controllers lead.
     pub fn start(setup: Setup) -> ControlPlane {
+        let algorithm = setup.algorithm.clone();
+        ControlPlane::start_on(setup, &|tree, port| {
+            tree.init(&algorithm, &["--apiserver-bind-port", port]);
+        })
+    }
+
+    /// As `start`, on the tree `write_tree` writes for node `cp1` on 127.0.0.1 with the API
+    /// server on the port it is given (e.g. one an outside CA signed).
+    pub fn start_on(setup: Setup, write_tree: &dyn Fn(&TempTree, &str)) -> ControlPlane {
         let bin = kubernetes_bin();
         let kubectl = require_tool("kubectl", INSTALL_KUBECTL);
         require_tool("etcd", INSTALL_ETCD);
         let ports = free_ports();
         let tree = TempTree::new();
         let port = ports.apiserver.to_string();
-        tree.init(&setup.algorithm, &["--apiserver-bind-port", &port]);
+        write_tree(&tree, &port);
         let work = tempfile::tempdir().expect("a work directory");
         std::fs::write(work.path().join("audit-policy.yaml"), audit::POLICY).expect("policy");
         std::fs::create_dir(work.path().join("logs")).expect("a log directory");

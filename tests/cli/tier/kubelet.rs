@@ -162,7 +162,7 @@ pub fn kubelet_loads_the_config(plane: &ControlPlane, round: u32) {
     for bootstrap in [false, true] {
         let file = dir.join(format!("config-{bootstrap}.yaml"));
         let file_arg = file.display().to_string();
-        let mut args = vec!["kubelet", "config", "--output", &file_arg];
+        let mut args = vec!["kubelet", "config", "--out", &file_arg];
         args.extend([
             "--node-name",
             "cp1",
@@ -269,7 +269,7 @@ pub fn repair_on_the_control_plane(plane: &ControlPlane, round: u32) {
         &name,
         "--kubelet-cert-dir",
         &empty.display().to_string(),
-        "--output",
+        "--out",
         &output.display().to_string(),
     ]);
     assert_success(&out, "kubepki kubelet repair on the control-plane host");

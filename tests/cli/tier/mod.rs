@@ -67,6 +67,31 @@ fn upstream_control_plane_through_a_rotation_of_every_ca() {
     rotation::run(&mut plane);
 }
 
+/// Issue 24: the tree kubeadm's external-CA flow assembles (`certs generate-csr`, openssl
+/// signing every CSR with CAs whose keys stay outside, `init` taking it as it is) runs an
+/// upstream control plane: etcd, the API server, both controllers lead, and every kubeconfig
+/// is its identity.
+#[test]
+fn upstream_control_plane_on_a_tree_an_outside_ca_signed() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(PoisonError::into_inner);
+    let plane = ControlPlane::start_on(Setup::new("ECDSA-P256"), &|tree, port| {
+        crate::external_ca::assemble(tree, &["--apiserver-bind-port", port]);
+    });
+    let algorithm = "ECDSA-P256 (outside CA)";
+    step(
+        algorithm,
+        1,
+        "every kubeconfig authenticates as its identity",
+        &mut || identities::kubeconfigs(&plane),
+    );
+    step(
+        algorithm,
+        1,
+        "controller manager and scheduler lead; kube-root-ca.crt",
+        &mut || controllers::leaders_and_root_ca(&plane),
+    );
+}
+
 /// Starts a control plane on a fresh tree of `algorithm`, runs every proof, renews every
 /// certificate, restarts every component and runs every proof again.
 fn run_tier(algorithm: &str) {

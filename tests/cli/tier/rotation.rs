@@ -74,6 +74,7 @@ pub fn run(plane: &mut ControlPlane) {
     let status = plane.kubepki(&["certs", "rotate-ca", "status", "-o", "json"]);
     assert_success(&status, "rotate-ca status");
     let status: Value = serde_json::from_slice(&status.stdout).expect("JSON");
+    let status = &status["rotations"];
     for entry in status.as_array().expect("an array") {
         assert_eq!(entry["phase"], "idle", "{entry}");
     }
@@ -126,7 +127,7 @@ fn witnesses(plane: &ControlPlane) -> Witnesses {
         OLD_USER,
         "--org",
         "system:masters",
-        "--output",
+        "--out",
         &conf.display().to_string(),
     ]);
     assert_success(&out, "kubepki kubeconfig user");
