@@ -962,9 +962,9 @@ pub struct TokenListArgs {
 }
 
 /// The environment variable that may hold the certificate key, out of `ps`'s sight.
-pub const CERTIFICATE_KEY_ENV: &str = "KUBEPKI_CERTIFICATE_KEY";
+const CERTIFICATE_KEY_ENV: &str = "KUBEPKI_CERTIFICATE_KEY";
 /// The environment variable that may hold join's bootstrap token.
-pub const TOKEN_ENV: &str = "KUBEPKI_TOKEN";
+const TOKEN_ENV: &str = "KUBEPKI_TOKEN";
 /// The most a secret file is read of: a certificate key or a token is one short line.
 const MAX_SECRET_FILE_BYTES: u64 = 4 << 10;
 
