@@ -44,14 +44,9 @@ fn user(args: &KubeconfigUserArgs) -> Result<ExitCode> {
     let (yaml, ended_early) = user_kubeconfig(&dirs, &request)?;
     capped("kubeconfig", ended_early.as_slice());
     match &out {
-        Some(path) => store::write_outside(
-            &dirs,
-            "--out",
-            path,
-            &yaml,
-            store::SECRET_MODE,
-            args.force,
-        )?,
+        Some(path) => {
+            store::write_outside(&dirs, "--out", path, &yaml, store::SECRET_MODE, args.force)?
+        }
         None => print_document(&String::from_utf8_lossy(&yaml))?,
     }
     Ok(ExitCode::SUCCESS)

@@ -116,14 +116,9 @@ fn repair_conf(args: &RepairArgs) -> Result<ExitCode> {
             Some(path) if is_trees_kubelet_conf(&dirs, path) => {
                 kept = replace_kubelet_conf(&dirs, yaml.clone(), &request)?;
             }
-            Some(path) => store::write_outside(
-                &dirs,
-                "--out",
-                path,
-                yaml,
-                store::SECRET_MODE,
-                args.force,
-            )?,
+            Some(path) => {
+                store::write_outside(&dirs, "--out", path, yaml, store::SECRET_MODE, args.force)?
+            }
             None if to_stdout => {}
             None => bail!(
                 "kubelet repair: {why}, so the kubelet.conf for {} needs a new certificate and \

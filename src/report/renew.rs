@@ -77,7 +77,10 @@ impl<'a> RenewalDocument<'a> {
                 .map(|(row, outcome)| OutcomeDocument::of(row, outcome))
                 .collect(),
             generation: renewal.kept.as_ref().map(|k| k.generation.as_path()),
-            pruned: renewal.kept.as_ref().map_or(&[], |k| k.pruned.removed.as_slice()),
+            pruned: renewal
+                .kept
+                .as_ref()
+                .map_or(&[], |k| k.pruned.removed.as_slice()),
             restart: restarts(&renewed)
                 .into_iter()
                 .map(|(component, files)| RestartDocument { component, files })

@@ -208,10 +208,7 @@ fn outputs_never_replace_a_file_of_the_tree_nor_another_without_force() {
         &check(&ca_key),
         &["--metrics-file", "ca.key", "a directory of the tree"],
     );
-    refuse(
-        &export(&ca_key, &[]),
-        &["--out", "a directory of the tree"],
-    );
+    refuse(&export(&ca_key, &[]), &["--out", "a directory of the tree"]);
     refuse(
         &export(&ca_key, &["--force"]),
         &["--out", "a directory of the tree"],
