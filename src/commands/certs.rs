@@ -1,12 +1,14 @@
 //! `kubepki certs check-expiration|renew|ca-cert-hash|certificate-key|rotate-ca|bundle|audit|generations|rollback`.
 
 use super::{
-    Configuration, configured_tree, lock_existing_tree, lock_kubelet_dir, warn_open_secrets,
+    Configuration, Configured, configured_tree, lock_existing_tree, lock_kubelet_dir,
+    warn_open_secrets,
 };
 use crate::cli::{
     AuditArgs, CertsCommand, CheckExpirationArgs, GenerationsArgs, RenewArgs, RollbackArgs,
 };
 use crate::engine::audit::audit;
+use crate::engine::bootstrap::record_write;
 use crate::engine::expiry::ExpirationInfo;
 use crate::engine::reconcile::{self, ReconcileRequest, Verdict};
 use crate::engine::renew::{Backups, Outcome, RenewRequest, renew};
@@ -74,8 +76,12 @@ fn roll_back(args: &RollbackArgs) -> Result<ExitCode> {
 fn audit_tree(args: &AuditArgs) -> Result<ExitCode> {
     let now = OffsetDateTime::now_utc();
     let input = args.cluster.input();
-    let configuration =
-        Configuration::load(args.config.as_deref(), &input, &args.tree, now, false)?;
+    let configuration = Configuration::load(
+        args.config.as_deref(),
+        &input,
+        &args.tree,
+        (now, false, false),
+    )?;
     let found = audit(&configuration.dirs, &configuration.wanted(now))?;
     print_audit(&found, &configuration.dirs, args.output.into())?;
     Ok(match found.at_least(args.fail_on.into()) {
@@ -85,7 +91,7 @@ fn audit_tree(args: &AuditArgs) -> Result<ExitCode> {
 }
 
 fn check_expiration(args: &CheckExpirationArgs) -> Result<ExitCode> {
-    let (_, dirs) = configured_tree(args.config.as_deref(), &args.tree)?;
+    let Configured { dirs, .. } = configured_tree(args.config.as_deref(), &args.tree)?;
     let dirs = dirs.with_kubelet_dir("--kubelet-cert-dir", args.kubelet_cert_dir.as_deref());
     reader::require_tree(&dirs)?;
     let info = ExpirationInfo::read(&dirs, OffsetDateTime::now_utc())?;
@@ -120,23 +126,21 @@ fn renew_certs(args: &RenewArgs) -> Result<ExitCode> {
         )
         .into());
     }
-    let (file, dirs) = configured_tree(args.config.as_deref(), &args.tree)?;
+    // A plain renew keeps each certificate as it is, as kubeadm's: only `--config` (not the
+    // tree's recorded configuration) sets its validity and algorithm.
+    let Configured { given, dirs, .. } = configured_tree(args.config.as_deref(), &args.tree)?;
     let dirs = dirs.with_kubelet_dir("--kubelet-cert-dir", args.kubelet_cert_dir.as_deref());
     let now = OffsetDateTime::now_utc();
     let rows = renewable_rows(&args.names)
         .ok_or_else(|| anyhow!("unknown certificate in {:?}", args.names))?;
-    let cert_validity = args
-        .cert_validity
-        .or(file.cluster.certificate_validity_period);
+    let cert_validity = args.cert_validity.or(given.cert_validity);
     let validity = validity(cert_validity, DEFAULT_CERT_VALIDITY, "--cert-validity")?;
     let _lock = lock_existing_tree(&dirs, &args.lock)?;
     let _kubelet_lock = lock_kubelet_dir(&dirs, &args.lock, false)?;
     let request = RenewRequest {
         rows,
         due_within: args.expiring_within,
-        algorithm: args
-            .encryption_algorithm
-            .or(file.cluster.encryption_algorithm),
+        algorithm: args.encryption_algorithm.or(given.algorithm),
         validity,
         backups: backups(&dirs, args.backup_dir.as_deref(), args.keep),
         now,
@@ -145,6 +149,14 @@ fn renew_certs(args: &RenewArgs) -> Result<ExitCode> {
     let progress = Progress::new("renew", "keys");
     let renewal = renew(&dirs, &request, &|done, total| progress.update(done, total))?;
     progress.finish();
+    let all_broken = renewal
+        .outcomes
+        .iter()
+        .all(|(_, o)| matches!(o, Outcome::Broken(_)));
+    if all_broken {
+        // Nothing was done: the error alone says why.
+        broken_rows(&renewal.outcomes)?;
+    }
     capped("renew", &renewal.capped);
     warn_open_secrets(&dirs);
     print_renewal(&renewal, args.expiring_within)?;
@@ -158,6 +170,7 @@ fn renew_certs(args: &RenewArgs) -> Result<ExitCode> {
         .map(|(row, _)| *row)
         .collect();
     missing_notice(&missing, &dirs);
+    broken_rows(&renewal.outcomes)?;
     let external = renewal
         .outcomes
         .iter()
@@ -166,6 +179,26 @@ fn renew_certs(args: &RenewArgs) -> Result<ExitCode> {
         true => ExitCode::FAILURE,
         false => ExitCode::SUCCESS,
     })
+}
+
+/// The failure of a renew that left broken rows as they are (the sound ones were renewed):
+/// the first one's problem, and how many more there are.
+fn broken_rows(outcomes: &[(&'static Profile, Outcome)]) -> Result<()> {
+    let broken: Vec<&str> = outcomes
+        .iter()
+        .filter_map(|(_, outcome)| match outcome {
+            Outcome::Broken(problem) => Some(problem.as_str()),
+            _ => None,
+        })
+        .collect();
+    match broken.as_slice() {
+        [] => Ok(()),
+        [only] => Err(anyhow!("{only}")),
+        [first, more @ ..] => Err(anyhow!(
+            "{first} (and {} more broken row(s), listed above; the sound rows were renewed)",
+            more.len()
+        )),
+    }
 }
 
 /// `certs renew --reconcile [--plan]`: the configuration is `--config`, with init's node
@@ -179,7 +212,7 @@ fn reconcile_certs(args: &RenewArgs) -> Result<ExitCode> {
         ..args.reconcile.node.input()
     };
     let config = args.config.as_deref();
-    let configuration = Configuration::load(config, &flags, &args.tree, now, true)?;
+    let configuration = Configuration::load(config, &flags, &args.tree, (now, true, true))?;
     let (dirs, spec) = (&configuration.dirs, configuration.spec.as_ref());
     let spec = spec.ok_or_else(|| anyhow!("internal error: no configuration resolved"))?;
     let names = match args.names.is_empty() {
@@ -212,6 +245,8 @@ fn reconcile_certs(args: &RenewArgs) -> Result<ExitCode> {
         progress.update(done, total)
     })?;
     progress.finish();
+    let version = configuration.kubernetes_version.as_deref();
+    store::replace_changed(&[record_write(dirs, spec, version, true)?])?;
     capped("reconcile", &done.capped);
     warn_open_secrets(dirs);
     print_reconcile(&done.rows, dirs, done.kept.as_ref(), false, format)?;

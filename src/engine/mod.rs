@@ -7,6 +7,7 @@ pub mod apply;
 pub mod audit;
 pub mod bootstrap;
 pub mod bundle;
+pub mod derived;
 pub mod drift;
 pub mod expiry;
 pub mod flags;

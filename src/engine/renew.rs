@@ -2,7 +2,9 @@
 //! CAs on disk, keeping each certificate's subject and SANs as they are (like kubeadm), with
 //! a new key. CAs and the sa key pair are never renewed. Everything is checked and issued in
 //! memory first; then the old files are kept as a generation and new ones replace them
-//! pair-safely (`replace_due`, which `certs renew --reconcile` shares).
+//! pair-safely (`replace_due`, which `certs renew --reconcile` shares). A broken row (its
+//! files unreadable, its key not its certificate's, its signer not its CA) is reported and
+//! left as it is; the sound rows are renewed all the same.
 
 use super::issue::{By, Capped, KubeconfigOf, SigningCa, issue};
 use crate::duration::Duration;
@@ -65,6 +67,9 @@ pub enum Outcome {
     /// An optional row's file that its CA did not sign (the kubelet's own self-signed
     /// serving certificate): not kubepki's, left alone.
     Foreign(PathBuf),
+    /// Broken (the problem, one line): not renewed, and the run fails once the sound rows
+    /// are renewed.
+    Broken(String),
 }
 
 /// The result of a renew run.
@@ -145,7 +150,8 @@ pub fn renew(
     let mut outcomes = Vec::new();
     let mut due = Vec::new();
     for row in &request.rows {
-        let (outcome, renewal) = decide(dirs, row, request, &mut cas)?;
+        let (outcome, renewal) = decide(dirs, row, request, &mut cas)
+            .unwrap_or_else(|problem| (Outcome::Broken(format!("{problem:#}")), None));
         if request.all && row.is_optional() && outcome == Outcome::Missing {
             continue;
         }
@@ -571,35 +577,38 @@ mod tests {
     }
 
     #[test]
-    fn a_broken_pair_or_an_expired_ca_is_an_error() {
+    fn a_broken_pair_or_an_expired_ca_is_a_broken_row() {
         let spec = ecdsa_spec(&[]);
         let tree = TestTree::written(&spec);
         tree.remove("etcd-peer", |i| i == 0);
-        let error = renew(
+        let broken = |renewal: &Renewal, name: &str| match outcome(renewal, name) {
+            Outcome::Broken(problem) => problem.clone(),
+            other => panic!("{name}: {other:?}"),
+        };
+        let renewal = renew(
             &tree.dirs,
             &request(&tree, &["etcd-peer"], spec.now),
             &unwatched,
         )
-        .err()
-        .expect("refused")
-        .to_string();
+        .expect("a renewal");
+        let problem = broken(&renewal, "etcd-peer");
         assert!(
-            error.contains("etcd/peer.crt: certificate exists without its key"),
-            "{error}"
+            problem.contains("etcd/peer.crt: certificate exists without its key"),
+            "{problem}"
         );
+        assert!(renewal.kept.is_none());
         let later = spec.now + time::Duration::days(3651);
-        let error = renew(
+        let renewal = renew(
             &tree.dirs,
             &request(&tree, &["apiserver"], later),
             &unwatched,
         )
-        .err()
-        .expect("refused")
-        .to_string();
+        .expect("a renewal");
+        let problem = broken(&renewal, "apiserver");
         assert!(
-            error.contains("ca.crt: expired on")
-                && error.ends_with("can sign no valid certificate"),
-            "{error}"
+            problem.contains("ca.crt: expired on")
+                && problem.ends_with("can sign no valid certificate"),
+            "{problem}"
         );
         assert!(!tree.dirs.kubeconfig_dir.join("backup").exists());
     }

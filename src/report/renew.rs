@@ -90,6 +90,9 @@ fn outcome_line(row: &Profile, outcome: &Outcome) -> String {
         Outcome::External(ca) => format!(
             "[renew] {long} can't be renewed: its CA {ca:?} is external (its key is absent)\n"
         ),
+        Outcome::Broken(problem) => {
+            format!("[renew] {long} NOT renewed, it is broken: {problem}\n")
+        }
         Outcome::Foreign(path) => format!(
             "[renew] {}: left alone, {} is not signed by {:?} (the kubelet's own self-signed certificate?)\n",
             row.cert_name(),

@@ -20,6 +20,13 @@ use store::{FileWrite, PUBLIC_MODE, SECRET_MODE};
 /// The directory below the kubeconfig dir where bootstrap manifests go by default.
 const MANIFESTS_SUBDIR: &str = "bootstrap";
 
+/// The file below the kubeconfig dir where `init` records the settings it used (a kubeadm
+/// v1beta4 InitConfiguration and ClusterConfiguration). The kubeconfig dir, because it is
+/// the one directory a command finds without any configuration (`certificatesDir` can move
+/// the cert dir, and the record says where), it is this node's like the identity the record
+/// holds, and it is not the cert dir that bundles carry between hosts.
+pub const RECORD_FILE: &str = "kubepki-config.yaml";
+
 /// The directories of a tree, and the flags that named them (for commands printed to paste).
 #[derive(Clone, Debug)]
 pub struct TreeDirs {
@@ -90,6 +97,11 @@ impl TreeDirs {
             line.push_str(&format!(" {flag} {}", shell_word(&path.to_string_lossy())));
         }
         line
+    }
+
+    /// `<kubeconfig-dir>/kubepki-config.yaml`, the tree's recorded configuration.
+    pub fn record_file(&self) -> PathBuf {
+        self.kubeconfig_dir.join(RECORD_FILE)
     }
 
     /// `<kubeconfig-dir>/bootstrap`, where `init` and `token` write manifests by default.

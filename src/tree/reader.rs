@@ -828,6 +828,20 @@ pub fn unknown_files(dirs: &TreeDirs) -> Checked<Vec<PathBuf>> {
     Ok(unknown)
 }
 
+/// The tree's recorded configuration at `path` (`TreeDirs::record_file`), or `None` when
+/// there is none. A link or anything but a regular file there is refused, naming it.
+pub fn read_record(path: &Path) -> anyhow::Result<Option<crate::config::InitConfig>> {
+    match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(anyhow!("{}: {e}", path.display())),
+        Ok(meta) if !meta.is_file() => Err(anyhow!(
+            "{}: not a regular file (where kubepki records the tree's configuration)",
+            path.display()
+        )),
+        Ok(_) => crate::config::InitConfig::load(path).map(Some),
+    }
+}
+
 /// The most a bundle file may hold: kubeadm's is a few kilobytes.
 const MAX_BUNDLE_BYTES: u64 = 1 << 20;
 

@@ -2,6 +2,7 @@
 //! output with the real consumers (openssl, kubectl, etcd).
 
 mod audit;
+mod broken;
 mod bundle;
 mod certs;
 mod config;
@@ -22,6 +23,7 @@ mod layers;
 mod lock;
 mod openssl;
 mod reconcile;
+mod recorded;
 mod rotate;
 mod secrets;
 mod support;
