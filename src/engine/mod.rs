@@ -3,6 +3,8 @@
 //! shared material, the kubelet's serving certificate and kubelet.conf repair. Commands call
 //! the engine; the engine prints nothing.
 
+#[cfg(test)]
+mod agreement;
 pub mod apply;
 pub mod audit;
 pub mod bootstrap;

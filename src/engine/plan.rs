@@ -3,6 +3,7 @@
 //! or refuse (present but wrong — never a silent overwrite). Reads through `tree::reader`;
 //! writes nothing.
 
+use super::drift;
 use crate::pki::inspect::CertInfo;
 use crate::profile::{Kind, PROFILES, Profile, Selection};
 use crate::spec::ClusterSpec;
@@ -380,39 +381,29 @@ fn decide_kubeconfig(
     Ok((Action::Reuse, reason))
 }
 
-/// How a reused kubeconfig differs from what the current settings would write.
-fn kubeconfig_drift(
+/// How a reused kubeconfig differs from what the current settings would write: its server,
+/// user and groups, judged by `drift`'s rules (the ones audit and reconcile use).
+pub(crate) fn kubeconfig_drift(
     row: &Profile,
     spec: &ClusterSpec,
     server: &str,
     cert: &CertInfo,
 ) -> Vec<Drift> {
-    let mut drift = Vec::new();
-    let wanted_server = row.server_url(spec).unwrap_or_default();
-    if server != wanted_server {
-        drift.push(Drift {
-            what: "server",
-            found: server.to_string(),
-            wanted: wanted_server,
-        });
-    }
-    let wanted_user = row.common_name(spec);
-    if cert.cn != wanted_user {
-        drift.push(Drift {
-            what: "user",
-            found: cert.cn.clone(),
-            wanted: wanted_user,
-        });
-    }
-    let wanted_groups: Vec<String> = row.orgs.iter().map(|o| o.to_string()).collect();
-    if cert.orgs != wanted_groups {
-        drift.push(Drift {
-            what: "groups",
-            found: cert.orgs.join(","),
-            wanted: wanted_groups.join(","),
-        });
-    }
-    drift
+    let wanted = drift::Wanted::of(spec, None);
+    let judged = [
+        ("server", drift::server(row, server, &wanted)),
+        ("user", drift::common_name(row, cert, &wanted)),
+        ("groups", drift::organizations(row, cert)),
+    ];
+    judged
+        .into_iter()
+        .filter_map(|(what, drift)| drift.map(|d| (what, d)))
+        .map(|(what, d)| Drift {
+            what,
+            found: d.removed.join(","),
+            wanted: d.added.join(","),
+        })
+        .collect()
 }
 
 #[cfg(test)]

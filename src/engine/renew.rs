@@ -70,6 +70,9 @@ pub enum Outcome {
     /// Broken (the problem, one line): not renewed, and the run fails once the sound rows
     /// are renewed.
     Broken(String),
+    /// Not re-issued: a successor would end no later than it does, when its CA (the row
+    /// named) ends; the CA must be rotated first.
+    NotLater(&'static str, OffsetDateTime),
 }
 
 /// The result of a renew run.
@@ -313,6 +316,12 @@ fn decide(
         if residual > i64::try_from(window.as_secs()).unwrap_or(i64::MAX) {
             return Ok((Outcome::NotDue(short_human_duration(residual)), None));
         }
+    }
+    // Capped by its CA at no later than it ends now: re-issuing gains nothing (and from
+    // cron would re-issue every day); a shorter validity asked for is honoured.
+    let ca_end = ca.cert.info.not_after;
+    if request.now + request.validity.to_time() >= ca_end && ca_end <= cert.info.not_after {
+        return Ok((Outcome::NotLater(issuer.name, ca.cert.info.not_after), None));
     }
     let validity = (request.now, request.validity);
     let due = Due::of(row, found, &ca.cert.info, validity, request.algorithm);

@@ -90,6 +90,11 @@ fn outcome_line(row: &Profile, outcome: &Outcome) -> String {
         Outcome::External(ca) => format!(
             "[renew] {long} can't be renewed: its CA {ca:?} is external (its key is absent)\n"
         ),
+        Outcome::NotLater(ca, end) => format!(
+            "[renew] {long}: not renewed, a new certificate would end no later than this one: \
+             its CA {ca:?} ends on {}; rotate the CA first (kubepki certs rotate-ca {ca} trust)\n",
+            end.date()
+        ),
         Outcome::Broken(problem) => {
             format!("[renew] {long} NOT renewed, it is broken: {problem}\n")
         }

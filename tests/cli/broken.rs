@@ -49,3 +49,56 @@ fn issue_21_renew_all_renews_the_sound_rows_and_reports_the_broken_one() {
     assert_eq!(errors.len(), 1, "{stderr}");
     assert!(errors[0].contains("apiserver.key"), "{stderr}");
 }
+
+/// `kubepki certs <words> <tree's dirs>`.
+fn certs(tree: &TempTree, words: &[&str]) -> std::process::Output {
+    let mut args: Vec<String> = ["certs"]
+        .iter()
+        .chain(words)
+        .map(|s| s.to_string())
+        .collect();
+    args.extend(tree.dir_args());
+    kubepki(&args)
+}
+
+#[test]
+fn issue_21_a_ca_near_its_end_is_an_audit_finding_and_renew_does_not_reissue_to_the_same_end() {
+    let soon = TempTree::new();
+    soon.init("ECDSA-P256", &["--ca-validity", "60d"]);
+    let audit = certs(&soon, &["audit"]);
+    let text = String::from_utf8_lossy(&audit.stdout);
+    assert_eq!(audit.status.code(), Some(3), "{text}");
+    let ending: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("error    ca-ending-soon "))
+        .collect();
+    assert_eq!(ending.len(), 3, "the three CAs: {text}");
+    assert!(
+        ending[0].contains("/pki/ca.crt: the CA ends on ")
+            && ending[0].contains("rotate it (kubepki certs rotate-ca ca trust)"),
+        "{text}"
+    );
+    let year = TempTree::new();
+    year.init("ECDSA-P256", &["--ca-validity", "200d"]);
+    let audit = certs(&year, &["audit"]);
+    let text = String::from_utf8_lossy(&audit.stdout);
+    assert_eq!(audit.status.code(), Some(0), "warnings only: {text}");
+    assert_eq!(text.matches("warning  ca-ending ").count(), 3, "{text}");
+    // Every leaf already ends with its CA: re-issuing it would end on the same day.
+    let before = soon.pki_contents();
+    let renew = certs(&soon, &["renew", "all", "--expiring-within", "90d"]);
+    let text = String::from_utf8_lossy(&renew.stdout);
+    assert_eq!(renew.status.code(), Some(0), "{text}");
+    assert_eq!(
+        soon.pki_contents(),
+        before,
+        "renew re-issued to the same end: {text}"
+    );
+    assert!(
+        text.contains(
+            "certificate for serving the Kubernetes API: not renewed, a new certificate would end no later than this one: its CA \"ca\" ends on "
+        ),
+        "{text}"
+    );
+    assert!(!text.contains(" renewed\n"), "{text}");
+}
