@@ -2,6 +2,8 @@
 //! `certs audit`, `certs renew --reconcile --plan`): they must agree, because they share
 //! `drift`'s rules (one SAN rule, one organizations rule). Test-only.
 
+#![cfg(test)]
+
 use super::audit::audit;
 use super::drift::{self, Wanted};
 use super::plan::{Action, kubeconfig_drift, plan_init};

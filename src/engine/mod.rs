@@ -3,7 +3,6 @@
 //! shared material, the kubelet's serving certificate and kubelet.conf repair. Commands call
 //! the engine; the engine prints nothing.
 
-#[cfg(test)]
 mod agreement;
 pub mod apply;
 pub mod audit;
