@@ -184,7 +184,7 @@ fn decide(
         .ok_or_else(|| anyhow!("internal error: {} has no issuer", row.name))?;
     let ca = signing_ca(dirs, issuer, request.spec.now, cas)?;
     let cert = found.cert();
-    cert.check_signed_by(&ca.cert.info, issuer.name)?;
+    cert.check_signed_by_any(&ca.trust, issuer.name)?;
     let mut drifts = drift::drifts(row, &cert.info, Some(&ca.cert.info), wanted);
     let reissue = !drifts.is_empty();
     let server = match &found {

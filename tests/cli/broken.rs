@@ -102,3 +102,49 @@ fn issue_21_a_ca_near_its_end_is_an_audit_finding_and_renew_does_not_reissue_to_
     );
     assert!(!text.contains(" renewed\n"), "{text}");
 }
+
+#[test]
+fn issue_21_a_leaf_of_the_ca_going_away_is_its_ca_for_init_renew_and_reconcile_alike() {
+    let tree = TempTree::new();
+    tree.init("ECDSA-P256", &[]);
+    let old = [
+        tree.read("pki/apiserver.crt"),
+        tree.read("pki/apiserver.key"),
+    ];
+    for stage in ["trust", "sign"] {
+        let out = certs(&tree, &["rotate-ca", "ca", stage]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "rotate-ca ca {stage}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // Mid-rotation, a leaf the old CA signed (put back by hand) verifies for every reader.
+    fs::write(tree.pki().join("apiserver.crt"), &old[0]).expect("writing");
+    fs::write(tree.pki().join("apiserver.key"), &old[1]).expect("writing");
+    let mut init: Vec<String> = tree.init_args("ECDSA-P256", &["--dry-run"]);
+    init.retain(|a| !a.is_empty());
+    let planned = kubepki(&init);
+    let said = String::from_utf8_lossy(&planned.stdout);
+    assert_eq!(
+        planned.status.code(),
+        Some(0),
+        "init: {said}{}",
+        String::from_utf8_lossy(&planned.stderr)
+    );
+    let plan = certs(&tree, &["renew", "--reconcile", "--plan"]);
+    assert_ne!(
+        plan.status.code(),
+        Some(1),
+        "reconcile: {}",
+        String::from_utf8_lossy(&plan.stderr)
+    );
+    let renew = certs(&tree, &["renew", "apiserver"]);
+    assert_eq!(
+        renew.status.code(),
+        Some(0),
+        "renew: {}",
+        String::from_utf8_lossy(&renew.stderr)
+    );
+}
