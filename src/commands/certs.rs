@@ -245,11 +245,16 @@ fn reconcile_certs(args: &RenewArgs) -> Result<ExitCode> {
         progress.update(done, total)
     })?;
     progress.finish();
+    if done.kept.is_none() {
+        // Nothing was written: a broken row's error alone says why.
+        broken_plan_rows(&done.rows)?;
+    }
     let version = configuration.kubernetes_version.as_deref();
     store::replace_changed(&[record_write(dirs, spec, version, true)?])?;
     capped("reconcile", &done.capped);
     warn_open_secrets(dirs);
     print_reconcile(&done.rows, dirs, done.kept.as_ref(), false, format)?;
+    broken_plan_rows(&done.rows)?;
     let external = done
         .rows
         .iter()
@@ -258,6 +263,25 @@ fn reconcile_certs(args: &RenewArgs) -> Result<ExitCode> {
         true => ExitCode::FAILURE,
         false => ExitCode::SUCCESS,
     })
+}
+
+/// The failure of a reconcile that left broken rows as they are: the first one's problem.
+fn broken_plan_rows(rows: &[reconcile::RowPlan]) -> Result<()> {
+    let broken: Vec<&str> = rows
+        .iter()
+        .filter_map(|r| match &r.verdict {
+            Verdict::Broken(problem) => Some(problem.as_str()),
+            _ => None,
+        })
+        .collect();
+    match broken.as_slice() {
+        [] => Ok(()),
+        [only] => Err(anyhow!("{only}")),
+        [first, more @ ..] => Err(anyhow!(
+            "{first} (and {} more broken row(s), left as they are)",
+            more.len()
+        )),
+    }
 }
 
 /// `--backup-dir` (else `<kubeconfig-dir>/tmp`) and `--keep` (else 5).

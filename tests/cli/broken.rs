@@ -148,3 +148,49 @@ fn issue_21_a_leaf_of_the_ca_going_away_is_its_ca_for_init_renew_and_reconcile_a
         String::from_utf8_lossy(&renew.stderr)
     );
 }
+
+#[test]
+fn issue_21_reconcile_plan_plans_every_row_and_marks_the_broken_one() {
+    let tree = TempTree::new();
+    tree.init("ECDSA-P256", &[]);
+    fs::copy(
+        tree.pki().join("etcd/peer.key"),
+        tree.pki().join("apiserver.key"),
+    )
+    .expect("a key of another row");
+    let endpoint = ["--control-plane-endpoint", "lb.example.com:6443"];
+    let plan = certs(
+        &tree,
+        &[&["renew", "--reconcile", "--plan"][..], &endpoint].concat(),
+    );
+    let text = String::from_utf8_lossy(&plan.stdout);
+    assert_eq!(
+        plan.status.code(),
+        Some(3),
+        "{text}{}",
+        String::from_utf8_lossy(&plan.stderr)
+    );
+    assert!(
+        text.contains("[reconcile] apiserver: BROKEN, left as it is: ")
+            && text.contains("apiserver.key: does not match"),
+        "{text}"
+    );
+    assert!(
+        text.contains("[reconcile] admin.conf: "),
+        "the other rows planned: {text}"
+    );
+    let before = tree.read("pki/apiserver.crt");
+    let admin = tree.read("admin.conf");
+    let applied = certs(&tree, &[&["renew", "--reconcile"][..], &endpoint].concat());
+    assert_eq!(applied.status.code(), Some(1));
+    assert_eq!(
+        tree.read("pki/apiserver.crt"),
+        before,
+        "the broken row was touched"
+    );
+    assert_ne!(
+        tree.read("admin.conf"),
+        admin,
+        "admin.conf was not reconciled"
+    );
+}
