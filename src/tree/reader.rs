@@ -800,13 +800,20 @@ pub fn file_facts(root: &Path, rel: &Path) -> Checked<Option<FileFacts>> {
 }
 
 /// Files below the cert dir that no row of the table owns (a link counts as a file and is
-/// not followed), in path order. A directory that cannot be listed is an error.
+/// not followed), in path order: a rotation's own files (a trust file such as
+/// `ca-bundle.crt`, the staged CA under `next/`) are owned too. A directory that cannot be
+/// listed is an error.
 pub fn unknown_files(dirs: &TreeDirs) -> Checked<Vec<PathBuf>> {
+    let rotation = PROFILES
+        .iter()
+        .filter(|row| row.scope == Scope::ControlPlane)
+        .flat_map(|row| row.trust_file().into_iter().chain(row.pending_files()));
     let known: Vec<PathBuf> = PROFILES
         .iter()
         .filter(|row| row.scope == Scope::ControlPlane)
         .flat_map(|row| [row.key_file(), row.cert_file(), row.pub_file()])
         .flatten()
+        .chain(rotation)
         .collect();
     let subdirs = cert_subdirs();
     let mut unknown = Vec::new();

@@ -194,3 +194,25 @@ fn issue_21_reconcile_plan_plans_every_row_and_marks_the_broken_one() {
         "admin.conf was not reconciled"
     );
 }
+
+#[test]
+fn issue_21_audit_knows_a_rotations_own_files() {
+    let tree = TempTree::new();
+    tree.init("ECDSA-P256", &[]);
+    let trust = certs(&tree, &["rotate-ca", "ca", "trust"]);
+    assert_eq!(
+        trust.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&trust.stderr)
+    );
+    assert!(tree.pki().join("ca-bundle.crt").is_file() && tree.pki().join("next/ca.key").is_file());
+    let audit = certs(&tree, &["audit"]);
+    let text = String::from_utf8_lossy(&audit.stdout);
+    assert!(!text.contains("stray-file"), "{text}");
+    let stray = tree.pki().join("apiserver.crt.old");
+    fs::write(&stray, "left by hand").expect("writing");
+    let audit = certs(&tree, &["audit"]);
+    let text = String::from_utf8_lossy(&audit.stdout);
+    assert_eq!(text.matches("stray-file").count(), 1, "{text}");
+}
