@@ -87,3 +87,37 @@ fn repeated_groups_are_the_same_groups_for_init_audit_and_reconcile() {
         "audit and reconcile"
     );
 }
+
+#[test]
+fn a_leaf_longer_than_configured_that_outlives_its_ca_is_both_for_audit_and_reconcile() {
+    use super::drift::{Field, ValidityDrift};
+    let spec = ecdsa_spec(&[]);
+    let tree = TestTree::written(&spec);
+    tree.resign(&spec, "front-proxy-ca", |params| {
+        params.not_after = spec.now + time::Duration::days(400);
+    });
+    tree.resign(&spec, "front-proxy-client", |params| {
+        params.not_after = spec.now + time::Duration::days(800);
+    });
+    let row = by_name("front-proxy-client").expect("a row");
+    let Some(found) = reader::read_row(&tree.dirs, row).expect("read") else {
+        panic!("front-proxy-client");
+    };
+    let ca = reader::read_ca(&tree.dirs, row.issuer_row().expect("a CA")).expect("the CA");
+    let wanted = Wanted::of(&spec, None);
+    let fields: Vec<Field> = drift::drifts(row, &found.cert().info, Some(&ca.cert.info), &wanted)
+        .iter()
+        .map(|d| d.field)
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            Field::Validity(ValidityDrift::Longer),
+            Field::Validity(ValidityDrift::OutlivesCa)
+        ],
+        "reconcile's reasons"
+    );
+    let (_, _, findings, pending) = verdicts(&tree, &spec, "front-proxy-client");
+    assert_eq!(findings, ["validity-too-long", "outlives-ca"], "audit");
+    assert!(pending, "reconcile");
+}

@@ -618,7 +618,18 @@ impl Auditor<'_> {
             .iter()
             .filter(|d| !(weak_key && d.field == Field::Key))
         {
-            self.drift(&path, drift);
+            match (drift.field, &ca) {
+                (Field::Validity(ValidityDrift::OutlivesCa), Some(ca)) => {
+                    let what = format!(
+                        "ends on {}, after its CA {:?} ({}); it stops verifying then",
+                        info.not_after.date(),
+                        row.issuer.unwrap_or_default(),
+                        ca.not_after.date()
+                    );
+                    self.found(Finding::new(Check::OutlivesCa, &path, what));
+                }
+                _ => self.drift(&path, drift),
+            }
         }
     }
 
@@ -719,14 +730,6 @@ impl Auditor<'_> {
             if let Err(problem) = cert.check_signed_by(&ca, issuer) {
                 self.found(Finding::of_problem(Check::NotSignedByCa, &path, &problem));
             }
-        }
-        if cert.info.not_after > ca.not_after {
-            let what = format!(
-                "ends on {}, after its CA {issuer:?} ({}); it stops verifying then",
-                cert.info.not_after.date(),
-                ca.not_after.date()
-            );
-            self.found(Finding::new(Check::OutlivesCa, &path, what));
         }
     }
 

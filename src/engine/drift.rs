@@ -93,7 +93,7 @@ pub enum ValidityDrift {
     Longer,
     /// Shorter than the configured period, and not because its CA ends first.
     Shorter,
-    /// It ends after its CA.
+    /// It ends after its CA (whatever its length: a drift of its own).
     OutlivesCa,
 }
 
@@ -307,12 +307,7 @@ fn leaf_key_usages(cert: &CertInfo) -> Option<Drift> {
 /// kubeconfigs, and every leaf of kubeadm before 1.31) says nothing of when it was issued,
 /// so only an end later than now plus the period is judged. Ending with its CA, earlier than
 /// the period, is right (kubepki caps there); ending after it is a drift of its own.
-fn validity(
-    row: &Profile,
-    cert: &CertInfo,
-    ca: Option<&CertInfo>,
-    wanted: &Wanted,
-) -> Option<Drift> {
+fn validity(row: &Profile, cert: &CertInfo, ca: Option<&CertInfo>, wanted: &Wanted) -> Vec<Drift> {
     let period = wanted.validity_of(row).to_time();
     let (start, end) = (cert.not_before, cert.not_after);
     let unknown_start = row.kind != Kind::Ca && ca.is_some_and(|ca| ca.not_before == start);
@@ -320,20 +315,25 @@ fn validity(
         true => wanted.now + period,
         false => start + BACKDATE + period,
     };
-    let drift = if end > longest_end + VALIDITY_TOLERANCE {
-        ValidityDrift::Longer
-    } else if ca.is_some_and(|ca| row.kind != Kind::Ca && end > ca.not_after) {
-        ValidityDrift::OutlivesCa
+    let length = if end > longest_end + VALIDITY_TOLERANCE {
+        Some(ValidityDrift::Longer)
     } else if row.kind != Kind::Ca && !unknown_start && end < expected_end(start, period, ca) {
-        ValidityDrift::Shorter
+        Some(ValidityDrift::Shorter)
     } else {
-        return None;
+        None
     };
-    Some(Drift {
-        field: Field::Validity(drift),
+    // The outlives-CA rule, the one place it is decided, whatever the length.
+    let outlives = ca.is_some_and(|ca| row.kind != Kind::Ca && end > ca.not_after);
+    let drift = |kind| Drift {
+        field: Field::Validity(kind),
         removed: vec![describe_span(start, end, unknown_start)],
         added: vec![wanted.validity_of(row).to_string()],
-    })
+    };
+    length
+        .into_iter()
+        .chain(outlives.then_some(ValidityDrift::OutlivesCa))
+        .map(drift)
+        .collect()
 }
 
 /// The earliest end that still counts as the configured period from `start`: the period
