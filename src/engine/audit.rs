@@ -91,11 +91,13 @@ pub enum Check {
     CaEnding,
     /// A CA that ends within 90 days: what it signs cannot be renewed past it.
     CaEndingSoon,
+    /// A kubeconfig that trusts a CA its issuer's readers no longer trust.
+    KubeconfigExtraCa,
 }
 
 impl Check {
     /// Every check, in the order the README lists them.
-    pub const ALL: [Check; 31] = [
+    pub const ALL: [Check; 32] = [
         Check::Missing,
         Check::Unreadable,
         Check::Symlink,
@@ -127,6 +129,7 @@ impl Check {
         Check::KubeletClientMissing,
         Check::CaEnding,
         Check::CaEndingSoon,
+        Check::KubeconfigExtraCa,
     ];
 
     /// The stable id, e.g. `key-mismatch`.
@@ -163,6 +166,7 @@ impl Check {
             Check::KubeletClientMissing => "kubelet-client-missing",
             Check::CaEnding => "ca-ending",
             Check::CaEndingSoon => "ca-ending-soon",
+            Check::KubeconfigExtraCa => "kubeconfig-extra-ca",
         }
     }
 
@@ -559,7 +563,7 @@ impl Auditor<'_> {
         let issuer = row.issuer.unwrap_or_default();
         if let Some(ca) = self.cas.get(issuer).cloned() {
             match found.check_ca(&ca, issuer) {
-                Ok(()) => {}
+                Ok(()) => self.extra_cas(row, &ca),
                 Err(problem @ Problem::WrongEmbeddedCa { .. }) => self.found(Finding::of_problem(
                     Check::KubeconfigCa,
                     &found.path,
@@ -585,6 +589,38 @@ impl Auditor<'_> {
             self.key(key, cert);
         }
         self.certificate(row, found.cert());
+    }
+
+    /// CAs a kubeconfig trusts beyond what its issuer's readers trust (`ca`, its signer, and
+    /// during a rotation the CA coming or going): one left by a finished rotation, or from
+    /// elsewhere.
+    fn extra_cas(&mut self, row: &'static Profile, ca: &CertInfo) {
+        let (Some(issuer), Ok(Some((path, _, anchors)))) = (
+            row.issuer_row(),
+            reader::read_kubeconfig_trust(self.dirs, row),
+        ) else {
+            return;
+        };
+        let Ok(trusted) = reader::trusted_with(self.dirs, issuer, ca) else {
+            return;
+        };
+        let extra: Vec<String> = anchors
+            .iter()
+            .filter_map(|anchor| anchor.cert())
+            .filter(|cert| !trusted.iter().any(|t| t.der == cert.der))
+            .map(|cert| format!("{:?}", cert.cn))
+            .collect();
+        if !extra.is_empty() {
+            let what = format!(
+                "trusts {} CA certificate(s) ({}) that {:?} no longer trusts (left by a \
+                 rotation?); `kubepki certs renew {}` writes it with the current ones",
+                extra.len(),
+                extra.join(", "),
+                issuer.name,
+                row.cert_name()
+            );
+            self.found(Finding::new(Check::KubeconfigExtraCa, &path, what));
+        }
     }
 
     /// Everything about a certificate itself.
@@ -1144,6 +1180,19 @@ mod tests {
                 let path = t.dirs.cert_dir.join("apiserver.crt.old");
                 fs::write(&path, "x").expect("writing");
                 path
+            },
+        ),
+        (
+            "kubeconfig-extra-ca",
+            "a kubeconfig trusting a CA beside its own, as a rotation leaves the old one",
+            |t, other, _| {
+                let both = [
+                    fs::read(file(t, "ca", 1)).expect("the CA"),
+                    fs::read(file(other, "ca", 1)).expect("another CA"),
+                ]
+                .concat();
+                embed(t, "admin", &both, None, None);
+                file(t, "admin", 0)
             },
         ),
         (

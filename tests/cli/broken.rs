@@ -210,6 +210,25 @@ fn issue_21_audit_knows_a_rotations_own_files() {
     let audit = certs(&tree, &["audit"]);
     let text = String::from_utf8_lossy(&audit.stdout);
     assert!(!text.contains("stray-file"), "{text}");
+    assert!(
+        !text.contains("kubeconfig-extra-ca"),
+        "the bundle is trusted mid-rotation: {text}"
+    );
+    for stage in ["sign", "finish"] {
+        let out = certs(&tree, &["rotate-ca", "ca", stage]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let audit = certs(&tree, &["audit"]);
+        let text = String::from_utf8_lossy(&audit.stdout);
+        assert!(
+            !text.contains("kubeconfig-extra-ca"),
+            "after {stage}: {text}"
+        );
+    }
     let stray = tree.pki().join("apiserver.crt.old");
     fs::write(&stray, "left by hand").expect("writing");
     let audit = certs(&tree, &["audit"]);
