@@ -763,7 +763,13 @@ impl Auditor<'_> {
             return;
         };
         if !cert.info.weak_signature {
-            if let Err(problem) = cert.check_signed_by(&ca, issuer) {
+            // The signer rule: any CA its issuer's readers trust (during a rotation, the CA
+            // coming or going too), as init, renew and reconcile judge it.
+            let trusted = row
+                .issuer_row()
+                .and_then(|ca_row| reader::trusted_with(self.dirs, ca_row, &ca).ok())
+                .unwrap_or_else(|| vec![ca.clone()]);
+            if let Err(problem) = cert.check_signed_by_any(&trusted, issuer) {
                 self.found(Finding::of_problem(Check::NotSignedByCa, &path, &problem));
             }
         }

@@ -140,6 +140,9 @@ fn issue_21_a_leaf_of_the_ca_going_away_is_its_ca_for_init_renew_and_reconcile_a
         "reconcile: {}",
         String::from_utf8_lossy(&plan.stderr)
     );
+    let audit = certs(&tree, &["audit"]);
+    let text = String::from_utf8_lossy(&audit.stdout);
+    assert!(!text.contains("not-signed-by-ca"), "audit: {text}");
     let renew = certs(&tree, &["renew", "apiserver"]);
     assert_eq!(
         renew.status.code(),
