@@ -86,6 +86,117 @@ impl ClusterInput {
             || self.cert_validity.is_some()
             || self.ca_validity.is_some()
     }
+
+    /// These settings, with every one left unset taken from `below`.
+    pub fn over(&self, below: &ClusterInput) -> ClusterInput {
+        ClusterInput {
+            node_name: self.node_name.clone().or(below.node_name.clone()),
+            advertise_address: self.advertise_address.or(below.advertise_address),
+            bind_port: self.bind_port.or(below.bind_port),
+            control_plane_endpoint: self
+                .control_plane_endpoint
+                .clone()
+                .or(below.control_plane_endpoint.clone()),
+            extra_sans: match self.extra_sans.is_empty() {
+                true => below.extra_sans.clone(),
+                false => self.extra_sans.clone(),
+            },
+            service_cidrs: self.service_cidrs.clone().or(below.service_cidrs.clone()),
+            dns_domain: self.dns_domain.clone().or(below.dns_domain.clone()),
+            algorithm: self.algorithm.or(below.algorithm),
+            cert_validity: self.cert_validity.or(below.cert_validity),
+            ca_validity: self.ca_validity.or(below.ca_validity),
+        }
+    }
+
+    /// The settings given here (flags over `--config`) that differ from those `recorded`
+    /// (the tree's recorded configuration), in flag order.
+    pub fn contradictions(&self, recorded: &ClusterInput) -> Vec<Contradiction> {
+        let sans = |list: &[San]| {
+            (!list.is_empty()).then(|| list.iter().map(ToString::to_string).collect::<Vec<_>>())
+        };
+        [
+            differ("--node-name", &self.node_name, &recorded.node_name),
+            differ(
+                "--apiserver-advertise-address",
+                &self.advertise_address,
+                &recorded.advertise_address,
+            ),
+            differ(
+                "--apiserver-bind-port",
+                &self.bind_port,
+                &recorded.bind_port,
+            ),
+            differ(
+                "--control-plane-endpoint",
+                &self.control_plane_endpoint,
+                &recorded.control_plane_endpoint,
+            ),
+            differ(
+                "--apiserver-cert-extra-sans",
+                &sans(&self.extra_sans).map(|s| s.join(",")),
+                &sans(&recorded.extra_sans).map(|s| s.join(",")),
+            ),
+            differ(
+                "--service-cidr",
+                &self.service_cidrs,
+                &recorded.service_cidrs,
+            ),
+            differ(
+                "--service-dns-domain",
+                &self.dns_domain,
+                &recorded.dns_domain,
+            ),
+            differ(
+                "--encryption-algorithm",
+                &self.algorithm,
+                &recorded.algorithm,
+            ),
+            differ(
+                "--cert-validity",
+                &self.cert_validity,
+                &recorded.cert_validity,
+            ),
+            differ("--ca-validity", &self.ca_validity, &recorded.ca_validity),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
+}
+
+/// A setting given (a flag, or `--config`) that differs from the one the tree records.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Contradiction {
+    /// The flag that sets it.
+    pub flag: &'static str,
+    /// The value given.
+    pub given: String,
+    /// The value recorded.
+    pub recorded: String,
+}
+
+impl Contradiction {
+    /// Whether it changes the node's identity (its name or address), which only a command
+    /// meant to change it may do.
+    pub fn is_identity(&self) -> bool {
+        matches!(self.flag, "--node-name" | "--apiserver-advertise-address")
+    }
+}
+
+fn differ<T: PartialEq + std::fmt::Display>(
+    flag: &'static str,
+    given: &Option<T>,
+    recorded: &Option<T>,
+) -> Option<Contradiction> {
+    match (given, recorded) {
+        (Some(given), Some(recorded)) if given != recorded => Some(Contradiction {
+            flag,
+            given: given.to_string(),
+            recorded: recorded.to_string(),
+        }),
+        _ => None,
+    }
 }
 
 /// Everything that shapes the PKI of one control-plane node.
@@ -344,6 +455,40 @@ pub(crate) mod tests {
         assert_eq!(spec.ca_validity, Duration::from_hours(87600));
         assert_eq!(spec.local_url(), "https://192.168.1.10:6443");
         assert_eq!(spec.control_plane_url(), spec.local_url());
+    }
+
+    #[test]
+    fn only_settings_given_and_different_contradict_the_record() {
+        let recorded = ClusterInput {
+            node_name: Some(parsed("cp1")),
+            advertise_address: Some("10.0.0.11".parse().unwrap()),
+            extra_sans: vec![parsed("api.example.com")],
+            ..Default::default()
+        };
+        let same = ClusterInput {
+            node_name: Some(parsed("cp1")),
+            service_cidrs: Some(parsed("10.100.0.0/16")),
+            ..Default::default()
+        };
+        assert_eq!(same.contradictions(&recorded), Vec::new());
+        let other = ClusterInput {
+            node_name: Some(parsed("cp2")),
+            extra_sans: vec![parsed("api.example.com"), parsed("10.9.9.9")],
+            ..Default::default()
+        };
+        let found = other.contradictions(&recorded);
+        let flags: Vec<(&str, bool)> = found.iter().map(|c| (c.flag, c.is_identity())).collect();
+        assert_eq!(
+            flags,
+            [
+                ("--node-name", true),
+                ("--apiserver-cert-extra-sans", false)
+            ]
+        );
+        assert_eq!(
+            (found[0].given.as_str(), found[0].recorded.as_str()),
+            ("cp2", "cp1")
+        );
     }
 
     #[test]

@@ -1,11 +1,10 @@
 //! `kubepki certs bundle export|import`: the shared CAs and keys carried to other
 //! control-plane hosts in kubeadm's encrypted `kubeadm-certs` format.
 
-use super::{lock_tree, out_file, warn_open_secrets};
+use super::{Configured, configured_tree, lock_tree, out_file, warn_open_secrets};
 use crate::cli::{BundleCommand, BundleExportArgs, BundleImportArgs, TreeArgs};
-use crate::config::InitConfig;
 use crate::engine::bundle::{export, import, open_bundle, plan_import};
-use crate::report::{bundle_absent, note, print_bundle_written, print_document, print_import};
+use crate::report::{bundle_absent, print_bundle_written, print_document, print_import};
 use crate::tree::{TreeDirs, generations, reader, store};
 use anyhow::{Result, bail};
 use std::path::Path;
@@ -20,18 +19,10 @@ pub fn run(command: &BundleCommand) -> Result<ExitCode> {
     }
 }
 
-/// The tree (`--cert-dir` over the file's `certificatesDir`) and whether the file says the
-/// etcd is external.
+/// The tree (`--cert-dir` over `certificatesDir` of the file or of the tree's recorded
+/// configuration) and whether they say the etcd is external.
 fn tree_of(config: Option<&Path>, tree: &TreeArgs) -> Result<(TreeDirs, bool)> {
-    let file = match config {
-        Some(path) => InitConfig::load(path)?,
-        None => InitConfig::default(),
-    };
-    for line in &file.notes {
-        note("config", line);
-    }
-    let cert_dir = file.cert_dir(tree.cert_dir.as_deref());
-    let dirs = TreeDirs::new(cert_dir, tree.kubeconfig_dir.clone()).with_config(config);
+    let Configured { file, dirs, .. } = configured_tree(config, tree)?;
     Ok((dirs, file.external_etcd()))
 }
 

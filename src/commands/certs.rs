@@ -2,7 +2,8 @@
 
 use super::metrics::{self, RunResult};
 use super::{
-    Configuration, configured_tree, lock_existing_tree, lock_kubelet_dir, resolve_cluster,
+    Configuration, Configured, configured_tree, lock_existing_tree, lock_kubelet_dir,
+    resolve_cluster,
     warn_open_secrets,
 };
 use crate::cli::{
@@ -11,6 +12,7 @@ use crate::cli::{
 };
 use crate::config::InitConfig;
 use crate::engine::audit::audit;
+use crate::engine::bootstrap::record_write;
 use crate::engine::csr::{SignRequest, generate_csrs, sign_request};
 use crate::engine::expiry::ExpirationInfo;
 use crate::engine::reconcile::{self, ReconcileRequest, Verdict};
@@ -135,8 +137,12 @@ fn roll_back(args: &RollbackArgs) -> Result<ExitCode> {
 fn audit_tree(args: &AuditArgs) -> Result<ExitCode> {
     let now = OffsetDateTime::now_utc();
     let input = args.cluster.input();
-    let configuration =
-        Configuration::load(args.config.as_deref(), &input, &args.tree, now, false)?;
+    let configuration = Configuration::load(
+        args.config.as_deref(),
+        &input,
+        &args.tree,
+        (now, false, false),
+    )?;
     let found = audit(&configuration.dirs, &configuration.wanted(now))?;
     print_audit(&found, &configuration.dirs, args.output.into())?;
     Ok(match found.at_least(args.fail_on.into()) {
@@ -146,7 +152,7 @@ fn audit_tree(args: &AuditArgs) -> Result<ExitCode> {
 }
 
 fn check_expiration(args: &CheckExpirationArgs) -> Result<ExitCode> {
-    let (_, dirs) = configured_tree(args.config.as_deref(), &args.tree)?;
+    let Configured { dirs, .. } = configured_tree(args.config.as_deref(), &args.tree)?;
     let dirs = dirs.with_kubelet_dir("--kubelet-cert-dir", args.kubelet_cert_dir.as_deref());
     reader::require_tree(&dirs)?;
     let info_time = OffsetDateTime::now_utc();
@@ -231,23 +237,21 @@ fn renew_due(args: &RenewArgs) -> Result<(ExitCode, usize)> {
         )
         .into());
     }
-    let (file, dirs) = configured_tree(args.config.as_deref(), &args.tree)?;
+    // A plain renew keeps each certificate as it is, as kubeadm's: only `--config` (not the
+    // tree's recorded configuration) sets its validity and algorithm.
+    let Configured { given, dirs, .. } = configured_tree(args.config.as_deref(), &args.tree)?;
     let dirs = dirs.with_kubelet_dir("--kubelet-cert-dir", args.kubelet_cert_dir.as_deref());
     let now = OffsetDateTime::now_utc();
     let rows = renewable_rows(&args.names)
         .ok_or_else(|| anyhow!("unknown certificate in {:?}", args.names))?;
-    let cert_validity = args
-        .cert_validity
-        .or(file.cluster.certificate_validity_period);
+    let cert_validity = args.cert_validity.or(given.cert_validity);
     let validity = validity(cert_validity, DEFAULT_CERT_VALIDITY, "--cert-validity")?;
     let _lock = lock_existing_tree(&dirs, &args.lock)?;
     let _kubelet_lock = lock_kubelet_dir(&dirs, &args.lock, false)?;
     let request = RenewRequest {
         rows,
         due_within: args.expiring_within,
-        algorithm: args
-            .encryption_algorithm
-            .or(file.cluster.encryption_algorithm),
+        algorithm: args.encryption_algorithm.or(given.algorithm),
         validity,
         backups: backups(&dirs, args.backup_dir.as_deref(), args.keep),
         now,
@@ -256,6 +260,14 @@ fn renew_due(args: &RenewArgs) -> Result<(ExitCode, usize)> {
     let progress = Progress::new("renew", "keys");
     let renewal = renew(&dirs, &request, &|done, total| progress.update(done, total))?;
     progress.finish();
+    let all_broken = renewal
+        .outcomes
+        .iter()
+        .all(|(_, o)| matches!(o, Outcome::Broken(_)));
+    if all_broken {
+        // Nothing was done: the error alone says why.
+        broken_rows(&renewal.outcomes)?;
+    }
     capped("renew", &renewal.capped);
     warn_open_secrets(&dirs);
     print_renewal(&renewal, args.expiring_within, args.output.into())?;
@@ -269,6 +281,7 @@ fn renew_due(args: &RenewArgs) -> Result<(ExitCode, usize)> {
         .map(|(row, _)| *row)
         .collect();
     missing_notice(&missing, &dirs);
+    broken_rows(&renewal.outcomes)?;
     let external = renewal
         .outcomes
         .iter()
@@ -282,6 +295,26 @@ fn renew_due(args: &RenewArgs) -> Result<(ExitCode, usize)> {
     Ok((renewal_status(args, failed, renewed), renewed))
 }
 
+/// The failure of a renew that left broken rows as they are (the sound ones were renewed):
+/// the first one's problem, and how many more there are.
+fn broken_rows(outcomes: &[(&'static Profile, Outcome)]) -> Result<()> {
+    let broken: Vec<&str> = outcomes
+        .iter()
+        .filter_map(|(_, outcome)| match outcome {
+            Outcome::Broken(problem) => Some(problem.as_str()),
+            _ => None,
+        })
+        .collect();
+    match broken.as_slice() {
+        [] => Ok(()),
+        [only] => Err(anyhow!("{only}")),
+        [first, more @ ..] => Err(anyhow!(
+            "{first} (and {} more broken row(s), listed above; the sound rows were renewed)",
+            more.len()
+        )),
+    }
+}
+
 /// `certs renew --reconcile [--plan]`: the configuration is `--config`, with init's node
 /// flags, `--encryption-algorithm` and `--cert-validity` over it; `--plan` takes no lock
 /// and writes nothing.
@@ -293,7 +326,7 @@ fn reconcile_certs(args: &RenewArgs) -> Result<(ExitCode, usize)> {
         ..args.reconcile.node.input()
     };
     let config = args.config.as_deref();
-    let configuration = Configuration::load(config, &flags, &args.tree, now, true)?;
+    let configuration = Configuration::load(config, &flags, &args.tree, (now, true, true))?;
     let (dirs, spec) = (&configuration.dirs, configuration.spec.as_ref());
     let spec = spec.ok_or_else(|| anyhow!("internal error: no configuration resolved"))?;
     let names = match args.names.is_empty() {
@@ -327,15 +360,41 @@ fn reconcile_certs(args: &RenewArgs) -> Result<(ExitCode, usize)> {
         progress.update(done, total)
     })?;
     progress.finish();
+    if done.kept.is_none() {
+        // Nothing was written: a broken row's error alone says why.
+        broken_plan_rows(&done.rows)?;
+    }
+    let version = configuration.kubernetes_version.as_deref();
+    store::replace_changed(&[record_write(dirs, spec, version, true)?])?;
     capped("reconcile", &done.capped);
     warn_open_secrets(dirs);
     print_reconcile(&done.rows, dirs, done.kept.as_ref(), false, format)?;
+    broken_plan_rows(&done.rows)?;
     let external = done
         .rows
         .iter()
         .any(|r| matches!(r.verdict, Verdict::External(_)));
     let reissued = done.rows.iter().filter(|r| r.changes()).count();
     Ok((renewal_status(args, external, reissued), reissued))
+}
+
+/// The failure of a reconcile that left broken rows as they are: the first one's problem.
+fn broken_plan_rows(rows: &[reconcile::RowPlan]) -> Result<()> {
+    let broken: Vec<&str> = rows
+        .iter()
+        .filter_map(|r| match &r.verdict {
+            Verdict::Broken(problem) => Some(problem.as_str()),
+            _ => None,
+        })
+        .collect();
+    match broken.as_slice() {
+        [] => Ok(()),
+        [only] => Err(anyhow!("{only}")),
+        [first, more @ ..] => Err(anyhow!(
+            "{first} (and {} more broken row(s), left as they are)",
+            more.len()
+        )),
+    }
 }
 
 /// `--backup-dir` (else `<kubeconfig-dir>/tmp`) and `--keep` (else 5).

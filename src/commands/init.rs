@@ -6,7 +6,8 @@ use crate::cli::{InitArgs, InitCommand, OutputFormat, Phase};
 use crate::cluster::bootstrap::TokenRecord;
 use crate::config::InitConfig;
 use crate::engine::apply::apply;
-use crate::engine::bootstrap::{init_manifests, prune_expired_tokens};
+use crate::engine::bootstrap::{init_manifests, prune_expired_tokens, record_write};
+use crate::engine::drift::depends_on_node;
 use crate::engine::plan::{Plan, plan_init};
 use crate::profile::{self, Group, Selection};
 use crate::report::{
@@ -46,7 +47,9 @@ fn run_init(args: &InitArgs, verbose: u8, reported: &mut bool) -> Result<ExitCod
         verbose,
         format_args!("{where_}; node {node}, advertise {address}"),
     );
-    let plan = plan_init(&spec, &dirs, selection(args)?);
+    let pick = selection(args)?;
+    let with_node = uses_node(&pick) || node_given(args, &file);
+    let plan = plan_init(&spec, &dirs, pick);
     detail(verbose, format_args!("planned in {:?}", started.elapsed()));
     let mut report = InitReport::of_plan(&plan, &spec, args.dry_run);
     if args.dry_run {
@@ -70,7 +73,13 @@ fn run_init(args: &InitArgs, verbose: u8, reported: &mut bool) -> Result<ExitCod
     }
     warn_open_secrets(&dirs);
     report.print_steps(args.output.into())?;
-    write(args, (&spec, &dirs, &file), plan, &tokens, &mut report)?;
+    write(
+        args,
+        (&spec, &dirs, &file),
+        (plan, with_node),
+        &tokens,
+        &mut report,
+    )?;
     detail(verbose, format_args!("written in {:?}", started.elapsed()));
     report.print_outcome(args.output.into())?;
     Ok(ExitCode::SUCCESS)
@@ -78,24 +87,24 @@ fn run_init(args: &InitArgs, verbose: u8, reported: &mut bool) -> Result<ExitCod
 
 /// Carries out `plan`, showing progress of slow key generation: a whole init also keeps the
 /// bootstrap manifests (and the configuration's `tokens`) in step with admin.conf, written in
-/// the same batch as the PKI. Completes `report` with what was written.
+/// the same batch as the PKI, as every init does the tree's recorded configuration (with the
+/// node `with_node`). Completes `report` with what was written.
 fn write(
     args: &InitArgs,
     (spec, dirs, file): (&ClusterSpec, &TreeDirs, &InitConfig),
-    plan: Plan,
+    (plan, with_node): (Plan, bool),
     tokens: &[TokenRecord],
     report: &mut InitReport,
 ) -> Result<()> {
     let progress = Progress::new("certs", "keys");
-    let derive = |new: &[FileWrite]| match args.phase {
-        None => init_manifests(
-            dirs,
-            new,
-            tokens,
-            spec,
-            file.cluster.kubernetes_version.as_deref(),
-        ),
-        Some(_) => Ok(Vec::new()),
+    let version = file.cluster.kubernetes_version.as_deref();
+    let derive = |new: &[FileWrite]| {
+        let mut files = match args.phase {
+            None => init_manifests(dirs, new, tokens, spec, version)?,
+            Some(_) => Vec::new(),
+        };
+        files.push(record_write(dirs, spec, version, with_node)?);
+        Ok(files)
     };
     let applied = apply(plan, spec, derive, &|done, total| {
         progress.update(done, total)
@@ -103,7 +112,7 @@ fn write(
     progress.finish();
     capped("certs", &applied.capped);
     report.ca_cert_hash = applied.ca_pin;
-    report.manifests = applied.derived;
+    report.set_written(applied.derived, &dirs.record_file());
     if args.phase.is_none() {
         let pruned = prune_expired_tokens(&dirs.manifests_dir(), spec.now)?;
         print_removed_tokens(&pruned, true, true)?;
@@ -115,6 +124,23 @@ fn write(
 /// The spec and the tree of `init`'s arguments (see `resolve_cluster`).
 fn resolve(args: &InitArgs) -> Result<(ClusterSpec, TreeDirs, InitConfig)> {
     resolve_cluster(args.config.as_deref(), &args.tree, &args.cluster)
+}
+
+/// Whether a row of `pick` depends on the node's name or address: then the run records them.
+fn uses_node(pick: &Selection) -> bool {
+    profile::PROFILES
+        .iter()
+        .any(|row| pick.includes(row) && depends_on_node(row))
+}
+
+/// Whether the node's name or address was given (flag, `--config` or the record), not taken
+/// from the host: then the run records them, whatever it writes.
+fn node_given(args: &InitArgs, file: &InitConfig) -> bool {
+    let flags = args.cluster.input();
+    flags.node_name.is_some()
+        || flags.advertise_address.is_some()
+        || file.init.node_name.is_some()
+        || file.init.advertise_address.is_some()
 }
 
 fn selection(args: &InitArgs) -> Result<Selection> {

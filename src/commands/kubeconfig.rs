@@ -1,6 +1,6 @@
 //! `kubepki kubeconfig user`.
 
-use super::{configured_tree, out_file};
+use super::{Configured, configured_tree, out_file};
 use crate::cli::{KubeconfigCommand, KubeconfigUserArgs};
 use crate::engine::user::{UserRequest, user_kubeconfig};
 use crate::report::{capped, print_document};
@@ -27,7 +27,7 @@ fn user(args: &KubeconfigUserArgs) -> Result<ExitCode> {
             bail!("{} exists; pass --force to replace it", path.display());
         }
     }
-    let (file, dirs) = configured_tree(args.config.as_deref(), &args.tree)?;
+    let Configured { file, dirs, .. } = configured_tree(args.config.as_deref(), &args.tree)?;
     let request = UserRequest {
         name: args.client_name.clone(),
         groups: args.orgs.clone(),

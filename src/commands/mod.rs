@@ -15,16 +15,17 @@ mod token;
 
 use crate::cli::{Cli, ClusterArgs, Command, LockArgs, TreeArgs};
 use crate::config::InitConfig;
+use crate::engine::derived::derived_settings;
 use crate::engine::drift::Wanted;
 use crate::pki::keys::Algorithm;
 use crate::report::{deprecated, note, open_secret, print_document, recovered, set_quiet};
-use crate::spec::{ClusterInput, ClusterSpec};
+use crate::spec::{ClusterInput, ClusterSpec, Contradiction};
 use crate::tree::TreeDirs;
 use crate::tree::lock::{DEFAULT_LOCK_TIMEOUT, TreeLock};
 use crate::tree::reader::{self, open_secrets};
 use crate::tree::recovery::{recover, recover_kubelet_dir};
 use crate::usage::UsageError;
-use anyhow::Result;
+use anyhow::{Result, bail};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use time::OffsetDateTime;
@@ -45,17 +46,22 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-/// The spec and the tree from `--config`, the tree flags and the cluster flags: flags over
-/// the file over defaults over host facts; and what the file says beyond them.
+/// The spec and the tree from `--config`, the tree's recorded configuration, the tree flags
+/// and the cluster flags: flags over the file over the record over defaults over host
+/// facts; and what the files say beyond them. A flag that changes the node's identity the
+/// tree records is an error; another that contradicts the record is named.
 fn resolve_cluster(
     config: Option<&Path>,
     tree: &TreeArgs,
     cluster: &ClusterArgs,
 ) -> Result<(ClusterSpec, TreeDirs, InitConfig)> {
-    let (file, dirs) = configured_tree(config, tree)?;
-    let input = file.merge_flags(&cluster.input());
-    let spec = file.complete(ClusterSpec::resolve(&input, OffsetDateTime::now_utc())?);
-    Ok((spec, dirs, file))
+    let configured = configured_tree(config, tree)?;
+    let flags = cluster.input();
+    let input = configured.file.merge_flags(&flags);
+    let spec = ClusterSpec::resolve(&input, OffsetDateTime::now_utc())?;
+    configured.against_record(&flags, false)?;
+    let file = configured.file;
+    Ok((file.complete(spec), configured.dirs, file))
 }
 
 /// The file a command writes: `--out FILE`, or the deprecated `--output FILE` (`-o` too
@@ -143,22 +149,110 @@ fn lock_kubelet_dir(dirs: &TreeDirs, lock: &LockArgs, required: bool) -> Result<
     Ok(Some(held))
 }
 
-/// The configuration file (`--config`), or none, and the tree: `--cert-dir`, else the file's
-/// `certificatesDir`, else the default. Printed commands name the file too.
-fn configured_tree(config: Option<&Path>, tree: &TreeArgs) -> Result<(InitConfig, TreeDirs)> {
-    let file = match config {
+/// What configures a run before its flags: `--config` over the tree's recorded
+/// configuration, and the tree.
+struct Configured {
+    /// `--config` (if given) over the record (if any).
+    file: InitConfig,
+    /// What `--config` alone sets, as flags would.
+    given: ClusterInput,
+    /// Where the tree's settings come from (its recorded configuration, else its files)
+    /// and what they set, as flags would.
+    recorded: Option<(String, ClusterInput)>,
+    /// The tree: `--cert-dir`, else `certificatesDir` (of the file, else of the record),
+    /// else the default. Printed commands name the file too.
+    dirs: TreeDirs,
+}
+
+impl Configured {
+    /// Checks `flags` (and `--config`) against the tree's settings: one that contradicts
+    /// them is named in one line on stderr; one that changes the node's name or address is
+    /// an error unless `identity_may_change` (the command's purpose is to change it).
+    fn against_record(&self, flags: &ClusterInput, identity_may_change: bool) -> Result<()> {
+        if let Some((source, recorded)) = &self.recorded {
+            for contradiction in flags.over(&self.given).contradictions(recorded) {
+                let Contradiction {
+                    flag,
+                    given,
+                    recorded,
+                } = &contradiction;
+                if contradiction.is_identity() && !identity_may_change {
+                    bail!(
+                        "{flag} {given}: this tree was made for {recorded} ({source}); \
+                         `kubepki certs renew --reconcile {flag} {given}` moves it"
+                    );
+                }
+                note(
+                    "config",
+                    &format!("{flag} {given} overrides {recorded} ({source})"),
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The configuration file (`--config`), or none, over the tree's recorded configuration,
+/// else over what the tree's own files tell (said in one line, with the command that
+/// records them), and the tree: `--cert-dir`, else `certificatesDir`, else the default.
+fn configured_tree(config: Option<&Path>, tree: &TreeArgs) -> Result<Configured> {
+    let given = match config {
         Some(path) => InitConfig::load(path)?,
         None => InitConfig::default(),
     };
-    for line in &file.notes {
-        note("config", line);
-    }
+    let given_input = given.merge_flags(&ClusterInput::default());
+    let record = TreeDirs::new(None, tree.kubeconfig_dir.clone()).record_file();
+    let (file, mut recorded) = match reader::read_record(&record)? {
+        Some(recorded) => {
+            let input = recorded.merge_flags(&ClusterInput::default());
+            let source = format!("recorded in {}", record.display());
+            (given.over(recorded), Some((source, input)))
+        }
+        None => (given, None),
+    };
     let dirs = TreeDirs::new(
         file.cert_dir(tree.cert_dir.as_deref()),
         tree.kubeconfig_dir.clone(),
     )
     .with_config(config);
-    Ok((file, dirs))
+    let file = match (&recorded, derived_settings(&dirs)) {
+        (None, Some(derived)) => {
+            let input = derived.merge_flags(&ClusterInput::default());
+            note("config", &derived_line(&record, &input, &dirs));
+            recorded = Some(("found in the tree's files".into(), input));
+            file.over(derived)
+        }
+        _ => file,
+    };
+    for line in &file.notes {
+        note("config", line);
+    }
+    Ok(Configured {
+        file,
+        given: given_input,
+        recorded,
+        dirs,
+    })
+}
+
+/// The line that says a tree's settings were read from its files, and how to record them.
+fn derived_line(record: &Path, derived: &ClusterInput, dirs: &TreeDirs) -> String {
+    let mut told = Vec::new();
+    if let Some(name) = &derived.node_name {
+        told.push(format!("node {name}"));
+    }
+    if let Some(address) = &derived.advertise_address {
+        told.push(format!("address {address}"));
+    }
+    if let Some(endpoint) = &derived.control_plane_endpoint {
+        told.push(format!("endpoint {endpoint}"));
+    }
+    format!(
+        "{} does not exist: the tree's settings are read from its files ({}); `{}` records them",
+        record.display(),
+        told.join(", "),
+        dirs.command("init")
+    )
 }
 
 /// Warns about every file of the tree that holds a private key and is open to group or others.
@@ -179,28 +273,38 @@ struct Configuration {
     algorithm: Option<Algorithm>,
     /// The tree (`certificatesDir` counts as `--cert-dir`).
     dirs: TreeDirs,
+    /// `kubernetesVersion`, if the file or the record says it.
+    kubernetes_version: Option<String>,
 }
 
 impl Configuration {
-    /// Reads `config` and merges `flags` over it. Without either, `required` resolves
-    /// kubepki's defaults and the host's facts, as `init` would; otherwise there is none.
+    /// Reads `config` and the tree's recorded configuration, and merges `flags` over them
+    /// (see `Configured::against_record`). Without any of them, `required` resolves kubepki's
+    /// defaults and the host's facts, as `init` would; otherwise there is none.
     fn load(
         config: Option<&Path>,
         flags: &ClusterInput,
         tree: &TreeArgs,
-        now: OffsetDateTime,
-        required: bool,
+        (now, required, identity_may_change): (OffsetDateTime, bool, bool),
     ) -> Result<Configuration> {
-        let (file, dirs) = configured_tree(config, tree)?;
-        let merged = file.merge_flags(flags);
-        let spec = match required || config.is_some() || flags.is_given() {
-            true => Some(file.complete(ClusterSpec::resolve(&merged, now)?)),
+        let configured = configured_tree(config, tree)?;
+        let merged = configured.file.merge_flags(flags);
+        let given =
+            required || config.is_some() || flags.is_given() || configured.recorded.is_some();
+        let spec = match given {
+            true => Some(
+                configured
+                    .file
+                    .complete(ClusterSpec::resolve(&merged, now)?),
+            ),
             false => None,
         };
+        configured.against_record(flags, identity_may_change)?;
         Ok(Configuration {
             spec,
             algorithm: merged.algorithm,
-            dirs,
+            dirs: configured.dirs,
+            kubernetes_version: configured.file.cluster.kubernetes_version,
         })
     }
 

@@ -2,7 +2,7 @@
 //! `certs rotate-ca status`: the arguments into a rotation request, the tree lock (not for
 //! `status` or `--dry-run`), the engine, the report.
 
-use super::{configured_tree, lock_existing_tree, warn_open_secrets};
+use super::{Configured, configured_tree, lock_existing_tree, warn_open_secrets};
 use crate::cli::RotateArgs;
 use crate::config::InitConfig;
 use crate::engine::flags::trust_flags;
@@ -27,7 +27,7 @@ enum Asked {
 
 /// Runs `certs rotate-ca`.
 pub fn run(args: &RotateArgs) -> Result<ExitCode> {
-    let (file, dirs) = configured_tree(args.config.as_deref(), &args.tree)?;
+    let Configured { file, dirs, .. } = configured_tree(args.config.as_deref(), &args.tree)?;
     match asked(args, &file)? {
         Asked::Status(rows) => show_status(&dirs, &rows, args),
         Asked::Stage(row, stage) => run_stage(&dirs, &file, row, stage, args),

@@ -1,6 +1,6 @@
 //! `kubepki token generate|create|manifests`.
 
-use super::{configured_tree, lock_existing_tree};
+use super::{Configured, configured_tree, lock_existing_tree};
 use crate::cli::{ManifestsArgs, TokenCommand, TokenCreateArgs, TokenDeleteArgs};
 use crate::cluster::bootstrap::{BootstrapToken, DEFAULT_TTL};
 use crate::config::TokenSettings;
@@ -74,7 +74,8 @@ fn manifests_dir(args: &ManifestsArgs) -> PathBuf {
 
 fn create(args: &TokenCreateArgs) -> Result<()> {
     let now = OffsetDateTime::now_utc();
-    let (file, dirs) = configured_tree(args.config.as_deref(), &args.manifests.tree)?;
+    let Configured { file, dirs, .. } =
+        configured_tree(args.config.as_deref(), &args.manifests.tree)?;
     let defaults = file.token_settings(now)?.into_iter().next();
     let token = match (&args.token, defaults.as_ref().and_then(|d| d.token.clone())) {
         (Some(arg), _) => arg.token("TOKEN")?,

@@ -156,8 +156,14 @@ struct Documents {
 fn read_documents(path: &Path) -> Result<Documents> {
     let bytes = file::read_named(path, file::MAX_FILE_BYTES)
         .map_err(|e| anyhow!("reading {}: {e}", path.display()))?;
-    let text = errors::utf8(path, &bytes)?;
     yaml::check_depth(&bytes).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+    read_text(path, errors::utf8(path, &bytes)?)
+}
+
+/// Reads `text`, the content of `path` (named in errors).
+fn read_text(path: &Path, text: &str) -> Result<Documents> {
+    let embedded = config_map_configuration(path, text)?;
+    let text = embedded.as_deref().unwrap_or(text);
     let types = read_headers(path, text)?;
     if types.iter().all(Option::is_none) {
         bail!(
@@ -178,6 +184,43 @@ fn read_documents(path: &Path) -> Result<Documents> {
         read_document(path, doc_type, deserializer, &mut documents)?;
     }
     Ok(documents)
+}
+
+/// The `ClusterConfiguration` inside a `kubeadm-config` ConfigMap manifest (the one `init`
+/// writes for `kubeadm join`, `<kubeconfig-dir>/bootstrap/kubeadm-config.yaml`), when the
+/// file's first document is a core `v1` object; `None` for a kubeadm configuration. A `v1`
+/// file without that ConfigMap is refused, naming what it lacks.
+fn config_map_configuration(path: &Path, text: &str) -> Result<Option<String>> {
+    let first = serde_yaml::Deserializer::from_str(text)
+        .next()
+        .and_then(|doc| serde_yaml::Value::deserialize(doc).ok());
+    if first.as_ref().and_then(|doc| doc.get("apiVersion")) != Some(&"v1".into()) {
+        return Ok(None);
+    }
+    for doc in serde_yaml::Deserializer::from_str(text) {
+        let Ok(value) = serde_yaml::Value::deserialize(doc) else {
+            break;
+        };
+        let named = |key: &str| value.get(key).and_then(serde_yaml::Value::as_str);
+        let name = value.get("metadata").and_then(|m| m.get("name"));
+        if named("kind") == Some("ConfigMap") && name == Some(&"kubeadm-config".into()) {
+            let data = value
+                .get("data")
+                .and_then(|d| d.get("ClusterConfiguration"));
+            return match data.and_then(serde_yaml::Value::as_str) {
+                Some(embedded) => Ok(Some(embedded.to_string())),
+                None => bail!(
+                    "{}: the kubeadm-config ConfigMap has no data.ClusterConfiguration",
+                    path.display()
+                ),
+            };
+        }
+    }
+    bail!(
+        "{}: apiVersion \"v1\" without a kubeadm-config ConfigMap (kubepki reads kubeadm \
+         configurations, and the kubeadm-config ConfigMap manifest init writes)",
+        path.display()
+    )
 }
 
 /// The type of every non-empty document, stopping at the first error (serde_yaml's document
@@ -307,7 +350,15 @@ pub struct InitConfig {
 impl InitConfig {
     /// Reads a file holding an InitConfiguration, a ClusterConfiguration or both.
     pub fn load(path: &Path) -> Result<InitConfig> {
-        let mut documents = read_documents(path)?;
+        InitConfig::of_documents(path, read_documents(path)?)
+    }
+
+    /// Reads `text` as `load` reads a file; `name` names it in errors.
+    pub fn parse(name: &Path, text: &str) -> Result<InitConfig> {
+        InitConfig::of_documents(name, read_text(name, text)?)
+    }
+
+    fn of_documents(path: &Path, mut documents: Documents) -> Result<InitConfig> {
         if documents.init.is_none() && documents.cluster.is_none() {
             bail!(
                 "{}: no InitConfiguration or ClusterConfiguration in the file",
@@ -326,30 +377,64 @@ impl InitConfig {
         })
     }
 
+    /// This file, with every setting it leaves unset taken from `recorded` (the tree's
+    /// recorded configuration): the file overrides the record. Tokens come from this file.
+    pub fn over(self, recorded: InitConfig) -> InitConfig {
+        let (init, cluster, old) = (self.init, self.cluster, recorded.cluster);
+        let etcd = match cluster.etcd == Etcd::default() {
+            true => old.etcd,
+            false => cluster.etcd,
+        };
+        let mut notes = self.notes;
+        notes.extend(recorded.notes);
+        InitConfig {
+            init: InitConfiguration {
+                bootstrap_tokens: init.bootstrap_tokens,
+                node_name: init.node_name.or(recorded.init.node_name),
+                advertise_address: init.advertise_address.or(recorded.init.advertise_address),
+                bind_port: init.bind_port.or(recorded.init.bind_port),
+            },
+            cluster: ClusterConfiguration {
+                certificates_dir: cluster.certificates_dir.or(old.certificates_dir),
+                cluster_name: cluster.cluster_name.or(old.cluster_name),
+                kubernetes_version: cluster.kubernetes_version.or(old.kubernetes_version),
+                control_plane_endpoint: cluster
+                    .control_plane_endpoint
+                    .or(old.control_plane_endpoint),
+                service_subnet: cluster.service_subnet.or(old.service_subnet),
+                dns_domain: cluster.dns_domain.or(old.dns_domain),
+                api_server_cert_sans: match cluster.api_server_cert_sans.is_empty() {
+                    true => old.api_server_cert_sans,
+                    false => cluster.api_server_cert_sans,
+                },
+                etcd,
+                encryption_algorithm: cluster.encryption_algorithm.or(old.encryption_algorithm),
+                certificate_validity_period: cluster
+                    .certificate_validity_period
+                    .or(old.certificate_validity_period),
+                ca_certificate_validity_period: cluster
+                    .ca_certificate_validity_period
+                    .or(old.ca_certificate_validity_period),
+            },
+            notes,
+        }
+    }
+
     /// The flags, with every one left unset filled from the file: flags override the file.
     pub fn merge_flags(&self, flags: &ClusterInput) -> ClusterInput {
         let (init, cluster) = (&self.init, &self.cluster);
-        ClusterInput {
-            node_name: flags.node_name.clone().or(init.node_name.clone()),
-            advertise_address: flags.advertise_address.or(init.advertise_address),
-            bind_port: flags.bind_port.or(init.bind_port),
-            control_plane_endpoint: flags
-                .control_plane_endpoint
-                .clone()
-                .or(cluster.control_plane_endpoint.clone()),
-            extra_sans: match flags.extra_sans.is_empty() {
-                true => cluster.api_server_cert_sans.clone(),
-                false => flags.extra_sans.clone(),
-            },
-            service_cidrs: flags
-                .service_cidrs
-                .clone()
-                .or(cluster.service_subnet.clone()),
-            dns_domain: flags.dns_domain.clone().or(cluster.dns_domain.clone()),
-            algorithm: flags.algorithm.or(cluster.encryption_algorithm),
-            cert_validity: flags.cert_validity.or(cluster.certificate_validity_period),
-            ca_validity: flags.ca_validity.or(cluster.ca_certificate_validity_period),
-        }
+        flags.over(&ClusterInput {
+            node_name: init.node_name.clone(),
+            advertise_address: init.advertise_address,
+            bind_port: init.bind_port,
+            control_plane_endpoint: cluster.control_plane_endpoint.clone(),
+            extra_sans: cluster.api_server_cert_sans.clone(),
+            service_cidrs: cluster.service_subnet.clone(),
+            dns_domain: cluster.dns_domain.clone(),
+            algorithm: cluster.encryption_algorithm,
+            cert_validity: cluster.certificate_validity_period,
+            ca_validity: cluster.ca_certificate_validity_period,
+        })
     }
 
     /// Whether the file says `etcd.external` (no etcd CA on the control-plane hosts).

@@ -2,10 +2,12 @@
 //! as kubeadm's `upload-config` and `kubelet` phases do: the `ClusterConfiguration`
 //! (`kubeadm.k8s.io/v1beta4`, the fields kubepki knows) and a `KubeletConfiguration`
 //! (`kubelet.config.k8s.io/v1beta1`, kubeadm's defaults); and that same
-//! `KubeletConfiguration` hardened, for `kubepki kubelet config`. Text only; no I/O.
+//! `KubeletConfiguration` hardened, for `kubepki kubelet config`; and the configuration a
+//! tree records of itself (`recorded_configuration`). Text only; no I/O.
 
 use crate::spec::ClusterSpec;
 use anyhow::{Context, Result, anyhow};
+use serde::Deserialize;
 use serde_json::{Value, json};
 use std::path::Path;
 
@@ -50,6 +52,68 @@ pub fn cluster_configuration(
         }});
     }
     yaml(&config)
+}
+
+/// The settings a tree was made with, as the tree records them: a v1beta4
+/// `InitConfiguration` (the bind port and, `with_node`, this node's name and advertise
+/// address; no bootstrap token, so no secret) and the `ClusterConfiguration` of
+/// `cluster_configuration` (an external etcd stated as `etcd.external`). `init --config`
+/// reads it back as the same spec.
+pub fn recorded_configuration(
+    spec: &ClusterSpec,
+    cert_dir: &Path,
+    kubernetes_version: Option<&str>,
+    with_node: bool,
+) -> Result<String> {
+    let mut init = json!({
+        "apiVersion": "kubeadm.k8s.io/v1beta4",
+        "kind": "InitConfiguration",
+        "localAPIEndpoint": {"bindPort": spec.bind_port},
+    });
+    if with_node {
+        init["localAPIEndpoint"]["advertiseAddress"] = json!(spec.advertise_address.to_string());
+        init["nodeRegistration"] = json!({"name": spec.node_name.to_string()});
+    }
+    let mut cluster: Value =
+        serde_yaml::from_str(&cluster_configuration(spec, cert_dir, kubernetes_version)?)
+            .context("reading back a configuration")?;
+    if spec.external_etcd {
+        cluster["etcd"] = json!({"external": {"endpoints": []}});
+    }
+    Ok(format!(
+        "# The settings kubepki used for this tree (kubepki reads them by default; flags\n\
+         # override them). Written by kubepki init; not a secret.\n{}---\n{}",
+        yaml(&init)?,
+        yaml(&cluster)?
+    ))
+}
+
+/// What every control-plane host shares of a recorded configuration (the text of
+/// `recorded_configuration`), for a bundle: its `ClusterConfiguration` without
+/// `certificatesDir`, each host's own. `None` when it holds no ClusterConfiguration.
+pub fn shared_configuration(recorded: &str) -> Result<Option<String>> {
+    for document in serde_yaml::Deserializer::from_str(recorded) {
+        let mut value = Value::deserialize(document).context("reading a configuration")?;
+        if value.get("kind") == Some(&json!("ClusterConfiguration")) {
+            if let Some(fields) = value.as_object_mut() {
+                fields.remove("certificatesDir");
+            }
+            return yaml(&value).map(Some);
+        }
+    }
+    Ok(None)
+}
+
+/// A shared configuration (of `shared_configuration`) as this host records it: with its
+/// cert dir `cert_dir`, and without a node (this host's `init` says which).
+pub fn host_configuration(shared: &str, cert_dir: &Path) -> Result<String> {
+    let mut value: Value = serde_yaml::from_str(shared).context("reading a configuration")?;
+    value["certificatesDir"] = json!(cert_dir);
+    Ok(format!(
+        "# The cluster's settings, from the bundle this host's shared files came from (kubepki\n\
+         # reads them by default; flags override them; this host's init adds its node).\n{}",
+        yaml(&value)?
+    ))
 }
 
 /// kubeadm's default `KubeletConfiguration` for `spec`: authentication by client
@@ -144,6 +208,48 @@ mod tests {
             Some(spec.cert_validity)
         );
         assert_eq!(cluster.encryption_algorithm, Some(spec.algorithm));
+    }
+
+    #[test]
+    fn the_recorded_configuration_reads_back_as_the_same_spec() {
+        for external in [false, true] {
+            let mut spec = spec_for(&[
+                "--node-name",
+                "cp7",
+                "--apiserver-advertise-address",
+                "10.0.0.11",
+                "--apiserver-bind-port",
+                "7443",
+                "--control-plane-endpoint",
+                "lb.example.com:6443",
+                "--apiserver-cert-extra-sans",
+                "api.example.com,10.9.9.9",
+                "--service-dns-domain",
+                "corp.local",
+            ]);
+            spec.external_etcd = external;
+            spec.cluster_name = "prod".into();
+            let yaml =
+                recorded_configuration(&spec, Path::new("/srv/pki"), None, true).expect("YAML");
+            assert!(!yaml.contains("token"), "{yaml}");
+            let mut file = tempfile::NamedTempFile::new().expect("a file");
+            file.write_all(yaml.as_bytes()).expect("writing");
+            let config = crate::config::InitConfig::load(file.path()).expect("strictly valid");
+            let input = config.merge_flags(&crate::spec::ClusterInput::default());
+            let read = config
+                .complete(crate::spec::ClusterSpec::resolve(&input, spec.now).expect("a spec"));
+            assert_eq!(read.node_name, spec.node_name);
+            assert_eq!(read.advertise_address, spec.advertise_address);
+            assert_eq!(read.bind_port, 7443);
+            assert_eq!(read.control_plane_endpoint, spec.control_plane_endpoint);
+            assert_eq!(read.extra_sans, spec.extra_sans);
+            assert_eq!(read.dns_domain, spec.dns_domain);
+            assert_eq!(read.cluster_name, "prod");
+            assert_eq!(read.external_etcd, external);
+            assert_eq!(read.algorithm, spec.algorithm);
+            assert_eq!(read.ca_validity, spec.ca_validity);
+            assert_eq!(config.cert_dir(None), Some("/srv/pki".into()));
+        }
     }
 
     #[test]

@@ -95,11 +95,17 @@ pub enum Check {
     KubeconfigServer,
     /// A kubeconfig whose client certificate file does not exist.
     KubeletClientMissing,
+    /// A CA that ends within a year: plan its rotation.
+    CaEnding,
+    /// A CA that ends within 90 days: what it signs cannot be renewed past it.
+    CaEndingSoon,
+    /// A kubeconfig that trusts a CA its issuer's readers no longer trust.
+    KubeconfigExtraCa,
 }
 
 impl Check {
     /// Every check, in the order the README lists them.
-    pub const ALL: [Check; 31] = [
+    pub const ALL: [Check; 34] = [
         Check::Missing,
         Check::Unreadable,
         Check::Symlink,
@@ -131,6 +137,9 @@ impl Check {
         Check::KubeconfigCa,
         Check::KubeconfigServer,
         Check::KubeletClientMissing,
+        Check::CaEnding,
+        Check::CaEndingSoon,
+        Check::KubeconfigExtraCa,
     ];
 
     /// The stable id, e.g. `key-mismatch`.
@@ -167,11 +176,15 @@ impl Check {
             Check::KubeconfigCa => "kubeconfig-ca",
             Check::KubeconfigServer => "kubeconfig-server",
             Check::KubeletClientMissing => "kubelet-client-missing",
+            Check::CaEnding => "ca-ending",
+            Check::CaEndingSoon => "ca-ending-soon",
+            Check::KubeconfigExtraCa => "kubeconfig-extra-ca",
         }
     }
 
     /// Its severity: warnings are drift that works (extra SANs, a longer validity, another
-    /// algorithm or server, a leaf outliving its CA, owner, stray files); the rest are errors.
+    /// algorithm or server, a leaf outliving its CA, owner, stray files, a CA ending within a
+    /// year); the rest are errors.
     pub fn severity(self) -> Severity {
         match self {
             Check::OutlivesCa
@@ -180,7 +193,8 @@ impl Check {
             | Check::Algorithm
             | Check::Owner
             | Check::StrayFile
-            | Check::KubeconfigServer => Severity::Warning,
+            | Check::KubeconfigServer
+            | Check::CaEnding => Severity::Warning,
             _ => Severity::Error,
         }
     }
@@ -308,6 +322,11 @@ fn skipped(wanted: &Wanted) -> Vec<String> {
     }
     skipped
 }
+
+/// A CA ending within this many days is a warning (`ca-ending`)...
+const CA_WARNING_DAYS: i64 = 365;
+/// ... and within this many, an error (`ca-ending-soon`).
+const CA_ERROR_DAYS: i64 = 90;
 
 /// The state of one audit.
 struct Auditor<'a> {
@@ -697,7 +716,7 @@ impl Auditor<'_> {
         let issuer = row.issuer.unwrap_or_default();
         if let Some(ca) = self.cas.get(issuer).cloned() {
             match found.check_ca(&ca, issuer) {
-                Ok(()) => {}
+                Ok(()) => self.extra_cas(row, &ca),
                 Err(problem @ Problem::WrongEmbeddedCa { .. }) => self.found(Finding::of_problem(
                     Check::KubeconfigCa,
                     &found.path,
@@ -725,6 +744,38 @@ impl Auditor<'_> {
         self.certificate(row, found.cert());
     }
 
+    /// CAs a kubeconfig trusts beyond what its issuer's readers trust (`ca`, its signer, and
+    /// during a rotation the CA coming or going): one left by a finished rotation, or from
+    /// elsewhere.
+    fn extra_cas(&mut self, row: &'static Profile, ca: &CertInfo) {
+        let (Some(issuer), Ok(Some((path, _, anchors)))) = (
+            row.issuer_row(),
+            reader::read_kubeconfig_trust(self.dirs, row),
+        ) else {
+            return;
+        };
+        let Ok(trusted) = reader::trusted_with(self.dirs, issuer, ca) else {
+            return;
+        };
+        let extra: Vec<String> = anchors
+            .iter()
+            .filter_map(|anchor| anchor.cert())
+            .filter(|cert| !trusted.iter().any(|t| t.der == cert.der))
+            .map(|cert| format!("{:?}", cert.cn))
+            .collect();
+        if !extra.is_empty() {
+            let what = format!(
+                "trusts {} CA certificate(s) ({}) that {:?} no longer trusts (left by a \
+                 rotation?); `kubepki certs renew {}` writes it with the current ones",
+                extra.len(),
+                extra.join(", "),
+                issuer.name,
+                row.cert_name()
+            );
+            self.found(Finding::new(Check::KubeconfigExtraCa, &path, what));
+        }
+    }
+
     /// Everything about a certificate itself.
     fn certificate(&mut self, row: &'static Profile, cert: &FoundCert) {
         let path = cert.path().to_path_buf();
@@ -739,7 +790,10 @@ impl Auditor<'_> {
         let weak_key = self.key_strength(&path, &info.key_kind);
         self.dates(&path, info);
         match row.kind {
-            Kind::Ca => self.ca_flags(&path, info),
+            Kind::Ca => {
+                self.ca_flags(&path, info);
+                self.ca_end(row, &path, info);
+            }
             _ => self.issued(row, cert),
         }
         let ca = row.issuer.and_then(|issuer| self.cas.get(issuer).cloned());
@@ -747,13 +801,24 @@ impl Auditor<'_> {
         let (sans, others): (Vec<Drift>, Vec<Drift>) = drifts
             .into_iter()
             .partition(|d| matches!(d.field, Field::Dns | Field::Ip));
-        self.sans(&path, info, &sans);
+        self.sans(&path, &sans);
         // A weak or unknown key is its own finding, not also "another algorithm".
         for drift in others
             .iter()
             .filter(|d| !(weak_key && d.field == Field::Key))
         {
-            self.drift(&path, drift);
+            match (drift.field, &ca) {
+                (Field::Validity(ValidityDrift::OutlivesCa), Some(ca)) => {
+                    let what = format!(
+                        "ends on {}, after its CA {:?} ({}); it stops verifying then",
+                        info.not_after.date(),
+                        row.issuer.unwrap_or_default(),
+                        ca.not_after.date()
+                    );
+                    self.found(Finding::new(Check::OutlivesCa, &path, what));
+                }
+                _ => self.drift(&path, drift),
+            }
         }
     }
 
@@ -796,6 +861,28 @@ impl Auditor<'_> {
         }
     }
 
+    /// A CA that ends within a year (a warning) or 90 days (an error): the leaves it signs
+    /// cannot be renewed past its end, so it must be rotated first.
+    fn ca_end(&mut self, row: &Profile, path: &Path, info: &CertInfo) {
+        let now = self.wanted.now;
+        let left = info.not_after - now;
+        if info.not_after <= now || left > time::Duration::days(CA_WARNING_DAYS) {
+            return;
+        }
+        let check = match left <= time::Duration::days(CA_ERROR_DAYS) {
+            true => Check::CaEndingSoon,
+            false => Check::CaEnding,
+        };
+        let what = format!(
+            "the CA ends on {}, in {} day(s): nothing it signs can be renewed past that; \
+             rotate it (kubepki certs rotate-ca {} trust)",
+            info.not_after.date(),
+            left.whole_days(),
+            row.name
+        );
+        self.found(Finding::new(check, path, what));
+    }
+
     fn ca_flags(&mut self, path: &Path, info: &CertInfo) {
         if !info.is_ca {
             self.found(Finding::new(
@@ -829,17 +916,15 @@ impl Auditor<'_> {
             return;
         };
         if !cert.info.weak_signature {
-            if let Err(problem) = cert.check_signed_by(&ca, issuer) {
+            // The signer rule: any CA its issuer's readers trust (during a rotation, the CA
+            // coming or going too), as init, renew and reconcile judge it.
+            let trusted = row
+                .issuer_row()
+                .and_then(|ca_row| reader::trusted_with(self.dirs, ca_row, &ca).ok())
+                .unwrap_or_else(|| vec![ca.clone()]);
+            if let Err(problem) = cert.check_signed_by_any(&trusted, issuer) {
                 self.found(Finding::of_problem(Check::NotSignedByCa, &path, &problem));
             }
-        }
-        if cert.info.not_after > ca.not_after {
-            let what = format!(
-                "ends on {}, after its CA {issuer:?} ({}); it stops verifying then",
-                cert.info.not_after.date(),
-                ca.not_after.date()
-            );
-            self.found(Finding::new(Check::OutlivesCa, &path, what));
         }
     }
 
@@ -870,20 +955,13 @@ impl Auditor<'_> {
         self.found(Finding::new(check, path, what));
     }
 
-    /// SANs, DNS and IP drifts together: those wanted and absent (unless a wildcard covers
-    /// a DNS name), and extra ones; one finding each.
-    fn sans(&mut self, path: &Path, info: &CertInfo, drifts: &[Drift]) {
+    /// SANs, DNS and IP drifts together (by drift's SAN rule): those wanted and absent, and
+    /// extra ones; one finding each.
+    fn sans(&mut self, path: &Path, drifts: &[Drift]) {
         let (mut missing, mut extra) = (Vec::new(), Vec::new());
         for drift in drifts {
             let prefix = drift.field.prefix();
-            let covered = |name: &&String| drift.field == Field::Dns && info.covers_dns(name);
-            missing.extend(
-                drift
-                    .added
-                    .iter()
-                    .filter(|n| !covered(n))
-                    .map(|v| format!("{prefix}{v}")),
-            );
+            missing.extend(drift.added.iter().map(|v| format!("{prefix}{v}")));
             extra.extend(drift.removed.iter().map(|v| format!("{prefix}{v}")));
         }
         if !missing.is_empty() {
@@ -1284,6 +1362,19 @@ mod tests {
             },
         ),
         (
+            "kubeconfig-extra-ca",
+            "a kubeconfig trusting a CA beside its own, as a rotation leaves the old one",
+            |t, other, _| {
+                let both = [
+                    fs::read(file(t, "ca", 1)).expect("the CA"),
+                    fs::read(file(other, "ca", 1)).expect("another CA"),
+                ]
+                .concat();
+                embed(t, "admin", &both, None, None);
+                file(t, "admin", 0)
+            },
+        ),
+        (
             "kubeconfig-ca",
             "a kubeconfig embedding another CA",
             |t, _, _| {
@@ -1331,7 +1422,13 @@ mod tests {
             let tree = TestTree::written(&spec);
             assert_eq!(ids(&tree, &spec), [], "{what}: the clean tree");
             let path = plant(&tree, &other, &spec);
-            assert_eq!(ids(&tree, &spec), [(*id, path)], "{what}");
+            let mut found = ids(&tree, &spec);
+            if *id == "outlives-ca" {
+                // A CA that ends before a one-year leaf ends within 90 days too.
+                assert_eq!(found.first().map(|f| f.0), Some("ca-ending-soon"));
+                found.remove(0);
+            }
+            assert_eq!(found, [(*id, path)], "{what}");
         }
         let ids: Vec<&str> = CASES.iter().map(|(id, _, _)| *id).collect();
         let unplanted: Vec<&str> = Check::ALL
@@ -1341,8 +1438,15 @@ mod tests {
             .collect();
         assert_eq!(
             unplanted,
-            ["weak-rsa-key", "weak-signature", "owner"],
-            "the first two are planted in tests/cli (with openssl), owner below"
+            [
+                "weak-rsa-key",
+                "weak-signature",
+                "owner",
+                "ca-ending",
+                "ca-ending-soon"
+            ],
+            "the first two are planted in tests/cli (with openssl), owner below, the CA's end \
+             in tests/cli/broken.rs"
         );
     }
 

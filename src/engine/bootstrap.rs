@@ -60,6 +60,26 @@ pub fn init_manifests(
     Ok(files)
 }
 
+/// The write of the tree's recorded configuration (`TreeDirs::record_file`): the settings
+/// of `spec` (the node's name and address `with_node`), with the cert dir as an absolute
+/// path, mode 0600.
+pub fn record_write(
+    dirs: &TreeDirs,
+    spec: &ClusterSpec,
+    kubernetes_version: Option<&str>,
+    with_node: bool,
+) -> Result<FileWrite> {
+    let cert_dir = std::path::absolute(&dirs.cert_dir)
+        .with_context(|| format!("{}: no absolute path", dirs.cert_dir.display()))?;
+    let yaml = publish::recorded_configuration(spec, &cert_dir, kubernetes_version, with_node)?;
+    Ok(FileWrite {
+        root: dirs.kubeconfig_dir.clone(),
+        rel: crate::tree::RECORD_FILE.into(),
+        content: yaml.into_bytes(),
+        mode: store::SECRET_MODE,
+    })
+}
+
 /// The cluster manifests of the default manifests directory as they must be once `new` files
 /// are written (a rotation's kubeconfigs, admin.conf's CA among them): `cluster-info`
 /// publishes what admin.conf trusts. None when the tree has no admin.conf.

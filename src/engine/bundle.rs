@@ -3,9 +3,12 @@
 //! kubeadm's `kubeadm-certs` format (`cluster::bundle`). Export reads them through the reader,
 //! checked, and seals them. Import opens a bundle, checks every entry and what it would sit
 //! beside, decides per file (create, keep, replace), and only then writes, through the store:
-//! a refusal writes nothing. Prints nothing.
+//! a refusal writes nothing. The bundle also carries the cluster's recorded settings (its
+//! `ClusterConfiguration`, an entry kubeadm's join ignores), which import records on a host
+//! that has none, so that its `init` makes what the first host's did. Prints nothing.
 
 use crate::cluster::bundle::{Bundle, OpenFailure, entry_name};
+use crate::config::{InitConfig, publish};
 use crate::engine::rotate::state::Phase;
 use crate::engine::rotate::{self, Standing};
 use crate::pki::inspect::CertInfo;
@@ -14,11 +17,11 @@ use crate::pki::{keys, pem};
 use crate::profile::{
     EXTERNAL_ETCD_BUNDLE_ENTRIES, Kind, PENDING_DIR, PROFILES, Profile, rotatable_rows, shared_rows,
 };
-use crate::tree::TreeDirs;
 use crate::tree::generations::{self, RowChange};
 use crate::tree::problem::{EntryFault, Problem};
 use crate::tree::reader::{self, BundleFile, Checked};
 use crate::tree::store::{self, FileWrite};
+use crate::tree::{RECORD_FILE, TreeDirs};
 use anyhow::{Result, anyhow, bail};
 use rcgen::{KeyPair, PublicKeyData};
 use rustls_pki_types::SubjectPublicKeyInfoDer;
@@ -36,6 +39,8 @@ pub struct Export {
     /// Shared files the tree does not have, sealed as empty entries (as kubeadm does): the
     /// key of an external CA, say.
     pub absent: Vec<PathBuf>,
+    /// The recorded configuration whose cluster settings were sealed too, if any.
+    pub settings: Option<PathBuf>,
 }
 
 /// Seals the tree's shared files with `key`; with an external etcd, without the etcd CA and
@@ -64,6 +69,15 @@ pub fn export(dirs: &TreeDirs, external_etcd: bool, key: &CertificateKey) -> Res
             files.push((rel.to_string_lossy().into_owned(), content));
         }
     }
+    let (record, mut settings) = (dirs.record_file(), None);
+    if let Some(text) = reader::read_file(&dirs.kubeconfig_dir, Path::new(RECORD_FILE))? {
+        let text =
+            String::from_utf8(text).map_err(|_| anyhow!("{}: not UTF-8 text", record.display()))?;
+        if let Some(shared) = publish::shared_configuration(&text)? {
+            files.push((RECORD_FILE.to_string(), Some(shared.into_bytes())));
+            settings = Some(record);
+        }
+    }
     if external_etcd {
         files.extend(
             EXTERNAL_ETCD_BUNDLE_ENTRIES
@@ -75,6 +89,7 @@ pub fn export(dirs: &TreeDirs, external_etcd: bool, key: &CertificateKey) -> Res
         bundle: Bundle::seal(&files, key)?,
         sealed,
         absent,
+        settings,
     })
 }
 
@@ -126,6 +141,8 @@ pub struct ImportPlan {
     rows: Vec<(&'static Profile, Vec<FilePlan>)>,
     /// Entries with content that kubepki does not write (an external etcd's files).
     pub skipped: Vec<String>,
+    /// The cluster's settings the bundle carries, when this host records none yet.
+    settings: Option<String>,
 }
 
 impl ImportPlan {
@@ -160,6 +177,8 @@ pub struct OpenedBundle {
     rows: Vec<Contents>,
     /// Entries with content that kubepki does not write (an external etcd's files).
     skipped: Vec<String>,
+    /// The cluster's settings the bundle carries (checked), if any.
+    settings: Option<String>,
 }
 
 /// Opens `file` with `key` and checks it whole, without looking at the tree: a wrong key, a
@@ -195,6 +214,7 @@ pub fn open_bundle(
         contents.check(path)?;
     }
     check_roles(&rows, path)?;
+    let settings = settings_of(path, &opened)?;
     let known: Vec<String> = PROFILES
         .iter()
         .filter(|row| row.is_shared())
@@ -204,13 +224,28 @@ pub fn open_bundle(
     let skipped = opened
         .iter()
         .filter(|(name, content)| !content.is_empty() && !known.contains(name))
+        .filter(|(name, _)| name.as_str() != RECORD_FILE)
         .map(|(name, _)| name.clone())
         .collect();
     Ok(OpenedBundle {
         name: path.clone(),
         rows,
         skipped,
+        settings,
     })
+}
+
+/// The cluster's settings the opened bundle carries, read strictly as a configuration.
+fn settings_of(path: &Path, opened: &BTreeMap<String, Vec<u8>>) -> Checked<Option<String>> {
+    let Some(content) = opened.get(RECORD_FILE).filter(|c| !c.is_empty()) else {
+        return Ok(None);
+    };
+    let entry = PathBuf::from(format!("{} (entry {RECORD_FILE})", path.display()));
+    let refused = |error: anyhow::Error| Problem::Unreadable(format!("{error:#}"));
+    let text = String::from_utf8(content.clone())
+        .map_err(|_| refused(anyhow!("{}: not UTF-8 text", entry.display())))?;
+    InitConfig::parse(&entry, &text).map_err(refused)?;
+    Ok(Some(text))
 }
 
 /// Decides what happens to each file of the tree the opened bundle holds, refusing a CA
@@ -221,9 +256,11 @@ pub fn plan_import(dirs: &TreeDirs, opened: OpenedBundle) -> Checked<ImportPlan>
         contents.check_existing_key(dirs, &opened.name)?;
         rows.push((contents.row, contents.plan(dirs)?));
     }
+    let recorded = reader::read_file(&dirs.kubeconfig_dir, Path::new(RECORD_FILE))?;
     Ok(ImportPlan {
         rows,
         skipped: opened.skipped,
+        settings: opened.settings.filter(|_| recorded.is_none()),
     })
 }
 
@@ -499,6 +536,8 @@ pub struct Imported {
     pub replaced_ca: bool,
     /// Entries with content that kubepki does not write.
     pub skipped: Vec<String>,
+    /// The recorded configuration written from the bundle's settings, if it was.
+    pub recorded: Option<PathBuf>,
 }
 
 /// Carries out `plan`. A file of the tree that differs from the bundle is refused, naming
@@ -541,6 +580,10 @@ pub fn import(
         }
         false => Some(replace(&plan, dirs, generations_dir, now)?),
     };
+    let recorded = match &plan.settings {
+        Some(shared) => Some(record(dirs, shared)?),
+        None => None,
+    };
     Ok(Imported {
         created,
         kept,
@@ -548,6 +591,7 @@ pub fn import(
         generation,
         replaced_ca,
         skipped: plan.skipped,
+        recorded,
     })
 }
 
@@ -579,6 +623,20 @@ fn refuse_during_rotation(dirs: &TreeDirs) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// Records the bundle's `shared` settings as this host's configuration, with its cert dir.
+fn record(dirs: &TreeDirs, shared: &str) -> Result<PathBuf> {
+    let cert_dir = std::path::absolute(&dirs.cert_dir)
+        .map_err(|e| anyhow!("{}: {e}", dirs.cert_dir.display()))?;
+    let write = FileWrite {
+        root: dirs.kubeconfig_dir.clone(),
+        rel: RECORD_FILE.into(),
+        content: publish::host_configuration(shared, &cert_dir)?.into_bytes(),
+        mode: store::SECRET_MODE,
+    };
+    store::create_all(std::slice::from_ref(&write))?;
+    Ok(write.path())
 }
 
 /// Writes the absent files, never replacing one.

@@ -5,7 +5,7 @@
 //! means. Pure: reads nothing, decides nothing beyond the comparison.
 
 use crate::duration::Duration;
-use crate::pki::inspect::{CertInfo, KeyUsage};
+use crate::pki::inspect::{CertInfo, KeyUsage, san_covers};
 use crate::pki::keys::Algorithm;
 use crate::profile::{BACKDATE, Cn, Kind, Profile, Sans, Validity};
 use crate::spec::{ClusterSpec, DEFAULT_CA_VALIDITY, DEFAULT_CERT_VALIDITY};
@@ -93,7 +93,7 @@ pub enum ValidityDrift {
     Longer,
     /// Shorter than the configured period, and not because its CA ends first.
     Shorter,
-    /// It ends after its CA.
+    /// It ends after its CA (whatever its length: a drift of its own).
     OutlivesCa,
 }
 
@@ -213,7 +213,8 @@ pub fn depends_on_node(row: &Profile) -> bool {
         || matches!(row.kind, Kind::Kubeconfig(_))
 }
 
-fn common_name(row: &Profile, cert: &CertInfo, wanted: &Wanted) -> Option<Drift> {
+/// The common name rule: the row's fixed CN, or the one the configuration gives it.
+pub fn common_name(row: &Profile, cert: &CertInfo, wanted: &Wanted) -> Option<Drift> {
     let expected = match (row.cn, wanted.spec) {
         (Cn::Fixed(cn), _) => cn.to_string(),
         (_, Some(spec)) => row.common_name(spec),
@@ -226,7 +227,9 @@ fn common_name(row: &Profile, cert: &CertInfo, wanted: &Wanted) -> Option<Drift>
     )
 }
 
-fn organizations(row: &Profile, cert: &CertInfo) -> Option<Drift> {
+/// The organizations rule, the one place it is decided: the row's groups, compared as a set
+/// (order and repetition carry no meaning to the API server).
+pub fn organizations(row: &Profile, cert: &CertInfo) -> Option<Drift> {
     let expected: Vec<String> = row.orgs.iter().map(|o| o.to_string()).collect();
     Drift::of_sets(Field::Organization, &cert.orgs, &expected)
 }
@@ -241,9 +244,29 @@ fn alt_names(row: &Profile, cert: &CertInfo, wanted: &Wanted) -> Option<[Option<
     };
     let texts = |ips: &[IpAddr]| ips.iter().map(IpAddr::to_string).collect::<Vec<_>>();
     Some([
-        Drift::of_sets(Field::Dns, &cert.dns_names, &dns_names),
+        dns_names_drift(&cert.dns_names, &dns_names),
         Drift::of_sets(Field::Ip, &texts(&cert.ips), &texts(&ips)),
     ])
+}
+
+/// DNS SANs by the SAN rule (`san_covers`): a wanted name a wildcard of the certificate
+/// covers is there, and such a wildcard is not extra.
+fn dns_names_drift(found: &[String], wanted: &[String]) -> Option<Drift> {
+    let removed: Vec<String> = found
+        .iter()
+        .filter(|san| !wanted.iter().any(|name| san_covers(san, name)))
+        .cloned()
+        .collect();
+    let added: Vec<String> = wanted
+        .iter()
+        .filter(|name| !found.iter().any(|san| san_covers(san, name)))
+        .cloned()
+        .collect();
+    (!removed.is_empty() || !added.is_empty()).then_some(Drift {
+        field: Field::Dns,
+        removed,
+        added,
+    })
 }
 
 fn ext_key_usages(row: &Profile, cert: &CertInfo) -> Option<Drift> {
@@ -284,12 +307,7 @@ fn leaf_key_usages(cert: &CertInfo) -> Option<Drift> {
 /// kubeconfigs, and every leaf of kubeadm before 1.31) says nothing of when it was issued,
 /// so only an end later than now plus the period is judged. Ending with its CA, earlier than
 /// the period, is right (kubepki caps there); ending after it is a drift of its own.
-fn validity(
-    row: &Profile,
-    cert: &CertInfo,
-    ca: Option<&CertInfo>,
-    wanted: &Wanted,
-) -> Option<Drift> {
+fn validity(row: &Profile, cert: &CertInfo, ca: Option<&CertInfo>, wanted: &Wanted) -> Vec<Drift> {
     let period = wanted.validity_of(row).to_time();
     let (start, end) = (cert.not_before, cert.not_after);
     let unknown_start = row.kind != Kind::Ca && ca.is_some_and(|ca| ca.not_before == start);
@@ -297,20 +315,25 @@ fn validity(
         true => wanted.now + period,
         false => start + BACKDATE + period,
     };
-    let drift = if end > longest_end + VALIDITY_TOLERANCE {
-        ValidityDrift::Longer
-    } else if ca.is_some_and(|ca| row.kind != Kind::Ca && end > ca.not_after) {
-        ValidityDrift::OutlivesCa
+    let length = if end > longest_end + VALIDITY_TOLERANCE {
+        Some(ValidityDrift::Longer)
     } else if row.kind != Kind::Ca && !unknown_start && end < expected_end(start, period, ca) {
-        ValidityDrift::Shorter
+        Some(ValidityDrift::Shorter)
     } else {
-        return None;
+        None
     };
-    Some(Drift {
-        field: Field::Validity(drift),
+    // The outlives-CA rule, the one place it is decided, whatever the length.
+    let outlives = ca.is_some_and(|ca| row.kind != Kind::Ca && end > ca.not_after);
+    let drift = |kind| Drift {
+        field: Field::Validity(kind),
         removed: vec![describe_span(start, end, unknown_start)],
         added: vec![wanted.validity_of(row).to_string()],
-    })
+    };
+    length
+        .into_iter()
+        .chain(outlives.then_some(ValidityDrift::OutlivesCa))
+        .map(drift)
+        .collect()
 }
 
 /// The earliest end that still counts as the configured period from `start`: the period

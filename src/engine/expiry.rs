@@ -156,7 +156,7 @@ fn signed_by_issuer(dirs: &TreeDirs, profile: &Profile, found: &reader::Found) -
     let ca = profile
         .issuer_row()
         .and_then(|issuer| reader::read_ca(dirs, issuer).ok());
-    ca.is_some_and(|ca| found.cert().info.verify_signed_by(&ca.cert.info).is_ok())
+    ca.is_some_and(|ca| found.cert().check_signed_by_any(&ca.trust, "").is_ok())
 }
 
 /// NotAfter as RFC 3339 UTC; Go's zero time when there is none.

@@ -3,11 +3,13 @@
 //! shared material, the kubelet's serving certificate and kubelet.conf repair. Commands call
 //! the engine; the engine prints nothing.
 
+mod agreement;
 pub mod apply;
 pub mod audit;
 pub mod bootstrap;
 pub mod bundle;
 pub mod csr;
+pub mod derived;
 pub mod drift;
 pub mod expiry;
 pub mod flags;

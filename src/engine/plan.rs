@@ -3,6 +3,7 @@
 //! or refuse (present but wrong — never a silent overwrite). Reads through `tree::reader`;
 //! writes nothing.
 
+use super::drift;
 use crate::pki::inspect::CertInfo;
 use crate::profile::{Kind, PROFILES, Profile, Selection};
 use crate::spec::ClusterSpec;
@@ -118,6 +119,9 @@ impl Plan {
 /// A CA as the plan leaves it, for deciding about the rows it signs.
 struct CaState {
     cert: Option<CertInfo>,
+    /// What its readers trust (its certificate, then during a rotation the CA coming or
+    /// going): a certificate any of them signed is its.
+    trust: Vec<CertInfo>,
     refused: bool,
     can_sign: bool,
     key_path: PathBuf,
@@ -162,6 +166,7 @@ fn ca_state(row: &Profile, step: &Step, selected: bool, dirs: &TreeDirs) -> CaSt
     let created = selected && step.action == Action::Create;
     CaState {
         cert: step.existing_cert.clone(),
+        trust: step.existing_trust.clone(),
         refused,
         can_sign: created || (step.existing_key.is_some() && !refused),
         key_path: dirs.cert_dir.join(row.key_file().unwrap_or_default()),
@@ -262,6 +267,21 @@ fn check_signer(row: &Profile, cas: &Cas, missing: &Path, dirs: &TreeDirs) -> Ch
     }
 }
 
+/// The signer rule, as renew, reconcile and expiry apply it: a certificate any CA its
+/// issuer's readers trust signed (the issuer, or during a rotation the CA coming or going).
+fn check_signed(row: &Profile, cas: &Cas, cert: &FoundCert) -> Checked<()> {
+    let ca = issuer_cert(row, cas, cert.path())?;
+    let issuer = row.issuer.unwrap_or_default();
+    let trust = cas
+        .get(issuer)
+        .map(|ca| ca.trust.as_slice())
+        .unwrap_or_default();
+    match trust.is_empty() {
+        true => cert.check_signed_by(ca, issuer),
+        false => cert.check_signed_by_any(trust, issuer),
+    }
+}
+
 /// The issuer's certificate, which an existing file must verify against.
 fn issuer_cert<'a>(row: &Profile, cas: &'a Cas, path: &Path) -> Checked<&'a CertInfo> {
     let issuer = row.issuer.unwrap_or_default();
@@ -282,8 +302,7 @@ fn issuer_cert<'a>(row: &Profile, cas: &'a Cas, path: &Path) -> Checked<&'a Cert
 /// A present certificate signed by the row's CA: it must verify, be current and carry the
 /// SANs the spec asks for.
 fn check_issued(row: &Profile, spec: &ClusterSpec, cas: &Cas, cert: &FoundCert) -> Checked<()> {
-    let ca = issuer_cert(row, cas, cert.path())?;
-    cert.check_signed_by(ca, row.issuer.unwrap_or_default())?;
+    check_signed(row, cas, cert)?;
     cert.check_current(spec.now)?;
     let (dns_names, ips) = row.alt_names(spec);
     cert.check_sans(&dns_names, &ips)
@@ -363,7 +382,7 @@ fn decide_kubeconfig(
     let ca = issuer_cert(row, cas, &found.path)?;
     found.check_ca(ca, row.issuer.unwrap_or_default())?;
     key.check_loaded_belongs_to(&key.load()?, cert)?;
-    cert.check_signed_by(ca, row.issuer.unwrap_or_default())?;
+    check_signed(row, cas, cert)?;
     cert.check_current(spec.now)?;
     step.existing_cert = Some(cert.info.clone());
     step.drift = kubeconfig_drift(row, spec, server, &cert.info);
@@ -380,39 +399,29 @@ fn decide_kubeconfig(
     Ok((Action::Reuse, reason))
 }
 
-/// How a reused kubeconfig differs from what the current settings would write.
-fn kubeconfig_drift(
+/// How a reused kubeconfig differs from what the current settings would write: its server,
+/// user and groups, judged by `drift`'s rules (the ones audit and reconcile use).
+pub(crate) fn kubeconfig_drift(
     row: &Profile,
     spec: &ClusterSpec,
     server: &str,
     cert: &CertInfo,
 ) -> Vec<Drift> {
-    let mut drift = Vec::new();
-    let wanted_server = row.server_url(spec).unwrap_or_default();
-    if server != wanted_server {
-        drift.push(Drift {
-            what: "server",
-            found: server.to_string(),
-            wanted: wanted_server,
-        });
-    }
-    let wanted_user = row.common_name(spec);
-    if cert.cn != wanted_user {
-        drift.push(Drift {
-            what: "user",
-            found: cert.cn.clone(),
-            wanted: wanted_user,
-        });
-    }
-    let wanted_groups: Vec<String> = row.orgs.iter().map(|o| o.to_string()).collect();
-    if cert.orgs != wanted_groups {
-        drift.push(Drift {
-            what: "groups",
-            found: cert.orgs.join(","),
-            wanted: wanted_groups.join(","),
-        });
-    }
-    drift
+    let wanted = drift::Wanted::of(spec, None);
+    let judged = [
+        ("server", drift::server(row, server, &wanted)),
+        ("user", drift::common_name(row, cert, &wanted)),
+        ("groups", drift::organizations(row, cert)),
+    ];
+    judged
+        .into_iter()
+        .filter_map(|(what, drift)| drift.map(|d| (what, d)))
+        .map(|(what, d)| Drift {
+            what,
+            found: d.removed.join(","),
+            wanted: d.added.join(","),
+        })
+        .collect()
 }
 
 #[cfg(test)]

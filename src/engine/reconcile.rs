@@ -46,6 +46,9 @@ pub enum Verdict {
     Delegated(PathBuf),
     /// It differs, but its CA's key is absent (external CA): cannot be re-issued here.
     External(&'static str),
+    /// Broken (the problem, one line: a key that is not its certificate's, a certificate
+    /// its CA did not sign, an unusable CA): left as it is, since re-issuing would hide it.
+    Broken(String),
 }
 
 /// The decision for one row.
@@ -78,7 +81,7 @@ impl ReconcilePlan {
     pub fn pending(&self) -> bool {
         self.rows
             .iter()
-            .any(|r| r.changes() || matches!(r.verdict, Verdict::External(_)))
+            .any(|r| r.changes() || matches!(r.verdict, Verdict::External(_) | Verdict::Broken(_)))
     }
 }
 
@@ -93,8 +96,9 @@ pub struct Reconciled {
 }
 
 /// Plans the reconciliation of `request.rows`; reads only. A row that is broken (a key that
-/// is not its certificate's, a certificate its CA did not sign, an unusable CA) is an error
-/// naming the file: re-issuing would hide it (`certs audit` shows everything wrong).
+/// is not its certificate's, a certificate its CA did not sign, an unusable CA) is planned
+/// as `Broken`, naming the file, and every other row is planned all the same: re-issuing a
+/// broken row would hide it (`certs audit` shows everything wrong).
 pub fn plan(dirs: &TreeDirs, request: &ReconcileRequest) -> Result<ReconcilePlan> {
     let wanted = Wanted::of(request.spec, request.algorithm);
     let mut plan = ReconcilePlan {
@@ -108,7 +112,16 @@ pub fn plan(dirs: &TreeDirs, request: &ReconcileRequest) -> Result<ReconcilePlan
         (request.spec.external_etcd && row.needs_local_etcd()) || row.scope != Scope::ControlPlane
     };
     for row in request.rows.iter().filter(|row| !skipped(row)) {
-        let (row_plan, due) = decide(dirs, row, request, &wanted, &mut plan.cas)?;
+        let (row_plan, due) =
+            decide(dirs, row, request, &wanted, &mut plan.cas).unwrap_or_else(|problem| {
+                let verdict = Verdict::Broken(format!("{problem:#}"));
+                let broken = RowPlan {
+                    row,
+                    verdict,
+                    drifts: Vec::new(),
+                };
+                (broken, None)
+            });
         plan.rows.push(row_plan);
         plan.due.extend(due);
     }
@@ -184,7 +197,7 @@ fn decide(
         .ok_or_else(|| anyhow!("internal error: {} has no issuer", row.name))?;
     let ca = signing_ca(dirs, issuer, request.spec.now, cas)?;
     let cert = found.cert();
-    cert.check_signed_by(&ca.cert.info, issuer.name)?;
+    cert.check_signed_by_any(&ca.trust, issuer.name)?;
     let mut drifts = drift::drifts(row, &cert.info, Some(&ca.cert.info), wanted);
     let reissue = !drifts.is_empty();
     let server = match &found {
@@ -428,7 +441,7 @@ mod tests {
     }
 
     #[test]
-    fn a_broken_row_is_an_error_and_nothing_is_planned() {
+    fn a_broken_row_is_planned_as_broken_and_the_others_all_the_same() {
         let spec = ecdsa_spec(&[]);
         let tree = TestTree::written(&spec);
         let other = TestTree::written(&spec);
@@ -437,13 +450,16 @@ mod tests {
             &tree.files_of("apiserver")[0],
         )
         .expect("copying");
-        let error = plan(&tree.dirs, &request(&tree, &spec, None))
-            .err()
-            .expect("refused")
-            .to_string();
-        assert!(
-            error.contains("apiserver.key: does not match the certificate"),
-            "{error}"
-        );
+        let planned = plan(&tree.dirs, &request(&tree, &spec, None)).expect("a plan");
+        assert!(planned.pending());
+        for row in &planned.rows {
+            match (&row.verdict, row.row.name) {
+                (Verdict::Broken(problem), "apiserver") => assert!(
+                    problem.contains("apiserver.key: does not match the certificate"),
+                    "{problem}"
+                ),
+                (verdict, name) => assert_eq!(verdict, &Verdict::Unchanged, "{name}"),
+            }
+        }
     }
 }

@@ -2,7 +2,9 @@
 //! CAs on disk, keeping each certificate's subject and SANs as they are (like kubeadm), with
 //! a new key. CAs and the sa key pair are never renewed. Everything is checked and issued in
 //! memory first; then the old files are kept as a generation and new ones replace them
-//! pair-safely (`replace_due`, which `certs renew --reconcile` shares).
+//! pair-safely (`replace_due`, which `certs renew --reconcile` shares). A broken row (its
+//! files unreadable, its key not its certificate's, its signer not its CA) is reported and
+//! left as it is; the sound rows are renewed all the same.
 
 use super::issue::{By, Capped, KubeconfigOf, SigningCa, issue};
 use crate::duration::Duration;
@@ -65,6 +67,12 @@ pub enum Outcome {
     /// An optional row's file that its CA did not sign (the kubelet's own self-signed
     /// serving certificate): not kubepki's, left alone.
     Foreign(PathBuf),
+    /// Broken (the problem, one line): not renewed, and the run fails once the sound rows
+    /// are renewed.
+    Broken(String),
+    /// Not re-issued: a successor would end no later than it does, when its CA (the row
+    /// named) ends; the CA must be rotated first.
+    NotLater(&'static str, OffsetDateTime),
 }
 
 /// The result of a renew run.
@@ -146,7 +154,8 @@ pub fn renew(
     let mut outcomes = Vec::new();
     let mut due = Vec::new();
     for row in &request.rows {
-        let (outcome, renewal) = decide(dirs, row, request, &mut cas)?;
+        let (outcome, renewal) = decide(dirs, row, request, &mut cas)
+            .unwrap_or_else(|problem| (Outcome::Broken(format!("{problem:#}")), None));
         if request.all && row.is_optional() && outcome == Outcome::Missing {
             continue;
         }
@@ -309,6 +318,12 @@ fn decide(
         if residual > i64::try_from(window.as_secs()).unwrap_or(i64::MAX) {
             return Ok((Outcome::NotDue(short_human_duration(residual)), None));
         }
+    }
+    // Capped by its CA at no later than it ends now: re-issuing gains nothing (and from
+    // cron would re-issue every day); a shorter validity asked for is honoured.
+    let ca_end = ca.cert.info.not_after;
+    if request.now + request.validity.to_time() >= ca_end && ca_end <= cert.info.not_after {
+        return Ok((Outcome::NotLater(issuer.name, ca.cert.info.not_after), None));
     }
     let validity = (request.now, request.validity);
     let due = Due::of(row, found, &ca.cert.info, validity, request.algorithm);
@@ -573,35 +588,38 @@ mod tests {
     }
 
     #[test]
-    fn a_broken_pair_or_an_expired_ca_is_an_error() {
+    fn a_broken_pair_or_an_expired_ca_is_a_broken_row() {
         let spec = ecdsa_spec(&[]);
         let tree = TestTree::written(&spec);
         tree.remove("etcd-peer", |i| i == 0);
-        let error = renew(
+        let broken = |renewal: &Renewal, name: &str| match outcome(renewal, name) {
+            Outcome::Broken(problem) => problem.clone(),
+            other => panic!("{name}: {other:?}"),
+        };
+        let renewal = renew(
             &tree.dirs,
             &request(&tree, &["etcd-peer"], spec.now),
             &unwatched,
         )
-        .err()
-        .expect("refused")
-        .to_string();
+        .expect("a renewal");
+        let problem = broken(&renewal, "etcd-peer");
         assert!(
-            error.contains("etcd/peer.crt: certificate exists without its key"),
-            "{error}"
+            problem.contains("etcd/peer.crt: certificate exists without its key"),
+            "{problem}"
         );
+        assert!(renewal.kept.is_none());
         let later = spec.now + time::Duration::days(3651);
-        let error = renew(
+        let renewal = renew(
             &tree.dirs,
             &request(&tree, &["apiserver"], later),
             &unwatched,
         )
-        .err()
-        .expect("refused")
-        .to_string();
+        .expect("a renewal");
+        let problem = broken(&renewal, "apiserver");
         assert!(
-            error.contains("ca.crt: expired on")
-                && error.ends_with("can sign no valid certificate"),
-            "{error}"
+            problem.contains("ca.crt: expired on")
+                && problem.ends_with("can sign no valid certificate"),
+            "{problem}"
         );
         assert!(!tree.dirs.kubeconfig_dir.join("backup").exists());
     }

@@ -7,6 +7,7 @@
 //! fresh embedded `system:node:<name>` certificate is made, through the kubelet row, to copy
 //! to the node.
 
+use super::drift;
 use super::issue::Capped;
 use super::renew::{Backups, keep_row, prune};
 use super::user::{UserRequest, kubeconfig_of};
@@ -115,18 +116,17 @@ fn usable_rotated(
     if cert.info.cn != wanted {
         return Err(format!("{path} is {}'s, not {wanted}'s", cert.info.cn));
     }
-    if !row
-        .orgs
-        .iter()
-        .all(|o| cert.info.orgs.iter().any(|g| g == o))
-    {
+    // drift's organizations rule and the signer rule, as everywhere else.
+    if drift::organizations(row, &cert.info).is_some() {
         return Err(format!(
-            "{path} is not in the group(s) {}",
+            "{path} is in the group(s) {}, not {}",
+            cert.info.orgs.join(", "),
             row.orgs.join(", ")
         ));
     }
+    let issuer = row.issuer.unwrap_or_default();
     cert.check_current(request.now)
-        .and_then(|()| cert.check_signed_by(&ca.cert.info, "ca"))
+        .and_then(|()| cert.check_signed_by_any(&ca.trust, issuer))
         .and_then(|()| rotated.key.check_belongs_to(cert))
         .map_err(|problem| problem.to_string())?;
     Ok(rotated)
@@ -245,12 +245,18 @@ mod tests {
     /// Writes `<kubelet-dir>/kubelet-client-<n>.pem` for `cn`, signed by the tree's CA and
     /// ending after `hours`, and `kubelet-client-current.pem` linking to it.
     fn rotated(tree: &TestTree, cn: &str, hours: i64) {
+        rotated_in(tree, cn, &["system:nodes"], hours);
+    }
+
+    /// `rotated`, in the groups `groups`.
+    fn rotated_in(tree: &TestTree, cn: &str, groups: &[&str], hours: i64) {
         let ca = reader::read_ca(&tree.dirs, by_role(Role::ClusterCa)).unwrap();
         let key = ca.signing_key().unwrap().unwrap();
         let signer = SigningCa::new(ca.cert.info.clone(), key).unwrap();
         let row = by_role(Role::Kubelet);
         let now = OffsetDateTime::now_utc();
-        let mut request = row.user_request(cn, &["system:nodes".into()], &signer.cert, now);
+        let groups: Vec<String> = groups.iter().map(|g| g.to_string()).collect();
+        let mut request = row.user_request(cn, &groups, &signer.cert, now);
         request.not_before = now - time::Duration::hours(48);
         request.not_after = now + time::Duration::hours(hours);
         let key = keys::generate(Algorithm::EcdsaP256).unwrap();
@@ -310,15 +316,23 @@ mod tests {
     #[test]
     fn an_unusable_rotated_certificate_makes_a_control_plane_host_issue_one() {
         let tree = TestTree::written(&ecdsa_spec(&[]));
-        for (cn, hours, why) in [
-            ("system:node:cp1", -1, "expired on"),
+        let nodes: &[&str] = &["system:nodes"];
+        for (cn, groups, hours, why) in [
+            ("system:node:cp1", nodes, -1, "expired on"),
+            (
+                "system:node:cp1",
+                &["system:nodes", "system:masters"],
+                24,
+                "is in the group(s) system:nodes, system:masters, not system:nodes",
+            ),
             (
                 "system:node:other",
+                nodes,
                 24,
                 "is system:node:other's, not system:node:cp1's",
             ),
         ] {
-            rotated(&tree, cn, hours);
+            rotated_in(&tree, cn, groups, hours);
             let repaired = repair(&tree.dirs, &request(&tree, "cp1")).expect("issued");
             let Repaired::Issued {
                 yaml, why: said, ..

@@ -192,15 +192,20 @@ impl CertInfo {
             .map_err(|_| anyhow!("its signature does not verify with the CA's public key"))
     }
 
-    /// Whether a DNS name is covered by a DNS SAN (exact, or by a `*.` wildcard one label deep).
+    /// Whether a DNS name is covered by a DNS SAN (see `san_covers`).
     pub fn covers_dns(&self, name: &str) -> bool {
-        self.dns_names.iter().any(|san| {
-            san == name
-                || san.strip_prefix("*.").is_some_and(|suffix| {
-                    name.split_once('.').is_some_and(|(_, rest)| rest == suffix)
-                })
-        })
+        self.dns_names.iter().any(|san| san_covers(san, name))
     }
+}
+
+/// The SAN rule, the one place it is decided: a DNS SAN covers a name when it is that name,
+/// or a `*.` wildcard one label above it (as TLS clients match: `*.example.com` covers
+/// `api.example.com`, not `a.api.example.com` nor `example.com`).
+pub fn san_covers(san: &str, name: &str) -> bool {
+    san == name
+        || san
+            .strip_prefix("*.")
+            .is_some_and(|suffix| name.split_once('.').is_some_and(|(_, rest)| rest == suffix))
 }
 
 fn key_algorithm(cert: &X509Certificate<'_>) -> Option<Algorithm> {

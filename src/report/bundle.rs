@@ -33,6 +33,13 @@ pub fn print_bundle_written(export: &Export, path: &Path, secret: bool) -> Resul
         "[bundle] Wrote {}: {what}, {sealed} files sealed with the certificate key\n",
         path.display()
     );
+    if let Some(record) = &export.settings {
+        text.push_str(&format!(
+            "[bundle] Sealed the cluster's settings of {} too: import records them on the \
+             other host\n",
+            record.display()
+        ));
+    }
     if secret {
         text.push_str(&format!(
             "[bundle] Once applied, it stays until deleted (kubeadm's expires with a 2-hour \
@@ -78,6 +85,13 @@ pub fn print_import(imported: &Imported, dirs: &TreeDirs) -> Result<()> {
         text.push_str(&format!(
             "[bundle] The replaced files are backed up in {} (`kubepki certs rollback` restores them)\n",
             generation.display()
+        ));
+    }
+    if let Some(record) = &imported.recorded {
+        text.push_str(&format!(
+            "[bundle] Recorded the cluster's settings (endpoint, SANs, networks, algorithm, \
+             validities) in {}\n",
+            record.display()
         ));
     }
     text.push_str(&format!(

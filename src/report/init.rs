@@ -10,7 +10,7 @@ use crate::spec::ClusterSpec;
 use crate::tree::{TreeDirs, shell_word};
 use anyhow::Result;
 use serde::Serialize;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The bundle file the closing text has other control-plane hosts copy.
 const BUNDLE_FILE: &str = "kubeadm-certs.yaml";
@@ -34,6 +34,9 @@ pub struct InitReport {
     /// Bootstrap manifests written (RBAC, cluster-info, kube-proxy); absent when none were.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub manifests: Vec<PathBuf>,
+    /// The tree's recorded configuration, when this run wrote it (it changed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recorded: Option<PathBuf>,
     /// Why the run failed, when it did; nothing was written.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -166,6 +169,7 @@ impl InitReport {
             steps,
             ca_cert_hash,
             manifests: Vec::new(),
+            recorded: None,
             error: None,
             join_endpoint: control_plane.trim_start_matches("https://").to_string(),
             control_plane_endpoint: spec
@@ -223,6 +227,14 @@ impl InitReport {
         }
     }
 
+    /// Sorts the files written beside the PKI: the recorded configuration `record`, and
+    /// the bootstrap manifests.
+    pub fn set_written(&mut self, derived: Vec<PathBuf>, record: &Path) {
+        let (recorded, manifests) = derived.into_iter().partition(|path| path == record);
+        self.manifests = manifests;
+        self.recorded = Vec::into_iter(recorded).next();
+    }
+
     /// Prints what follows the steps once the run is done: as text, the manifests written
     /// and the closing lines; as JSON or YAML, the whole report.
     pub fn print_outcome(&self, format: Format) -> Result<()> {
@@ -253,6 +265,12 @@ impl InitReport {
 
     fn outcome_text(&self) -> String {
         let mut text: String = self.manifests.iter().map(|p| manifest_line(p)).collect();
+        if let Some(path) = &self.recorded {
+            text.push_str(&format!(
+                "[config] Recorded the settings of this run in {}\n",
+                path.display()
+            ));
+        }
         if let (Some(pin), Some(closing)) = (&self.ca_cert_hash, &self.closing) {
             text.push_str(&self.summary(pin, closing));
         }
@@ -414,6 +432,7 @@ mod tests {
             steps,
             ca_cert_hash: None,
             manifests: Vec::new(),
+            recorded: None,
             error: None,
             join_endpoint: "192.168.1.10:6443".into(),
             control_plane_endpoint: None,

@@ -63,7 +63,7 @@ pub fn print_reconcile(
 }
 
 fn pending(row: &RowPlan) -> bool {
-    row.changes() || matches!(row.verdict, Verdict::External(_))
+    row.changes() || matches!(row.verdict, Verdict::External(_) | Verdict::Broken(_))
 }
 
 fn action(verdict: &Verdict) -> &'static str {
@@ -74,6 +74,7 @@ fn action(verdict: &Verdict) -> &'static str {
         Verdict::Missing => "missing",
         Verdict::Delegated(_) => "delegated",
         Verdict::External(_) => "external",
+        Verdict::Broken(_) => "broken",
     }
 }
 
@@ -106,6 +107,7 @@ fn reason(row: &RowPlan) -> Option<String> {
         Verdict::External(ca) => Some(format!(
             "differs, but can't be re-issued: its CA {ca:?} is external (its key is absent)"
         )),
+        Verdict::Broken(problem) => Some(format!("BROKEN, left as it is: {problem}")),
         _ => None,
     }
 }
@@ -134,9 +136,19 @@ fn reconcile_text(rows: &[RowPlan], kept: Option<&Kept>, plan: bool) -> String {
         .iter()
         .filter(|r| r.verdict == Verdict::Unchanged)
         .count();
-    let counts = format!("{} to change, {unchanged} unchanged", changing.len());
+    let broken = rows
+        .iter()
+        .filter(|r| matches!(r.verdict, Verdict::Broken(_)))
+        .count();
+    let counts = match broken {
+        0 => format!("{} to change, {unchanged} unchanged", changing.len()),
+        _ => format!(
+            "{} to change, {broken} broken, {unchanged} unchanged",
+            changing.len()
+        ),
+    };
     match (plan, kept) {
-        (true, _) if changing.is_empty() => {
+        (true, _) if changing.is_empty() && broken == 0 => {
             text.push_str(&format!("Nothing to change: {unchanged} unchanged.\n"))
         }
         (true, _) => text.push_str(&format!(

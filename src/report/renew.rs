@@ -46,7 +46,7 @@ struct RenewalDocument<'a> {
 #[serde(rename_all = "camelCase")]
 struct OutcomeDocument<'a> {
     name: &'static str,
-    /// renewed, not-due, missing, delegated, external or foreign.
+    /// renewed, not-due, missing, delegated, external, foreign, broken or not-later.
     outcome: &'static str,
     /// not-due: the time left, kubeadm style.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -54,9 +54,15 @@ struct OutcomeDocument<'a> {
     /// delegated or foreign: the file that was left alone.
     #[serde(skip_serializing_if = "Option::is_none")]
     file: Option<&'a Path>,
-    /// external: the CA whose key is absent.
+    /// external: the CA whose key is absent; not-later: the CA to rotate first.
     #[serde(skip_serializing_if = "Option::is_none")]
     ca: Option<&'static str>,
+    /// broken: what is wrong, one line.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    problem: Option<&'a str>,
+    /// not-later: when the CA ends, which would cap a successor (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ca_ends: Option<String>,
 }
 
 /// A component to restart.
@@ -111,6 +117,15 @@ impl<'a> OutcomeDocument<'a> {
                 file: Some(path),
                 ..document(name, "foreign")
             },
+            Outcome::Broken(problem) => OutcomeDocument {
+                problem: Some(problem),
+                ..document(name, "broken")
+            },
+            Outcome::NotLater(ca, end) => OutcomeDocument {
+                ca: Some(ca),
+                ca_ends: end.format(&time::format_description::well_known::Rfc3339).ok(),
+                ..document(name, "not-later")
+            },
         }
     }
 
@@ -121,6 +136,8 @@ impl<'a> OutcomeDocument<'a> {
             expires_in: None,
             file: None,
             ca: None,
+            problem: None,
+            ca_ends: None,
         }
     }
 }
@@ -224,6 +241,14 @@ fn outcome_line(row: &Profile, outcome: &Outcome) -> String {
         Outcome::External(ca) => format!(
             "[renew] {long} can't be renewed: its CA {ca:?} is external (its key is absent)\n"
         ),
+        Outcome::NotLater(ca, end) => format!(
+            "[renew] {long}: not renewed, a new certificate would end no later than this one: \
+             its CA {ca:?} ends on {}; rotate the CA first (kubepki certs rotate-ca {ca} trust)\n",
+            end.date()
+        ),
+        Outcome::Broken(problem) => {
+            format!("[renew] {long} NOT renewed, it is broken: {problem}\n")
+        }
         Outcome::Foreign(path) => format!(
             "[renew] {}: left alone, {} is not signed by {:?} (the kubelet's own self-signed certificate?)\n",
             row.cert_name(),

@@ -42,6 +42,13 @@ fn resolved(path: &Path) -> PathBuf {
 /// The directory below the kubeconfig dir where bootstrap manifests go by default.
 const MANIFESTS_SUBDIR: &str = "bootstrap";
 
+/// The file below the kubeconfig dir where `init` records the settings it used (a kubeadm
+/// v1beta4 InitConfiguration and ClusterConfiguration). The kubeconfig dir, because it is
+/// the one directory a command finds without any configuration (`certificatesDir` can move
+/// the cert dir, and the record says where), it is this node's like the identity the record
+/// holds, and it is not the cert dir that bundles carry between hosts.
+pub const RECORD_FILE: &str = "kubepki-config.yaml";
+
 /// The directories of a tree, and the flags that named them (for commands printed to paste).
 #[derive(Clone, Debug)]
 pub struct TreeDirs {
@@ -148,6 +155,11 @@ impl TreeDirs {
             ),
             (None, false) => Ok(()),
         }
+    }
+
+    /// `<kubeconfig-dir>/kubepki-config.yaml`, the tree's recorded configuration.
+    pub fn record_file(&self) -> PathBuf {
+        self.kubeconfig_dir.join(RECORD_FILE)
     }
 
     /// `<kubeconfig-dir>/bootstrap`, where `init` and `token` write manifests by default.

@@ -839,13 +839,20 @@ pub fn file_facts(root: &Path, rel: &Path) -> Checked<Option<FileFacts>> {
 }
 
 /// Files below the cert dir that no row of the table owns (a link counts as a file and is
-/// not followed), in path order. A directory that cannot be listed is an error.
+/// not followed), in path order: a rotation's own files (a trust file such as
+/// `ca-bundle.crt`, the staged CA under `next/`) are owned too. A directory that cannot be
+/// listed is an error.
 pub fn unknown_files(dirs: &TreeDirs) -> Checked<Vec<PathBuf>> {
+    let rotation = PROFILES
+        .iter()
+        .filter(|row| row.scope == Scope::ControlPlane)
+        .flat_map(|row| row.trust_file().into_iter().chain(row.pending_files()));
     let known: Vec<PathBuf> = PROFILES
         .iter()
         .filter(|row| row.scope == Scope::ControlPlane)
         .flat_map(|row| [row.key_file(), row.cert_file(), row.pub_file()])
         .flatten()
+        .chain(rotation)
         .collect();
     let subdirs = cert_subdirs();
     let mut unknown = Vec::new();
@@ -865,6 +872,20 @@ pub fn unknown_files(dirs: &TreeDirs) -> Checked<Vec<PathBuf>> {
     }
     unknown.sort();
     Ok(unknown)
+}
+
+/// The tree's recorded configuration at `path` (`TreeDirs::record_file`), or `None` when
+/// there is none. A link or anything but a regular file there is refused, naming it.
+pub fn read_record(path: &Path) -> anyhow::Result<Option<crate::config::InitConfig>> {
+    match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(anyhow!("{}: {e}", path.display())),
+        Ok(meta) if !meta.is_file() => Err(anyhow!(
+            "{}: not a regular file (where kubepki records the tree's configuration)",
+            path.display()
+        )),
+        Ok(_) => crate::config::InitConfig::load(path).map(Some),
+    }
 }
 
 /// The most a bundle file may hold. kubeadm's largest (RSA-4096 keys, as `kubectl get -o

@@ -406,13 +406,25 @@ fn issue_17_drift_is_named() {
     args.extend(
         [
             "--node-name",
-            "other",
+            "cp1",
             "--apiserver-advertise-address",
             "127.0.0.1",
             "--control-plane-endpoint",
             "other:7443",
         ]
         .map(String::from),
+    );
+    // Another node name is refused: the tree records cp1, and only reconcile moves it (#21).
+    let mut moved = args.clone();
+    let node = moved.len() - 5;
+    moved[node] = "other".into();
+    let refused = kubepki(&moved);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr)
+            .contains("--node-name other: this tree was made for cp1"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
     );
     let out = kubepki(&args);
     assert_success(&out, "init phase kubeconfig all");
@@ -423,10 +435,6 @@ fn issue_17_drift_is_named() {
             "[kubeconfig] WARNING: {}: its server is https://127.0.0.1:6443, the current settings say https://other:7443\n",
             admin.display()
         )),
-        "{stdout}"
-    );
-    assert!(
-        stdout.contains("its user is system:node:cp1, the current settings say system:node:other"),
         "{stdout}"
     );
     let reconcile = format!(

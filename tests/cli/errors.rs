@@ -881,10 +881,12 @@ const CASES: &[Case] = &[
         exit: 1,
         says: &["--to 20250101T000000Z", "there are: 20260101T000000Z"],
     },
+    // A broken row named alone: `renew all` renews the sound rows beside it (#21,
+    // tests/cli/broken.rs), so these name the broken one, which changes nothing.
     Case {
         name: "renew: truncated certificate",
         setup: |r| truncate(r, "pki/apiserver.crt"),
-        args: &["certs", "renew", "all", "{tree}"],
+        args: &["certs", "renew", "apiserver", "{tree}"],
         exit: 1,
         says: &[
             "{root}/pki/apiserver.crt",
@@ -895,21 +897,21 @@ const CASES: &[Case] = &[
     Case {
         name: "renew: wrong PEM label on a key",
         setup: |r| replace(r, "pki/apiserver.key", "EC PRIVATE KEY", "CERTIFICATE"),
-        args: &["certs", "renew", "all", "{tree}"],
+        args: &["certs", "renew", "apiserver", "{tree}"],
         exit: 1,
         says: &["{root}/pki/apiserver.key", "not a valid private key"],
     },
     Case {
         name: "renew: DER CA key",
         setup: |r| to_der(r, "pki/ca.key"),
-        args: &["certs", "renew", "all", "{tree}"],
+        args: &["certs", "renew", "apiserver", "{tree}"],
         exit: 1,
         says: &["{root}/pki/ca.key", "not a valid private key"],
     },
     Case {
         name: "renew: certificate and key swapped",
         setup: |r| exchange(r, "pki/apiserver.crt", "pki/apiserver.key"),
-        args: &["certs", "renew", "all", "{tree}"],
+        args: &["certs", "renew", "apiserver", "{tree}"],
         exit: 1,
         says: &["{root}/pki/apiserver.crt", "not a valid certificate"],
     },
@@ -930,14 +932,14 @@ const CASES: &[Case] = &[
             copy(r, "pki/apiserver.crt", "pki/ca.crt");
             copy(r, "pki/apiserver.key", "pki/ca.key")
         },
-        args: &["certs", "renew", "all", "{tree}"],
+        args: &["certs", "renew", "apiserver", "{tree}"],
         exit: 1,
         says: &["{root}/pki/ca.crt", "not a CA"],
     },
     Case {
         name: "renew: expired CA",
         setup: expired_ca,
-        args: &["certs", "renew", "all", "{tree}"],
+        args: &["certs", "renew", "apiserver", "{tree}"],
         exit: 1,
         says: &["{root}/pki/ca.crt", "expired on 2021-01-01"],
     },
@@ -947,7 +949,7 @@ const CASES: &[Case] = &[
         args: &[
             "certs",
             "renew",
-            "all",
+            "apiserver",
             "{tree}",
             "--expiring-within",
             "30d",
@@ -1104,7 +1106,7 @@ const CASES: &[Case] = &[
                 "- name: somebody-else",
             )
         },
-        args: &["certs", "renew", "all", "{tree}"],
+        args: &["certs", "renew", "admin.conf", "{tree}"],
         exit: 1,
         says: &["{root}/admin.conf", "user \"kubernetes-admin\" not found"],
     },
@@ -1124,7 +1126,7 @@ const CASES: &[Case] = &[
                 "pki/front-proxy-client.key",
             )
         },
-        args: &["certs", "renew", "all", "{tree}"],
+        args: &["certs", "renew", "scheduler.conf", "{tree}"],
         exit: 1,
         says: &["{root}/scheduler.conf", "not signed by ca"],
     },
@@ -1138,7 +1140,7 @@ const CASES: &[Case] = &[
                 "pki/apiserver.key",
             )
         },
-        args: &["certs", "renew", "all", "{tree}"],
+        args: &["certs", "renew", "controller-manager.conf", "{tree}"],
         exit: 1,
         says: &[
             "{root}/controller-manager.conf",
@@ -1148,7 +1150,7 @@ const CASES: &[Case] = &[
     Case {
         name: "renew: empty kubeconfig",
         setup: |r| write(r, "kubelet.conf", ""),
-        args: &["certs", "renew", "all", "{tree}"],
+        args: &["certs", "renew", "kubelet.conf", "{tree}"],
         exit: 1,
         says: &["{root}/kubelet.conf", "not a valid kubeconfig"],
     },

@@ -212,11 +212,17 @@ impl Planted {
 
 #[test]
 fn symlinks_planted_in_the_tree_are_refused_not_followed() {
-    for rel in ["pki/apiserver.key", "pki/etcd", "admin.conf"] {
+    // `renew all` renews the sound rows beside a broken one (#21): the row under the link
+    // is named, so that nothing at all is written.
+    for (rel, row) in [
+        ("pki/apiserver.key", "apiserver"),
+        ("pki/etcd", "etcd-server"),
+        ("admin.conf", "admin.conf"),
+    ] {
         let planted = Planted::new(rel);
         let tree = &planted.tree;
         planted.assert_refused(&tree.init_args("ECDSA-P256", &[]), rel);
-        planted.assert_refused(&words(tree, &["certs", "renew", "all"]), rel);
+        planted.assert_refused(&words(tree, &["certs", "renew", row]), rel);
     }
     let planted = Planted::new("pki/etcd");
     let tree = &planted.tree;

@@ -227,12 +227,7 @@ fn kubelet_config_writes_what_it_prints_and_flags_verify_kubelets() {
         assert!(text.contains(&line), "{line:?} in\n{text}");
     }
     let flags = |extra: &[&str]| {
-        let mut args = vec![
-            "flags",
-            "kube-apiserver",
-            "--apiserver-advertise-address",
-            "10.0.0.10",
-        ];
+        let mut args = vec!["flags", "kube-apiserver"];
         args.extend(extra);
         let out = run(&tree, &args);
         assert_success(&out, "kubepki flags kube-apiserver");

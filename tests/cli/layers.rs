@@ -1,4 +1,4 @@
-//! The shape of the crate: every `crate::` path in the library's code (test modules aside)
+//! The shape of the crate: every `crate::` path in the library's code (test-only items aside)
 //! points down the layers of `shared/design.md`, so no module depends on one above it and
 //! the layers have no cycle; and within a folder, the files that use each other do so
 //! without a cycle.
@@ -34,14 +34,86 @@ fn src() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
 }
 
-/// A file's code without its test module and comment lines.
+/// A file's code without comment lines and without each item under `#[cfg(test)]` (a test
+/// module, or one test-only function or `use`): the code after such an item is read too.
 fn code_of(path: &Path) -> String {
-    let text = std::fs::read_to_string(path).expect("reading a source file");
-    let code = text.split("#[cfg(test)]").next().unwrap_or_default();
-    code.lines()
+    without_test_items(&std::fs::read_to_string(path).expect("reading a source file"))
+}
+
+/// `text` without comment lines and the items `#[cfg(test)]` marks; nothing of a file that
+/// is test-only whole (`#![cfg(test)]`).
+fn without_test_items(text: &str) -> String {
+    const MARK: &str = "#[cfg(test)]";
+    if text.contains("#![cfg(test)]") {
+        return String::new();
+    }
+    let code = text
+        .lines()
         .filter(|line| !line.trim_start().starts_with("//"))
         .collect::<Vec<_>>()
-        .join("\n")
+        .join("\n");
+    let mut kept = String::new();
+    let mut rest = code.as_str();
+    while let Some(at) = rest.find(MARK) {
+        kept.push_str(&rest[..at]);
+        let item = &rest[at + MARK.len()..];
+        rest = &item[item_end(item)..];
+    }
+    kept.push_str(rest);
+    kept
+}
+
+/// Where the item at the start of `code` ends: after its `;`, or after the `}` that closes
+/// its first `{` (strings and character literals skipped).
+fn item_end(code: &str) -> usize {
+    let bytes = code.as_bytes();
+    let (mut depth, mut at) = (0usize, 0usize);
+    while at < bytes.len() {
+        match bytes[at] {
+            b'"' => at = string_end(bytes, at),
+            b'\'' if bytes.get(at + 2) == Some(&b'\'') => at += 2,
+            b'\'' if bytes.get(at + 1) == Some(&b'\\') => {
+                at += 2;
+                while at < bytes.len() && bytes[at] != b'\'' {
+                    at += 1;
+                }
+            }
+            b';' if depth == 0 => return at + 1,
+            b'{' => depth += 1,
+            b'}' => {
+                depth = depth.saturating_sub(1);
+                if depth == 0 {
+                    return at + 1;
+                }
+            }
+            _ => {}
+        }
+        at += 1;
+    }
+    bytes.len()
+}
+
+/// The index of the closing quote of the string literal opening at `start`.
+fn string_end(bytes: &[u8], start: usize) -> usize {
+    let mut at = start + 1;
+    while at < bytes.len() && bytes[at] != b'"' {
+        at += if bytes[at] == b'\\' { 2 } else { 1 };
+    }
+    at
+}
+
+#[test]
+fn code_after_a_test_only_item_is_read_too() {
+    let text = "use crate::a;\n#[cfg(test)]\nuse crate::x;\n\
+                #[cfg(test)]\npub fn names(&self) -> u8 { let c = '{'; \"}\".len() as u8 }\n\
+                use crate::b;\n// use crate::comment;\n#[cfg(test)]\nmod tests {\n    \
+                use crate::y;\n    fn f() { if true { } }\n}\nuse crate::c;\n";
+    let code = without_test_items(text);
+    let used: Vec<String> = paths_after(&code, "crate::")
+        .iter()
+        .map(|p| p.join("::"))
+        .collect();
+    assert_eq!(used, ["a", "b", "c"], "{code}");
 }
 
 /// The paths after `prefix` (`crate::` or `super::`) in `code`, groups (`{a, b::c}`)

@@ -304,7 +304,9 @@ fn said_written(root: &Path, init: &Output, token: &Output) -> BTreeSet<PathBuf>
     let report: serde_json::Value = serde_json::from_slice(&init.stdout).expect("init -o json");
     let steps = report["steps"].as_array().expect("steps").iter();
     let files = steps.flat_map(|step| step["files"].as_array().expect("files").clone());
-    let manifests = report["manifests"].as_array().expect("manifests").clone();
+    let mut manifests = report["manifests"].as_array().expect("manifests").clone();
+    // The tree's recorded configuration (#21), which init reports apart.
+    manifests.push(report["recorded"].clone());
     let token_lines = String::from_utf8_lossy(&token.stderr).into_owned();
     let wrote = token_lines
         .lines()

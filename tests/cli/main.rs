@@ -2,6 +2,7 @@
 //! output with the real consumers (openssl, kubectl, etcd).
 
 mod audit;
+mod broken;
 mod bundle;
 mod certs;
 mod config;
@@ -28,6 +29,7 @@ mod operator;
 mod package;
 mod reconcile;
 mod restarts;
+mod recorded;
 mod rotate;
 mod secrets;
 mod support;
