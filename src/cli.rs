@@ -632,9 +632,37 @@ pub struct InitArgs {
     /// Output format.
     #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Text, global = true)]
     pub output: OutputFormat,
+    /// Also write the static pod manifests of the control plane and its local etcd (as
+    /// `init phase control-plane all` and `init phase etcd local`) into --manifests-dir.
+    #[arg(long)]
+    pub manifests: bool,
+    /// The static pod manifests.
+    #[command(flatten)]
+    pub pods: PodArgs,
     /// Run a single phase instead of everything.
     #[command(subcommand)]
     pub phase: Option<InitCommand>,
+}
+
+/// Where the static pod manifests go and which images they name.
+#[derive(Debug, Args)]
+pub struct PodArgs {
+    /// Directory of the static pod manifests, the kubelet's staticPodPath.
+    #[arg(
+        long,
+        global = true,
+        value_name = "DIR",
+        default_value = "/etc/kubernetes/manifests"
+    )]
+    pub manifests_dir: PathBuf,
+    /// The Kubernetes release the manifests' images are (e.g. v1.33.1) [default: the
+    /// configuration's kubernetesVersion]; recorded with the tree.
+    #[arg(long, global = true, value_name = "VERSION")]
+    pub kubernetes_version: Option<String>,
+    /// The registry of the manifests' images [default: the configuration's
+    /// imageRepository, else registry.k8s.io].
+    #[arg(long, global = true, value_name = "REGISTRY")]
+    pub image_repository: Option<String>,
 }
 
 /// `kubepki flags`.
@@ -807,6 +835,26 @@ pub enum Phase {
         #[arg(value_parser = phase_choices(Group::Kubeconfig))]
         name: String,
     },
+    /// The control plane's static pod manifests (mode 0600, in --manifests-dir): `all` or
+    /// one component.
+    ControlPlane {
+        /// Which component.
+        #[arg(value_parser = PossibleValuesParser::new(["all", "apiserver", "controller-manager", "scheduler"]))]
+        name: String,
+    },
+    /// The local etcd's static pod manifest (mode 0600, in --manifests-dir).
+    Etcd {
+        /// Which etcd.
+        #[command(subcommand)]
+        which: EtcdPhase,
+    },
+}
+
+/// `init phase etcd ...`.
+#[derive(Debug, Subcommand)]
+pub enum EtcdPhase {
+    /// The manifest of a local, static-pod etcd.
+    Local,
 }
 
 fn phase_choices(group: Group) -> PossibleValuesParser {

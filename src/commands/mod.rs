@@ -9,6 +9,7 @@ mod init;
 mod join;
 mod kubeconfig;
 mod kubelet;
+mod pods;
 mod rotate;
 mod token;
 

@@ -113,6 +113,8 @@ pub enum SpecValue {
     EtcdPeerUrl,
     /// `<node name>=<peer URL>`: a one-member cluster.
     EtcdInitialCluster,
+    /// The local etcd's metrics URL, plain HTTP on the loopback (its probes' port).
+    EtcdMetricsUrl,
 }
 
 /// When a component's flag is given.
@@ -125,6 +127,10 @@ pub enum When {
     /// from `kubepki kubelet serving-cert`; kubeadm gives neither, since its kubelets serve
     /// self-signed certificates.
     VerifyKubelets,
+    /// Only in the static pod manifest (`kubepki init phase control-plane|etcd`): the
+    /// flags kubeadm's manifests set that name no file of the tree (`--allow-privileged`,
+    /// `--bind-address`, `--leader-elect`, etcd's tuning), which `kubepki flags` leaves out.
+    Manifest,
 }
 
 /// One flag of a component: its name (without `--`) and where its value comes from.
@@ -144,6 +150,8 @@ pub struct ComponentFlag {
 const ETCD_CLIENT_PORT: u16 = 2379;
 /// kubeadm's local etcd peer port.
 const ETCD_PEER_PORT: u16 = 2380;
+/// kubeadm's local etcd metrics port (plain HTTP, on the loopback), which its probes ask.
+pub const ETCD_METRICS_PORT: u16 = 2381;
 /// kubeadm's cluster DNS IP when the service CIDR is too small for the 10th address.
 const DEFAULT_CLUSTER_DNS: &str = "10.96.0.10";
 
@@ -183,6 +191,7 @@ use FlagValue::{File, Fixed, Spec, Trust as Trusted};
 #[rustfmt::skip]
 pub static COMPONENT_FLAGS: &[ComponentFlag] = &[
     flag(API, "advertise-address", Spec(SpecValue::AdvertiseAddress)),
+    flag_when(When::Manifest, API, "allow-privileged", Fixed("true")),
     flag(API, "authorization-mode", Fixed("Node,RBAC")),
     flag(API, "client-ca-file", Trusted("ca")),
     flag(API, "enable-admission-plugins", Fixed("NodeRestriction")),
@@ -194,6 +203,7 @@ pub static COMPONENT_FLAGS: &[ComponentFlag] = &[
     flag_when(When::VerifyKubelets, API, "kubelet-certificate-authority", File("ca", CRT)),
     flag(API, "kubelet-client-certificate", File("apiserver-kubelet-client", CRT)),
     flag(API, "kubelet-client-key", File("apiserver-kubelet-client", KEY)),
+    flag_when(When::Manifest, API, "kubelet-preferred-address-types", Fixed("InternalIP,ExternalIP,Hostname")),
     flag(API, "proxy-client-cert-file", File("front-proxy-client", CRT)),
     flag(API, "proxy-client-key-file", File("front-proxy-client", KEY)),
     flag(API, "requestheader-allowed-names", FlagValue::CommonName("front-proxy-client")),
@@ -210,19 +220,23 @@ pub static COMPONENT_FLAGS: &[ComponentFlag] = &[
     flag(API, "tls-private-key-file", File("apiserver", KEY)),
     flag(KCM, "authentication-kubeconfig", File("controller-manager", CONF)),
     flag(KCM, "authorization-kubeconfig", File("controller-manager", CONF)),
+    flag_when(When::Manifest, KCM, "bind-address", Fixed("127.0.0.1")),
     flag(KCM, "client-ca-file", Trusted("ca")),
     flag(KCM, "cluster-name", Spec(SpecValue::ClusterName)),
     flag(KCM, "cluster-signing-cert-file", FlagValue::SigningFile("ca", CRT)),
     flag(KCM, "cluster-signing-key-file", FlagValue::SigningFile("ca", KEY)),
     flag(KCM, "controllers", Fixed("*,bootstrapsigner,tokencleaner")),
     flag(KCM, "kubeconfig", File("controller-manager", CONF)),
+    flag_when(When::Manifest, KCM, "leader-elect", Fixed("true")),
     flag(KCM, "requestheader-client-ca-file", Trusted("front-proxy-ca")),
     flag(KCM, "root-ca-file", Trusted("ca")),
     flag(KCM, "service-account-private-key-file", File("sa", KEY)),
     flag(KCM, "use-service-account-credentials", Fixed("true")),
     flag(SCHED, "authentication-kubeconfig", File("scheduler", CONF)),
     flag(SCHED, "authorization-kubeconfig", File("scheduler", CONF)),
+    flag_when(When::Manifest, SCHED, "bind-address", Fixed("127.0.0.1")),
     flag(SCHED, "kubeconfig", File("scheduler", CONF)),
+    flag_when(When::Manifest, SCHED, "leader-elect", Fixed("true")),
     flag(ETCD, "advertise-client-urls", Spec(SpecValue::EtcdAdvertiseClientUrl)),
     flag(ETCD, "cert-file", File("etcd-server", CRT)),
     flag(ETCD, "client-cert-auth", Fixed("true")),
@@ -230,12 +244,14 @@ pub static COMPONENT_FLAGS: &[ComponentFlag] = &[
     flag(ETCD, "initial-cluster", Spec(SpecValue::EtcdInitialCluster)),
     flag(ETCD, "key-file", File("etcd-server", KEY)),
     flag(ETCD, "listen-client-urls", Spec(SpecValue::EtcdListenClientUrls)),
+    flag_when(When::Manifest, ETCD, "listen-metrics-urls", Spec(SpecValue::EtcdMetricsUrl)),
     flag(ETCD, "listen-peer-urls", Spec(SpecValue::EtcdPeerUrl)),
     flag(ETCD, "name", Spec(SpecValue::NodeName)),
     flag(ETCD, "peer-cert-file", File("etcd-peer", CRT)),
     flag(ETCD, "peer-client-cert-auth", Fixed("true")),
     flag(ETCD, "peer-key-file", File("etcd-peer", KEY)),
     flag(ETCD, "peer-trusted-ca-file", Trusted("etcd-ca")),
+    flag_when(When::Manifest, ETCD, "snapshot-count", Fixed("10000")),
     flag(ETCD, "trusted-ca-file", Trusted("etcd-ca")),
     flag(KUBELET, "anonymous-auth", Fixed("false")),
     flag(KUBELET, "authentication-token-webhook", Fixed("true")),
@@ -299,6 +315,7 @@ impl ComponentFlag {
                     | SpecValue::EtcdAdvertiseClientUrl
                     | SpecValue::EtcdPeerUrl
                     | SpecValue::EtcdInitialCluster
+                    | SpecValue::EtcdMetricsUrl
             )
         );
         etcd_value || self.row().is_some_and(Profile::needs_local_etcd)
@@ -337,6 +354,7 @@ impl SpecValue {
             SpecValue::EtcdAdvertiseClientUrl => https_url(&advertise, ETCD_CLIENT_PORT),
             SpecValue::EtcdPeerUrl => peer_url,
             SpecValue::EtcdInitialCluster => format!("{}={peer_url}", spec.node_name),
+            SpecValue::EtcdMetricsUrl => format!("http://{loopback}:{ETCD_METRICS_PORT}"),
         }
     }
 }

@@ -26,6 +26,7 @@ mod reconcile;
 mod recorded;
 mod rotate;
 mod secrets;
+mod staticpods;
 mod support;
 mod tier;
 mod token;

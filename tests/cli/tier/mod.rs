@@ -67,6 +67,31 @@ fn upstream_control_plane_through_a_rotation_of_every_ca() {
     rotation::run(&mut plane);
 }
 
+/// #22: etcd, the API server, the controller manager and the scheduler each started from the
+/// command line of the static pod manifest `kubepki init phase control-plane|etcd local`
+/// wrote (parsed from its YAML; ports, data directory and metrics URL are the harness's):
+/// the API server serves, both controllers lead, every kubeconfig is its identity and
+/// service-account tokens work.
+#[test]
+fn upstream_control_plane_from_kubepki_static_pod_manifests() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut setup = Setup::new("RSA-2048");
+    setup.from_manifests = true;
+    let plane = ControlPlane::start(setup);
+    let prove = |proof: &str, check: &mut dyn FnMut()| step("manifests", 1, proof, check);
+    prove(
+        "every kubeconfig authenticates as its identity",
+        &mut || identities::kubeconfigs(&plane),
+    );
+    prove(
+        "controller manager and scheduler lead; kube-root-ca.crt",
+        &mut || controllers::leaders_and_root_ca(&plane),
+    );
+    prove("service-account tokens signed with sa.key", &mut || {
+        controllers::service_account_tokens(&plane)
+    });
+}
+
 /// Starts a control plane on a fresh tree of `algorithm`, runs every proof, renews every
 /// certificate, restarts every component and runs every proof again.
 fn run_tier(algorithm: &str) {
