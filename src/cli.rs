@@ -92,7 +92,8 @@ pub enum Command {
 /// `kubepki kubelet ...`.
 #[derive(Debug, Subcommand)]
 pub enum KubeletCommand {
-    /// Print (or write) a hardened KubeletConfiguration: kubeadm's default, read-only port off.
+    /// Print (or write) a hardened KubeletConfiguration: kubeadm's default with the read-only
+    /// port off, TLS 1.2+ with forward-secret AEAD suites, certificate rotation on.
     Config(KubeletConfigArgs),
     /// Write the kubelet's serving certificate and key, signed by the cluster CA.
     ServingCert(ServingCertArgs),
@@ -108,7 +109,8 @@ pub struct KubeletConfigArgs {
     /// (serverTLSBootstrap; someone must approve those CSRs).
     #[arg(long)]
     pub server_tls_bootstrap: bool,
-    /// Write to FILE (mode 0600) instead of stdout.
+    /// Write to FILE (e.g. /var/lib/kubelet/config.yaml; mode 0644, as kubeadm's: it holds
+    /// no secret) instead of stdout.
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
     /// Replace an existing --output FILE.

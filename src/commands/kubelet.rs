@@ -3,15 +3,17 @@
 use super::{lock_existing_tree, lock_kubelet_dir, resolve_cluster};
 use crate::cli::{KubeletCommand, KubeletConfigArgs, RepairArgs, ServingCertArgs};
 use crate::config::publish::hardened_kubelet_configuration;
+use crate::engine::flags::flags_for;
 use crate::engine::renew::Backups;
 use crate::engine::repair::{RepairRequest, Repaired, repair};
 use crate::engine::serving::{ServingRequest, write_serving_cert};
-use crate::profile::{FileKind, Role, by_role};
+use crate::profile::{Component, When};
 use crate::report::{capped, print_document, print_repair, print_serving};
+use crate::spec::ClusterSpec;
 use crate::spec::{DEFAULT_CERT_VALIDITY, validity};
 use crate::tree::{TreeDirs, generations, store};
 use anyhow::{Result, anyhow, bail};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use time::OffsetDateTime;
 
@@ -27,16 +29,25 @@ pub fn run(command: &KubeletCommand) -> Result<ExitCode> {
 fn config(args: &KubeletConfigArgs) -> Result<ExitCode> {
     refuse_existing_output(args.output.as_deref(), args.force)?;
     let (spec, dirs, _) = resolve_cluster(args.config.as_deref(), &args.tree, &args.cluster)?;
-    let ca_row = by_role(Role::ClusterCa);
-    let ca_file = dirs
-        .path_of(ca_row, FileKind::Cert)
-        .ok_or_else(|| anyhow!("internal error: the {} row has no certificate", ca_row.name))?;
+    let ca_file = kubelet_client_ca(&spec, &dirs)?;
     let yaml = hardened_kubelet_configuration(&spec, &ca_file, args.server_tls_bootstrap)?;
     match &args.output {
         Some(path) => store::write_outside(path, yaml.as_bytes(), store::PUBLIC_MODE, args.force)?,
         None => print_document(&yaml)?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The file the kubelet's `clientCAFile` names: the table's `client-ca-file` of the kubelet,
+/// so during a rotation of the cluster CA the bundle of old and new, as every reader.
+fn kubelet_client_ca(spec: &ClusterSpec, dirs: &TreeDirs) -> Result<PathBuf> {
+    let flags = flags_for(Component::Kubelet, spec, dirs, &[When::KubeletConfig])?;
+    flags
+        .flags
+        .into_iter()
+        .find(|f| f.flag == "--client-ca-file")
+        .map(|f| PathBuf::from(f.value))
+        .ok_or_else(|| anyhow!("internal error: the kubelet has no client-ca-file row"))
 }
 
 fn serving_cert(args: &ServingCertArgs) -> Result<ExitCode> {

@@ -117,6 +117,9 @@ pub enum SpecValue {
     EtcdMetricsUrl,
 }
 
+/// kubeadm's kubelet configuration file, which its drop-in's `--config` names.
+pub const KUBELET_CONFIG_FILE: &str = "/var/lib/kubelet/config.yaml";
+
 /// When a component's flag is given.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum When {
@@ -131,6 +134,11 @@ pub enum When {
     /// flags kubeadm's manifests set that name no file of the tree (`--allow-privileged`,
     /// `--bind-address`, `--leader-elect`, etcd's tuning), which `kubepki flags` leaves out.
     Manifest,
+    /// A kubelet setting kubeadm puts in the kubelet's `KubeletConfiguration`
+    /// (`/var/lib/kubelet/config.yaml`, `kubepki kubelet config`), whose command-line flag is
+    /// deprecated: `kubepki flags kubelet` leaves it out (as kubeadm's drop-in does) and
+    /// `kubelet config` takes its value from here.
+    KubeletConfig,
 }
 
 /// One flag of a component: its name (without `--`) and where its value comes from.
@@ -253,17 +261,18 @@ pub static COMPONENT_FLAGS: &[ComponentFlag] = &[
     flag(ETCD, "peer-trusted-ca-file", Trusted("etcd-ca")),
     flag_when(When::Manifest, ETCD, "snapshot-count", Fixed("10000")),
     flag(ETCD, "trusted-ca-file", Trusted("etcd-ca")),
-    flag(KUBELET, "anonymous-auth", Fixed("false")),
-    flag(KUBELET, "authentication-token-webhook", Fixed("true")),
-    flag(KUBELET, "authorization-mode", Fixed("Webhook")),
+    flag_when(When::KubeletConfig, KUBELET, "anonymous-auth", Fixed("false")),
+    flag_when(When::KubeletConfig, KUBELET, "authentication-token-webhook", Fixed("true")),
+    flag_when(When::KubeletConfig, KUBELET, "authorization-mode", Fixed("Webhook")),
     flag(KUBELET, "bootstrap-kubeconfig", FlagValue::BootstrapKubeconfig),
-    flag(KUBELET, "client-ca-file", Trusted("ca")),
-    flag(KUBELET, "cluster-dns", Spec(SpecValue::ClusterDns)),
-    flag(KUBELET, "cluster-domain", Spec(SpecValue::ClusterDomain)),
+    flag_when(When::KubeletConfig, KUBELET, "client-ca-file", Trusted("ca")),
+    flag_when(When::KubeletConfig, KUBELET, "cluster-dns", Spec(SpecValue::ClusterDns)),
+    flag_when(When::KubeletConfig, KUBELET, "cluster-domain", Spec(SpecValue::ClusterDomain)),
+    flag(KUBELET, "config", Fixed(KUBELET_CONFIG_FILE)),
     flag(KUBELET, "kubeconfig", File("kubelet", CONF)),
-    flag(KUBELET, "rotate-certificates", Fixed("true")),
-    flag_when(When::VerifyKubelets, KUBELET, "tls-cert-file", File("kubelet-serving", CRT)),
-    flag_when(When::VerifyKubelets, KUBELET, "tls-private-key-file", File("kubelet-serving", KEY)),
+    flag_when(When::KubeletConfig, KUBELET, "rotate-certificates", Fixed("true")),
+    flag_when(When::KubeletConfig, KUBELET, "tls-cert-file", File("kubelet-serving", CRT)),
+    flag_when(When::KubeletConfig, KUBELET, "tls-private-key-file", File("kubelet-serving", KEY)),
 ];
 
 /// The flags of `component`, sorted by name: those given always, and the conditional ones

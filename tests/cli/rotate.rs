@@ -269,10 +269,10 @@ fn commands_that_read_the_tree_understand_a_rotation() {
         (found["phase"].as_str(), found["complete"].as_bool()),
         (Some("trusted"), Some(true))
     );
-    let flags = kubepki(&with_dirs(&["flags", "kubelet", "--node-name", "cp1"]));
-    assert_success(&flags, "flags kubelet");
+    let config = kubepki(&with_dirs(&["kubelet", "config", "--node-name", "cp1"]));
+    assert_success(&config, "kubelet config");
     let bundle = tree.pki().join("ca-bundle.crt").display().to_string();
-    assert!(String::from_utf8_lossy(&flags.stdout).contains(&format!("--client-ca-file={bundle}")));
+    assert!(String::from_utf8_lossy(&config.stdout).contains(&format!("clientCAFile: {bundle}\n")));
     rotate_ok(&tree, &["ca", "sign"]);
     assert_eq!(status(&tree, "ca")["signer"]["algorithm"], "ECDSA-P384");
     check_row(&tree, "ca", "pki/ca-bundle.crt", &["pki/apiserver"], 2);
