@@ -282,6 +282,10 @@ pub struct RotateArgs {
     /// List each file the stage would change, and write nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// sa finish: remove the old key even though sign ran less than 24h ago (tokens it
+    /// signed that have not expired stop working).
+    #[arg(long)]
+    pub force: bool,
     /// Output format.
     #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,

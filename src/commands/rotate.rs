@@ -149,6 +149,7 @@ fn run_stage(
             .unwrap_or_else(|| generations::default_dir(dirs)),
         now,
         dry_run: args.dry_run,
+        force: args.force,
     };
     let _lock = match args.dry_run {
         true => {
