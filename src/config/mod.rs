@@ -8,6 +8,7 @@
 mod common;
 mod errors;
 mod model;
+pub mod podrecord;
 pub mod publish;
 mod scalar;
 mod v1beta3;

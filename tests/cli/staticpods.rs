@@ -344,6 +344,27 @@ fn extra_args_volumes_data_dir_and_image_repository_reach_the_manifests() {
         s(&volume(&etcd, "etcd-data")["hostPath"]["path"]),
         "/data/etcd"
     );
+    // the tree records them: the phases without --config write the same files
+    let components = [
+        "kube-apiserver",
+        "kube-controller-manager",
+        "kube-scheduler",
+        "etcd",
+    ];
+    let read =
+        |c: &str| std::fs::read(manifests(&tree).join(format!("{c}.yaml"))).expect("a manifest");
+    let written: Vec<Vec<u8>> = components.iter().map(|c| read(c)).collect();
+    std::fs::remove_dir_all(manifests(&tree)).expect("removing the manifests");
+    let phase = |words: &[&str]| assert_success(&run(&tree, words, &[]), &words.join(" "));
+    phase(&["init", "phase", "control-plane", "all"]);
+    phase(&["init", "phase", "etcd", "local"]);
+    for (component, content) in components.iter().zip(written) {
+        assert_eq!(
+            String::from_utf8_lossy(&read(component)),
+            String::from_utf8_lossy(&content),
+            "{component} from the record"
+        );
+    }
 }
 
 /// One line on stderr, naming `what`, non-zero, and no manifest written.
