@@ -1,5 +1,6 @@
 //! `kubepki certs check-expiration|renew|ca-cert-hash|certificate-key|rotate-ca|bundle|audit|generations|rollback`.
 
+use super::pods;
 use super::{
     Configuration, Configured, configured_tree, lock_existing_tree, lock_kubelet_dir,
     warn_open_secrets,
@@ -246,7 +247,10 @@ fn reconcile_certs(args: &RenewArgs) -> Result<ExitCode> {
     })?;
     progress.finish();
     let version = configuration.kubernetes_version.as_deref();
-    store::replace_changed(&[record_write(dirs, spec, version, true)?])?;
+    store::replace_changed(&[pods::keeping_pod_settings(
+        record_write(dirs, spec, version, true)?,
+        &configuration.cluster,
+    )?])?;
     capped("reconcile", &done.capped);
     warn_open_secrets(dirs);
     print_reconcile(&done.rows, dirs, done.kept.as_ref(), false, format)?;

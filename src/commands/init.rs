@@ -5,7 +5,6 @@ use super::{lock_tree, pods, resolve_cluster, warn_open_secrets};
 use crate::cli::{InitArgs, InitCommand, OutputFormat, Phase};
 use crate::cluster::bootstrap::TokenRecord;
 use crate::config::InitConfig;
-use crate::config::podrecord::with_pod_settings;
 use crate::engine::apply::apply;
 use crate::engine::bootstrap::{init_manifests, prune_expired_tokens, record_write};
 use crate::engine::drift::depends_on_node;
@@ -123,10 +122,8 @@ fn write(
             None => init_manifests(dirs, new, tokens, spec, version)?,
             Some(_) => Vec::new(),
         };
-        let mut record = record_write(dirs, spec, version, with_node)?;
-        let text = String::from_utf8_lossy(&record.content).into_owned();
-        record.content = with_pod_settings(&text, &file.cluster)?.into_bytes();
-        files.push(record);
+        let record = record_write(dirs, spec, version, with_node)?;
+        files.push(pods::keeping_pod_settings(record, &file.cluster)?);
         Ok(files)
     };
     let applied = apply(plan, spec, derive, &|done, total| {

@@ -3,13 +3,14 @@
 //! recorded (or given) configuration, written atomically into --manifests-dir.
 
 use crate::cli::{InitArgs, InitCommand, Phase};
-use crate::config::InitConfig;
+use crate::config::podrecord::with_pod_settings;
+use crate::config::{ClusterConfiguration, InitConfig};
 use crate::engine::staticpod::{PodInputs, StaticPod, static_pods};
 use crate::profile::Component;
 use crate::report::{PodWritten, print_static_pods};
 use crate::spec::ClusterSpec;
 use crate::tree::TreeDirs;
-use crate::tree::store;
+use crate::tree::store::{self, FileWrite};
 use anyhow::Result;
 
 /// The components of a manifest phase of `args`, or None for a PKI phase or a whole init.
@@ -88,4 +89,15 @@ pub fn write(args: &InitArgs, pods: Vec<StaticPod>) -> Result<()> {
         })
         .collect();
     print_static_pods(&report, args.output.into())
+}
+
+/// The tree's record `record` (of `record_write`) with `cluster`'s static pod settings, so
+/// that a later manifest phase without `--config` writes the same files.
+pub fn keeping_pod_settings(
+    mut record: FileWrite,
+    cluster: &ClusterConfiguration,
+) -> Result<FileWrite> {
+    let text = String::from_utf8_lossy(&record.content).into_owned();
+    record.content = with_pod_settings(&text, cluster)?.into_bytes();
+    Ok(record)
 }

@@ -355,6 +355,11 @@ fn extra_args_volumes_data_dir_and_image_repository_reach_the_manifests() {
         |c: &str| std::fs::read(manifests(&tree).join(format!("{c}.yaml"))).expect("a manifest");
     let written: Vec<Vec<u8>> = components.iter().map(|c| read(c)).collect();
     std::fs::remove_dir_all(manifests(&tree)).expect("removing the manifests");
+    // renew --reconcile records the settings again, and keeps these
+    let mut reconcile: Vec<String> = ["certs", "renew", "--reconcile"].map(String::from).into();
+    reconcile.extend(tree.dir_args());
+    reconcile.extend(NODE.iter().map(|s| s.to_string()));
+    assert_success(&kubepki(&reconcile), "certs renew --reconcile");
     let phase = |words: &[&str]| assert_success(&run(&tree, words, &[]), &words.join(" "));
     phase(&["init", "phase", "control-plane", "all"]);
     phase(&["init", "phase", "etcd", "local"]);
