@@ -97,7 +97,7 @@ pub fn trust_flags(row: &Profile, dirs: &TreeDirs) -> Result<Vec<TrustFlag>> {
             Ok(TrustFlag {
                 component: flag.component.name(),
                 setting: FlagSetting {
-                    flag: format!("--{}", flag.flag),
+                    flag: flag.setting_name(),
                     value: trust_path(flag, dirs)?,
                     row: Some(row.name),
                 },

@@ -275,6 +275,22 @@ pub static COMPONENT_FLAGS: &[ComponentFlag] = &[
     flag_when(When::KubeletConfig, KUBELET, "tls-private-key-file", File("kubelet-serving", KEY)),
 ];
 
+/// The `KubeletConfiguration` field of a kubelet flag the table gives as `KubeletConfig`.
+fn kubelet_config_field(flag: &str) -> Option<&'static str> {
+    Some(match flag {
+        "anonymous-auth" => "authentication.anonymous.enabled",
+        "authentication-token-webhook" => "authentication.webhook.enabled",
+        "authorization-mode" => "authorization.mode",
+        "client-ca-file" => "authentication.x509.clientCAFile",
+        "cluster-dns" => "clusterDNS",
+        "cluster-domain" => "clusterDomain",
+        "rotate-certificates" => "rotateCertificates",
+        "tls-cert-file" => "tlsCertFile",
+        "tls-private-key-file" => "tlsPrivateKeyFile",
+        _ => return None,
+    })
+}
+
 /// The flags of `component`, sorted by name: those given always, and the conditional ones
 /// `when` allows.
 pub fn component_flags(component: Component, when: &[When]) -> Vec<&'static ComponentFlag> {
@@ -304,6 +320,15 @@ impl Profile {
 }
 
 impl ComponentFlag {
+    /// How a restart hint names the setting: `--flag`, or for a `KubeletConfig` row its
+    /// field in the kubelet's configuration file (`authentication.x509.clientCAFile`).
+    pub fn setting_name(&self) -> String {
+        match (self.when, kubelet_config_field(self.flag)) {
+            (When::KubeletConfig, Some(field)) => field.to_string(),
+            _ => format!("--{}", self.flag),
+        }
+    }
+
     /// The row whose file or name the flag takes, if any.
     pub fn row(&self) -> Option<&'static Profile> {
         match self.value {
@@ -417,6 +442,16 @@ mod tests {
                 FlagValue::CommonName(row) => assert!(by_name(row).is_some(), "{row}"),
                 _ => assert!(f.row().is_none(), "--{}", f.flag),
             }
+        }
+        for f in COMPONENT_FLAGS
+            .iter()
+            .filter(|f| f.when == When::KubeletConfig)
+        {
+            assert!(
+                kubelet_config_field(f.flag).is_some(),
+                "--{}: no field",
+                f.flag
+            );
         }
         for component in Component::ALL {
             assert!(!component_flags(component, &[]).is_empty(), "{component:?}");

@@ -220,7 +220,8 @@ fn summary(rotation: &Rotation) -> String {
 /// Which components to restart, with the trust flags as `kubepki flags` prints them now.
 fn restart_lines(restarts: &[Restart], flags: &[TrustFlag]) -> String {
     let mut text = String::from(
-        "Restart these components, each with the flags `kubepki flags <component>` prints now:\n",
+        "Restart these components, each with the flags `kubepki flags <component>` prints now \
+         (the kubelet's settings in the file `kubepki kubelet config` writes):\n",
     );
     for restart in restarts {
         let reads: Vec<String> = restart
