@@ -34,6 +34,12 @@
 //!   three stages on a third control plane (RSA-2048, the cluster CA rotated to
 //!   ECDSA-P256), with the restarts kubepki prints: see that module.
 //!
+//! - `from_kubepki_static_pod_manifests` (#22): every component started from the command of
+//!   the static pod manifest `kubepki init phase control-plane|etcd local` wrote for
+//!   kubernetesVersion v1.33.1 (ports, etcd's data directory and metrics URL and the API
+//!   server's preferred address types are the harness's; no flag had to be dropped for the
+//!   v1.20.2 binaries).
+//!
 //! The control planes run one after the other (a lock), each on its own ports.
 
 mod controllers;
