@@ -98,7 +98,8 @@ pub enum Command {
 /// `kubepki kubelet ...`.
 #[derive(Debug, Subcommand)]
 pub enum KubeletCommand {
-    /// Print (or write) a hardened KubeletConfiguration: kubeadm's default, read-only port off.
+    /// Print (or write) a hardened KubeletConfiguration: kubeadm's default with the read-only
+    /// port off, TLS 1.2+ with forward-secret AEAD suites, certificate rotation on.
     Config(KubeletConfigArgs),
     /// Write the kubelet's serving certificate and key, signed by the cluster CA.
     ServingCert(ServingCertArgs),
@@ -114,7 +115,8 @@ pub struct KubeletConfigArgs {
     /// (serverTLSBootstrap; someone must approve those CSRs).
     #[arg(long)]
     pub server_tls_bootstrap: bool,
-    /// Write to FILE (mode 0644: it holds no secret) instead of stdout.
+    /// Write to FILE (e.g. /var/lib/kubelet/config.yaml; mode 0644, as kubeadm's: it holds
+    /// no secret) instead of stdout.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
     /// Deprecated spelling of --out.
@@ -351,7 +353,9 @@ pub struct RotateArgs {
     /// each run into a new kubepki-backup-<UTC time> there [default: <kubeconfig-dir>/tmp].
     #[arg(long, value_name = "DIR")]
     pub backup_dir: Option<PathBuf>,
-    /// trust: accept a new CA that ends before the current one or within --cert-validity.
+    /// trust: accept a new CA that ends before the current one or within --cert-validity;
+    /// sa finish: remove the old key even though sign ran less than 24h ago (tokens it
+    /// signed that have not expired stop working).
     #[arg(long)]
     pub force: bool,
     /// List each file the stage would change, and write nothing.
@@ -752,9 +756,37 @@ pub struct InitArgs {
     /// Output format.
     #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Text, global = true)]
     pub output: OutputFormat,
+    /// Also write the static pod manifests of the control plane and its local etcd (as
+    /// `init phase control-plane all` and `init phase etcd local`) into --manifests-dir.
+    #[arg(long)]
+    pub manifests: bool,
+    /// The static pod manifests.
+    #[command(flatten)]
+    pub pods: PodArgs,
     /// Run a single phase instead of everything.
     #[command(subcommand)]
     pub phase: Option<InitCommand>,
+}
+
+/// Where the static pod manifests go and which images they name.
+#[derive(Debug, Args)]
+pub struct PodArgs {
+    /// Directory of the static pod manifests, the kubelet's staticPodPath.
+    #[arg(
+        long,
+        global = true,
+        value_name = "DIR",
+        default_value = "/etc/kubernetes/manifests"
+    )]
+    pub manifests_dir: PathBuf,
+    /// The Kubernetes release the manifests' images are (e.g. v1.33.1) [default: the
+    /// configuration's kubernetesVersion]; recorded with the tree.
+    #[arg(long, global = true, value_name = "VERSION")]
+    pub kubernetes_version: Option<String>,
+    /// The registry of the manifests' images [default: the configuration's
+    /// imageRepository, else registry.k8s.io].
+    #[arg(long, global = true, value_name = "REGISTRY")]
+    pub image_repository: Option<String>,
 }
 
 /// `kubepki flags`.
@@ -927,6 +959,26 @@ pub enum Phase {
         #[arg(value_parser = phase_choices(Group::Kubeconfig))]
         name: String,
     },
+    /// The control plane's static pod manifests (mode 0600, in --manifests-dir): `all` or
+    /// one component.
+    ControlPlane {
+        /// Which component.
+        #[arg(value_parser = PossibleValuesParser::new(["all", "apiserver", "controller-manager", "scheduler"]))]
+        name: String,
+    },
+    /// The local etcd's static pod manifest (mode 0600, in --manifests-dir).
+    Etcd {
+        /// Which etcd.
+        #[command(subcommand)]
+        which: EtcdPhase,
+    },
+}
+
+/// `init phase etcd ...`.
+#[derive(Debug, Subcommand)]
+pub enum EtcdPhase {
+    /// The manifest of a local, static-pod etcd.
+    Local,
 }
 
 fn phase_choices(group: Group) -> PossibleValuesParser {

@@ -1,10 +1,10 @@
 //! `kubepki certs check-expiration|renew|ca-cert-hash|certificate-key|rotate-ca|bundle|audit|generations|rollback`.
 
 use super::metrics::{self, RunResult};
+use super::pods;
 use super::{
     Configuration, Configured, configured_tree, lock_existing_tree, lock_kubelet_dir,
-    resolve_cluster,
-    warn_open_secrets,
+    resolve_cluster, warn_open_secrets,
 };
 use crate::cli::{
     AuditArgs, CertsCommand, CheckExpirationArgs, GenerateCsrArgs, GenerationsArgs, RenewArgs,
@@ -365,7 +365,10 @@ fn reconcile_certs(args: &RenewArgs) -> Result<(ExitCode, usize)> {
         broken_plan_rows(&done.rows)?;
     }
     let version = configuration.kubernetes_version.as_deref();
-    store::replace_changed(&[record_write(dirs, spec, version, true)?])?;
+    store::replace_changed(&[pods::keeping_pod_settings(
+        record_write(dirs, spec, version, true)?,
+        &configuration.cluster,
+    )?])?;
     capped("reconcile", &done.capped);
     warn_open_secrets(dirs);
     print_reconcile(&done.rows, dirs, done.kept.as_ref(), false, format)?;

@@ -1,7 +1,7 @@
 //! `kubepki init` and `kubepki init phase certs|kubeconfig <name>`: the same plan over a
 //! narrower selection of the profile table.
 
-use super::{lock_tree, resolve_cluster, warn_open_secrets};
+use super::{lock_tree, pods, resolve_cluster, warn_open_secrets};
 use crate::cli::{InitArgs, InitCommand, OutputFormat, Phase};
 use crate::cluster::bootstrap::TokenRecord;
 use crate::config::InitConfig;
@@ -37,6 +37,19 @@ pub fn run(args: &InitArgs, verbose: u8) -> Result<ExitCode> {
 fn run_init(args: &InitArgs, verbose: u8, reported: &mut bool) -> Result<ExitCode> {
     let started = Instant::now();
     let (spec, dirs, file) = resolve(args)?;
+    if let Some(components) = pods::phase_components(args) {
+        let built = pods::build(args, (&spec, &dirs, &file), &components)?;
+        pods::write(args, built)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let static_pods = match args.manifests {
+        true => Some(pods::build(
+            args,
+            (&spec, &dirs, &file),
+            &pods::init_components(&spec),
+        )?),
+        false => None,
+    };
     let _lock = match args.dry_run {
         true => None,
         false => Some(lock_tree(&dirs, &args.lock)?),
@@ -54,6 +67,9 @@ fn run_init(args: &InitArgs, verbose: u8, reported: &mut bool) -> Result<ExitCod
     let mut report = InitReport::of_plan(&plan, &spec, args.dry_run);
     if args.dry_run {
         report.print(args.output.into())?;
+        if let Some(built) = static_pods {
+            pods::write(args, built)?;
+        }
         return Ok(match report.failed {
             true => ExitCode::FAILURE,
             false => ExitCode::SUCCESS,
@@ -82,6 +98,9 @@ fn run_init(args: &InitArgs, verbose: u8, reported: &mut bool) -> Result<ExitCod
     )?;
     detail(verbose, format_args!("written in {:?}", started.elapsed()));
     report.print_outcome(args.output.into())?;
+    if let Some(built) = static_pods {
+        pods::write(args, built)?;
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -103,7 +122,8 @@ fn write(
             None => init_manifests(dirs, new, tokens, spec, version)?,
             Some(_) => Vec::new(),
         };
-        files.push(record_write(dirs, spec, version, with_node)?);
+        let record = record_write(dirs, spec, version, with_node)?;
+        files.push(pods::keeping_pod_settings(record, &file.cluster)?);
         Ok(files)
     };
     let applied = apply(plan, spec, derive, &|done, total| {
@@ -122,8 +142,17 @@ fn write(
 }
 
 /// The spec and the tree of `init`'s arguments (see `resolve_cluster`).
+/// `--kubernetes-version` and `--image-repository` override the configuration's.
 fn resolve(args: &InitArgs) -> Result<(ClusterSpec, TreeDirs, InitConfig)> {
-    resolve_cluster(args.config.as_deref(), &args.tree, &args.cluster)
+    let (spec, dirs, mut file) =
+        resolve_cluster(args.config.as_deref(), &args.tree, &args.cluster)?;
+    if let Some(version) = &args.pods.kubernetes_version {
+        file.cluster.kubernetes_version = Some(version.clone());
+    }
+    if let Some(repository) = &args.pods.image_repository {
+        file.cluster.image_repository = Some(repository.clone());
+    }
+    Ok((spec, dirs, file))
 }
 
 /// Whether a row of `pick` depends on the node's name or address: then the run records them.
@@ -152,6 +181,9 @@ fn selection(args: &InitArgs) -> Result<Selection> {
         Some(InitCommand::Phase {
             phase: Phase::Kubeconfig { name },
         }) => (Group::Kubeconfig, name),
+        Some(InitCommand::Phase {
+            phase: Phase::ControlPlane { .. } | Phase::Etcd { .. },
+        }) => return Err(anyhow!("a manifest phase selects no certificate")),
     };
     if name == "all" {
         return Ok(Selection::Group(group));

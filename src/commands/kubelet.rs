@@ -4,17 +4,19 @@ use super::{lock_existing_tree, lock_kubelet_dir, out_file, resolve_cluster};
 use crate::cli::{KubeletCommand, KubeletConfigArgs, RepairArgs, ServingCertArgs};
 use crate::config::publish::hardened_kubelet_configuration;
 use crate::engine::csr::write_serving_csr;
+use crate::engine::flags::flags_for;
 use crate::engine::renew::Backups;
 use crate::engine::repair::{RepairRequest, Repaired, repair, replace_kubelet_conf};
 use crate::engine::serving::{ServingRequest, write_serving_cert};
 use crate::pki::keys::Algorithm;
-use crate::profile::{FileKind, Role, by_role};
+use crate::profile::{Component, Role, When, by_role};
 use crate::report::{capped, print_document, print_repair, print_serving, print_serving_csr};
+use crate::spec::ClusterSpec;
 use crate::spec::{DEFAULT_CERT_VALIDITY, validity};
 use crate::tree::{TreeDirs, generations, store};
 use crate::usage::UsageError;
 use anyhow::{Result, anyhow, bail};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use time::OffsetDateTime;
 
@@ -35,10 +37,7 @@ fn config(args: &KubeletConfigArgs) -> Result<ExitCode> {
     )?;
     refuse_existing_output(out.as_deref(), args.force)?;
     let (spec, dirs, _) = resolve_cluster(args.config.as_deref(), &args.tree, &args.cluster)?;
-    let ca_row = by_role(Role::ClusterCa);
-    let ca_file = dirs
-        .path_of(ca_row, FileKind::Cert)
-        .ok_or_else(|| anyhow!("internal error: the {} row has no certificate", ca_row.name))?;
+    let ca_file = kubelet_client_ca(&spec, &dirs)?;
     let yaml = hardened_kubelet_configuration(&spec, &ca_file, args.server_tls_bootstrap)?;
     match &out {
         Some(path) => store::write_outside(
@@ -52,6 +51,18 @@ fn config(args: &KubeletConfigArgs) -> Result<ExitCode> {
         None => print_document(&yaml)?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The file the kubelet's `clientCAFile` names: the table's `client-ca-file` of the kubelet,
+/// so during a rotation of the cluster CA the bundle of old and new, as every reader.
+fn kubelet_client_ca(spec: &ClusterSpec, dirs: &TreeDirs) -> Result<PathBuf> {
+    let flags = flags_for(Component::Kubelet, spec, dirs, &[When::KubeletConfig])?;
+    flags
+        .flags
+        .into_iter()
+        .find(|f| f.flag == "--client-ca-file")
+        .map(|f| PathBuf::from(f.value))
+        .ok_or_else(|| anyhow!("internal error: the kubelet has no client-ca-file row"))
 }
 
 fn serving_cert(args: &ServingCertArgs) -> Result<ExitCode> {

@@ -10,6 +10,7 @@ mod join;
 mod kubeconfig;
 mod kubelet;
 mod metrics;
+mod pods;
 mod rotate;
 mod token;
 
@@ -275,6 +276,8 @@ struct Configuration {
     dirs: TreeDirs,
     /// `kubernetesVersion`, if the file or the record says it.
     kubernetes_version: Option<String>,
+    /// The static pod settings of the file or the record, which a new record keeps.
+    cluster: crate::config::ClusterConfiguration,
 }
 
 impl Configuration {
@@ -304,7 +307,8 @@ impl Configuration {
             spec,
             algorithm: merged.algorithm,
             dirs: configured.dirs,
-            kubernetes_version: configured.file.cluster.kubernetes_version,
+            kubernetes_version: configured.file.cluster.kubernetes_version.clone(),
+            cluster: configured.file.cluster,
         })
     }
 

@@ -10,6 +10,7 @@ use crate::net::netaddr::{DnsName, Endpoint, ServiceCidrs};
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 use std::net::IpAddr;
+use std::path::PathBuf;
 use time::OffsetDateTime;
 
 /// `localAPIEndpoint` and `controlPlane.localAPIEndpoint`.
@@ -55,10 +56,99 @@ pub struct ExternalEtcd {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Arg {
-    #[serde(rename = "name")]
-    _name: String,
-    #[serde(rename = "value")]
-    _value: String,
+    name: String,
+    value: String,
+}
+
+impl Arg {
+    /// The argument's name and value.
+    pub fn into_pair(self) -> (String, String) {
+        (self.name, self.value)
+    }
+}
+
+/// An `extraVolumes` item (v1beta3 and v1beta4 alike): a host path mounted into a
+/// control-plane component's pod.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HostPathMount {
+    name: String,
+    host_path: PathBuf,
+    mount_path: PathBuf,
+    #[serde(default)]
+    read_only: bool,
+    #[serde(default)]
+    path_type: Option<String>,
+}
+
+/// The `pathType`s a hostPath volume takes (empty: no check).
+const PATH_TYPES: [&str; 7] = [
+    "DirectoryOrCreate",
+    "Directory",
+    "FileOrCreate",
+    "File",
+    "Socket",
+    "CharDevice",
+    "BlockDevice",
+];
+
+impl HostPathMount {
+    /// The typed volume; `what` (e.g. `apiServer.extraVolumes[0]`) names it in an error.
+    pub fn into_model(self, what: &str) -> Result<model::HostPathMount, String> {
+        if self.name.is_empty() {
+            return Err(format!("{what}.name: empty"));
+        }
+        for (field, path) in [
+            ("hostPath", &self.host_path),
+            ("mountPath", &self.mount_path),
+        ] {
+            if !path.is_absolute() {
+                return Err(format!(
+                    "{what}.{field}: {} is not an absolute path",
+                    path.display()
+                ));
+            }
+        }
+        let path_type = self.path_type.filter(|t| !t.is_empty());
+        if let Some(kind) = path_type.as_deref().filter(|t| !PATH_TYPES.contains(t)) {
+            return Err(format!(
+                "{what}.pathType: {kind:?} is not one of {}",
+                PATH_TYPES.join(", ")
+            ));
+        }
+        Ok(model::HostPathMount {
+            name: self.name,
+            host_path: self.host_path,
+            mount_path: self.mount_path,
+            read_only: self.read_only,
+            path_type,
+        })
+    }
+}
+
+/// The `extraArgs` and `extraVolumes` of a component (`what`, e.g. `apiServer`), typed:
+/// an argument without a name is refused.
+pub fn extras(
+    what: &str,
+    args: Vec<(String, String)>,
+    volumes: Vec<HostPathMount>,
+) -> Result<model::ComponentExtras, String> {
+    if let Some((i, _)) = args
+        .iter()
+        .enumerate()
+        .find(|(_, (name, _))| name.is_empty())
+    {
+        return Err(format!("{what}.extraArgs[{i}]: an argument without a name"));
+    }
+    let extra_volumes = volumes
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| v.into_model(&format!("{what}.extraVolumes[{i}]")))
+        .collect::<Result<Vec<_>, String>>()?;
+    Ok(model::ComponentExtras {
+        extra_args: args,
+        extra_volumes,
+    })
 }
 
 /// `bootstrapTokens[]`.

@@ -8,14 +8,15 @@
 mod common;
 mod errors;
 mod model;
+pub mod podrecord;
 pub mod publish;
 mod scalar;
 mod v1beta3;
 mod v1beta4;
 
 pub use model::{
-    BootstrapToken, BootstrapTokenDiscovery, ClusterConfiguration, Discovery, Etcd,
-    InitConfiguration, JoinConfiguration, JoinControlPlane,
+    BootstrapToken, BootstrapTokenDiscovery, ClusterConfiguration, ComponentExtras, Discovery,
+    Etcd, HostPathMount, InitConfiguration, JoinConfiguration, JoinControlPlane,
 };
 
 use crate::cluster::bootstrap::{DEFAULT_TTL, ExtraGroup, TokenRecord, Usage};
@@ -415,6 +416,12 @@ impl InitConfig {
                 ca_certificate_validity_period: cluster
                     .ca_certificate_validity_period
                     .or(old.ca_certificate_validity_period),
+                image_repository: cluster.image_repository.or(old.image_repository),
+                api_server: either(cluster.api_server, old.api_server),
+                controller_manager: either(cluster.controller_manager, old.controller_manager),
+                scheduler: either(cluster.scheduler, old.scheduler),
+                etcd_local: either(cluster.etcd_local, old.etcd_local),
+                etcd_data_dir: cluster.etcd_data_dir.or(old.etcd_data_dir),
             },
             notes,
         }
@@ -695,6 +702,14 @@ caCertificateValidityPeriod: {DEFAULT_CA_VALIDITY}
 ",
         algorithm = Algorithm::Rsa2048,
     )
+}
+
+/// A component's extras from the file when it gives any, else the record's.
+fn either(file: ComponentExtras, recorded: ComponentExtras) -> ComponentExtras {
+    match file == ComponentExtras::default() {
+        true => recorded,
+        false => file,
+    }
 }
 
 #[cfg(test)]

@@ -50,6 +50,42 @@ pub struct ClusterConfiguration {
     pub certificate_validity_period: Option<Duration>,
     /// `caCertificateValidityPeriod` (v1beta4).
     pub ca_certificate_validity_period: Option<Duration>,
+    /// `imageRepository`, for the static pod manifests.
+    pub image_repository: Option<String>,
+    /// `apiServer.extraArgs` and `extraVolumes`.
+    pub api_server: ComponentExtras,
+    /// `controllerManager.extraArgs` and `extraVolumes`.
+    pub controller_manager: ComponentExtras,
+    /// `scheduler.extraArgs` and `extraVolumes`.
+    pub scheduler: ComponentExtras,
+    /// `etcd.local.extraArgs` (no volumes).
+    pub etcd_local: ComponentExtras,
+    /// `etcd.local.dataDir`.
+    pub etcd_data_dir: Option<PathBuf>,
+}
+
+/// A component's `extraArgs` (name, value; in the file's order) and `extraVolumes`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ComponentExtras {
+    /// `extraArgs`, names without `--`.
+    pub extra_args: Vec<(String, String)>,
+    /// `extraVolumes`.
+    pub extra_volumes: Vec<HostPathMount>,
+}
+
+/// An `extraVolumes` item: a host path mounted into the component's pod.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostPathMount {
+    /// `name`.
+    pub name: String,
+    /// `hostPath`.
+    pub host_path: PathBuf,
+    /// `mountPath`.
+    pub mount_path: PathBuf,
+    /// `readOnly`.
+    pub read_only: bool,
+    /// `pathType`, when given.
+    pub path_type: Option<String>,
 }
 
 /// Where etcd runs.

@@ -7,7 +7,7 @@
 
 use super::common::{
     ApiEndpoint, BootstrapToken, BootstrapTokenDiscovery, ExternalEtcd, FileDiscovery,
-    JoinControlPlane, Networking,
+    HostPathMount, JoinControlPlane, Networking, extras,
 };
 use super::model;
 use super::scalar::{Opt, Req, items};
@@ -31,15 +31,12 @@ pub struct ClusterConfiguration {
     kubernetes_version: Opt<String>,
     control_plane_endpoint: Opt<Endpoint>,
     api_server: ApiServer,
-    #[serde(rename = "controllerManager")]
-    _controller_manager: ControlPlaneComponent,
-    #[serde(rename = "scheduler")]
-    _scheduler: ControlPlaneComponent,
+    controller_manager: ControlPlaneComponent,
+    scheduler: ControlPlaneComponent,
     #[serde(rename = "dns")]
     _dns: Dns,
     certificates_dir: Opt<PathBuf>,
-    #[serde(rename = "imageRepository")]
-    _image_repository: IgnoredAny,
+    image_repository: Opt<String>,
     feature_gates: BTreeMap<String, bool>,
     cluster_name: Opt<String>,
 }
@@ -48,6 +45,7 @@ impl ClusterConfiguration {
     /// The typed model; `etcd.local` together with `etcd.external` is refused, as kubeadm.
     pub fn into_model(self) -> Result<model::ClusterConfiguration, String> {
         let gate_ecdsa = super::public_keys_ecdsa(&self.feature_gates);
+        let (etcd, etcd_local, etcd_data_dir) = self.etcd.into_model()?;
         Ok(model::ClusterConfiguration {
             certificates_dir: self.certificates_dir.0,
             cluster_name: self.cluster_name.0,
@@ -56,10 +54,20 @@ impl ClusterConfiguration {
             service_subnet: self.networking.service_subnet.0,
             dns_domain: self.networking.dns_domain.0,
             api_server_cert_sans: items(self.api_server.cert_sans),
-            etcd: self.etcd.into_model()?,
+            etcd,
             encryption_algorithm: gate_ecdsa,
             certificate_validity_period: None,
             ca_certificate_validity_period: None,
+            image_repository: self.image_repository.0,
+            api_server: extras(
+                "apiServer",
+                self.api_server.extra_args.into_iter().collect(),
+                self.api_server.extra_volumes,
+            )?,
+            controller_manager: self.controller_manager.into_model("controllerManager")?,
+            scheduler: self.scheduler.into_model("scheduler")?,
+            etcd_local,
+            etcd_data_dir,
         })
     }
 }
@@ -72,15 +80,23 @@ struct Etcd {
 }
 
 impl Etcd {
-    fn into_model(self) -> Result<model::Etcd, String> {
+    /// The typed etcd, with the local etcd's `extraArgs` and `dataDir`.
+    fn into_model(self) -> Result<(model::Etcd, model::ComponentExtras, Option<PathBuf>), String> {
         match (self.local, self.external) {
             (Some(_), Some(_)) => Err(super::ETCD_BOTH.into()),
-            (None, Some(_)) => Ok(model::Etcd::External),
-            (Some(local), None) => Ok(model::Etcd::Local {
-                server_cert_sans: items(local.server_cert_sans),
-                peer_cert_sans: items(local.peer_cert_sans),
-            }),
-            (None, None) => Ok(model::Etcd::default()),
+            (None, Some(_)) => Ok((model::Etcd::External, Default::default(), None)),
+            (Some(local), None) => {
+                let args = local.extra_args.into_iter().collect();
+                Ok((
+                    model::Etcd::Local {
+                        server_cert_sans: items(local.server_cert_sans),
+                        peer_cert_sans: items(local.peer_cert_sans),
+                    },
+                    extras("etcd.local", args, Vec::new())?,
+                    local.data_dir.0,
+                ))
+            }
+            (None, None) => Ok((model::Etcd::default(), Default::default(), None)),
         }
     }
 }
@@ -93,9 +109,9 @@ struct LocalEtcd {
     #[serde(rename = "imageTag")]
     _image_tag: IgnoredAny,
     #[serde(rename = "dataDir")]
-    _data_dir: IgnoredAny,
+    data_dir: Opt<PathBuf>,
     #[serde(rename = "extraArgs")]
-    _extra_args: BTreeMap<String, String>,
+    extra_args: BTreeMap<String, String>,
     #[serde(rename = "serverCertSANs")]
     server_cert_sans: Vec<Req<San>>,
     #[serde(rename = "peerCertSANs")]
@@ -106,9 +122,9 @@ struct LocalEtcd {
 #[serde(default, deny_unknown_fields)]
 struct ApiServer {
     #[serde(rename = "extraArgs")]
-    _extra_args: BTreeMap<String, String>,
+    extra_args: BTreeMap<String, String>,
     #[serde(rename = "extraVolumes")]
-    _extra_volumes: IgnoredAny,
+    extra_volumes: Vec<HostPathMount>,
     #[serde(rename = "certSANs")]
     cert_sans: Vec<Req<San>>,
     #[serde(rename = "timeoutForControlPlane")]
@@ -119,9 +135,19 @@ struct ApiServer {
 #[serde(default, deny_unknown_fields)]
 struct ControlPlaneComponent {
     #[serde(rename = "extraArgs")]
-    _extra_args: BTreeMap<String, String>,
+    extra_args: BTreeMap<String, String>,
     #[serde(rename = "extraVolumes")]
-    _extra_volumes: IgnoredAny,
+    extra_volumes: Vec<HostPathMount>,
+}
+
+impl ControlPlaneComponent {
+    fn into_model(self, what: &str) -> Result<model::ComponentExtras, String> {
+        extras(
+            what,
+            self.extra_args.into_iter().collect(),
+            self.extra_volumes,
+        )
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -97,7 +97,7 @@ pub fn trust_flags(row: &Profile, dirs: &TreeDirs) -> Result<Vec<TrustFlag>> {
             Ok(TrustFlag {
                 component: flag.component.name(),
                 setting: FlagSetting {
-                    flag: format!("--{}", flag.flag),
+                    flag: flag.setting_name(),
                     value: trust_path(flag, dirs)?,
                     row: Some(row.name),
                 },
@@ -237,7 +237,14 @@ mod tests {
             )
         );
         assert!(etcd.contains(&"--initial-cluster=cp1=https://[fd00::10]:2380".into()));
-        let kubelet = args(Component::Kubelet, &v6, &tree());
+        let kubelet = flags_for(
+            Component::Kubelet,
+            &spec_for(&v6),
+            &tree(),
+            &[When::KubeletConfig],
+        )
+        .unwrap();
+        let kubelet: Vec<String> = kubelet.flags.iter().map(FlagSetting::arg).collect();
         assert!(
             kubelet.contains(&"--cluster-dns=fd00:10:96::a".into()),
             "{kubelet:?}"

@@ -22,4 +22,5 @@ pub mod repair;
 pub mod rollback;
 pub mod rotate;
 pub mod serving;
+pub mod staticpod;
 pub mod user;

@@ -113,7 +113,12 @@ pub enum SpecValue {
     EtcdPeerUrl,
     /// `<node name>=<peer URL>`: a one-member cluster.
     EtcdInitialCluster,
+    /// The local etcd's metrics URL, plain HTTP on the loopback (its probes' port).
+    EtcdMetricsUrl,
 }
+
+/// kubeadm's kubelet configuration file, which its drop-in's `--config` names.
+pub const KUBELET_CONFIG_FILE: &str = "/var/lib/kubelet/config.yaml";
 
 /// When a component's flag is given.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -125,6 +130,15 @@ pub enum When {
     /// from `kubepki kubelet serving-cert`; kubeadm gives neither, since its kubelets serve
     /// self-signed certificates.
     VerifyKubelets,
+    /// Only in the static pod manifest (`kubepki init phase control-plane|etcd`): the
+    /// flags kubeadm's manifests set that name no file of the tree (`--allow-privileged`,
+    /// `--bind-address`, `--leader-elect`, etcd's tuning), which `kubepki flags` leaves out.
+    Manifest,
+    /// A kubelet setting kubeadm puts in the kubelet's `KubeletConfiguration`
+    /// (`/var/lib/kubelet/config.yaml`, `kubepki kubelet config`), whose command-line flag is
+    /// deprecated: `kubepki flags kubelet` leaves it out (as kubeadm's drop-in does) and
+    /// `kubelet config` takes its value from here.
+    KubeletConfig,
 }
 
 /// One flag of a component: its name (without `--`) and where its value comes from.
@@ -144,6 +158,8 @@ pub struct ComponentFlag {
 const ETCD_CLIENT_PORT: u16 = 2379;
 /// kubeadm's local etcd peer port.
 const ETCD_PEER_PORT: u16 = 2380;
+/// kubeadm's local etcd metrics port (plain HTTP, on the loopback), which its probes ask.
+pub const ETCD_METRICS_PORT: u16 = 2381;
 /// kubeadm's cluster DNS IP when the service CIDR is too small for the 10th address.
 const DEFAULT_CLUSTER_DNS: &str = "10.96.0.10";
 
@@ -183,6 +199,7 @@ use FlagValue::{File, Fixed, Spec, Trust as Trusted};
 #[rustfmt::skip]
 pub static COMPONENT_FLAGS: &[ComponentFlag] = &[
     flag(API, "advertise-address", Spec(SpecValue::AdvertiseAddress)),
+    flag_when(When::Manifest, API, "allow-privileged", Fixed("true")),
     flag(API, "authorization-mode", Fixed("Node,RBAC")),
     flag(API, "client-ca-file", Trusted("ca")),
     flag(API, "enable-admission-plugins", Fixed("NodeRestriction")),
@@ -194,6 +211,7 @@ pub static COMPONENT_FLAGS: &[ComponentFlag] = &[
     flag_when(When::VerifyKubelets, API, "kubelet-certificate-authority", File("ca", CRT)),
     flag(API, "kubelet-client-certificate", File("apiserver-kubelet-client", CRT)),
     flag(API, "kubelet-client-key", File("apiserver-kubelet-client", KEY)),
+    flag_when(When::Manifest, API, "kubelet-preferred-address-types", Fixed("InternalIP,ExternalIP,Hostname")),
     flag(API, "proxy-client-cert-file", File("front-proxy-client", CRT)),
     flag(API, "proxy-client-key-file", File("front-proxy-client", KEY)),
     flag(API, "requestheader-allowed-names", FlagValue::CommonName("front-proxy-client")),
@@ -210,19 +228,23 @@ pub static COMPONENT_FLAGS: &[ComponentFlag] = &[
     flag(API, "tls-private-key-file", File("apiserver", KEY)),
     flag(KCM, "authentication-kubeconfig", File("controller-manager", CONF)),
     flag(KCM, "authorization-kubeconfig", File("controller-manager", CONF)),
+    flag_when(When::Manifest, KCM, "bind-address", Fixed("127.0.0.1")),
     flag(KCM, "client-ca-file", Trusted("ca")),
     flag(KCM, "cluster-name", Spec(SpecValue::ClusterName)),
     flag(KCM, "cluster-signing-cert-file", FlagValue::SigningFile("ca", CRT)),
     flag(KCM, "cluster-signing-key-file", FlagValue::SigningFile("ca", KEY)),
     flag(KCM, "controllers", Fixed("*,bootstrapsigner,tokencleaner")),
     flag(KCM, "kubeconfig", File("controller-manager", CONF)),
+    flag_when(When::Manifest, KCM, "leader-elect", Fixed("true")),
     flag(KCM, "requestheader-client-ca-file", Trusted("front-proxy-ca")),
     flag(KCM, "root-ca-file", Trusted("ca")),
     flag(KCM, "service-account-private-key-file", File("sa", KEY)),
     flag(KCM, "use-service-account-credentials", Fixed("true")),
     flag(SCHED, "authentication-kubeconfig", File("scheduler", CONF)),
     flag(SCHED, "authorization-kubeconfig", File("scheduler", CONF)),
+    flag_when(When::Manifest, SCHED, "bind-address", Fixed("127.0.0.1")),
     flag(SCHED, "kubeconfig", File("scheduler", CONF)),
+    flag_when(When::Manifest, SCHED, "leader-elect", Fixed("true")),
     flag(ETCD, "advertise-client-urls", Spec(SpecValue::EtcdAdvertiseClientUrl)),
     flag(ETCD, "cert-file", File("etcd-server", CRT)),
     flag(ETCD, "client-cert-auth", Fixed("true")),
@@ -230,25 +252,44 @@ pub static COMPONENT_FLAGS: &[ComponentFlag] = &[
     flag(ETCD, "initial-cluster", Spec(SpecValue::EtcdInitialCluster)),
     flag(ETCD, "key-file", File("etcd-server", KEY)),
     flag(ETCD, "listen-client-urls", Spec(SpecValue::EtcdListenClientUrls)),
+    flag_when(When::Manifest, ETCD, "listen-metrics-urls", Spec(SpecValue::EtcdMetricsUrl)),
     flag(ETCD, "listen-peer-urls", Spec(SpecValue::EtcdPeerUrl)),
     flag(ETCD, "name", Spec(SpecValue::NodeName)),
     flag(ETCD, "peer-cert-file", File("etcd-peer", CRT)),
     flag(ETCD, "peer-client-cert-auth", Fixed("true")),
     flag(ETCD, "peer-key-file", File("etcd-peer", KEY)),
     flag(ETCD, "peer-trusted-ca-file", Trusted("etcd-ca")),
+    flag_when(When::Manifest, ETCD, "snapshot-count", Fixed("10000")),
     flag(ETCD, "trusted-ca-file", Trusted("etcd-ca")),
-    flag(KUBELET, "anonymous-auth", Fixed("false")),
-    flag(KUBELET, "authentication-token-webhook", Fixed("true")),
-    flag(KUBELET, "authorization-mode", Fixed("Webhook")),
+    flag_when(When::KubeletConfig, KUBELET, "anonymous-auth", Fixed("false")),
+    flag_when(When::KubeletConfig, KUBELET, "authentication-token-webhook", Fixed("true")),
+    flag_when(When::KubeletConfig, KUBELET, "authorization-mode", Fixed("Webhook")),
     flag(KUBELET, "bootstrap-kubeconfig", FlagValue::BootstrapKubeconfig),
-    flag(KUBELET, "client-ca-file", Trusted("ca")),
-    flag(KUBELET, "cluster-dns", Spec(SpecValue::ClusterDns)),
-    flag(KUBELET, "cluster-domain", Spec(SpecValue::ClusterDomain)),
+    flag_when(When::KubeletConfig, KUBELET, "client-ca-file", Trusted("ca")),
+    flag_when(When::KubeletConfig, KUBELET, "cluster-dns", Spec(SpecValue::ClusterDns)),
+    flag_when(When::KubeletConfig, KUBELET, "cluster-domain", Spec(SpecValue::ClusterDomain)),
+    flag(KUBELET, "config", Fixed(KUBELET_CONFIG_FILE)),
     flag(KUBELET, "kubeconfig", File("kubelet", CONF)),
-    flag(KUBELET, "rotate-certificates", Fixed("true")),
-    flag_when(When::VerifyKubelets, KUBELET, "tls-cert-file", File("kubelet-serving", CRT)),
-    flag_when(When::VerifyKubelets, KUBELET, "tls-private-key-file", File("kubelet-serving", KEY)),
+    flag_when(When::KubeletConfig, KUBELET, "rotate-certificates", Fixed("true")),
+    flag_when(When::KubeletConfig, KUBELET, "tls-cert-file", File("kubelet-serving", CRT)),
+    flag_when(When::KubeletConfig, KUBELET, "tls-private-key-file", File("kubelet-serving", KEY)),
 ];
+
+/// The `KubeletConfiguration` field of a kubelet flag the table gives as `KubeletConfig`.
+fn kubelet_config_field(flag: &str) -> Option<&'static str> {
+    Some(match flag {
+        "anonymous-auth" => "authentication.anonymous.enabled",
+        "authentication-token-webhook" => "authentication.webhook.enabled",
+        "authorization-mode" => "authorization.mode",
+        "client-ca-file" => "authentication.x509.clientCAFile",
+        "cluster-dns" => "clusterDNS",
+        "cluster-domain" => "clusterDomain",
+        "rotate-certificates" => "rotateCertificates",
+        "tls-cert-file" => "tlsCertFile",
+        "tls-private-key-file" => "tlsPrivateKeyFile",
+        _ => return None,
+    })
+}
 
 /// The flags of `component`, sorted by name: those given always, and the conditional ones
 /// `when` allows.
@@ -279,6 +320,15 @@ impl Profile {
 }
 
 impl ComponentFlag {
+    /// How a restart hint names the setting: `--flag`, or for a `KubeletConfig` row its
+    /// field in the kubelet's configuration file (`authentication.x509.clientCAFile`).
+    pub fn setting_name(&self) -> String {
+        match (self.when, kubelet_config_field(self.flag)) {
+            (When::KubeletConfig, Some(field)) => field.to_string(),
+            _ => format!("--{}", self.flag),
+        }
+    }
+
     /// The row whose file or name the flag takes, if any.
     pub fn row(&self) -> Option<&'static Profile> {
         match self.value {
@@ -299,6 +349,7 @@ impl ComponentFlag {
                     | SpecValue::EtcdAdvertiseClientUrl
                     | SpecValue::EtcdPeerUrl
                     | SpecValue::EtcdInitialCluster
+                    | SpecValue::EtcdMetricsUrl
             )
         );
         etcd_value || self.row().is_some_and(Profile::needs_local_etcd)
@@ -337,6 +388,7 @@ impl SpecValue {
             SpecValue::EtcdAdvertiseClientUrl => https_url(&advertise, ETCD_CLIENT_PORT),
             SpecValue::EtcdPeerUrl => peer_url,
             SpecValue::EtcdInitialCluster => format!("{}={peer_url}", spec.node_name),
+            SpecValue::EtcdMetricsUrl => format!("http://{loopback}:{ETCD_METRICS_PORT}"),
         }
     }
 }
@@ -390,6 +442,16 @@ mod tests {
                 FlagValue::CommonName(row) => assert!(by_name(row).is_some(), "{row}"),
                 _ => assert!(f.row().is_none(), "--{}", f.flag),
             }
+        }
+        for f in COMPONENT_FLAGS
+            .iter()
+            .filter(|f| f.when == When::KubeletConfig)
+        {
+            assert!(
+                kubelet_config_field(f.flag).is_some(),
+                "--{}: no field",
+                f.flag
+            );
         }
         for component in Component::ALL {
             assert!(!component_flags(component, &[]).is_empty(), "{component:?}");

@@ -8,8 +8,8 @@
 mod components;
 
 pub use components::{
-    COMPONENT_FLAGS, Component, ComponentFlag, FileKind, FlagValue, SpecValue, When,
-    component_flags,
+    COMPONENT_FLAGS, Component, ComponentFlag, ETCD_METRICS_PORT, FileKind, FlagValue,
+    KUBELET_CONFIG_FILE, SpecValue, When, component_flags,
 };
 
 use crate::duration::Duration;

@@ -15,6 +15,7 @@ mod kubelet;
 mod reconcile;
 mod renew;
 mod rotate;
+mod staticpod;
 
 pub use audit::print_audit;
 pub use bundle::{bundle_absent, print_bundle_written, print_import};
@@ -34,6 +35,7 @@ pub use kubelet::{print_repair, print_serving};
 pub use reconcile::print_reconcile;
 pub use renew::{missing_notice, print_renewal};
 pub use rotate::{print_rotation, print_rotation_status};
+pub use staticpod::{PodWritten, print_static_pods};
 
 use crate::engine::issue::Capped;
 use crate::tree::TreeDirs;

@@ -123,7 +123,9 @@ impl<'a> OutcomeDocument<'a> {
             },
             Outcome::NotLater(ca, end) => OutcomeDocument {
                 ca: Some(ca),
-                ca_ends: end.format(&time::format_description::well_known::Rfc3339).ok(),
+                ca_ends: end
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .ok(),
                 ..document(name, "not-later")
             },
         }

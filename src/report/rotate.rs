@@ -218,7 +218,8 @@ fn summary(rotation: &Rotation) -> String {
 /// Which components to restart, with the trust flags as `kubepki flags` prints them now.
 fn restart_lines(restarts: &[Restart], flags: &[TrustFlag]) -> String {
     let mut text = String::from(
-        "Restart these components, each with the flags `kubepki flags <component>` prints now:\n",
+        "Restart these components, each with the flags `kubepki flags <component>` prints now \
+         (the kubelet's settings in the file `kubepki kubelet config` writes):\n",
     );
     for restart in restarts {
         let reads: Vec<String> = restart
@@ -357,6 +358,9 @@ struct StatusReport {
     places: Vec<PlaceReport>,
     old_signed: Vec<PathBuf>,
     unfinished: Vec<String>,
+    /// Since when the phase holds (RFC 3339), when a rotation is under way.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    since: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     next: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -394,6 +398,7 @@ impl StatusReport {
             places: Vec::new(),
             old_signed: Vec::new(),
             unfinished: Vec::new(),
+            since: None,
             next: None,
             problem,
         };
@@ -443,6 +448,13 @@ impl StatusReport {
                 .collect(),
             old_signed: state.old_signed.iter().map(|o| o.path.clone()).collect(),
             unfinished: state.unfinished.clone(),
+            since: state.since.and_then(|t| {
+                t.to_offset(time::UtcOffset::UTC)
+                    .replace_nanosecond(0)
+                    .ok()?
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .ok()
+            }),
             next: Some(next),
             problem: None,
         }
@@ -452,7 +464,17 @@ impl StatusReport {
         let head = match (&self.phase, &self.problem) {
             (_, Some(problem)) => return format!("{}: cannot be told: {problem}\n", self.name),
             (Some(phase), None) => {
-                format!("{}: {}: {}\n", self.name, phase.name(), self.description)
+                let since = self
+                    .since
+                    .as_ref()
+                    .map(|t| format!(" (since {t})"))
+                    .unwrap_or_default();
+                format!(
+                    "{}: {}{since}: {}\n",
+                    self.name,
+                    phase.name(),
+                    self.description
+                )
             }
             (None, None) => return format!("{}: {}\n", self.name, self.description),
         };

@@ -31,6 +31,13 @@ use time::OffsetDateTime;
 /// The result of a read or a check.
 pub type Checked<T> = Result<T, Problem>;
 
+/// When `path` was last written (its mtime, the link itself not followed); `None` when it
+/// cannot be told.
+pub fn modified(path: &Path) -> Option<time::OffsetDateTime> {
+    let modified = std::fs::symlink_metadata(path).ok()?.modified().ok()?;
+    Some(time::OffsetDateTime::from(modified))
+}
+
 /// Reads `root/rel` if it exists, refusing symlinks below `root`.
 pub fn read_file(root: &Path, rel: &Path) -> Checked<Option<Vec<u8>>> {
     store::read_optional(root, rel).map_err(|e| Problem::Unreadable(format!("{e:#}")))

@@ -99,8 +99,16 @@ fn the_configuration_shapes_the_values_and_external_etcd_is_left_out() {
     );
     let kcm = flags(&tree, "kube-controller-manager", &["--config", &config]);
     assert!(String::from_utf8_lossy(&kcm.stdout).contains("--cluster-name=prod\n"));
-    let kubelet = flags(&tree, "kubelet", &["--config", &config]);
-    assert!(String::from_utf8_lossy(&kubelet.stdout).contains("--cluster-dns=10.100.0.10\n"));
+    let mut kubelet = vec![
+        "kubelet".to_string(),
+        "config".into(),
+        "--config".into(),
+        config.clone(),
+    ];
+    kubelet.extend(tree.dir_args());
+    let kubelet = kubepki(&kubelet);
+    assert_success(&kubelet, "kubelet config --config");
+    assert!(String::from_utf8_lossy(&kubelet.stdout).contains("clusterDNS:\n- 10.100.0.10\n"));
     let etcd = flags(&tree, "etcd", &["--config", &config]);
     assert_eq!(etcd.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&etcd.stderr);

@@ -196,6 +196,33 @@ fn the_serving_certificate_verifies_for_its_node_as_a_server_and_is_renewed() {
     );
 }
 
+/// #22: `flags kubelet` is what kubeadm's drop-in gives the kubelet — its config file and
+/// its kubeconfigs — and none of the deprecated flags whose settings `kubelet config` holds.
+#[test]
+fn flags_kubelet_is_kubeadms_drop_in() {
+    let tree = TempTree::new();
+    assert_success(&tree.init("ECDSA-P256", &[]), "kubepki init");
+    for extra in [&[][..], &["--verify-kubelets"][..]] {
+        let mut args = vec!["flags", "kubelet"];
+        args.extend(extra);
+        let out = run(&tree, &args);
+        assert_success(&out, "kubepki flags kubelet");
+        let lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(String::from)
+            .collect();
+        let root = tree.root().display();
+        assert_eq!(
+            lines,
+            [
+                format!("--bootstrap-kubeconfig={root}/bootstrap-kubelet.conf"),
+                "--config=/var/lib/kubelet/config.yaml".to_string(),
+                format!("--kubeconfig={root}/kubelet.conf"),
+            ]
+        );
+    }
+}
+
 #[test]
 fn kubelet_config_writes_what_it_prints_and_flags_verify_kubelets() {
     let tree = TempTree::new();
@@ -222,10 +249,20 @@ fn kubelet_config_writes_what_it_prints_and_flags_verify_kubelets() {
     for line in [
         "readOnlyPort: 0\n".to_string(),
         "serverTLSBootstrap: true\n".into(),
+        "rotateCertificates: true\n".into(),
+        "tlsMinVersion: VersionTLS12\n".into(),
+        "tlsCipherSuites:\n- TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256\n".into(),
+        "- TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305\n".into(),
         format!("    clientCAFile: {}\n", ca.display()),
     ] {
         assert!(text.contains(&line), "{line:?} in\n{text}");
     }
+    let suites = text.lines().filter(|l| l.starts_with("- TLS_")).count();
+    assert_eq!(suites, 6, "{text}");
+    assert!(!text.contains("CBC") && !text.contains("RC4"), "{text}");
+    // its help says the mode it writes (#22)
+    let help = kubepki(&["kubelet", "config", "--help"]);
+    assert!(String::from_utf8_lossy(&help.stdout).contains("mode 0644"));
     let flags = |extra: &[&str]| {
         let mut args = vec!["flags", "kube-apiserver"];
         args.extend(extra);

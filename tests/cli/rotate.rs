@@ -147,10 +147,19 @@ fn every_ca_and_the_service_account_key_through_every_stage() {
             ("sign", "signed", 2),
             ("finish", "idle", 1),
         ] {
-            let planned = rotate_ok(&tree, &[row, stage, "--dry-run", "-o", "json"]);
+            // sa's finish within 24h of sign needs --force (see sa_finish_waits_a_day_after_sign)
+            let run = |extra: &[&str]| {
+                let mut args = vec![row, stage];
+                if (row, stage) == ("sa", "finish") {
+                    args.push("--force");
+                }
+                args.extend(extra);
+                rotate_ok(&tree, &args)
+            };
+            let planned = run(&["--dry-run", "-o", "json"]);
             let planned: Value = serde_json::from_slice(&planned.stdout).expect("JSON");
             let before = tree.snapshot();
-            let ran = rotate_ok(&tree, &[row, stage, "-o", "json"]);
+            let ran = run(&["-o", "json"]);
             let ran: Value = serde_json::from_slice(&ran.stdout).expect("JSON");
             for list in ["created", "replaced", "removed"] {
                 assert_eq!(
@@ -160,7 +169,7 @@ fn every_ca_and_the_service_account_key_through_every_stage() {
             }
             assert_ne!(tree.snapshot(), before, "{row} {stage} wrote nothing");
             let after = tree.snapshot();
-            rotate_ok(&tree, &[row, stage]);
+            run(&[]);
             assert_eq!(tree.snapshot(), after, "{row} {stage} again wrote");
             let found = status(&tree, row);
             assert_eq!(found["phase"], phase, "{row} after {stage}: {found}");
@@ -269,13 +278,55 @@ fn commands_that_read_the_tree_understand_a_rotation() {
         (found["phase"].as_str(), found["complete"].as_bool()),
         (Some("trusted"), Some(true))
     );
-    let flags = kubepki(&with_dirs(&["flags", "kubelet", "--node-name", "cp1"]));
-    assert_success(&flags, "flags kubelet");
+    let config = kubepki(&with_dirs(&["kubelet", "config", "--node-name", "cp1"]));
+    assert_success(&config, "kubelet config");
     let bundle = tree.pki().join("ca-bundle.crt").display().to_string();
-    assert!(String::from_utf8_lossy(&flags.stdout).contains(&format!("--client-ca-file={bundle}")));
+    assert!(String::from_utf8_lossy(&config.stdout).contains(&format!("clientCAFile: {bundle}\n")));
     rotate_ok(&tree, &["ca", "sign"]);
     assert_eq!(status(&tree, "ca")["signer"]["algorithm"], "ECDSA-P384");
     check_row(&tree, "ca", "pki/ca-bundle.crt", &["pki/apiserver"], 2);
+}
+
+/// #22: `status` says since when a stage holds, and the service-account key's `finish`
+/// sooner than 24 h after `sign` is refused (one line, nothing written) unless `--force`.
+#[test]
+fn sa_finish_waits_a_day_after_sign() {
+    let tree = TempTree::new();
+    tree.init(ALGORITHM, &[]);
+    assert!(
+        status(&tree, "sa").get("since").is_none(),
+        "idle has no since"
+    );
+    rotate_ok(&tree, &["sa", "trust"]);
+    let trusted = status(&tree, "sa");
+    let since = trusted["since"]
+        .as_str()
+        .expect("since, once trusted")
+        .to_string();
+    let since = time::OffsetDateTime::parse(&since, &time::format_description::well_known::Rfc3339)
+        .expect("RFC 3339");
+    let age = time::OffsetDateTime::now_utc() - since;
+    assert!(
+        age >= time::Duration::ZERO && age < time::Duration::minutes(5),
+        "{age}"
+    );
+    let text = rotate_ok(&tree, &["sa", "status"]);
+    assert!(
+        String::from_utf8_lossy(&text.stdout).contains("sa: trusted (since "),
+        "{}",
+        String::from_utf8_lossy(&text.stdout)
+    );
+    rotate_ok(&tree, &["sa", "sign"]);
+    assert!(status(&tree, "sa")["since"].is_string());
+    assert_refused(
+        &tree,
+        &["sa", "finish"],
+        1,
+        &["sa: sign ran 0h00m ago", "run finish after", "--force"],
+    );
+    assert_refused(&tree, &["sa", "finish", "--dry-run"], 1, &["--force"]);
+    rotate_ok(&tree, &["sa", "finish", "--force"]);
+    assert_eq!(status(&tree, "sa")["phase"], "idle");
 }
 
 #[test]

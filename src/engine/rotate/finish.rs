@@ -5,7 +5,8 @@
 
 use super::state::{Phase, State};
 use super::trust::{manifests_for, place_writes};
-use super::{Planned, RotateRequest, Stage, out_of_order};
+use super::{Planned, RotateRequest, SA_FINISH_AFTER, Stage, out_of_order, utc_minute};
+use crate::profile::Kind;
 use crate::tree::TreeDirs;
 use crate::tree::store;
 use anyhow::{Result, bail};
@@ -20,6 +21,7 @@ pub fn plan(dirs: &TreeDirs, state: &State, request: &RotateRequest) -> Result<P
     if !ready {
         return Err(out_of_order(dirs, state, Stage::Finish));
     }
+    too_early(state, request)?;
     let inside: Vec<String> = state
         .old_signed
         .iter()
@@ -44,4 +46,30 @@ pub fn plan(dirs: &TreeDirs, state: &State, request: &RotateRequest) -> Result<P
         after: Some((state.signer.clone(), None)),
         ..Planned::default()
     })
+}
+
+/// Refuses the service-account key's `finish` sooner than `SA_FINISH_AFTER` after `sign`
+/// (unless `--force`): the API server would reject the tokens the old key signed that have
+/// not expired yet.
+fn too_early(state: &State, request: &RotateRequest) -> Result<()> {
+    let (Kind::KeyPair, Phase::Signed, Some(signed)) = (state.row.kind, state.phase, state.since)
+    else {
+        return Ok(());
+    };
+    let ready_at = signed + SA_FINISH_AFTER;
+    if request.force || request.now >= ready_at {
+        return Ok(());
+    }
+    let ago = request.now - signed;
+    bail!(
+        "{}: sign ran {}h{:02}m ago ({}); finish removes the old key, and the API server \
+         would reject every token it signed that has not expired (up to {}h); run finish after \
+         {}, or give --force",
+        state.row.name,
+        ago.whole_hours(),
+        ago.whole_minutes() % 60,
+        utc_minute(signed),
+        SA_FINISH_AFTER.whole_hours(),
+        utc_minute(ready_at)
+    )
 }

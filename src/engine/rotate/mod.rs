@@ -97,8 +97,23 @@ pub struct RotateRequest {
     pub now: OffsetDateTime,
     /// Only say what would change.
     pub dry_run: bool,
-    /// `trust`: accept a new CA that ends before the signer or within `cert_validity`.
+    /// `trust`: accept a new CA that ends before the signer or within `cert_validity`;
+    /// `finish` of the service-account key before `SA_FINISH_AFTER` has passed since `sign`.
     pub force: bool,
+}
+
+/// How long after `sign` the service-account key's `finish` waits unless forced: tokens the
+/// old key signed keep working only while it is trusted, so `finish` waits out the longest
+/// token lifetime kubepki can know of by default (24 h, as the issue of the rotation asks).
+pub const SA_FINISH_AFTER: time::Duration = time::Duration::hours(24);
+
+/// `2026-12-08 01:20 UTC`: a moment as the messages and `status` give it.
+pub fn utc_minute(moment: OffsetDateTime) -> String {
+    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
+    moment
+        .to_offset(time::UtcOffset::UTC)
+        .format(&format)
+        .unwrap_or_else(|_| moment.to_string())
 }
 
 /// The writes a stage plans, in the store's terms.
@@ -360,8 +375,26 @@ mod tests {
             backup_dir: tree.dirs.kubeconfig_dir.join("backup"),
             now: OffsetDateTime::now_utc(),
             dry_run: false,
-            force: false,
+            // the guard of sa's finish has its own test
+            force: true,
         }
+    }
+
+    #[test]
+    fn sa_finish_waits_a_day_after_sign_unless_forced() {
+        let tree = TestTree::written(&ecdsa_spec(&[]));
+        run(&tree, "sa", Stage::Trust).expect("trust");
+        run(&tree, "sa", Stage::Sign).expect("sign");
+        let mut early = request(&tree, "sa", Stage::Finish);
+        early.force = false;
+        let Err(early) = rotate(&tree.dirs, &early, &unwatched) else {
+            panic!("finish right after sign was accepted");
+        };
+        assert!(format!("{early:#}").contains("--force"), "{early:#}");
+        let mut later = request(&tree, "sa", Stage::Finish);
+        later.force = false;
+        later.now += SA_FINISH_AFTER + time::Duration::minutes(1);
+        rotate(&tree.dirs, &later, &unwatched).expect("a day later");
     }
 
     fn run(tree: &TestTree, row: &str, stage: Stage) -> Result<Rotation> {

@@ -35,7 +35,7 @@ pub fn restarts(row: &Profile, stage: Stage) -> Vec<Restart> {
         _ => false,
     });
     let mut reads: Vec<(&'static str, String)> = flags
-        .map(|f| (f.component.name(), format!("--{}", f.flag)))
+        .map(|f| (f.component.name(), f.setting_name()))
         .collect();
     let signed = PROFILES.iter().filter(|p| p.issuer == Some(row.name));
     for signed in signed {
@@ -84,7 +84,7 @@ mod tests {
                 "kube-apiserver: --client-ca-file",
                 "kube-controller-manager: --client-ca-file --root-ca-file controller-manager.conf",
                 "kube-scheduler: scheduler.conf",
-                "kubelet: --client-ca-file kubelet.conf",
+                "kubelet: authentication.x509.clientCAFile kubelet.conf",
             ]
         );
         assert_eq!(

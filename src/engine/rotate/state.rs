@@ -123,6 +123,9 @@ pub struct State {
     /// Why the phase is not complete yet (the stage named after it must run again), for
     /// people; empty when it is complete.
     pub unfinished: Vec<String>,
+    /// Since when the phase holds, from the file its stage wrote last: `next/`'s key
+    /// (`trust`), the signer's key (`sign`, which writes it); none when idle.
+    pub since: Option<time::OffsetDateTime>,
 }
 
 impl State {
@@ -202,8 +205,18 @@ pub fn read_state(dirs: &TreeDirs, row: &'static Profile) -> Checked<State> {
         places,
         old_signed: Vec::new(),
         unfinished: Vec::new(),
+        since: None,
     };
     infer_phase(dirs, &mut state)?;
+    state.since = match state.phase {
+        Phase::Idle => None,
+        Phase::Trusted => state
+            .pending
+            .key
+            .as_ref()
+            .and_then(|k| reader::modified(&k.path)),
+        Phase::Signed | Phase::Finishing => reader::modified(&state.signer_key.path),
+    };
     Ok(state)
 }
 

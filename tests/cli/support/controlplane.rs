@@ -101,7 +101,14 @@ pub struct Setup {
     pub algorithm: String,
     /// Extra arguments of `kubepki flags <component>`, per component.
     pub flags_args: Vec<(Component, Vec<String>)>,
+    /// Start each component from the command of the static pod manifest `kubepki init
+    /// phase control-plane|etcd` writes (see `MANIFEST_VERSION`), not from `kubepki flags`.
+    pub from_manifests: bool,
 }
+
+/// The kubernetesVersion of the manifests a `from_manifests` control plane runs from: a
+/// current kubeadm's flags, every one of which the v1.20.2 binaries take too.
+pub const MANIFEST_VERSION: &str = "v1.33.1";
 
 impl Setup {
     /// A control plane on a tree of `algorithm`.
@@ -109,6 +116,7 @@ impl Setup {
         Setup {
             algorithm: algorithm.to_string(),
             flags_args: Vec::new(),
+            from_manifests: false,
         }
     }
 }
@@ -286,7 +294,13 @@ impl ControlPlane {
     /// etcd's data directory or the API server's audit log.
     pub fn launch_args(&self, component: Component) -> Vec<String> {
         let (endpoints, extras) = self.own_args(component);
-        let replaced: Vec<&str> = endpoints.iter().map(|(flag, _)| *flag).collect();
+        let mut replaced: Vec<&str> = endpoints.iter().map(|(flag, _)| *flag).collect();
+        if self.setup.from_manifests {
+            // Ports and host paths aside: the manifest's data directory, metrics port and
+            // preferred address types are kubeadm's, this machine's are the harness's.
+            replaced.extend(extras.iter().map(|(flag, _)| *flag));
+            replaced.push("--listen-metrics-urls");
+        }
         let mut args: Vec<String> = self
             .flags_of(component)
             .into_iter()
@@ -343,8 +357,12 @@ impl ControlPlane {
         }
     }
 
-    /// What `kubepki flags <component>` prints for this tree, one argument a line.
+    /// What `kubepki flags <component>` prints for this tree, one argument a line (or, for a
+    /// `from_manifests` plane, the arguments of its manifest's command).
     fn flags_of(&self, component: Component) -> Vec<String> {
+        if self.setup.from_manifests {
+            return self.manifest_command(component);
+        }
         let mut args = vec!["flags".to_string(), component.name().to_string()];
         args.extend(self.cluster_args());
         for (c, extra) in &self.setup.flags_args {
@@ -358,6 +376,67 @@ impl ControlPlane {
             .lines()
             .map(str::to_string)
             .collect()
+    }
+
+    /// The arguments of the command in the static pod manifest kubepki writes for
+    /// `component`, parsed from the YAML; every file it names lies under a hostPath volume
+    /// of the pod.
+    fn manifest_command(&self, component: Component) -> Vec<String> {
+        let dir = self.work.path().join("manifests");
+        let mut args: Vec<String> = match component {
+            Component::Etcd => vec!["init".into(), "phase".into(), "etcd".into(), "local".into()],
+            Component::Apiserver => ["init", "phase", "control-plane", "apiserver"]
+                .map(String::from)
+                .to_vec(),
+            Component::ControllerManager => {
+                ["init", "phase", "control-plane", "controller-manager"]
+                    .map(String::from)
+                    .to_vec()
+            }
+            Component::Scheduler => ["init", "phase", "control-plane", "scheduler"]
+                .map(String::from)
+                .to_vec(),
+        };
+        args.extend(self.cluster_args());
+        args.extend([
+            "--kubernetes-version".to_string(),
+            MANIFEST_VERSION.to_string(),
+            "--manifests-dir".to_string(),
+            dir.display().to_string(),
+        ]);
+        let out = kubepki(&args);
+        assert_success(&out, &format!("kubepki {}", args.join(" ")));
+        let path = dir.join(format!("{}.yaml", component.name()));
+        let text = std::fs::read_to_string(&path).expect("the manifest kubepki wrote");
+        let pod: serde_yaml::Value = serde_yaml::from_str(&text).expect("the manifest is YAML");
+        let container = &pod["spec"]["containers"][0];
+        let command: Vec<String> = container["command"]
+            .as_sequence()
+            .expect("a command")
+            .iter()
+            .map(|arg| arg.as_str().expect("an argument").to_string())
+            .collect();
+        assert_eq!(command[0], component.name(), "{}", path.display());
+        let volumes: Vec<&str> = pod["spec"]["volumes"]
+            .as_sequence()
+            .expect("volumes")
+            .iter()
+            .map(|v| v["hostPath"]["path"].as_str().expect("a hostPath"))
+            .collect();
+        let tree_root = self.tree.root().display().to_string();
+        for arg in &command[1..] {
+            let Some((_, value)) = arg.split_once('=') else {
+                continue;
+            };
+            if value.starts_with(&tree_root) {
+                assert!(
+                    volumes.iter().any(|v| value.starts_with(v)),
+                    "{arg}: under no hostPath volume of {}",
+                    path.display()
+                );
+            }
+        }
+        command[1..].to_vec()
     }
 
     /// The tree and cluster arguments `init` was given (for `kubepki flags`).

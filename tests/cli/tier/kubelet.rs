@@ -191,6 +191,8 @@ pub fn kubelet_loads_the_config(plane: &ControlPlane, round: u32) {
             "RotateCertificates:true".into(),
             format!("ServerTLSBootstrap:{bootstrap}"),
             "ClusterDNS:[]string{\"10.96.0.10\"}".into(),
+            "TLSMinVersion:\"VersionTLS12\"".into(),
+            "TLSCipherSuites:[]string{\"TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256\", \"TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384\", \"TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305\", \"TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256\", \"TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384\", \"TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305\"}".into(),
         ] {
             assert!(
                 loaded.contains(&wanted),

@@ -34,6 +34,12 @@
 //!   three stages on a third control plane (RSA-2048, the cluster CA rotated to
 //!   ECDSA-P256), with the restarts kubepki prints: see that module.
 //!
+//! - `from_kubepki_static_pod_manifests` (#22): every component started from the command of
+//!   the static pod manifest `kubepki init phase control-plane|etcd local` wrote for
+//!   kubernetesVersion v1.33.1 (ports, etcd's data directory and metrics URL and the API
+//!   server's preferred address types are the harness's; no flag had to be dropped for the
+//!   v1.20.2 binaries).
+//!
 //! The control planes run one after the other (a lock), each on its own ports.
 
 mod controllers;
@@ -90,6 +96,31 @@ fn upstream_control_plane_on_a_tree_an_outside_ca_signed() {
         "controller manager and scheduler lead; kube-root-ca.crt",
         &mut || controllers::leaders_and_root_ca(&plane),
     );
+}
+
+/// #22: etcd, the API server, the controller manager and the scheduler each started from the
+/// command line of the static pod manifest `kubepki init phase control-plane|etcd local`
+/// wrote (parsed from its YAML; ports, data directory and metrics URL are the harness's):
+/// the API server serves, both controllers lead, every kubeconfig is its identity and
+/// service-account tokens work.
+#[test]
+fn upstream_control_plane_from_kubepki_static_pod_manifests() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut setup = Setup::new("RSA-2048");
+    setup.from_manifests = true;
+    let plane = ControlPlane::start(setup);
+    let prove = |proof: &str, check: &mut dyn FnMut()| step("manifests", 1, proof, check);
+    prove(
+        "every kubeconfig authenticates as its identity",
+        &mut || identities::kubeconfigs(&plane),
+    );
+    prove(
+        "controller manager and scheduler lead; kube-root-ca.crt",
+        &mut || controllers::leaders_and_root_ca(&plane),
+    );
+    prove("service-account tokens signed with sa.key", &mut || {
+        controllers::service_account_tokens(&plane)
+    });
 }
 
 /// Starts a control plane on a fresh tree of `algorithm`, runs every proof, renews every
