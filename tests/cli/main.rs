@@ -16,6 +16,7 @@ mod hostile;
 mod hostile_server;
 mod init;
 mod join;
+mod kubeadm;
 mod kubectl;
 mod kubelet;
 mod layers;

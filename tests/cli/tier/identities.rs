@@ -35,7 +35,7 @@ pub fn kubeconfigs(plane: &ControlPlane) {
     let seen = plane.whoami_by(|path| {
         client.get(path, &[]);
     });
-    let expected = identity("kube-apiserver-kubelet-client", &["kubeadm:cluster-admins"]);
+    let expected = identity("kube-apiserver-kubelet-client", &[]);
     assert_eq!(
         seen, expected,
         "apiserver-kubelet-client.crt, as the API server saw it"

@@ -39,6 +39,7 @@
 mod controllers;
 pub mod ha;
 mod identities;
+mod kubeadm;
 mod kubelet;
 mod published;
 mod rotation;
@@ -132,6 +133,10 @@ fn proofs(plane: &ControlPlane, algorithm: &str, round: u32, nodes: &mut Vec<wor
             let node = nodes.last().expect("this round's node");
             published::join_reads_the_published_configuration(plane, node, round)
         },
+    );
+    prove(
+        "a real kubeadm join --dry-run discovers and reads the cluster (#23)",
+        &mut || kubeadm::join_dry_run(plane, round),
     );
     prove(
         "the API server verifies a kubelet's kubepki serving certificate",

@@ -46,11 +46,11 @@ pub fn join_reads_the_published_configuration(plane: &ControlPlane, node: &Node,
     std::fs::write(&file, &kubelet).expect("kubelet-config.yaml");
     let cert_dir = dir.join("kubelet-pki");
     std::fs::create_dir_all(&cert_dir).expect("a kubelet directory");
-    let loaded = load_with_the_kubelet(plane, &file, &cert_dir, &dir);
+    let (loaded, _) = load_with_the_kubelet(plane, &file, &cert_dir, &dir);
     assert!(
-        loaded.contains("RotateCertificates:true")
-            && loaded.contains("Anonymous:config.KubeletAnonymousAuthentication{Enabled:false}"),
-        "the published KubeletConfiguration as the kubelet loaded it:\n{loaded}"
+        loaded["rotateCertificates"].as_bool() == Some(true)
+            && loaded["authentication"]["anonymous"]["enabled"].as_bool() == Some(false),
+        "the published KubeletConfiguration as the kubelet loaded it:\n{loaded:?}"
     );
 }
 

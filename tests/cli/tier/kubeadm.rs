@@ -1,0 +1,149 @@
+//! Real kubeadm (the build's) as a client of the kubepki control plane (#23):
+//!
+//! - `kubeadm join --dry-run` of a worker: token discovery pinned to kubepki's
+//!   `ca-cert-hash` against cluster-info as the bootstrap signer signed it, then the
+//!   `kubeadm-config` and `kubelet-config` ConfigMaps `init` published, read as the token
+//!   (`system:bootstrap:<id>`, per the audit log) through the real RBAC and parsed by
+//!   kubeadm; it ends saying the node joined, with nothing written to the host's
+//!   /etc/kubernetes.
+
+use super::workers::signed_token;
+use crate::support::assert_success;
+use crate::support::controlplane::{ControlPlane, KUBEADM};
+use crate::support::proc::run_bounded;
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+/// How long one kubeadm run may take.
+const KUBEADM_RUN: Duration = Duration::from_secs(120);
+/// A CRI socket that is not there: kubeadm's preflight checks are told to ignore it.
+const NO_CRI: &str = "unix:///nonexistent/kubepki-test-cri.sock";
+
+/// `kubeadm join --dry-run` with a new token of round `round`.
+pub fn join_dry_run(plane: &ControlPlane, round: u32) {
+    let (token, id) = signed_token(plane, &format!("kubeadm-{round}"));
+    let name = format!("kubeadm-worker-{round}");
+    let host = host_etc_kubernetes();
+    // kubeadm's dry run writes under <root>/etc/kubernetes/tmp: the worker's own root.
+    let root = plane.scratch(&format!("kubeadm-worker-{round}"));
+    std::fs::create_dir_all(root.join("tmp")).expect("the worker's /tmp");
+    let mut args = vec![
+        "join".to_string(),
+        plane.server().to_string(),
+        "--token".into(),
+        token,
+    ];
+    for pin in pins(plane) {
+        args.extend(["--discovery-token-ca-cert-hash".to_string(), pin]);
+    }
+    args.extend(
+        [
+            "--node-name",
+            &name,
+            "--cri-socket",
+            NO_CRI,
+            "--dry-run",
+            "--rootfs",
+            &root.display().to_string(),
+            "--ignore-preflight-errors=all",
+            "--v=1",
+        ]
+        .map(str::to_string),
+    );
+    let out = kubeadm(plane, &args);
+    assert_success(
+        &out,
+        "kubeadm join --dry-run against the kubepki control plane",
+    );
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("This node has joined the cluster"),
+        "kubeadm join --dry-run did not end joined:\n{said}"
+    );
+    let bootstrap = format!("system:bootstrap:{id}");
+    for config_map in ["kubeadm-config", "kubelet-config"] {
+        let path = format!("/api/v1/namespaces/kube-system/configmaps/{config_map}");
+        let read = plane.audit().events().into_iter().any(|e| {
+            e.identity.user == bootstrap && e.verb == "get" && e.path() == path && e.code == 200
+        });
+        assert!(
+            read,
+            "no audit event of {bootstrap} reading {config_map} (200)"
+        );
+    }
+    assert_eq!(
+        host_etc_kubernetes(),
+        host,
+        "kubeadm join --dry-run changed the host's /etc/kubernetes"
+    );
+    dry_run_files(plane, &root);
+}
+
+/// What the dry run wrote in the worker's root: `ca.crt`, the cluster CA as `init` wrote it,
+/// and `bootstrap-kubelet.conf` naming the API server.
+fn dry_run_files(plane: &ControlPlane, root: &Path) {
+    let tmp = root.join("etc/kubernetes/tmp");
+    let dir = std::fs::read_dir(&tmp)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("kubeadm-join-dryrun"))
+        })
+        .unwrap_or_else(|| panic!("no kubeadm-join-dryrun directory in {}", tmp.display()));
+    assert_eq!(
+        std::fs::read(dir.join("ca.crt")).ok(),
+        Some(plane.tree.read("pki/ca.crt")),
+        "the ca.crt kubeadm join --dry-run wrote"
+    );
+    let bootstrap = std::fs::read_to_string(dir.join("bootstrap-kubelet.conf"))
+        .expect("the bootstrap-kubelet.conf kubeadm join --dry-run wrote");
+    let server = format!("server: https://{}", plane.server());
+    assert!(
+        bootstrap.contains(&server),
+        "bootstrap-kubelet.conf of kubeadm join --dry-run lacks {server}:\n{bootstrap}"
+    );
+}
+
+/// Every pin `kubepki certs ca-cert-hash` prints (two during a rotation of the cluster CA).
+fn pins(plane: &ControlPlane) -> Vec<String> {
+    let out = plane.kubepki(&["certs", "ca-cert-hash"]);
+    assert_success(&out, "kubepki certs ca-cert-hash");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// Runs the build's kubeadm with `args`, bounded in time.
+fn kubeadm(plane: &ControlPlane, args: &[String]) -> Output {
+    let mut command = Command::new(plane.binary(KUBEADM));
+    command.args(args);
+    run_bounded(command, None, KUBEADM_RUN)
+}
+
+/// What is under the host's /etc/kubernetes: every path and its size ("absent" when there
+/// is no such directory).
+fn host_etc_kubernetes() -> Vec<String> {
+    let root = Path::new("/etc/kubernetes");
+    if !root.exists() {
+        return vec!["absent".into()];
+    }
+    let mut found = Vec::new();
+    let mut todo = vec![root.to_path_buf()];
+    while let Some(dir) = todo.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            let size = entry.metadata().map(|m| m.len()).unwrap_or_default();
+            found.push(format!("{} {size}", path.display()));
+            if path.is_dir() {
+                todo.push(path);
+            }
+        }
+    }
+    found.sort();
+    found
+}
