@@ -135,6 +135,18 @@ pub fn secret_token(plane: &ControlPlane) -> String {
                   namespace: default\n  annotations:\n    \
                   kubernetes.io/service-account.name: default\n\
                   type: kubernetes.io/service-account-token\n";
+    // The token controller deletes such a Secret when its ServiceAccount does not exist
+    // yet: wait for the ServiceAccount controller's `default` first.
+    plane.wait("ServiceAccount default/default", CONTROLLER_WAIT, |p| {
+        let out = p.kubectl(
+            &admin,
+            &["-n", "default", "get", "serviceaccount", "default"],
+        );
+        match out.status.success() {
+            true => Ok(()),
+            false => Err(String::from_utf8_lossy(&out.stderr).into_owned()),
+        }
+    });
     let out = plane.kubectl_with_stdin(&admin, &["apply", "-f", "-"], Some(secret.as_bytes()));
     if !out.status.success() {
         plane.fail(&format!(

@@ -5,13 +5,24 @@
 //!   `kubeadm-config` and `kubelet-config` ConfigMaps `init` published, read as the token
 //!   (`system:bootstrap:<id>`, per the audit log) through the real RBAC and parsed by
 //!   kubeadm; it ends saying the node joined, with nothing written to the host's
-//!   /etc/kubernetes.
+//!   /etc/kubernetes (kubeadm runs chrooted, `--rootfs`, into the worker's own root, where
+//!   its dry run leaves `ca.crt`, init's CA, and `bootstrap-kubelet.conf`);
+//! - `kubeadm join phase control-plane-prepare download-certs` of a second control-plane
+//!   host (chrooted into its own root): the `kubeadm-certs` Secret `kubepki certs bundle
+//!   export --secret` wrote, applied with `super-admin.conf`, read as the bootstrap token
+//!   through the Role that came with it and opened with the certificate key; the eight
+//!   shared files land byte-identical to host 1's (keys 0600, the rest 0644); then
+//!   `control-plane-prepare certs` signs host 2's own certificates with those CAs, and each
+//!   verifies against host 1's CA (openssl).
 
 use super::workers::signed_token;
 use crate::support::assert_success;
+use crate::support::check::SHARED_FILES;
 use crate::support::controlplane::{ControlPlane, KUBEADM};
 use crate::support::proc::run_bounded;
-use std::path::Path;
+use crate::support::{kubepki, openssl};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
@@ -146,4 +157,137 @@ fn host_etc_kubernetes() -> Vec<String> {
     }
     found.sort();
     found
+}
+
+/// `download-certs`, then `certs`, of `kubeadm join phase control-plane-prepare` for a
+/// second control-plane host `cp2` in its own root.
+pub fn control_plane_join_downloads_the_certs(plane: &ControlPlane, round: u32) {
+    let key = kubepki(&["certs", "certificate-key"]);
+    assert_success(&key, "kubepki certs certificate-key");
+    let key = String::from_utf8_lossy(&key.stdout).trim().to_string();
+    let secret = plane.kubepki(&[
+        "certs",
+        "bundle",
+        "export",
+        "--certificate-key",
+        &key,
+        "--secret",
+    ]);
+    assert_success(&secret, "kubepki certs bundle export --secret");
+    let admin = plane.kubeconfig("super-admin.conf");
+    let applied = plane.kubectl_with_stdin(&admin, &["apply", "-f", "-"], Some(&secret.stdout));
+    assert_success(&applied, "kubectl apply of the kubeadm-certs Secret");
+    let (token, id) = signed_token(plane, &format!("kubeadm-cp-{round}"));
+    let root = plane.scratch(&format!("kubeadm-host2-{round}"));
+    std::fs::create_dir_all(root.join("tmp")).expect("host 2's /tmp");
+    let host = host_etc_kubernetes();
+    let phase = |name: &str, extra: &[&str]| {
+        let mut args: Vec<String> = ["--rootfs", &root.display().to_string()]
+            .into_iter()
+            .chain(["join", "phase", "control-plane-prepare", name])
+            .map(str::to_string)
+            .collect();
+        args.extend([plane.server().to_string(), "--token".into(), token.clone()]);
+        for pin in pins(plane) {
+            args.extend(["--discovery-token-ca-cert-hash".to_string(), pin]);
+        }
+        args.push("--control-plane".to_string());
+        args.extend(extra.iter().map(|a| a.to_string()));
+        let out = kubeadm(plane, &args);
+        assert_success(
+            &out,
+            &format!("kubeadm join phase control-plane-prepare {name}"),
+        );
+    };
+    phase("download-certs", &["--certificate-key", &key]);
+    let bootstrap = format!("system:bootstrap:{id}");
+    let read = plane.audit().events().into_iter().any(|e| {
+        e.identity.user == bootstrap
+            && e.verb == "get"
+            && e.path() == "/api/v1/namespaces/kube-system/secrets/kubeadm-certs"
+            && e.code == 200
+    });
+    assert!(
+        read,
+        "no audit event of {bootstrap} reading Secret kubeadm-certs (200)"
+    );
+    let pki = in_root(&root, &plane.tree.pki());
+    for file in SHARED_FILES {
+        let (ours, theirs) = (plane.tree.pki().join(file), pki.join(file));
+        assert_eq!(
+            std::fs::read(&theirs).ok(),
+            std::fs::read(&ours).ok(),
+            "{file} as kubeadm download-certs wrote it on host 2, against host 1's"
+        );
+        // kubeadm writes what it downloads by kind: public (certificates, and sa.pub, which
+        // its init writes 0600) 0644, private 0600.
+        let want = if file.ends_with(".key") { 0o600 } else { 0o644 };
+        assert_eq!(mode(&theirs), want, "{file}'s mode on host 2");
+    }
+    phase(
+        "certs",
+        &[
+            "--node-name",
+            "cp2",
+            "--apiserver-advertise-address",
+            "198.51.100.20",
+        ],
+    );
+    let host1_ca = plane.tree.pki().join("ca.crt");
+    for (cert, ca) in [
+        ("apiserver.crt", host1_ca.clone()),
+        ("apiserver-kubelet-client.crt", host1_ca),
+        (
+            "front-proxy-client.crt",
+            plane.tree.pki().join("front-proxy-ca.crt"),
+        ),
+        ("etcd/server.crt", plane.tree.pki().join("etcd/ca.crt")),
+        ("etcd/peer.crt", plane.tree.pki().join("etcd/ca.crt")),
+        (
+            "apiserver-etcd-client.crt",
+            plane.tree.pki().join("etcd/ca.crt"),
+        ),
+    ] {
+        let path = pki.join(cert);
+        let out = openssl(&[
+            "verify",
+            "-CAfile",
+            &ca.display().to_string(),
+            &path.display().to_string(),
+        ]);
+        assert_success(
+            &out,
+            &format!("openssl verify of host 2's {cert} against host 1's CA"),
+        );
+    }
+    let sans = openssl(&[
+        "x509",
+        "-noout",
+        "-ext",
+        "subjectAltName",
+        "-in",
+        &pki.join("apiserver.crt").display().to_string(),
+    ]);
+    let sans = String::from_utf8_lossy(&sans.stdout);
+    assert!(
+        sans.contains("DNS:cp2") && sans.contains("IP Address:198.51.100.20"),
+        "host 2's apiserver.crt names cp2 and 198.51.100.20: {sans}"
+    );
+    assert_eq!(
+        host_etc_kubernetes(),
+        host,
+        "kubeadm join phase control-plane-prepare changed the host's /etc/kubernetes"
+    );
+}
+
+/// `path` (absolute) as seen from outside a chroot into `root`.
+fn in_root(root: &Path, path: &Path) -> PathBuf {
+    root.join(path.strip_prefix("/").unwrap_or(path))
+}
+
+/// A file's permission bits.
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path)
+        .map(|m| m.permissions().mode() & 0o7777)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
