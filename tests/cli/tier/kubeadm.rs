@@ -88,12 +88,12 @@ pub fn join_dry_run(plane: &ControlPlane, round: u32) {
         host,
         "kubeadm join --dry-run changed the host's /etc/kubernetes"
     );
-    dry_run_files(plane, &root);
+    dry_run_files(plane, &root, &name);
 }
 
 /// What the dry run wrote in the worker's root: `ca.crt`, the cluster CA as `init` wrote it,
 /// and `bootstrap-kubelet.conf` naming the API server.
-fn dry_run_files(plane: &ControlPlane, root: &Path) {
+fn dry_run_files(plane: &ControlPlane, root: &Path, name: &str) {
     let tmp = root.join("etc/kubernetes/tmp");
     let dir = std::fs::read_dir(&tmp)
         .into_iter()
@@ -110,12 +110,21 @@ fn dry_run_files(plane: &ControlPlane, root: &Path) {
         Some(plane.tree.read("pki/ca.crt")),
         "the ca.crt kubeadm join --dry-run wrote"
     );
-    let bootstrap = std::fs::read_to_string(dir.join("bootstrap-kubelet.conf"))
+    let path = dir.join("bootstrap-kubelet.conf");
+    let bootstrap = std::fs::read_to_string(&path)
         .expect("the bootstrap-kubelet.conf kubeadm join --dry-run wrote");
     let server = format!("server: https://{}", plane.server());
     assert!(
         bootstrap.contains(&server),
         "bootstrap-kubelet.conf of kubeadm join --dry-run lacks {server}:\n{bootstrap}"
+    );
+    // What a real join's kubelet-start phase asks next (skipped by the dry run): whether a
+    // Node of that name exists, as the token, through kubeadm:get-nodes.
+    let out = plane.kubectl(&path, &["get", "node", name]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("NotFound") || said.contains("not found"),
+        "the token of kubeadm's bootstrap-kubelet.conf looking for Node {name}: {said}"
     );
 }
 
