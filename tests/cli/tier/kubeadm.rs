@@ -7,6 +7,8 @@
 //!   kubeadm; it ends saying the node joined, with nothing written to the host's
 //!   /etc/kubernetes (kubeadm runs chrooted, `--rootfs`, into the worker's own root, where
 //!   its dry run leaves `ca.crt`, init's CA, and `bootstrap-kubelet.conf`);
+//! - the real kubelet's TLS bootstrap with the `bootstrap-kubelet.conf` that dry run wrote:
+//!   its `kubelet.conf` is then `system:node:<name>`;
 //! - `kubeadm join phase control-plane-prepare download-certs` of a second control-plane
 //!   host (chrooted into its own root): the `kubeadm-certs` Secret `kubepki certs bundle
 //!   export --secret` wrote, applied with `super-admin.conf`, read as the bootstrap token
@@ -88,12 +90,78 @@ pub fn join_dry_run(plane: &ControlPlane, round: u32) {
         host,
         "kubeadm join --dry-run changed the host's /etc/kubernetes"
     );
-    dry_run_files(plane, &root, &name);
+    let bootstrap = dry_run_files(plane, &root, &name);
+    kubelet_bootstraps(plane, &bootstrap, &name, round);
+}
+
+/// The real kubelet, given the `bootstrap-kubelet.conf` kubeadm's dry run wrote, performs
+/// its TLS bootstrap: a CSR as the token, approved and signed by the controllers, written
+/// as `kubelet-client-current.pem` with a `kubelet.conf` naming it, which is then
+/// `system:node:<name>`. The kubelet runs in a root directory of its own, without cgroups
+/// per QoS, its CRI a socket that takes connections and never answers (with none it exits
+/// before its CSR is signed); it is stopped once the certificate is there (it could go no
+/// further without a container runtime).
+fn kubelet_bootstraps(plane: &ControlPlane, bootstrap: &Path, name: &str, round: u32) {
+    let dir = plane.scratch(&format!("kubeadm-kubelet-{round}"));
+    let socket = dir.join("cri.sock");
+    let _silent_cri = std::os::unix::net::UnixListener::bind(&socket).expect("a CRI socket");
+    let ca = bootstrap.with_file_name("ca.crt");
+    let config = dir.join("config.yaml");
+    let text = format!(
+        "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n\
+         authentication:\n  anonymous:\n    enabled: false\n  x509:\n    clientCAFile: {}\n\
+         authorization:\n  mode: AlwaysAllow\ncgroupsPerQOS: false\nenforceNodeAllocatable: []\n\
+         failCgroupV1: false\nrotateCertificates: true\nreadOnlyPort: 0\nport: 0\n\
+         runtimeRequestTimeout: 2m\ncontainerRuntimeEndpoint: unix://{}\n\
+         volumePluginDir: {}\n",
+        ca.display(),
+        socket.display(),
+        dir.join("volume-plugins").display()
+    );
+    std::fs::write(&config, text).expect("the kubelet's configuration");
+    let pki = dir.join("pki");
+    let kubeconfig = dir.join("kubelet.conf");
+    let mut command = Command::new(plane.binary(crate::support::controlplane::KUBELET));
+    command
+        .arg("--config")
+        .arg(&config)
+        .arg("--bootstrap-kubeconfig")
+        .arg(bootstrap)
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .arg("--cert-dir")
+        .arg(&pki)
+        .arg("--root-dir")
+        .arg(dir.join("root"))
+        .args(["--hostname-override", name, "--v=2"]);
+    let log = dir.join("kubelet.log");
+    let mut kubelet = crate::support::proc::Proc::spawn("kubelet", command, &log);
+    let pem = pki.join("kubelet-client-current.pem");
+    let deadline = std::time::Instant::now() + KUBEADM_RUN;
+    while !(pem.exists() && kubeconfig.exists()) {
+        let tail = crate::support::proc::tail(&log, 20);
+        assert!(
+            kubelet.exited().is_none(),
+            "the kubelet exited before its TLS bootstrap:\n{tail}"
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no kubelet-client-current.pem after {KUBEADM_RUN:?}:\n{tail}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    kubelet.stop(Duration::from_secs(10));
+    let expected = super::identities::identity(&format!("system:node:{name}"), &["system:nodes"]);
+    assert_eq!(
+        plane.whoami(&kubeconfig),
+        expected,
+        "the kubelet.conf the kubelet wrote after its TLS bootstrap"
+    );
 }
 
 /// What the dry run wrote in the worker's root: `ca.crt`, the cluster CA as `init` wrote it,
 /// and `bootstrap-kubelet.conf` naming the API server.
-fn dry_run_files(plane: &ControlPlane, root: &Path, name: &str) {
+fn dry_run_files(plane: &ControlPlane, root: &Path, name: &str) -> PathBuf {
     let tmp = root.join("etc/kubernetes/tmp");
     let dir = std::fs::read_dir(&tmp)
         .into_iter()
@@ -126,6 +194,7 @@ fn dry_run_files(plane: &ControlPlane, root: &Path, name: &str) {
         said.contains("NotFound") || said.contains("not found"),
         "the token of kubeadm's bootstrap-kubelet.conf looking for Node {name}: {said}"
     );
+    path
 }
 
 /// Every pin `kubepki certs ca-cert-hash` prints (two during a rotation of the cluster CA).
