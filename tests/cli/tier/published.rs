@@ -4,9 +4,9 @@
 //! worker's `bootstrap-kubelet.conf`, in `system:bootstrappers:kubeadm:default-node-token`),
 //! and `kubelet-config` by a node identity (its `kubelet.conf`); the same token may not read
 //! another ConfigMap of kube-system. What join would parse is well-formed: the
-//! `ClusterConfiguration` (v1beta4, which v1.20's kubeadm could not judge) passes kubepki's
-//! strict `config validate` with the tree's values, and the `KubeletConfiguration` is
-//! loaded strictly and validated by the real kubelet.
+//! `ClusterConfiguration` (v1beta4; the real kubeadm join of `kubeadm.rs` reads it too)
+//! passes kubepki's strict `config validate` with the tree's values, and the
+//! `KubeletConfiguration` is loaded strictly and validated by the real kubelet.
 
 use super::kubelet::load_with_the_kubelet;
 use super::workers::Node;
