@@ -148,7 +148,6 @@ contexts:
   name: ${user}@kubernetes
 current-context: ${user}@kubernetes
 kind: Config
-preferences: {}
 users:
 - name: ${user}
   user:
@@ -160,7 +159,7 @@ EOF
 # --- init phase certs all (kubeadm's order) ---------------------------------
 ca   ca                          kubernetes
 leaf apiserver                   ca             "/CN=kube-apiserver"                                   apiserver
-leaf apiserver-kubelet-client    ca             "/O=kubeadm:cluster-admins/CN=kube-apiserver-kubelet-client" client
+leaf apiserver-kubelet-client    ca             "/CN=kube-apiserver-kubelet-client" client
 ca   front-proxy-ca              front-proxy-ca
 leaf front-proxy-client          front-proxy-ca "/CN=front-proxy-client"                               client
 ca   etcd/ca                     etcd-ca

@@ -110,7 +110,7 @@ func run(out, node, address string) error {
 	}{
 		{"apiserver", &clusterCA, leaf{"kube-apiserver", nil, apiserverDNS, apiserverIPs, server}},
 		{"apiserver-kubelet-client", &clusterCA,
-			leaf{"kube-apiserver-kubelet-client", []string{"kubeadm:cluster-admins"}, nil, nil, client}},
+			leaf{"kube-apiserver-kubelet-client", nil, nil, nil, client}},
 	}
 	for _, step := range steps {
 		if err := newLeaf(pki, step.file, *step.ca, step.leaf, now); err != nil {
@@ -302,7 +302,6 @@ contexts:
   name: %s@kubernetes
 current-context: %s@kubernetes
 kind: Config
-preferences: {}
 users:
 - name: %s
   user:

@@ -21,7 +21,8 @@ pub struct Kubeconfig {
     contexts: Vec<NamedContext>,
     current_context: String,
     kind: String,
-    #[serde(default)]
+    /// Left out when empty, as client-go writes it since `omitzero` (kubeadm v1.37).
+    #[serde(default, skip_serializing_if = "serde_yaml::Mapping::is_empty")]
     preferences: serde_yaml::Mapping,
     users: Vec<NamedUser>,
     #[serde(flatten)]
@@ -128,6 +129,7 @@ struct ClusterOnly {
     contexts: Option<Vec<NamedContext>>,
     current_context: String,
     kind: String,
+    #[serde(skip_serializing_if = "serde_yaml::Mapping::is_empty")]
     preferences: serde_yaml::Mapping,
     users: Option<Vec<NamedUser>>,
 }
@@ -542,7 +544,6 @@ contexts:
   name: kubernetes-admin@kubernetes
 current-context: kubernetes-admin@kubernetes
 kind: Config
-preferences: {}
 users:
 - name: kubernetes-admin
   user:
@@ -602,7 +603,7 @@ users:
 
     #[test]
     fn a_rotated_kubelet_certificate_is_a_file() {
-        let yaml = "apiVersion: v1\nclusters:\n- cluster:\n    certificate-authority-data: Q0EK\n    server: https://s:1\n  name: default-cluster\ncontexts:\n- context:\n    cluster: default-cluster\n    namespace: default\n    user: default-auth\n  name: default-context\ncurrent-context: default-context\nkind: Config\npreferences: {}\nusers:\n- name: default-auth\n  user:\n    client-certificate: /var/lib/kubelet/pki/kubelet-client-current.pem\n    client-key: /var/lib/kubelet/pki/kubelet-client-current.pem\n";
+        let yaml = "apiVersion: v1\nclusters:\n- cluster:\n    certificate-authority-data: Q0EK\n    server: https://s:1\n  name: default-cluster\ncontexts:\n- context:\n    cluster: default-cluster\n    namespace: default\n    user: default-auth\n  name: default-context\ncurrent-context: default-context\nkind: Config\nusers:\n- name: default-auth\n  user:\n    client-certificate: /var/lib/kubelet/pki/kubelet-client-current.pem\n    client-key: /var/lib/kubelet/pki/kubelet-client-current.pem\n";
         let kc = Kubeconfig::parse(yaml.as_bytes()).unwrap();
         assert_eq!(
             kc.client_certificate_file().unwrap().as_deref(),
@@ -623,7 +624,6 @@ clusters:
 contexts: null
 current-context: ''
 kind: Config
-preferences: {}
 users: null
 ";
         let yaml = admin.cluster_info_yaml().unwrap();

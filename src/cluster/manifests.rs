@@ -162,7 +162,9 @@ pub(super) fn get_role(
     })
 }
 
-/// kubeadm's bootstrap-token phase RBAC, and the `kubeadm:cluster-admins` binding.
+/// kubeadm's bootstrap-token phase RBAC (with, as kubeadm v1.37 has it, the API server's
+/// kubelet client bound to `system:kubelet-api-admin` by name: its certificate carries no
+/// group), and the `kubeadm:cluster-admins` binding.
 fn rbac_objects() -> Vec<Value> {
     let node_token = || subject("Group", DEFAULT_GROUP);
     let csr_role =
@@ -185,6 +187,11 @@ fn rbac_objects() -> Vec<Value> {
             "kubeadm:node-autoapprove-certificate-rotation",
             &csr_role("selfnodeclient"),
             subject("Group", "system:nodes"),
+        ),
+        cluster_binding(
+            "kubeadm:apiserver-kubelet-client",
+            "system:kubelet-api-admin",
+            subject("User", "kube-apiserver-kubelet-client"),
         ),
         get_role(
             cluster_info,
@@ -379,6 +386,7 @@ mod tests {
                 "ClusterRoleBinding/kubeadm:get-nodes",
                 "ClusterRoleBinding/kubeadm:node-autoapprove-bootstrap",
                 "ClusterRoleBinding/kubeadm:node-autoapprove-certificate-rotation",
+                "ClusterRoleBinding/kubeadm:apiserver-kubelet-client",
                 "Role/kubeadm:bootstrap-signer-clusterinfo",
                 "RoleBinding/kubeadm:bootstrap-signer-clusterinfo",
                 "ClusterRoleBinding/kubeadm:cluster-admins",

@@ -217,7 +217,7 @@ const SERVING: &[Eku] = &[Eku::ServerAuth, Eku::ClientAuth];
 pub static PROFILES: &[Profile] = &[
     Profile { name: "ca", file: "ca", cn: Cn::Fixed("kubernetes"), role: Role::ClusterCa, trust: Trust::Separate("ca-bundle"), long_name: "self-signed Kubernetes CA to provision identities for other Kubernetes components", ..CA },
     Profile { name: "apiserver", file: "apiserver", cn: Cn::Fixed("kube-apiserver"), sans: Sans::ApiServer, ekus: &[Eku::ServerAuth], long_name: "certificate for serving the Kubernetes API", ..CLIENT },
-    Profile { name: "apiserver-kubelet-client", file: "apiserver-kubelet-client", cn: Cn::Fixed("kube-apiserver-kubelet-client"), orgs: &["kubeadm:cluster-admins"], long_name: "certificate for the API server to connect to kubelet", ..CLIENT },
+    Profile { name: "apiserver-kubelet-client", file: "apiserver-kubelet-client", cn: Cn::Fixed("kube-apiserver-kubelet-client"), orgs: &[], long_name: "certificate for the API server to connect to kubelet", ..CLIENT },
     Profile { name: "front-proxy-ca", file: "front-proxy-ca", cn: Cn::Fixed("front-proxy-ca"), long_name: "self-signed CA to provision identities for front proxy", ..CA },
     Profile { name: "front-proxy-client", file: "front-proxy-client", issuer: Some("front-proxy-ca"), cn: Cn::Fixed("front-proxy-client"), long_name: "certificate for the front proxy client", ..CLIENT },
     Profile { name: "etcd-ca", file: "etcd/ca", cn: Cn::Fixed("etcd-ca"), role: Role::EtcdCa, long_name: "self-signed CA to provision identities for etcd", ..CA },

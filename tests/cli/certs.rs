@@ -441,7 +441,7 @@ fn a_kubelet_conf_pointing_at_its_rotated_cert_is_left_alone() {
     .unwrap();
     let path = rotated.display().to_string();
     let conf = format!(
-        "apiVersion: v1\nclusters:\n- cluster:\n    certificate-authority-data: {}\n    server: https://127.0.0.1:6443\n  name: default-cluster\ncontexts:\n- context:\n    cluster: default-cluster\n    namespace: default\n    user: default-auth\n  name: default-context\ncurrent-context: default-context\nkind: Config\npreferences: {{}}\nusers:\n- name: default-auth\n  user:\n    client-certificate: {path}\n    client-key: {path}\n",
+        "apiVersion: v1\nclusters:\n- cluster:\n    certificate-authority-data: {}\n    server: https://127.0.0.1:6443\n  name: default-cluster\ncontexts:\n- context:\n    cluster: default-cluster\n    namespace: default\n    user: default-auth\n  name: default-context\ncurrent-context: default-context\nkind: Config\nusers:\n- name: default-auth\n  user:\n    client-certificate: {path}\n    client-key: {path}\n",
         creds["clusters"][0]["cluster"]["certificate-authority-data"]
             .as_str()
             .unwrap()

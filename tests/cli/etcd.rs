@@ -1,5 +1,7 @@
 //! A real three-member etcd cluster on 127.0.0.1 running on the certificates `kubepki init`
-//! writes, with client and peer mTLS, driven by `etcdctl`. (`Cluster::start_on` also starts
+//! writes, with client and peer mTLS, driven by `etcdctl`. The etcd server is the one
+//! `scripts/kubernetes-tier` builds (the version `scripts/upstream/go.mod` pins), etcdctl
+//! Debian's. (`Cluster::start_on` also starts
 //! one member per host of several trees, for `bundle.rs`.)
 //!
 //! All members share `etcd/server` and `etcd/peer` (a cluster only forms when the peer cert
@@ -14,9 +16,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::support::controlplane::{ETCD, kubernetes_bin};
 use crate::support::{TempTree, check, require_tool};
 
-const INSTALL_ETCD: &str = "apt-get update && apt-get install -y etcd-server etcd-client";
+const INSTALL_ETCDCTL: &str = "apt-get update && apt-get install -y etcd-client";
 const MEMBERS: usize = 3;
 /// How long the cluster may take to become healthy.
 const STARTUP: Duration = Duration::from_secs(30);
@@ -88,7 +91,7 @@ impl Cluster {
     /// Starts one member per host: on the host's address, with the etcd certs of its tree,
     /// where its data dir and log live.
     pub fn start_on(hosts: &[(&TempTree, &str)]) -> Cluster {
-        let etcd = require_tool("etcd", INSTALL_ETCD);
+        let etcd = kubernetes_bin().join(ETCD);
         let ports = free_ports(2 * hosts.len());
         let peer_urls: Vec<String> = hosts
             .iter()
@@ -286,7 +289,7 @@ impl Etcdctl {
     /// Runs etcdctl as `identity` (a cert base under `<pki>`) with short timeouts, so a refused
     /// handshake fails in seconds.
     pub fn run(&self, identity: &str, endpoints: &[String], args: &[&str]) -> Output {
-        let etcdctl = require_tool("etcdctl", INSTALL_ETCD);
+        let etcdctl = require_tool("etcdctl", INSTALL_ETCDCTL);
         let pem = |ext: &str| {
             self.pki
                 .join(format!("{identity}.{ext}"))

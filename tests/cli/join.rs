@@ -96,7 +96,6 @@ fn assert_joined(worker: &TempTree, control_plane: &ControlPlane, token: &str) {
             "contexts": [{"context": {"cluster": "kubernetes", "user": "tls-bootstrap-token-user"}, "name": "tls-bootstrap-token-user@kubernetes"}],
             "current-context": "tls-bootstrap-token-user@kubernetes",
             "kind": "Config",
-            "preferences": {},
             "users": [{"name": "tls-bootstrap-token-user", "user": {"token": token}}],
         })
     );

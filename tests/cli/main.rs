@@ -19,6 +19,7 @@ mod hostile_server;
 mod init;
 mod join;
 mod keys;
+mod kubeadm;
 mod kubectl;
 mod kubelet;
 mod layers;

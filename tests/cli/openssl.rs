@@ -95,10 +95,7 @@ const CERTS: &[Expect] = &[
         "apiserver-kubelet-client",
         "ca",
         Role::Client,
-        &[
-            ("O", "kubeadm:cluster-admins"),
-            ("CN", "kube-apiserver-kubelet-client"),
-        ],
+        &[("CN", "kube-apiserver-kubelet-client")],
         &[],
     ),
     ca(

@@ -277,6 +277,13 @@ fn check_rbac(objects: &[Value]) {
             ("ClusterRole", &format!("{csr}selfnodeclient")),
             rbac_subject("Group", "system:nodes"),
         ),
+        binding(
+            "ClusterRoleBinding",
+            "kubeadm:apiserver-kubelet-client",
+            None,
+            ("ClusterRole", "system:kubelet-api-admin"),
+            rbac_subject("User", "kube-apiserver-kubelet-client"),
+        ),
         json!({
             "apiVersion": "rbac.authorization.k8s.io/v1",
             "kind": "Role",
@@ -324,7 +331,6 @@ fn check_cluster_info(tree: &TempTree, config_map: &Value, valid: &str, unsigned
             "contexts": null,
             "current-context": "",
             "kind": "Config",
-            "preferences": {},
             "users": null,
         })
     );

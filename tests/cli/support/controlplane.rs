@@ -1,6 +1,7 @@
-//! A real control plane on loopback, for the tier tests: Debian's etcd and upstream
-//! kube-apiserver, kube-controller-manager and kube-scheduler v1.20.2 (built and cached by
-//! `scripts/kubernetes-tier`) on a tree `kubepki init` wrote.
+//! A real control plane on loopback, for the tier tests: upstream etcd, kube-apiserver,
+//! kube-controller-manager and kube-scheduler at the release `scripts/upstream/go.mod` pins
+//! (built from their Go modules and cached by `scripts/kubernetes-tier`) on a tree
+//! `kubepki init` wrote.
 //!
 //! Each component is started with the lines `kubepki flags <component>` prints for the tree,
 //! plus only its ports and endpoints (listen and peer URLs, `--etcd-servers`, bind address
@@ -8,8 +9,8 @@
 //! API server's audit log (policy `Metadata`: the witness of who authenticated as what) and
 //! `--kubelet-preferred-address-types=InternalIP` (kubelet stand-ins are reached at their
 //! Node's InternalIP, 127.0.0.1). [`ControlPlane::launch_args`] enforces that: the only
-//! flags it replaces are endpoints. The kubelet binary of the same build is there too
-//! ([`ControlPlane::binary`]), for loading configurations.
+//! flags it replaces are endpoints. The kubelet and kubeadm of the same build are there too
+//! ([`ControlPlane::binary`]).
 //!
 //! Every process is a [`Proc`]: stopped by its PID, killed when the control plane is dropped,
 //! also during a panic, when the logs' last lines are printed and the work directory kept.
@@ -34,14 +35,16 @@ use std::time::{Duration, Instant};
 
 /// Where the upstream binaries are, when not where `scripts/kubernetes-tier --locate` says.
 pub const KUBERNETES_BIN_ENV: &str = "KUBEPKI_KUBERNETES_BIN";
-/// How to install Debian's etcd.
-const INSTALL_ETCD: &str = "apt-get update && apt-get install -y etcd-server";
 /// How to install a kubectl.
 pub const INSTALL_KUBECTL: &str = "apt-get update && apt-get install -y kubernetes-client";
 /// The control plane's node name.
 pub const NODE: &str = "cp1";
 /// The kubelet binary, run only as far as loading and validating its configuration.
 pub const KUBELET: &str = "kubelet";
+/// The kubeadm binary of the same build.
+pub const KUBEADM: &str = "kubeadm";
+/// The etcd server of the same build.
+pub const ETCD: &str = "etcd";
 /// How long the API server may take to be ready, and a controller to lead.
 const STARTUP: Duration = Duration::from_secs(120);
 /// How long a stopped component may take to exit before it is killed.
@@ -56,7 +59,7 @@ const LOG_LINES: usize = 25;
 /// A component of the control plane, in start order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Component {
-    /// Debian's etcd.
+    /// etcd (the build's).
     Etcd,
     /// kube-apiserver.
     Apiserver,
@@ -163,7 +166,6 @@ impl ControlPlane {
     pub fn start_on(setup: Setup, write_tree: &dyn Fn(&TempTree, &str)) -> ControlPlane {
         let bin = kubernetes_bin();
         let kubectl = require_tool("kubectl", INSTALL_KUBECTL);
-        require_tool("etcd", INSTALL_ETCD);
         let ports = free_ports();
         let tree = TempTree::new();
         let port = ports.apiserver.to_string();
@@ -275,11 +277,7 @@ impl ControlPlane {
     }
 
     fn spawn(&self, component: Component) {
-        let program = match component {
-            Component::Etcd => PathBuf::from("etcd"),
-            _ => self.bin.join(component.name()),
-        };
-        let mut command = Command::new(program);
+        let mut command = Command::new(self.bin.join(component.name()));
         command.args(self.launch_args(component));
         let log = self
             .work
@@ -340,6 +338,9 @@ impl ControlPlane {
                     ("--audit-log-path", work("audit.log")),
                     // Kubelet stand-ins are reached at their Node's InternalIP, 127.0.0.1.
                     ("--kubelet-preferred-address-types", "InternalIP".into()),
+                    // Since v1.3x the API server refuses to publish a loopback address as
+                    // the `kubernetes` Service's endpoint; nothing here needs it.
+                    ("--endpoint-reconciler-type", "none".into()),
                 ],
             ),
             Component::ControllerManager | Component::Scheduler => {
@@ -347,11 +348,7 @@ impl ControlPlane {
                     Component::Scheduler => p.scheduler,
                     _ => p.controller_manager,
                 };
-                let ports = vec![
-                    local(),
-                    ("--secure-port", port.to_string()),
-                    ("--port", "0".into()),
-                ];
+                let ports = vec![local(), ("--secure-port", port.to_string())];
                 (ports, vec![])
             }
         }
@@ -460,7 +457,7 @@ impl ControlPlane {
         SocketAddr::from((Ipv4Addr::LOCALHOST, self.ports.apiserver))
     }
 
-    /// The upstream binary `program` (`kubelet`).
+    /// The upstream binary `program` (`kubelet`, `kubeadm`, `etcd`).
     pub fn binary(&self, program: &str) -> PathBuf {
         self.bin.join(program)
     }
@@ -679,8 +676,8 @@ pub fn kubernetes_bin() -> PathBuf {
         Some(dir) => PathBuf::from(dir),
         None => locate_built(),
     };
-    let programs = Component::ALL[1..].iter().map(|c| c.name());
-    for program in programs.chain([KUBELET]) {
+    let programs = Component::ALL.iter().map(|c| c.name());
+    for program in programs.chain([KUBELET, KUBEADM]) {
         let binary = dir.join(program);
         assert!(
             binary.is_file(),

@@ -125,35 +125,56 @@ pub fn bearer_whoami(plane: &ControlPlane, token: &str) -> Identity {
     })
 }
 
-/// The token of the Secret the controller manager's token controller made for
-/// `default/default`, once there.
+/// The token the controller manager's token controller signs into a Secret of type
+/// `kubernetes.io/service-account-token` for `default/default`, once there. (Since v1.24 it
+/// makes no such Secret of its own; it still fills one that is created, as here, with
+/// `kubectl apply`, so that every call finds the same Secret.)
 pub fn secret_token(plane: &ControlPlane) -> String {
     let admin = plane.kubeconfig("super-admin.conf");
+    let secret = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: default-token-kubepki\n  \
+                  namespace: default\n  annotations:\n    \
+                  kubernetes.io/service-account.name: default\n\
+                  type: kubernetes.io/service-account-token\n";
+    // The token controller deletes such a Secret when its ServiceAccount does not exist
+    // yet: wait for the ServiceAccount controller's `default` first.
+    plane.wait("ServiceAccount default/default", CONTROLLER_WAIT, |p| {
+        let out = p.kubectl(
+            &admin,
+            &["-n", "default", "get", "serviceaccount", "default"],
+        );
+        match out.status.success() {
+            true => Ok(()),
+            false => Err(String::from_utf8_lossy(&out.stderr).into_owned()),
+        }
+    });
+    let out = plane.kubectl_with_stdin(&admin, &["apply", "-f", "-"], Some(secret.as_bytes()));
+    if !out.status.success() {
+        plane.fail(&format!(
+            "kubectl apply of a service-account-token Secret: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
     plane.wait(
-        "the token Secret of ServiceAccount default/default",
+        "the token of Secret default/default-token-kubepki",
         CONTROLLER_WAIT,
         |p| {
-            let name = p.kubectl(
-                &admin,
-                &[
-                    "get",
-                    "serviceaccount",
-                    "default",
-                    "-o",
-                    "jsonpath={.secrets[0].name}",
-                ],
-            );
-            let name = String::from_utf8_lossy(&name.stdout).trim().to_string();
-            if name.is_empty() {
-                return Err("no Secret yet".into());
-            }
             let data = p.kubectl(
                 &admin,
-                &["get", "secret", &name, "-o", "jsonpath={.data.token}"],
+                &[
+                    "-n",
+                    "default",
+                    "get",
+                    "secret",
+                    "default-token-kubepki",
+                    "-o",
+                    "jsonpath={.data.token}",
+                ],
             );
-            let token = BASE64
-                .decode(String::from_utf8_lossy(&data.stdout).trim())
-                .map_err(|e| e.to_string())?;
+            let data = String::from_utf8_lossy(&data.stdout).trim().to_string();
+            if data.is_empty() {
+                return Err("no token yet".into());
+            }
+            let token = BASE64.decode(data).map_err(|e| e.to_string())?;
             String::from_utf8(token).map_err(|e| e.to_string())
         },
     )

@@ -178,6 +178,8 @@ fn start(bin: &Path, host: &Host, endpoint: &str, etcd_servers: &[String]) -> Ap
             "--audit-log-path={}",
             work.path().join("audit.log").display()
         ),
+        // Loopback addresses may not be the `kubernetes` Service's endpoints (v1.3x).
+        "--endpoint-reconciler-type=none".to_string(),
     ]);
     let mut command = Command::new(bin.join("kube-apiserver"));
     command.args(&args);

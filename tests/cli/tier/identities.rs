@@ -19,7 +19,8 @@ pub fn identity(user: &str, groups: &[&str]) -> Identity {
 }
 
 /// Every kubeconfig, untouched, and `apiserver-kubelet-client`'s certificate are the user,
-/// in the groups, the tree says, as the audit log saw them.
+/// in the groups, the tree says, as the audit log saw them (and, for the kubeconfigs, as
+/// their own SelfSubjectReview says).
 pub fn kubeconfigs(plane: &ControlPlane) {
     for (file, user, groups) in check::KUBECONFIG_IDENTITIES {
         let seen = plane.whoami(&plane.kubeconfig(file));
@@ -28,6 +29,26 @@ pub fn kubeconfigs(plane: &ControlPlane) {
             identity(user, groups),
             "{file}, as the API server saw it"
         );
+        // The API server's own answer too: a SelfSubjectReview (`kubectl auth whoami`).
+        let review = plane.kubectl_ok(&plane.kubeconfig(file), &["auth", "whoami", "-o", "json"]);
+        let review: serde_json::Value = serde_json::from_str(&review).expect("a SelfSubjectReview");
+        let info = &review["status"]["userInfo"];
+        let reviewed = Identity {
+            user: info["username"].as_str().unwrap_or_default().to_string(),
+            groups: info["groups"]
+                .as_array()
+                .map(|g| {
+                    g.iter()
+                        .filter_map(|g| g.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        };
+        assert_eq!(
+            reviewed,
+            identity(user, groups),
+            "{file}, as its SelfSubjectReview says"
+        );
     }
     let cert = plane.tree.read("pki/apiserver-kubelet-client.crt");
     let key = plane.tree.read("pki/apiserver-kubelet-client.key");
@@ -35,7 +56,7 @@ pub fn kubeconfigs(plane: &ControlPlane) {
     let seen = plane.whoami_by(|path| {
         client.get(path, &[]);
     });
-    let expected = identity("kube-apiserver-kubelet-client", &["kubeadm:cluster-admins"]);
+    let expected = identity("kube-apiserver-kubelet-client", &[]);
     assert_eq!(
         seen, expected,
         "apiserver-kubelet-client.crt, as the API server saw it"

@@ -1,6 +1,7 @@
 //! The kubelet's side, against the real API server and the real kubelet binary:
 //!
-//! - apiserver → kubelet: a Rust TLS stand-in for a kubelet on 127.0.0.1, serving the pair
+//! - apiserver → kubelet: a Rust TLS stand-in for a kubelet on this machine's address (not
+//!   loopback, which the API server does not proxy to), serving the pair
 //!   `kubepki kubelet serving-cert` wrote and demanding a client certificate of the cluster
 //!   CA, is reached through `/api/v1/nodes/<name>/proxy/identity` (its Node's InternalIP and
 //!   `daemonEndpoints.kubeletEndpoint.Port`), the API server started with
@@ -19,7 +20,7 @@ use crate::support::controlplane::{ControlPlane, KUBELET};
 use crate::support::endpoint::Endpoint;
 use crate::support::proc::run_bounded;
 use crate::support::{assert_success, openssl};
-use std::net::TcpListener;
+use std::net::{IpAddr, Ipv4Addr, TcpListener, UdpSocket};
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -45,7 +46,7 @@ pub fn apiserver_verifies_the_kubelet(plane: &ControlPlane, round: u32) {
             "--node-name",
             &name,
             "--node-ip",
-            "127.0.0.1",
+            &kubelet_address().to_string(),
             "--out-dir",
             &dir.display().to_string(),
         ]);
@@ -66,10 +67,7 @@ pub fn apiserver_verifies_the_kubelet(plane: &ControlPlane, round: u32) {
         serde_json::from_str(&answer).unwrap_or_else(|e| panic!("{answer:?}: {e}"));
     assert_eq!(
         (seen.user.as_str(), seen.groups.as_slice()),
-        (
-            "kube-apiserver-kubelet-client",
-            &["kubeadm:cluster-admins".to_string()][..]
-        ),
+        ("kube-apiserver-kubelet-client", &[][..]),
         "who the stand-in saw calling through /proxy"
     );
     let requests = standin.requests();
@@ -80,7 +78,7 @@ pub fn apiserver_verifies_the_kubelet(plane: &ControlPlane, round: u32) {
     self_signed_kubelet_refused(plane, round);
 }
 
-/// A stand-in serving a self-signed certificate for 127.0.0.1 (what a kubelet makes for
+/// A stand-in serving a self-signed certificate for its address (what a kubelet makes for
 /// itself): the API server refuses it, since it verifies kubelets against the cluster CA.
 fn self_signed_kubelet_refused(plane: &ControlPlane, round: u32) {
     let dir = plane.scratch(&format!("self-signed-kubelet-{round}"));
@@ -98,7 +96,7 @@ fn self_signed_kubelet_refused(plane: &ControlPlane, round: u32) {
         "-subj",
         "/CN=self-signed-kubelet",
         "-addext",
-        "subjectAltName=IP:127.0.0.1",
+        &format!("subjectAltName=IP:{}", kubelet_address()),
         "-keyout",
         &key.display().to_string(),
         "-out",
@@ -129,21 +127,39 @@ fn self_signed_kubelet_refused(plane: &ControlPlane, round: u32) {
     assert!(standin.requests().is_empty(), "no request got through");
 }
 
-/// A kubelet stand-in on a free loopback port.
+/// A kubelet stand-in on a free port of [`kubelet_address`].
 fn kubelet_standin(cert: &Path, key: &Path, ca: &Path) -> Endpoint {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let listener = TcpListener::bind((kubelet_address(), 0)).expect("a free port");
     Endpoint::start_kubelet(listener, cert, key, ca)
 }
 
-/// A Node `name` whose status says its kubelet is at 127.0.0.1:`port` (status is kept on
-/// create, so no kubelet has to post it).
+/// The address kubelet stand-ins listen on: this machine's IPv4 address on its default
+/// route, since the API server (v1.3x) refuses to proxy to a loopback address ("address not
+/// allowed"). Connecting a UDP socket sends nothing; it only picks the source address.
+fn kubelet_address() -> Ipv4Addr {
+    let socket = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)).expect("a UDP socket");
+    let address = socket
+        .connect((Ipv4Addr::new(203, 0, 113, 1), 9))
+        .and_then(|()| socket.local_addr())
+        .map(|a| a.ip());
+    match address {
+        Ok(IpAddr::V4(ip)) if !ip.is_loopback() && !ip.is_unspecified() => ip,
+        other => panic!(
+            "the kubelet proofs need a non-loopback IPv4 address on a default route (the API \
+             server does not proxy to loopback); found {other:?}"
+        ),
+    }
+}
+
+/// A Node `name` whose status says its kubelet is at [`kubelet_address`]:`port` (status
+/// is kept on create, so no kubelet has to post it).
 fn register_node(plane: &ControlPlane, name: &str, port: u16) {
     let node = serde_json::json!({
         "apiVersion": "v1",
         "kind": "Node",
         "metadata": {"name": name},
         "status": {
-            "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}],
+            "addresses": [{"type": "InternalIP", "address": kubelet_address().to_string()}],
             "daemonEndpoints": {"kubeletEndpoint": {"Port": port}},
         },
     });
@@ -180,42 +196,63 @@ pub fn kubelet_loads_the_config(plane: &ControlPlane, round: u32) {
             "no serving pair in {}",
             serving.display()
         );
-        let loaded = load_with_the_kubelet(plane, &file, &plane.kubelet_dir(), &dir);
-        let ca = plane.tree.root().join("pki/ca.crt");
-        for wanted in [
-            "ReadOnlyPort:0,".to_string(),
-            "Anonymous:config.KubeletAnonymousAuthentication{Enabled:false}".into(),
-            "Webhook:config.KubeletWebhookAuthentication{Enabled:true".into(),
-            "Authorization:config.KubeletAuthorization{Mode:\"Webhook\"".into(),
-            format!("ClientCAFile:\"{}\"", ca.display()),
-            "RotateCertificates:true".into(),
-            format!("ServerTLSBootstrap:{bootstrap}"),
-            "ClusterDNS:[]string{\"10.96.0.10\"}".into(),
-            "TLSMinVersion:\"VersionTLS12\"".into(),
-            "TLSCipherSuites:[]string{\"TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256\", \"TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384\", \"TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305\", \"TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256\", \"TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384\", \"TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305\"}".into(),
+        let (loaded, log) = load_with_the_kubelet(plane, &file, &plane.kubelet_dir(), &dir);
+        let ca = plane.tree.root().join("pki/ca.crt").display().to_string();
+        let value = |path: &str| path.split('.').fold(&loaded, |v, key| &v[key]).clone();
+        let yaml = |text: &str| serde_yaml::from_str::<serde_yaml::Value>(text).expect("YAML");
+        for (field, wanted) in [
+            ("authentication.anonymous.enabled", yaml("false")),
+            ("authentication.webhook.enabled", yaml("true")),
+            ("authorization.mode", yaml("Webhook")),
+            ("authentication.x509.clientCAFile", yaml(&ca)),
+            ("rotateCertificates", yaml("true")),
+            ("clusterDNS", yaml("[10.96.0.10]")),
+            ("tlsMinVersion", yaml("VersionTLS12")),
+            (
+                "tlsCipherSuites",
+                yaml(
+                    "[TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, \
+                     TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305, TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, \
+                     TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384, TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305]",
+                ),
+            ),
         ] {
-            assert!(
-                loaded.contains(&wanted),
-                "the kubelet's configuration lacks {wanted}:\n{loaded}"
+            assert_eq!(
+                value(field),
+                wanted,
+                "the kubelet's effective {field}:\n{loaded:?}"
             );
         }
-        let tls_file = format!("TLSCertFile:\"{}\"", serving.display());
+        // Omitted when 0 (the port closed) and when false.
+        let read_only = value("readOnlyPort");
+        assert!(
+            read_only.is_null() || read_only == yaml("0"),
+            "the kubelet's effective readOnlyPort: {read_only:?}"
+        );
+        let tls_bootstrap = value("serverTLSBootstrap");
         assert_eq!(
-            loaded.contains(&tls_file),
-            !bootstrap,
-            "the kubelet serves the pair in its --cert-dir unless it bootstraps it"
+            tls_bootstrap.as_bool().unwrap_or(false),
+            bootstrap,
+            "the kubelet's effective serverTLSBootstrap"
+        );
+        assert!(
+            !log.contains("Using self-signed cert"),
+            "the kubelet made itself a self-signed serving certificate instead of \
+             using the pair in {}",
+            plane.kubelet_dir().display()
         );
     }
 }
 
 /// Runs the kubelet with `config` and `--cert-dir cert_dir` until it stops on purpose;
-/// returns its configuration as it logged it. A serving pair in `cert_dir` is left as it was.
+/// returns its effective configuration as it logged it (YAML), and its log. A serving pair
+/// in `cert_dir` is left as it was.
 pub fn load_with_the_kubelet(
     plane: &ControlPlane,
     config: &Path,
     cert_dir: &Path,
     scratch: &Path,
-) -> String {
+) -> (serde_yaml::Value, String) {
     let before = std::fs::read(cert_dir.join("kubelet.crt")).ok();
     let mut command = Command::new(plane.binary(KUBELET));
     command
@@ -225,16 +262,22 @@ pub fn load_with_the_kubelet(
         .arg(cert_dir)
         .arg("--volume-plugin-dir")
         .arg(scratch.join("volume-plugins"))
-        .args(["--exit-on-lock-contention", "--v=5"]);
+        .args(["--exit-on-lock-contention", "--v=5"])
+        // This machine's cgroup v1, which the kubelet refuses by default since v1.35: a
+        // property of the host, not of the file under test.
+        .arg("--fail-cgroupv1=false");
     let out = run_bounded(command, None, KUBELET_RUN);
     let log = String::from_utf8_lossy(&out.stderr).into_owned();
+    // A fatal line (v1.20), or the error the command's runner logs before it exits (v1.3x).
     let is_fatal = |line: &&str| {
         let mut chars = line.chars();
-        chars.next() == Some('F') && chars.next().is_some_and(|c| c.is_ascii_digit())
+        let level = chars.next();
+        let dated = chars.next().is_some_and(|c| c.is_ascii_digit());
+        dated && (level == Some('F') || level == Some('E') && line.contains("\"command failed\""))
     };
     let fatal: Vec<&str> = log.lines().filter(is_fatal).collect();
     assert!(
-        fatal.len() == 1 && fatal[0].ends_with(STOPPED_ON_PURPOSE),
+        fatal.len() == 1 && fatal[0].contains(STOPPED_ON_PURPOSE),
         "the kubelet did not stop where it should, after loading {}: {fatal:?}\n{}",
         config.display(),
         log.lines().rev().take(30).collect::<Vec<_>>().join("\n")
@@ -250,10 +293,21 @@ pub fn load_with_the_kubelet(
         "the kubelet replaced the serving certificate in {}",
         cert_dir.display()
     );
-    log.lines()
-        .find_map(|line| line.split_once("KubeletConfiguration: "))
-        .map(|(_, config)| config.to_string())
-        .unwrap_or_else(|| panic!("the kubelet logged no configuration:\n{log}"))
+    // `"Effective KubeletConfiguration" config=<`, then the YAML one tab in, then ` >`.
+    let yaml: String = log
+        .lines()
+        .skip_while(|line| !line.contains("\"Effective KubeletConfiguration\" config=<"))
+        .skip(1)
+        .take_while(|line| line.starts_with('\t'))
+        .map(|line| format!("{}\n", &line[1..]))
+        .collect();
+    let effective: serde_yaml::Value = serde_yaml::from_str(&yaml)
+        .unwrap_or_else(|e| panic!("the kubelet logged no configuration ({e}):\n{log}"));
+    assert!(
+        effective["kind"].as_str() == Some("KubeletConfiguration"),
+        "the kubelet logged no configuration:\n{log}"
+    );
+    (effective, log)
 }
 
 /// `kubepki kubelet repair` on the control-plane host, for a node without a usable rotated

@@ -1,5 +1,6 @@
-//! The control-plane tier (#13): upstream kube-apiserver, kube-controller-manager and
-//! kube-scheduler v1.20.2 with Debian's etcd, on loopback, each started with `kubepki flags`
+//! The control-plane tier (#13, #23): upstream kube-apiserver, kube-controller-manager and
+//! kube-scheduler with etcd, at the versions `scripts/upstream/go.mod` pins (v1.37.2, etcd
+//! 3.7.0), on loopback, each started with `kubepki flags`
 //! (see `support::controlplane`), on an RSA-2048 and on an ECDSA-P256 tree. The API
 //! server's audit log is the witness of who each client is.
 //!
@@ -21,6 +22,9 @@
 //!   kube-proxy's ConfigMap kubeconfig with a token holding `system:node-proxier`'s rights;
 //! - `published` (#17): the joined worker's bootstrap token reads the `kubeadm-config` and
 //!   `kubelet-config` ConfigMaps, its node `kubelet-config`, and both parse;
+//! - `kubeadm` (#23): the real `kubeadm join --dry-run` of a worker, and the real
+//!   `kubeadm join phase control-plane-prepare download-certs` and `certs` of a second
+//!   control-plane host reading the `kubeadm-certs` Secret kubepki wrote;
 //! - `kubelet`: the API server (`--verify-kubelets`) reaches a kubelet stand-in serving the
 //!   `kubelet serving-cert` pair through the node proxy and refuses a self-signed one; the
 //!   real kubelet loads and validates `kubelet config`; `kubelet repair` on the control
@@ -45,6 +49,7 @@
 mod controllers;
 pub mod ha;
 mod identities;
+mod kubeadm;
 mod kubelet;
 mod published;
 mod rotation;
@@ -188,6 +193,14 @@ fn proofs(plane: &ControlPlane, algorithm: &str, round: u32, nodes: &mut Vec<wor
             let node = nodes.last().expect("this round's node");
             published::join_reads_the_published_configuration(plane, node, round)
         },
+    );
+    prove(
+        "a real kubeadm join --dry-run discovers and reads the cluster (#23)",
+        &mut || kubeadm::join_dry_run(plane, round),
+    );
+    prove(
+        "real kubeadm control-plane join phases download kubepki's kubeadm-certs (#23)",
+        &mut || kubeadm::control_plane_join_downloads_the_certs(plane, round),
     );
     prove(
         "the API server verifies a kubelet's kubepki serving certificate",

@@ -4,9 +4,9 @@
 //! worker's `bootstrap-kubelet.conf`, in `system:bootstrappers:kubeadm:default-node-token`),
 //! and `kubelet-config` by a node identity (its `kubelet.conf`); the same token may not read
 //! another ConfigMap of kube-system. What join would parse is well-formed: the
-//! `ClusterConfiguration` (v1beta4, which v1.20's kubeadm could not judge) passes kubepki's
-//! strict `config validate` with the tree's values, and the `KubeletConfiguration` is
-//! loaded strictly and validated by the real kubelet.
+//! `ClusterConfiguration` (v1beta4; the real kubeadm join of `kubeadm.rs` reads it too)
+//! passes kubepki's strict `config validate` with the tree's values, and the
+//! `KubeletConfiguration` is loaded strictly and validated by the real kubelet.
 
 use super::kubelet::load_with_the_kubelet;
 use super::workers::Node;
@@ -46,11 +46,11 @@ pub fn join_reads_the_published_configuration(plane: &ControlPlane, node: &Node,
     std::fs::write(&file, &kubelet).expect("kubelet-config.yaml");
     let cert_dir = dir.join("kubelet-pki");
     std::fs::create_dir_all(&cert_dir).expect("a kubelet directory");
-    let loaded = load_with_the_kubelet(plane, &file, &cert_dir, &dir);
+    let (loaded, _) = load_with_the_kubelet(plane, &file, &cert_dir, &dir);
     assert!(
-        loaded.contains("RotateCertificates:true")
-            && loaded.contains("Anonymous:config.KubeletAnonymousAuthentication{Enabled:false}"),
-        "the published KubeletConfiguration as the kubelet loaded it:\n{loaded}"
+        loaded["rotateCertificates"].as_bool() == Some(true)
+            && loaded["authentication"]["anonymous"]["enabled"].as_bool() == Some(false),
+        "the published KubeletConfiguration as the kubelet loaded it:\n{loaded:?}"
     );
 }
 

@@ -36,7 +36,7 @@ pub struct Node {
 /// A new token, signed by the bootstrap signer; `kubepki join` with it; the kubelet's CSR;
 /// the node's certificate.
 pub fn join_a_worker(plane: &ControlPlane, round: u32) -> Node {
-    let (token, id) = signed_token(plane, round);
+    let (token, id) = signed_token(plane, &round.to_string());
     let name = format!("worker-{round}");
     let worker = plane.scratch(&name);
     join(plane, &worker, &token, &name);
@@ -79,9 +79,9 @@ pub fn nodes_authenticate(plane: &ControlPlane, nodes: &[Node]) {
 /// `kubepki token create` into a directory of its own; only its Secret is applied, and the
 /// bootstrap signer (as `system:serviceaccount:kube-system:bootstrap-signer`, per the audit
 /// log) adds to the cluster's cluster-info the very signature kubepki computed. Returns the
-/// token and its id.
-fn signed_token(plane: &ControlPlane, round: u32) -> (String, String) {
-    let dir = plane.scratch(&format!("token-{round}"));
+/// token and its id. `label` names the scratch directory (`token-<label>`).
+pub fn signed_token(plane: &ControlPlane, label: &str) -> (String, String) {
+    let dir = plane.scratch(&format!("token-{label}"));
     let dir_arg = dir.display().to_string();
     let out = plane.kubepki(&["token", "create", "--manifests-dir", &dir_arg]);
     assert_success(&out, "kubepki token create");
