@@ -86,8 +86,8 @@ fn asked(args: &RotateArgs, file: &InitConfig) -> Result<Asked> {
     if args.cert_validity.is_some() && !matches!(stage, Some(Stage::Trust | Stage::Sign)) {
         return Err(stage_only("--cert-validity", "trust or sign"));
     }
-    if args.force && stage != Some(Stage::Trust) {
-        return Err(stage_only("--force", "trust"));
+    if args.force && !matches!(stage, Some(Stage::Trust | Stage::Finish)) {
+        return Err(stage_only("--force", "trust or finish"));
     }
     if args.backup_dir.is_some() && stage != Some(Stage::Sign) {
         return Err(stage_only("--backup-dir", "sign"));
