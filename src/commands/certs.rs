@@ -298,21 +298,11 @@ fn renew_due(args: &RenewArgs) -> Result<(ExitCode, usize)> {
 /// The failure of a renew that left broken rows as they are (the sound ones were renewed):
 /// the first one's problem, and how many more there are.
 fn broken_rows(outcomes: &[(&'static Profile, Outcome)]) -> Result<()> {
-    let broken: Vec<&str> = outcomes
-        .iter()
-        .filter_map(|(_, outcome)| match outcome {
-            Outcome::Broken(problem) => Some(problem.as_str()),
-            _ => None,
-        })
-        .collect();
-    match broken.as_slice() {
-        [] => Ok(()),
-        [only] => Err(anyhow!("{only}")),
-        [first, more @ ..] => Err(anyhow!(
-            "{first} (and {} more broken row(s), listed above; the sound rows were renewed)",
-            more.len()
-        )),
-    }
+    let broken = outcomes.iter().filter_map(|(_, outcome)| match outcome {
+        Outcome::Broken(problem) => Some(problem.as_str()),
+        _ => None,
+    });
+    broken_failure(broken, "listed above; the sound rows were renewed")
 }
 
 /// `certs renew --reconcile [--plan]`: the configuration is `--config`, with init's node
@@ -383,19 +373,23 @@ fn reconcile_certs(args: &RenewArgs) -> Result<(ExitCode, usize)> {
 
 /// The failure of a reconcile that left broken rows as they are: the first one's problem.
 fn broken_plan_rows(rows: &[reconcile::RowPlan]) -> Result<()> {
-    let broken: Vec<&str> = rows
-        .iter()
-        .filter_map(|r| match &r.verdict {
-            Verdict::Broken(problem) => Some(problem.as_str()),
-            _ => None,
-        })
-        .collect();
+    let broken = rows.iter().filter_map(|r| match &r.verdict {
+        Verdict::Broken(problem) => Some(problem.as_str()),
+        _ => None,
+    });
+    broken_failure(broken, "left as they are")
+}
+
+/// One error for the broken rows' problems, `broken`: the first one's, and how many more
+/// there are (`more`: what became of them); none is no error.
+fn broken_failure<'a>(broken: impl Iterator<Item = &'a str>, more: &str) -> Result<()> {
+    let broken: Vec<&str> = broken.collect();
     match broken.as_slice() {
         [] => Ok(()),
         [only] => Err(anyhow!("{only}")),
-        [first, more @ ..] => Err(anyhow!(
-            "{first} (and {} more broken row(s), left as they are)",
-            more.len()
+        [first, rest @ ..] => Err(anyhow!(
+            "{first} (and {} more broken row(s), {more})",
+            rest.len()
         )),
     }
 }

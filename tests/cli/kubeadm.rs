@@ -323,11 +323,14 @@ fn differences(
 /// kept in minutes.
 fn describe_tree(root: &Path) -> BTreeMap<String, String> {
     let mut fields = BTreeMap::new();
-    // `bootstrap/` is kubepki's addition (the cluster objects kubeadm creates through the API).
+    // kubepki's additions: `bootstrap/` (the cluster objects kubeadm creates through the API)
+    // and `kubepki-config.yaml` (the settings the tree was issued for; kubeadm keeps them
+    // only in the cluster's kubeadm-config ConfigMap).
     let bootstrap = root.join("bootstrap");
+    let record = root.join("kubepki-config.yaml");
     for path in files(root)
         .into_iter()
-        .filter(|p| !p.starts_with(&bootstrap))
+        .filter(|p| !p.starts_with(&bootstrap) && *p != record)
     {
         let rel = path
             .strip_prefix(root)

@@ -105,13 +105,23 @@ pub struct Setup {
     /// Extra arguments of `kubepki flags <component>`, per component.
     pub flags_args: Vec<(Component, Vec<String>)>,
     /// Start each component from the command of the static pod manifest `kubepki init
-    /// phase control-plane|etcd` writes (see `MANIFEST_VERSION`), not from `kubepki flags`.
+    /// phase control-plane|etcd` writes (see `manifest_version`), not from `kubepki flags`.
     pub from_manifests: bool,
 }
 
-/// The kubernetesVersion of the manifests a `from_manifests` control plane runs from: a
-/// current kubeadm's flags, every one of which the v1.20.2 binaries take too.
-pub const MANIFEST_VERSION: &str = "v1.33.1";
+/// The kubernetesVersion of the manifests a `from_manifests` control plane runs from: the
+/// release the tier's binaries are, as `scripts/upstream/go.mod` pins it (one place).
+pub fn manifest_version() -> String {
+    let go_mod = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/upstream/go.mod");
+    let text = std::fs::read_to_string(&go_mod).expect("scripts/upstream/go.mod");
+    text.lines()
+        .map(str::split_whitespace)
+        .find_map(|mut words| match (words.next(), words.next()) {
+            (Some("k8s.io/kubernetes"), Some(version)) => Some(version.to_string()),
+            _ => None,
+        })
+        .expect("scripts/upstream/go.mod requires k8s.io/kubernetes")
+}
 
 impl Setup {
     /// A control plane on a tree of `algorithm`.
@@ -397,7 +407,7 @@ impl ControlPlane {
         args.extend(self.cluster_args());
         args.extend([
             "--kubernetes-version".to_string(),
-            MANIFEST_VERSION.to_string(),
+            manifest_version(),
             "--manifests-dir".to_string(),
             dir.display().to_string(),
         ]);
