@@ -184,22 +184,29 @@ fn check_expiration(args: &CheckExpirationArgs) -> Result<ExitCode> {
 /// dates as they are after the renewal, and whether it succeeded.
 fn renew_certs(args: &RenewArgs) -> Result<ExitCode> {
     let at = OffsetDateTime::now_utc();
+    // The tree the renewal resolved (from the flags, `--config` and the tree's record), as
+    // soon as it is known: the metrics describe that tree, even when the renewal then fails.
+    let mut renewed_tree = None;
     let result = match args.reconcile.reconcile {
-        true => reconcile_certs(args),
-        false => renew_due(args),
+        true => reconcile_certs(args, &mut renewed_tree),
+        false => renew_due(args, &mut renewed_tree),
     };
     let Some(path) = &args.metrics_file else {
         return result.map(|(code, _)| code);
     };
-    let file = args
-        .config
-        .as_deref()
-        .and_then(|config| InitConfig::load(config).ok());
-    let cert_dir = file
-        .unwrap_or_default()
-        .cert_dir(args.tree.cert_dir.as_deref());
-    let dirs = TreeDirs::new(cert_dir, args.tree.kubeconfig_dir.clone())
-        .with_kubelet_dir("--kubelet-cert-dir", args.kubelet_cert_dir.as_deref());
+    // No tree was resolved (`--config` or the record unreadable): the flags' and the
+    // readable `--config`'s, for the run's result at least.
+    let dirs = renewed_tree.unwrap_or_else(|| {
+        let file = args
+            .config
+            .as_deref()
+            .and_then(|config| InitConfig::load(config).ok());
+        let cert_dir = file
+            .unwrap_or_default()
+            .cert_dir(args.tree.cert_dir.as_deref());
+        TreeDirs::new(cert_dir, args.tree.kubeconfig_dir.clone())
+            .with_kubelet_dir("--kubelet-cert-dir", args.kubelet_cert_dir.as_deref())
+    });
     let run = RunResult {
         command: "renew",
         at,
@@ -226,8 +233,8 @@ fn renewal_status(args: &RenewArgs, failed: bool, renewed: usize) -> ExitCode {
 }
 
 /// `certs renew` without `--reconcile`: what is due (or named) is re-issued as it is; the
-/// exit status and how many were renewed.
-fn renew_due(args: &RenewArgs) -> Result<(ExitCode, usize)> {
+/// exit status and how many were renewed. `resolved` gets the tree once it is known.
+fn renew_due(args: &RenewArgs, resolved: &mut Option<TreeDirs>) -> Result<(ExitCode, usize)> {
     if args.reconcile.node.input().is_given() {
         return Err(UsageError(
             "init's flags (--node-name, --control-plane-endpoint, --apiserver-cert-extra-sans, \
@@ -241,6 +248,7 @@ fn renew_due(args: &RenewArgs) -> Result<(ExitCode, usize)> {
     // tree's recorded configuration) sets its validity and algorithm.
     let Configured { given, dirs, .. } = configured_tree(args.config.as_deref(), &args.tree)?;
     let dirs = dirs.with_kubelet_dir("--kubelet-cert-dir", args.kubelet_cert_dir.as_deref());
+    *resolved = Some(dirs.clone());
     let now = OffsetDateTime::now_utc();
     let rows = renewable_rows(&args.names)
         .ok_or_else(|| anyhow!("unknown certificate in {:?}", args.names))?;
@@ -307,8 +315,8 @@ fn broken_rows(outcomes: &[(&'static Profile, Outcome)]) -> Result<()> {
 
 /// `certs renew --reconcile [--plan]`: the configuration is `--config`, with init's node
 /// flags, `--encryption-algorithm` and `--cert-validity` over it; `--plan` takes no lock
-/// and writes nothing.
-fn reconcile_certs(args: &RenewArgs) -> Result<(ExitCode, usize)> {
+/// and writes nothing. `resolved` gets the tree once it is known.
+fn reconcile_certs(args: &RenewArgs, resolved: &mut Option<TreeDirs>) -> Result<(ExitCode, usize)> {
     let now = OffsetDateTime::now_utc();
     let flags = ClusterInput {
         algorithm: args.encryption_algorithm,
@@ -318,6 +326,10 @@ fn reconcile_certs(args: &RenewArgs) -> Result<(ExitCode, usize)> {
     let config = args.config.as_deref();
     let configuration = Configuration::load(config, &flags, &args.tree, (now, true, true))?;
     let (dirs, spec) = (&configuration.dirs, configuration.spec.as_ref());
+    *resolved = Some(
+        dirs.clone()
+            .with_kubelet_dir("--kubelet-cert-dir", args.kubelet_cert_dir.as_deref()),
+    );
     let spec = spec.ok_or_else(|| anyhow!("internal error: no configuration resolved"))?;
     let names = match args.names.is_empty() {
         true => vec!["all".to_string()],

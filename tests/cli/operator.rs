@@ -580,3 +580,48 @@ fn issue_24_join_timeout_message_is_true_and_leads_with_the_cause() {
         "{error}"
     );
 }
+
+/// The metrics describe the tree the renewal worked on: with only `--kubeconfig-dir`, the
+/// cert dir comes from the tree's recorded configuration, for the renewal and the metrics
+/// alike, also when the renewal fails.
+#[test]
+fn renew_metrics_read_the_cert_dir_the_record_names() {
+    let tree = due_tree();
+    let metrics_file = tree.root().join("kubepki.prom");
+    let metrics_arg = metrics_file.display().to_string();
+    let kubeconfig_dir = tree.root().display().to_string();
+    let renew = |names: &[&str]| {
+        let mut args = vec!["certs", "renew"];
+        args.extend(names);
+        args.extend([
+            "--kubeconfig-dir",
+            &kubeconfig_dir,
+            "--metrics-file",
+            &metrics_arg,
+        ]);
+        kubepki(&args.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    };
+    let out = renew(&["all", "--expiring-within", "30d"]);
+    assert_success(&out, "renew with the record's cert dir");
+    let metrics = std::fs::read_to_string(&metrics_file).expect("metrics written");
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let apiserver_ends = sample(
+        &metrics,
+        "kubepki_certificate_expiration_timestamp_seconds{name=\"apiserver\",ca=\"ca\"}",
+    )
+    .expect("apiserver's end, from the renewed tree");
+    assert!(apiserver_ends > now + 300 * 86400, "{metrics}");
+
+    std::fs::remove_file(tree.pki().join("apiserver.crt")).expect("removing");
+    let failed = renew(&["apiserver"]);
+    assert_eq!(failed.status.code(), Some(1), "{}", stderr(&failed));
+    let metrics = std::fs::read_to_string(&metrics_file).expect("metrics written");
+    assert_eq!(
+        sample(
+            &metrics,
+            "kubepki_certificate_missing{name=\"apiserver\",ca=\"ca\"}"
+        ),
+        Some(1),
+        "{metrics}"
+    );
+}
